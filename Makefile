@@ -1,0 +1,41 @@
+# Two entry points: `make demo` and `make test`. Each does all set-up on a fresh
+# machine (virtualenv, pinned Python packages, Debian packages the tests need).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the integration tests start for real: PostgreSQL, Prometheus,
+# headless Chromium + chromedriver, and Java 17 for PySpark.
+DEBS := postgresql prometheus chromium chromium-driver openjdk-17-jre-headless
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv system-deps bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Installs only what is missing, so a second run costs nothing.
+system-deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+demo: venv
+	$(BIN)/admon demo --out demo-out
+
+test: venv system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python bench/data_job.py
+
+clean:
+	rm -rf $(VENV) .admon demo-out .pytest_cache .hypothesis

@@ -1,0 +1,45 @@
+"""Runtime settings, read from ``ADMON_*`` environment variables.
+
+Nothing is read at import time: call :func:`load_settings` at start-up and pass
+the result down. Invalid values fail fast with a message naming the variable.
+
+>>> s = Settings(lake_root="/tmp/lake")
+>>> s.lake_root
+'/tmp/lake'
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from admon.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Every knob of admon in one place. Environment variable = ``ADMON_`` + field name."""
+
+    model_config = SettingsConfigDict(env_prefix="ADMON_", frozen=True, extra="ignore")
+
+    lake_root: str = Field(".admon/lake", description="Root of the monitoring lake (folder or URL).")
+    database_url: str = Field(
+        "sqlite:///.admon/admon.db", description="SQLAlchemy URL of the registry database."
+    )
+    model_store: str = Field(".admon/models", description="Root of the model store (folder or URL).")
+    sinks: str = Field("", description="Comma-separated sink URLs results are exported to.")
+    late_data_delay_seconds: int = Field(0, ge=0, description="How long to wait for late data.")
+    max_catch_up_windows: int = Field(
+        96, ge=1, description="At most this many missed windows per entity are caught up."
+    )
+    run_max_attempts: int = Field(3, ge=1, description="Attempts of a failing run before it fails.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (and ``overrides``), failing with a clear error."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"ADMON_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
