@@ -6,8 +6,8 @@ All instants are epoch milliseconds (UTC) as ``int``.
 1652169600000
 >>> bucket_start(1652169659999, 60_000)
 1652169600000
->>> [d.isoformat() for d in days_overlapping(1652169600000, 1652169600000 + 86_400_000)]
-['2022-05-10']
+>>> [d.isoformat() for d in days_overlapping(1652169600000, 1652169600000 + 57_600_001)]
+['2022-05-10', '2022-05-11']
 """
 
 from __future__ import annotations

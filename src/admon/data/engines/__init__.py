@@ -1,1 +1,32 @@
-"""admon.data.engines."""
+"""Engines that run the data job: DuckDB (embedded, default) and Spark."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from admon.data.engines.base import Engine
+from admon.errors import ConfigError
+
+
+def engine_for(handle: Any) -> Engine:
+    """The engine for what the user passed to ``DataSource``: None or a DuckDB connection
+    (embedded engine), a SparkSession (Spark engine), or an Engine itself."""
+    if handle is None:
+        from admon.data.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine()
+    if isinstance(handle, Engine) and hasattr(handle, "register_scan"):
+        return handle
+    module = type(handle).__module__
+    if module.startswith("duckdb"):
+        from admon.data.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine(handle)
+    if module.startswith("pyspark"):
+        from admon.data.engines.spark import SparkEngine
+
+        return SparkEngine(handle)
+    raise ConfigError(
+        f"DataSource got an engine of type {type(handle).__name__}; pass None (embedded DuckDB), "
+        "a duckdb connection or a pyspark SparkSession"
+    )

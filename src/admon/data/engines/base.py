@@ -1,0 +1,69 @@
+"""The Engine protocol: the only engine-specific part of a read.
+
+An engine does four things: expose the lake files of one source as a *scan
+view* with one column per (field, location) — ``"data.value"``,
+``"metadata.host"``, ``"top.timestamp"`` — plus ``_file``; run a SQL query into
+a temporary table; return a query's result; and drop what it created. All
+transformation logic (flatten, validate, filter, dedupe, bucket, aggregate,
+join) is SQL written once in :mod:`admon.data.job`, in DuckDB's dialect, and
+rendered for the engine's dialect by sqlglot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+import sqlglot
+
+from admon.data.lake import LakeFile
+from admon.data.schema import ScanField
+
+JOB_DIALECT = "duckdb"
+
+
+class UnreadableFileError(Exception):
+    """Raised by an engine when a file cannot be read at all (corrupt, truncated, wrong format)."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@runtime_checkable
+class Engine(Protocol):
+    name: str
+    dialect: str
+
+    def register_scan(self, view: str, files: Sequence[LakeFile], fields: Sequence[ScanField]) -> None:
+        """Create ``view``: every row of ``files`` with the scan columns of ``fields`` and ``_file``.
+
+        Rows that cannot be parsed become rows of nulls (so they are counted, not lost).
+        """
+
+    def probe(self, file: LakeFile, fields: Sequence[ScanField]) -> str | None:
+        """None if the file can be read, else the reason it cannot."""
+
+    def materialize(self, table: str, sql: str) -> None:
+        """Run ``sql`` (engine dialect) into the temporary table ``table``."""
+
+    def fetch(self, sql: str) -> pd.DataFrame:
+        """A small result (reports) as pandas."""
+
+    def result(self, sql: str) -> Any:
+        """The engine-native result of the job's final query (pandas for DuckDB)."""
+
+    def to_pandas(self, frame: Any) -> pd.DataFrame:
+        """An engine-native result as pandas."""
+
+    def drop(self, names: Sequence[str]) -> None:
+        """Drop views/tables this read created."""
+
+
+def render(sql: str, dialect: str) -> str:
+    """The job's SQL (DuckDB dialect) in an engine's dialect."""
+    if dialect == JOB_DIALECT:
+        return sql
+    return sqlglot.transpile(sql, read=JOB_DIALECT, write=dialect)[0]

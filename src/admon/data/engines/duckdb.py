@@ -1,0 +1,140 @@
+"""The embedded engine: DuckDB, in-process, reading the lake's files directly."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from admon.data.lake import LakeFile
+from admon.data.schema import ScanField
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _parquet_columns(files: Sequence[str]) -> set[tuple[str, str]]:
+    """(location, field) pairs present in any of the Parquet files' schemas."""
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    present: set[tuple[str, str]] = set()
+    for path in files:
+        try:
+            with fsspec.open(path, "rb") as fh:
+                schema = pq.read_schema(fh)
+        except Exception:  # noqa: BLE001 - the read reports an unreadable file
+            continue
+        for f in schema:
+            if f.name in ("data", "metadata") and pa.types.is_struct(f.type):
+                present.update((f.name, sub.name) for sub in f.type)
+            else:
+                present.add(("", f.name))
+    return present
+
+
+class DuckDBEngine:
+    """Runs the data job in DuckDB. ``DuckDBEngine()`` opens a private in-memory database."""
+
+    name = "duckdb"
+    dialect = "duckdb"
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection | None = None):
+        self.con = connection if connection is not None else duckdb.connect()
+        self.con.execute("SET enable_progress_bar = false")
+
+    # --- scans ---------------------------------------------------------------------------
+    def _json_scan(self, files: Sequence[str], fields: Sequence[ScanField]) -> str:
+        nested: dict[str, list[str]] = {"data": [], "metadata": []}
+        top: dict[str, str] = {}
+        for f in fields:
+            for loc in f.locations:
+                if loc:
+                    nested[loc].append(f"{_q(f.name)} {f.sql_type}")
+                else:
+                    top[f.name] = f.sql_type
+        columns = {loc: f"STRUCT({', '.join(cols)})" for loc, cols in nested.items() if cols}
+        columns.update(top)
+        spec = "{" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in columns.items()) + "}"
+        file_list = "[" + ", ".join(_lit(p) for p in files) + "]"
+        select = ["_file"]
+        for f in fields:
+            for loc in f.locations:
+                source = f"{_q(loc)}.{_q(f.name)}" if loc else _q(f.name)
+                select.append(f"{source} AS {_q(f.scan_column(loc))}")
+        # ignore_errors turns a line that does not parse, or a value of the wrong type, into
+        # nulls: the job then counts it under a reason instead of failing the whole read.
+        return (
+            f"SELECT {', '.join(select)} FROM read_json({file_list}, format='newline_delimited', "
+            f"columns={spec}, ignore_errors=true, filename='_file', compression='auto_detect')"
+        )
+
+    def _parquet_scan(self, files: Sequence[str], fields: Sequence[ScanField]) -> str:
+        file_list = "[" + ", ".join(_lit(p) for p in files) + "]"
+        source = f"read_parquet({file_list}, union_by_name=true, filename='_file')"
+        present = _parquet_columns(files)
+        select = ["_file"]
+        for f in fields:
+            for loc in f.locations:
+                expr = f"{_q(loc)}.{_q(f.name)}" if loc else _q(f.name)
+                value = (
+                    f"TRY_CAST({expr} AS {f.sql_type})"
+                    if (loc, f.name) in present
+                    else f"CAST(NULL AS {f.sql_type})"
+                )
+                select.append(f"{value} AS {_q(f.scan_column(loc))}")
+        return f"SELECT {', '.join(select)} FROM {source}"
+
+    def register_scan(self, view: str, files: Sequence[LakeFile], fields: Sequence[ScanField]) -> None:
+        parts = []
+        json_files = [f.path for f in files if f.format == "json"]
+        parquet_files = [f.path for f in files if f.format == "parquet"]
+        if json_files:
+            parts.append(self._json_scan(json_files, fields))
+        if parquet_files:
+            parts.append(self._parquet_scan(parquet_files, fields))
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(view)} AS {' UNION ALL '.join(parts)}")
+
+    def probe(self, file: LakeFile, fields: Sequence[ScanField]) -> str | None:
+        scan = (self._json_scan if file.format == "json" else self._parquet_scan)([file.path], fields)
+        try:
+            self.con.execute(f"SELECT count(*) FROM ({scan})").fetchall()
+        except duckdb.Error as exc:
+            return str(exc).splitlines()[0]
+        return None
+
+    # --- queries -------------------------------------------------------------------------
+    def materialize(self, table: str, sql: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_q(table)} AS {sql}")
+
+    def fetch(self, sql: str) -> pd.DataFrame:
+        return self.con.execute(sql).df()
+
+    def result(self, sql: str) -> Any:
+        return self.con.execute(sql).df()
+
+    def to_pandas(self, frame: Any) -> pd.DataFrame:
+        return frame
+
+    def drop(self, names: Sequence[str]) -> None:
+        kinds = dict(
+            self.con.execute(
+                "SELECT table_name, table_type FROM information_schema.tables WHERE table_name LIKE 'admon_%'"
+            ).fetchall()
+        )
+        for name in reversed(list(names)):  # views before the tables they read
+            kind = kinds.get(name)
+            if kind is not None:
+                self.con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {_q(name)}")
+
+    def is_read_error(self, exc: BaseException) -> bool:
+        """Whether an exception from a query is a file that could not be read (vs. a bug)."""
+        return isinstance(exc, (duckdb.IOException, duckdb.InvalidInputException))

@@ -1,0 +1,169 @@
+"""Which columns documents have, where they sit and what type they hold.
+
+Documents are flat or MONIT-shaped (``{"metadata": {...}, "data": {...}}``);
+flattening makes the fields of ``data`` and ``metadata`` columns, ``data``
+winning a clash. The schema is read from a sample of the window's files (as
+DuckDB and Spark do for JSON), and it lets a config be checked before the job
+runs: an unknown column is an error naming the columns that exist.
+
+>>> s = DocumentSchema()
+>>> s.observe({"metadata": {"host": "h1"}, "data": {"value": 1.5}, "timestamp": 1})
+>>> [(f.name, f.locations, f.kind) for f in s.fields.values()]
+[('value', ('data',), 'number'), ('host', ('metadata',), 'string'), ('timestamp', ('',), 'number')]
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+import fsspec
+
+from admon.config import TIMESTAMP, InputDataConfig, SourceConfig
+from admon.data.lake import LakeFile
+from admon.errors import ConfigError
+
+# Where a field can sit in a document, in the order that wins a clash ('' = top level).
+LOCATIONS = ("data", "metadata", "")
+SAMPLE_LINES_PER_FILE = 200
+SAMPLE_FILES = 12
+
+SqlType = str  # "BIGINT" | "DOUBLE" | "VARCHAR"
+
+
+@dataclass
+class FieldInfo:
+    name: str
+    locations: tuple[str, ...] = ()
+    kinds: Counter = field(default_factory=Counter)
+
+    @property
+    def kind(self) -> str:
+        numbers = self.kinds["number"]
+        return "number" if numbers and numbers >= self.kinds["string"] else "string"
+
+
+@dataclass
+class DocumentSchema:
+    """Fields seen in a sample of documents."""
+
+    fields: dict[str, FieldInfo] = field(default_factory=dict)
+
+    def _see(self, name: str, location: str, value: object) -> None:
+        info = self.fields.setdefault(name, FieldInfo(name))
+        if location not in info.locations:
+            info.locations = tuple(loc for loc in LOCATIONS if loc in (*info.locations, location))
+        if isinstance(value, bool) or value is None:
+            return
+        info.kinds["number" if isinstance(value, (int, float)) else "string"] += 1
+
+    def observe(self, doc: object) -> None:
+        if not isinstance(doc, dict):
+            return
+        for location in ("data", "metadata"):
+            nested = doc.get(location)
+            if isinstance(nested, dict):
+                for name, value in nested.items():
+                    self._see(name, location, value)
+        for name, value in doc.items():
+            if name in ("data", "metadata") and isinstance(value, dict):
+                continue
+            self._see(name, "", value)
+
+    def observe_arrow(self, schema) -> None:
+        import pyarrow as pa
+
+        def kind_of(t) -> str | None:
+            if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+                return "number"
+            if pa.types.is_string(t) or pa.types.is_large_string(t):
+                return "string"
+            return None
+
+        for f in schema:
+            if f.name in ("data", "metadata") and pa.types.is_struct(f.type):
+                for sub in f.type:
+                    self._see_kind(sub.name, f.name, kind_of(sub.type))
+            else:
+                self._see_kind(f.name, "", kind_of(f.type))
+
+    def _see_kind(self, name: str, location: str, kind: str | None) -> None:
+        self._see(name, location, None)
+        if kind:
+            self.fields[name].kinds[kind] += 1
+
+
+def sample_schema(files: list[LakeFile]) -> DocumentSchema:
+    """Read the schema from a spread of the files (every file's footer for Parquet)."""
+    schema = DocumentSchema()
+    json_files = [f for f in files if f.format == "json"]
+    if len(json_files) > SAMPLE_FILES:  # first, last and evenly spread in between
+        step = (len(json_files) - 1) / (SAMPLE_FILES - 1)
+        json_files = [json_files[round(i * step)] for i in range(SAMPLE_FILES)]
+    for f in json_files:
+        try:
+            with fsspec.open(f.path, "rt", compression="infer", encoding="utf-8", errors="replace") as fh:
+                for i, line in enumerate(fh):
+                    if i >= SAMPLE_LINES_PER_FILE:
+                        break
+                    try:
+                        schema.observe(json.loads(line))
+                    except ValueError:
+                        continue  # counted later, by the engine's read
+        except (OSError, EOFError):
+            continue  # an unreadable file is reported by the read itself
+    for f in files:
+        if f.format == "parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                with fsspec.open(f.path, "rb") as fh:
+                    schema.observe_arrow(pq.read_schema(fh))
+            except Exception:  # noqa: BLE001 - a corrupt footer is reported by the read itself
+                continue
+    return schema
+
+
+@dataclass(frozen=True)
+class ScanField:
+    """A document column the engine must read: its name, where it may sit, and its SQL type."""
+
+    name: str
+    locations: tuple[str, ...]
+    sql_type: SqlType
+
+    def scan_column(self, location: str) -> str:
+        """Name of this field's column in the engine's scan view, for one location."""
+        return f"{location or 'top'}.{self.name}"
+
+
+def plan_scan(source: SourceConfig, config: InputDataConfig, schema: DocumentSchema) -> list[ScanField]:
+    """The fields a source needs, checked against the schema, with the type each is read as."""
+    needed = list(dict.fromkeys([*source.select, *source.filter_columns()]))
+    missing = [c for c in needed if c not in schema.fields]
+    if missing:
+        existing = ", ".join(sorted(schema.fields)) or "(none: no readable documents)"
+        raise ConfigError(
+            f"source {source.lake_path()}: column(s) {missing} do not exist in its documents; "
+            f"columns that exist: {existing}"
+        )
+    group_inputs = {c for c in source.select if source.output_name(c) in config.group_by}
+    fields = []
+    for name in needed:
+        info = schema.fields[name]
+        if name == TIMESTAMP:
+            sql_type = "BIGINT"
+        elif name in group_inputs:
+            sql_type = "VARCHAR"
+        elif name in source.select:  # a value column: it is aggregated, so it must be a number
+            if info.kind != "number":
+                raise ConfigError(
+                    f"source {source.lake_path()}: column {name!r} holds text, so it cannot be "
+                    f"aggregated with {config.agg_method!r}; add it to group_by or remove it from select"
+                )
+            sql_type = "DOUBLE"
+        else:  # read only by the filter
+            sql_type = "DOUBLE" if info.kind == "number" else "VARCHAR"
+        fields.append(ScanField(name, info.locations, sql_type))
+    return fields

@@ -1,0 +1,207 @@
+"""``DataSource``: read what an :class:`~admon.config.InputDataConfig` declares, on any engine.
+
+>>> import tempfile, json, os
+>>> from admon import SourceConfig, InputDataConfig, DataSource
+>>> root = tempfile.mkdtemp()
+>>> os.makedirs(f"{root}/collectd/raw/monitoring/2022/05/10")
+>>> with open(f"{root}/collectd/raw/monitoring/2022/05/10/part-0.json", "w") as f:
+...     for ts, v in [(1652169600000, 1.0), (1652169660000, 3.0), (1652169900000, 5.0)]:
+...         _ = f.write(json.dumps({"metadata": {"host": "h1", "topic": "cpu", "timestamp": ts},
+...                                 "data": {"value": v}}) + "\\n")
+>>> idc = InputDataConfig(source_configs=[SourceConfig("collectd", "raw", "monitoring",
+...                       select=["timestamp", "value", "host"], filter_expression="topic == 'cpu'")],
+...                       agg_interval_seconds=300, agg_method="avg", group_by=["host"])
+>>> DataSource(None, idc, lake_root=root).read(1652169600000, 1652173200000)
+  host      timestamp  value
+0   h1  1652169600000    2.0
+1   h1  1652169900000    5.0
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from typing import Any
+
+import pandas as pd
+
+from admon.config import TIMESTAMP, InputDataConfig
+from admon.data.engines import engine_for
+from admon.data.engines.base import Engine, render
+from admon.data.job import SourcePlan, aggregate_sql, checked_sql, empty_aggregate_sql, join_sql, report_sql
+from admon.data.lake import LakeFile, list_files
+from admon.data.report import ReadReport, SourceReport
+from admon.data.schema import ScanField, plan_scan, sample_schema
+from admon.errors import ConfigError, DataError
+from admon.settings import load_settings
+from admon.timeutil import TimeLike, check_window, format_ms
+
+
+class DataSource:
+    """Reads, shapes and joins monitoring data for one :class:`InputDataConfig`.
+
+    ``engine``: None or a duckdb connection (embedded engine), or a SparkSession.
+    ``lake_root``: overrides the ``ADMON_LAKE_ROOT`` setting.
+    ``strict``: raise :class:`DataError` naming file, line and reason at the first bad row,
+    instead of skipping and counting it in :attr:`last_report`.
+    """
+
+    def __init__(self, engine: Any, input_data_config: InputDataConfig, *, lake_root: str | None = None,
+                 strict: bool = False):
+        if not isinstance(input_data_config, InputDataConfig):
+            raise ConfigError(
+                f"DataSource needs an InputDataConfig, got {type(input_data_config).__name__}; "
+                "build one with InputDataConfig(source_configs=[...], agg_interval_seconds=...)"
+            )
+        self.engine: Engine = engine_for(engine)
+        self.config = input_data_config
+        self.lake_root = lake_root if lake_root is not None else load_settings().lake_root
+        self.strict = strict
+        self.last_report: ReadReport | None = None
+
+    # --- public API ----------------------------------------------------------------------
+    def read(self, start: TimeLike, end: TimeLike) -> Any:
+        """The joined frame of ``[start, end)``: ``[*group_by, "timestamp", *value_columns]``.
+
+        A pandas DataFrame on the embedded engine (the engine's own frame on Spark).
+        """
+        return self._run(start, end, native=True)
+
+    read_hdfs = read
+
+    def read_pandas(self, start: TimeLike, end: TimeLike) -> pd.DataFrame:
+        """Like :meth:`read`, always as a pandas DataFrame."""
+        return self._run(start, end, native=False)
+
+    def documents(self, start: TimeLike, end: TimeLike) -> list[dict]:
+        """One result document per group, as in DESIGN.md (metadata values are strings)."""
+        return frame_to_documents(self.read_pandas(start, end), self.config)
+
+    # --- the job -------------------------------------------------------------------------
+    def _run(self, start: TimeLike, end: TimeLike, *, native: bool) -> Any:
+        started = time.perf_counter()
+        start_ms, end_ms = check_window(start, end)
+        report = ReadReport(start_ms, end_ms, engine=self.engine.name)
+        prefix = f"admon_{uuid.uuid4().hex[:10]}"
+        created: list[str] = []
+        tables: list[str] = []
+        try:
+            for i, source in enumerate(self.config.source_configs):
+                files, ignored = list_files(self.lake_root, source.lake_path(), start_ms, end_ms)
+                source_report = SourceReport(source.lake_path(), days=sorted({str(f.day) for f in files}))
+                report.sources.append(source_report)
+                table = f"{prefix}_agg_{i}"
+                tables.append(table)
+                plan = self._plan(source, files)
+                files = self._readable(plan, files, source_report) if files else files
+                if not files:
+                    self.engine.materialize(table, render(empty_aggregate_sql(plan), self.engine.dialect))
+                    created.append(table)
+                    continue
+                source_report.files = [f.path for f in files]
+                scan = f"{prefix}_scan_{i}"
+                self.engine.register_scan(scan, files, plan.fields)
+                created.append(scan)
+                self.engine.materialize(table, render(aggregate_sql(plan, scan, start_ms, end_ms), self.engine.dialect))
+                created.append(table)
+                self._count(plan, table, source_report)
+                if self.strict and (source_report.skipped or sum(source_report.skipped.values())):
+                    self._raise_first_problem(plan, files, start_ms, end_ms, source_report)
+            frame = self.engine.result(render(join_sql(self.config, tables), self.engine.dialect))
+            pandas_frame = self.engine.to_pandas(frame)
+            report.rows_out = len(pandas_frame)
+            report.groups_out = (
+                len(pandas_frame.drop_duplicates(list(self.config.group_by))) if self.config.group_by
+                else int(len(pandas_frame) > 0)
+            )
+            result = frame if native and pandas_frame is not frame else self._typed(pandas_frame)
+        finally:
+            self.engine.drop(created)
+        report.seconds = time.perf_counter() - started
+        self.last_report = report
+        return result
+
+    def _plan(self, source, files: list[LakeFile]) -> SourcePlan:
+        if not files:  # nothing to check columns against: read everything as declared
+            fields = [
+                ScanField(c, ("",), "BIGINT" if c == TIMESTAMP else
+                          "VARCHAR" if source.output_name(c) in self.config.group_by else "DOUBLE")
+                for c in dict.fromkeys([*source.select, *source.filter_columns()])
+            ]
+            return SourcePlan(source, self.config, tuple(fields))
+        return SourcePlan(source, self.config, tuple(plan_scan(source, self.config, sample_schema(files))))
+
+    def _readable(self, plan: SourcePlan, files: list[LakeFile], report: SourceReport) -> list[LakeFile]:
+        """Files the engine can open; unreadable ones are counted, or raised in strict mode."""
+        good = []
+        for f in files:
+            problem = self.engine.probe(f, plan.fields)
+            if problem is None:
+                good.append(f)
+            elif self.strict:
+                raise DataError(f"{f.path}: unreadable file ({problem}); fix or remove it")
+            else:
+                report.skipped["unreadable_file"] += 1
+        return good
+
+    def _count(self, plan: SourcePlan, table: str, report: SourceReport) -> None:
+        totals = self.engine.fetch(render(report_sql(plan, table), self.engine.dialect)).iloc[0]
+        report.rows_used = int(totals["_rows"])
+        report.buckets = int(totals["_buckets"])
+        if int(totals["_duplicates"]):
+            report.skipped["duplicate"] += int(totals["_duplicates"])
+        for i, reason in enumerate(plan.reasons()):
+            if int(totals[f"_skip_{i}"]):
+                report.skipped[reason] += int(totals[f"_skip_{i}"])
+
+    def _raise_first_problem(self, plan, files, start_ms, end_ms, report: SourceReport) -> None:
+        from admon.data.diagnose import first_problem
+
+        problem = first_problem(plan, files, start_ms, end_ms)
+        detail = ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items()))
+        if problem is None:
+            raise DataError(f"source {plan.source.lake_path()}: bad rows ({detail}); read without strict=True to skip them")
+        path, line, reason = problem
+        raise DataError(
+            f"{path}, line {line}: {reason} (source {plan.source.lake_path()}; all problems: {detail}); "
+            "fix the data or read without strict=True to skip and count bad rows"
+        )
+
+    def _typed(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The frame contract: group columns as text, int64 timestamps, float64 values."""
+        frame = frame.reset_index(drop=True)
+        out = pd.DataFrame(index=frame.index)
+        for g in self.config.group_by:
+            out[g] = frame[g].astype(object) if g in frame else pd.Series(dtype=object)
+        out[TIMESTAMP] = frame[TIMESTAMP].astype("int64") if len(frame) else pd.Series(dtype="int64")
+        for v in self.config.value_columns():
+            out[v] = pd.to_numeric(frame[v], errors="coerce").astype("float64") if v in frame else pd.Series(dtype="float64")
+        return out
+
+
+def frame_to_documents(frame: pd.DataFrame, config: InputDataConfig) -> list[dict]:
+    """Result documents of a frame: one per group, metadata values as strings, NaN as null."""
+    values = config.value_columns()
+    meta_common = {"agg_interval_seconds": str(config.agg_interval_seconds), "agg_method": config.agg_method}
+    groups = [((), frame)] if not config.group_by else frame.groupby(list(config.group_by), sort=True, dropna=False)
+    docs = []
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        metadata = {g: str(k) for g, k in zip(config.group_by, key)}
+        metadata.update(meta_common)
+        rows = []
+        for record in part[[TIMESTAMP, *values]].itertuples(index=False):
+            row = {TIMESTAMP: int(record[0])}
+            for name, value in zip(values, record[1:]):
+                row[name] = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+            rows.append(row)
+        if rows:
+            docs.append({"metadata": metadata, "data": rows})
+    return docs
+
+
+def documents_json(docs: list[dict]) -> str:
+    """JSON lines of result documents (how the CLI prints them)."""
+    return "\n".join(json.dumps(d, separators=(",", ":")) for d in docs)
