@@ -1,0 +1,257 @@
+"""``Project`` and ``DetectionEntity``: the registry as the user's code sees it.
+
+No session is passed around: each call opens one on the database of
+``ADMON_DATABASE_URL`` (default ``sqlite:///.admon/admon.db``, created and
+migrated on first use) and returns plain objects that stay usable after it
+closed. ``database_url=`` selects another database for one call.
+
+>>> import os, tempfile
+>>> from admon import SourceConfig, InputDataConfig
+>>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "api.db")
+>>> project = Project.create(title="XRootD", project_url="https://example.org/x",
+...                          description="demo", is_private=False, egroup="admon-dev",
+...                          database_url=url)
+>>> sc = SourceConfig("collectd", "raw", "monitoring", select=["timestamp", "value", "host"])
+>>> idc = InputDataConfig(source_configs=[sc], agg_interval_seconds=300, group_by=["host"])
+>>> de = DetectionEntity.create(project=project, title="1h", interval_minutes=60,
+...                             sliding_interval_minutes=15, input_data_config=idc,
+...                             inference_model="m", inference_namespace="ns",
+...                             monit_producer="admon", monit_label={"admon_entity": "x"})
+>>> de.input_data_config == idc, de.project.title
+(True, 'XRootD')
+>>> DetectionEntity.create(project=project, title="bad", interval_minutes=60,
+...                        sliding_interval_minutes=90, input_data_config=idc,
+...                        inference_model="m", inference_namespace="ns")
+Traceback (most recent call last):
+...
+admon.errors.ConfigError: invalid EntityCreate: sliding_interval_minutes 90 is larger than interval_minutes 60; windows would leave gaps: make the slide at most the window length
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from admon.config import InputDataConfig
+from admon.registry import repository as repo
+from admon.registry.db import session_scope
+from admon.registry.models import EntityRow, ProjectRow
+from admon.registry.schemas import EntityCreate, EntityUpdate, ProjectCreate, ProjectUpdate
+
+__all__ = ["Project", "DetectionEntity"]
+
+
+@dataclasses.dataclass
+class Project:
+    """A project: a title, a link, a description, and the e-group that owns it."""
+
+    id: int
+    title: str
+    project_url: str | None
+    description: str
+    is_private: bool
+    egroup: str | None
+    created_ms: int
+    updated_ms: int
+    database_url: str | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def _from_row(cls, row: ProjectRow, database_url: str | None) -> Project:
+        return cls(
+            id=row.id,
+            title=row.title,
+            project_url=row.project_url,
+            description=row.description,
+            is_private=row.is_private,
+            egroup=row.egroup,
+            created_ms=row.created_ms,
+            updated_ms=row.updated_ms,
+            database_url=database_url,
+        )
+
+    @classmethod
+    def create(
+        cls,
+        title: str,
+        project_url: str | None = None,
+        description: str = "",
+        is_private: bool = False,
+        egroup: str | None = None,
+        *,
+        database_url: str | None = None,
+    ) -> Project:
+        """Register a project (a taken title is a :class:`~admon.errors.ConflictError`)."""
+        data = ProjectCreate.parse(
+            title=title,
+            project_url=project_url,
+            description=description,
+            is_private=is_private,
+            egroup=egroup,
+        )
+        with session_scope(database_url) as s:
+            return cls._from_row(repo.create_project(s, data), database_url)
+
+    @classmethod
+    def get(cls, ref: int | str, *, database_url: str | None = None) -> Project:
+        """A project by id or title."""
+        with session_scope(database_url) as s:
+            return cls._from_row(repo.get_project(s, ref), database_url)
+
+    @classmethod
+    def list(cls, *, database_url: str | None = None) -> list[Project]:
+        with session_scope(database_url) as s:
+            return [cls._from_row(r, database_url) for r in repo.list_projects(s)]
+
+    def update(self, **changes: Any) -> Project:
+        """Change fields (title, project_url, description, is_private, egroup); returns self."""
+        data = ProjectUpdate.parse(**changes)
+        with session_scope(self.database_url) as s:
+            fresh = self._from_row(repo.update_project(s, self.id, data), self.database_url)
+        self.__dict__.update(dataclasses.asdict(fresh) | {"database_url": self.database_url})
+        return self
+
+    def delete(self, *, cascade: bool = False) -> None:
+        """Delete the project (and, with ``cascade=True``, its entities and their runs)."""
+        with session_scope(self.database_url) as s:
+            repo.delete_project(s, self.id, cascade=cascade)
+
+    def entities(self) -> list[DetectionEntity]:
+        with session_scope(self.database_url) as s:
+            rows = repo.list_entities(s, self.id)
+            return [DetectionEntity._from_row(r, self.database_url) for r in rows]
+
+
+@dataclasses.dataclass
+class DetectionEntity:
+    """What to read, how often, which model scores it, and where its results go."""
+
+    id: int
+    project_id: int
+    title: str
+    interval_minutes: int
+    sliding_interval_minutes: int
+    input_data_config: InputDataConfig
+    config_hash: str
+    inference_model: str
+    inference_namespace: str
+    monit_producer: str
+    monit_label: dict[str, str]
+    enabled: bool
+    schedule_from_ms: int | None
+    created_ms: int
+    updated_ms: int
+    database_url: str | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def _from_row(cls, row: EntityRow, database_url: str | None) -> DetectionEntity:
+        return cls(
+            id=row.id,
+            project_id=row.project_id,
+            title=row.title,
+            interval_minutes=row.interval_minutes,
+            sliding_interval_minutes=row.sliding_interval_minutes,
+            input_data_config=InputDataConfig._validated(row.input_data_config),
+            config_hash=row.config_hash,
+            inference_model=row.inference_model,
+            inference_namespace=row.inference_namespace,
+            monit_producer=row.monit_producer,
+            monit_label=dict(row.monit_label or {}),
+            enabled=row.enabled,
+            schedule_from_ms=row.schedule_from_ms,
+            created_ms=row.created_ms,
+            updated_ms=row.updated_ms,
+            database_url=database_url,
+        )
+
+    @classmethod
+    def create(
+        cls,
+        project: Project | int | str,
+        title: str,
+        interval_minutes: int,
+        sliding_interval_minutes: int,
+        input_data_config: InputDataConfig,
+        inference_model: str,
+        inference_namespace: str,
+        monit_producer: str = "admon",
+        monit_label: dict[str, str] | None = None,
+        *,
+        enabled: bool = True,
+        schedule_from_ms: int | None = None,
+        database_url: str | None = None,
+    ) -> DetectionEntity:
+        """Register a detection entity in ``project`` (a Project, its id or its title)."""
+        if database_url is None and isinstance(project, Project):
+            database_url = project.database_url
+        with session_scope(database_url) as s:
+            project_id = project.id if isinstance(project, Project) else repo.get_project(s, project).id
+            data = EntityCreate.parse(
+                project_id=project_id,
+                title=title,
+                interval_minutes=interval_minutes,
+                sliding_interval_minutes=sliding_interval_minutes,
+                input_data_config=input_data_config,
+                inference_model=inference_model,
+                inference_namespace=inference_namespace,
+                monit_producer=monit_producer,
+                monit_label=monit_label if monit_label is not None else {},
+                enabled=enabled,
+                schedule_from_ms=schedule_from_ms,
+            )
+            return cls._from_row(repo.create_entity(s, data), database_url)
+
+    @classmethod
+    def get(
+        cls, ref: int | str, *, project: int | str | None = None, database_url: str | None = None
+    ) -> DetectionEntity:
+        """An entity by id or title (``project`` disambiguates equal titles)."""
+        with session_scope(database_url) as s:
+            return cls._from_row(repo.get_entity(s, ref, project), database_url)
+
+    @classmethod
+    def list(
+        cls,
+        project: Project | int | str | None = None,
+        *,
+        enabled: bool | None = None,
+        database_url: str | None = None,
+    ) -> list[DetectionEntity]:
+        ref = project.id if isinstance(project, Project) else project
+        with session_scope(database_url) as s:
+            rows = repo.list_entities(s, ref, enabled=enabled)
+            return [cls._from_row(r, database_url) for r in rows]
+
+    @property
+    def project(self) -> Project:
+        return Project.get(self.project_id, database_url=self.database_url)
+
+    def update(self, **changes: Any) -> DetectionEntity:
+        """Change fields (same names as :meth:`create`); the result is validated as a whole."""
+        data = EntityUpdate.parse(**changes)
+        with session_scope(self.database_url) as s:
+            fresh = self._from_row(repo.update_entity(s, self.id, data), self.database_url)
+        self._refresh(fresh)
+        return self
+
+    def enable(self) -> DetectionEntity:
+        return self._set_enabled(True)
+
+    def disable(self) -> DetectionEntity:
+        """Stop scheduling this entity (its runs stay recorded)."""
+        return self._set_enabled(False)
+
+    def delete(self) -> None:
+        """Delete the entity with its runs and results."""
+        with session_scope(self.database_url) as s:
+            repo.delete_entity(s, self.id)
+
+    def _set_enabled(self, enabled: bool) -> DetectionEntity:
+        with session_scope(self.database_url) as s:
+            fresh = self._from_row(repo.set_entity_enabled(s, self.id, enabled), self.database_url)
+        self._refresh(fresh)
+        return self
+
+    def _refresh(self, fresh: DetectionEntity) -> None:
+        for field in dataclasses.fields(self):
+            if field.name != "database_url":
+                setattr(self, field.name, getattr(fresh, field.name))

@@ -1,0 +1,157 @@
+"""Engines, sessions and migrations of the registry database.
+
+Nothing happens at import time. The first :func:`get_engine` for a URL creates
+the engine (SQLite: the parent folder too), brings the schema to the newest
+Alembic revision, and caches the engine for this process. ``url=None`` means
+``ADMON_DATABASE_URL`` (default ``sqlite:///.admon/admon.db``).
+
+>>> import tempfile, os
+>>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "sub", "reg.db")
+>>> with session_scope(url) as s:
+...     s.execute(text("select count(*) from projects")).scalar()
+0
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from admon.errors import ConfigError
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_lock = threading.Lock()
+_engines: dict[tuple[int, str], Engine] = {}
+_factories: dict[tuple[int, str], sessionmaker[Session]] = {}
+
+__all__ = ["get_engine", "session_factory", "session_scope", "upgrade", "dispose_all", "text"]
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL to use: ``url`` or the ``ADMON_DATABASE_URL`` setting."""
+    if url:
+        return url
+    from admon.settings import load_settings
+
+    return load_settings().database_url
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise ConfigError(
+            f"ADMON_DATABASE_URL {url!r} is not a database URL; use e.g. sqlite:///.admon/admon.db "
+            "or postgresql+psycopg://user@host:5432/admon"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 60})
+        _tune_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    # Several scheduler processes share one file: WAL lets readers run beside the writer, and
+    # BEGIN IMMEDIATE takes the write lock up front, so a transaction waits (busy_timeout)
+    # instead of failing when two processes upgrade a read lock at the same moment.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # pragma: no cover - trivial
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # pragma: no cover - trivial
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema of ``engine``'s database to the newest migration (safe to run concurrently)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with _migration_lock(engine):
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # Transaction-scoped: released at commit, even if this process dies.
+                conn.execute(text("SELECT pg_advisory_xact_lock(784512093)"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """A file lock next to a SQLite database; PostgreSQL uses an advisory lock instead."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The migrated engine of ``url`` (default: the ``ADMON_DATABASE_URL`` setting), cached."""
+    resolved = database_url(url)
+    key = (os.getpid(), resolved)  # a forked child must not share its parent's connections
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _create_engine(resolved)
+            upgrade(engine)
+            _engines[key] = engine
+            _factories[key] = sessionmaker(engine, expire_on_commit=False)
+        return engine
+
+
+def session_factory(url: str | None = None) -> sessionmaker[Session]:
+    """A ``sessionmaker`` bound to the migrated engine of ``url``."""
+    get_engine(url)
+    return _factories[(os.getpid(), database_url(url))]
+
+
+@contextlib.contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session that commits when the block ends and rolls back on an error."""
+    session = session_factory(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def dispose_all() -> None:
+    """Close every cached engine of this process (tests, forks)."""
+    with _lock:
+        for (pid, _), engine in list(_engines.items()):
+            if pid == os.getpid():
+                engine.dispose()
+        _engines.clear()
+        _factories.clear()

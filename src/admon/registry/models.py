@@ -1,0 +1,229 @@
+"""The registry schema: one SQLAlchemy 2 declarative model per table.
+
+The schema is created and evolved only by the Alembic migrations shipped in
+``admon/registry/migrations`` (see :func:`admon.registry.db.get_engine`); these
+classes describe it for queries. Times are epoch milliseconds (``BigInteger``)
+so that SQLite and PostgreSQL store and compare them identically.
+
+Tables:
+
+- ``projects``, ``detection_entities``: what the service manager registers.
+- ``runs``: one row per ``(entity, window_end)``; also the lease of the run.
+- ``results``: one row per exported document (primary key = deterministic id).
+- ``outbox``: one row per (sink, document) until the sink acknowledged it.
+- ``users``, ``groups``, ``memberships``, ``api_tokens``, ``annotations``: for the service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so migrations can refer to them on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# Run statuses. A run is `pending` until a scheduler leases it (`running`); a failed attempt
+# makes it `retrying` (with `next_attempt_ms`) until `run_max_attempts`, then `failed`.
+PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED = "pending", "running", "retrying", "succeeded", "failed"
+RUN_STATUSES = (PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED)
+
+
+class ProjectRow(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), unique=True)
+    project_url: Mapped[str | None] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    egroup: Mapped[str | None] = mapped_column(String(200))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+    entities: Mapped[list[EntityRow]] = relationship(back_populates="project")
+
+
+class EntityRow(Base):
+    __tablename__ = "detection_entities"
+    __table_args__ = (UniqueConstraint("project_id", "title", name="uq_detection_entities_project_title"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    interval_minutes: Mapped[int] = mapped_column(Integer)
+    sliding_interval_minutes: Mapped[int] = mapped_column(Integer)
+    input_data_config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    config_hash: Mapped[str] = mapped_column(String(64))
+    inference_model: Mapped[str] = mapped_column(String(200))
+    inference_namespace: Mapped[str] = mapped_column(String(200))
+    monit_producer: Mapped[str] = mapped_column(String(200))
+    monit_label: Mapped[dict[str, str]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # First window end the scheduler runs (default: creation time). Earlier windows: `admon run`.
+    schedule_from_ms: Mapped[int | None] = mapped_column(BigInteger)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+    project: Mapped[ProjectRow] = relationship(back_populates="entities")
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("entity_id", "window_end_ms", name="uq_runs_entity_window_end"),
+        Index("ix_runs_status_next", "status", "next_attempt_ms"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("detection_entities.id"), index=True)
+    window_start_ms: Mapped[int] = mapped_column(BigInteger)
+    window_end_ms: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_ms: Mapped[int | None] = mapped_column(BigInteger)
+    trigger: Mapped[str] = mapped_column(String(16), default="scheduler")
+    rows: Mapped[int | None] = mapped_column(Integer)
+    groups: Mapped[int | None] = mapped_column(Integer)
+    anomalies: Mapped[int | None] = mapped_column(Integer)
+    timings: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    scores_hash: Mapped[str | None] = mapped_column(String(64))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    started_ms: Mapped[int | None] = mapped_column(BigInteger)
+    finished_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ResultRow(Base):
+    __tablename__ = "results"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # deterministic document id
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    entity_id: Mapped[int] = mapped_column(Integer, index=True)
+    window_end_ms: Mapped[int] = mapped_column(BigInteger)
+    group_key: Mapped[dict[str, Any]] = mapped_column(JSON)
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger)
+    anomaly_score: Mapped[float | None] = mapped_column(Float)
+    is_anomaly: Mapped[bool] = mapped_column(Boolean)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class OutboxRow(Base):
+    """A document waiting for one durable sink; deleted never, marked delivered on acknowledgement."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("sink", "doc_id", name="uq_outbox_sink_doc"),
+        Index("ix_outbox_sink_pending", "sink", "delivered", "window_end_ms"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sink: Mapped[str] = mapped_column(String(500))
+    doc_id: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    window_end_ms: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    delivered_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# --- people, for the service ------------------------------------------------------------------
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    email: Mapped[str | None] = mapped_column(String(300))
+    full_name: Mapped[str | None] = mapped_column(String(300))
+    password_hash: Mapped[str | None] = mapped_column(String(300))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class GroupRow(Base):
+    """An e-group: its members own the projects whose ``egroup`` is its name."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class MembershipRow(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "group_id", name="uq_memberships_user_group"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
+    role: Mapped[str] = mapped_column(String(32), default="member")
+
+
+class ApiTokenRow(Base):
+    """An API token; only its sha256 is stored, the secret is shown once at creation."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), default="")
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int | None] = mapped_column(BigInteger)
+    last_used_ms: Mapped[int | None] = mapped_column(BigInteger)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AnnotationRow(Base):
+    """An expert's label on a time range of one entity's group (the annotation loop)."""
+
+    __tablename__ = "annotations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity_id: Mapped[int | None] = mapped_column(ForeignKey("detection_entities.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    group_key: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    start_ms: Mapped[int] = mapped_column(BigInteger)
+    end_ms: Mapped[int] = mapped_column(BigInteger)
+    label: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    dataset: Mapped[str | None] = mapped_column(String(200))
+    created_ms: Mapped[int] = mapped_column(BigInteger)

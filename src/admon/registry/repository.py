@@ -1,0 +1,438 @@
+"""The repository layer: every read and write of registry rows, given a session.
+
+The Python API (:mod:`admon.registry.api`), the CLI, the scheduler and the
+service all call these functions; none of them writes SQL of its own. Each
+function takes an open :class:`~sqlalchemy.orm.Session` and leaves committing
+to the caller (``with session_scope() as s: ...``).
+
+>>> import os, tempfile
+>>> from admon.registry.db import session_scope
+>>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "r.db")
+>>> with session_scope(url) as s:
+...     p = create_project(s, ProjectCreate(title="demo", egroup="admon-dev"))
+...     [row.title for row in list_projects(s)]
+['demo']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.orm import Session
+
+from admon.errors import ConflictError, NotFoundError
+from admon.registry.models import (
+    AnnotationRow,
+    ApiTokenRow,
+    EntityRow,
+    GroupRow,
+    MembershipRow,
+    OutboxRow,
+    ProjectRow,
+    ResultRow,
+    RunRow,
+    UserRow,
+)
+from admon.registry.schemas import (
+    EntityCreate,
+    EntityFields,
+    EntityUpdate,
+    ProjectCreate,
+    ProjectUpdate,
+)
+from admon.timeutil import now_ms
+
+# --- projects ---------------------------------------------------------------------------------
+
+
+def create_project(s: Session, data: ProjectCreate) -> ProjectRow:
+    """Insert a project; a title already in use is a :class:`ConflictError`."""
+    if s.scalar(select(ProjectRow.id).where(ProjectRow.title == data.title)) is not None:
+        raise ConflictError(f"a project titled {data.title!r} exists already; choose another title")
+    now = now_ms()
+    row = ProjectRow(**data.model_dump(), created_ms=now, updated_ms=now)
+    s.add(row)
+    _flush(s, f"a project titled {data.title!r} exists already; choose another title")
+    return row
+
+
+def get_project(s: Session, ref: int | str) -> ProjectRow:
+    """A project by id or title, or :class:`NotFoundError`."""
+    row = _by_ref(s, ProjectRow, ref)
+    if row is None:
+        raise NotFoundError(f"no project {ref!r}; list them with `admon project list`")
+    return row
+
+
+def list_projects(s: Session, visible_to_groups: Iterable[str] | None = None) -> Sequence[ProjectRow]:
+    """Projects by id; with ``visible_to_groups``, private projects of other groups are left out."""
+    query = select(ProjectRow).order_by(ProjectRow.id)
+    if visible_to_groups is not None:
+        groups = list(visible_to_groups)
+        query = query.where((ProjectRow.is_private.is_(False)) | (ProjectRow.egroup.in_(groups)))
+    return s.scalars(query).all()
+
+
+def update_project(s: Session, ref: int | str, data: ProjectUpdate) -> ProjectRow:
+    row = get_project(s, ref)
+    changes = data.model_dump(exclude_unset=True)
+    if "title" in changes and changes["title"] != row.title:
+        if s.scalar(select(ProjectRow.id).where(ProjectRow.title == changes["title"])) is not None:
+            raise ConflictError(f"a project titled {changes['title']!r} exists already")
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.updated_ms = now_ms()
+    _flush(s, f"project title {changes.get('title')!r} is taken")
+    return row
+
+
+def delete_project(s: Session, ref: int | str, *, cascade: bool = False) -> None:
+    """Delete a project; with entities it needs ``cascade=True`` (which deletes them and their runs)."""
+    row = get_project(s, ref)
+    entity_ids = s.scalars(select(EntityRow.id).where(EntityRow.project_id == row.id)).all()
+    if entity_ids and not cascade:
+        raise ConflictError(
+            f"project {row.title!r} still has {len(entity_ids)} detection entities; delete them "
+            "first or pass cascade=True"
+        )
+    for entity_id in entity_ids:
+        _delete_entity_rows(s, entity_id)
+    s.delete(row)
+    s.flush()
+
+
+# --- detection entities -----------------------------------------------------------------------
+
+
+def create_entity(s: Session, data: EntityCreate) -> EntityRow:
+    """Insert a detection entity; its title must be unique within its project."""
+    project = get_project(s, data.project_id)
+    _check_entity_title(s, project.id, data.title)
+    now = now_ms()
+    values = data.model_dump(exclude={"input_data_config"})
+    row = EntityRow(
+        **values,
+        input_data_config=data.input_data_config.model_dump(mode="json"),
+        config_hash=data.input_data_config.content_hash(),
+        created_ms=now,
+        updated_ms=now,
+    )
+    s.add(row)
+    _flush(s, f"project {project.title!r} already has an entity titled {data.title!r}")
+    return row
+
+
+def get_entity(s: Session, ref: int | str, project: int | str | None = None) -> EntityRow:
+    """An entity by id, or by title (unique per project; give ``project`` if titles clash)."""
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        row = s.get(EntityRow, int(ref))
+        if row is not None:
+            return row
+    query = select(EntityRow).where(EntityRow.title == str(ref))
+    if project is not None:
+        query = query.where(EntityRow.project_id == get_project(s, project).id)
+    rows = s.scalars(query).all()
+    if not rows:
+        raise NotFoundError(f"no detection entity {ref!r}; list them with `admon entity list`")
+    if len(rows) > 1:
+        raise ConflictError(
+            f"{len(rows)} entities are titled {ref!r} (ids {[r.id for r in rows]}); use the id"
+        )
+    return rows[0]
+
+
+def list_entities(
+    s: Session, project: int | str | None = None, *, enabled: bool | None = None
+) -> Sequence[EntityRow]:
+    query = select(EntityRow).order_by(EntityRow.id)
+    if project is not None:
+        query = query.where(EntityRow.project_id == get_project(s, project).id)
+    if enabled is not None:
+        query = query.where(EntityRow.enabled.is_(enabled))
+    return s.scalars(query).all()
+
+
+def update_entity(s: Session, ref: int | str, data: EntityUpdate) -> EntityRow:
+    row = get_entity(s, ref)
+    changes = data.model_dump(exclude_unset=True, exclude={"input_data_config"})
+    EntityFields.check_intervals(
+        changes.get("interval_minutes") or row.interval_minutes,
+        changes.get("sliding_interval_minutes") or row.sliding_interval_minutes,
+    )
+    if changes.get("title") and changes["title"] != row.title:
+        _check_entity_title(s, row.project_id, changes["title"])
+    for key, value in changes.items():
+        if value is None and key not in ("schedule_from_ms",):
+            continue
+        setattr(row, key, value)
+    if data.input_data_config is not None:
+        row.input_data_config = data.input_data_config.model_dump(mode="json")
+        row.config_hash = data.input_data_config.content_hash()
+    row.updated_ms = now_ms()
+    _flush(s, f"entity title {changes.get('title')!r} is taken in this project")
+    return row
+
+
+def set_entity_enabled(s: Session, ref: int | str, enabled: bool) -> EntityRow:
+    row = get_entity(s, ref)
+    row.enabled = enabled
+    row.updated_ms = now_ms()
+    s.flush()
+    return row
+
+
+def delete_entity(s: Session, ref: int | str) -> None:
+    """Delete an entity with its runs, results and undelivered outbox documents."""
+    row = get_entity(s, ref)
+    _delete_entity_rows(s, row.id)
+
+
+def _delete_entity_rows(s: Session, entity_id: int) -> None:
+    run_ids = select(RunRow.id).where(RunRow.entity_id == entity_id)
+    s.execute(delete(OutboxRow).where(OutboxRow.run_id.in_(run_ids)))
+    s.execute(delete(ResultRow).where(ResultRow.entity_id == entity_id))
+    s.execute(delete(RunRow).where(RunRow.entity_id == entity_id))
+    s.execute(update(AnnotationRow).where(AnnotationRow.entity_id == entity_id).values(entity_id=None))
+    s.execute(delete(EntityRow).where(EntityRow.id == entity_id))
+    s.flush()
+
+
+def _check_entity_title(s: Session, project_id: int, title: str) -> None:
+    clash = s.scalar(
+        select(EntityRow.id).where(EntityRow.project_id == project_id, EntityRow.title == title)
+    )
+    if clash is not None:
+        raise ConflictError(
+            f"this project already has a detection entity titled {title!r} (id {clash}); "
+            "choose another title or update that entity"
+        )
+
+
+# --- runs and results (read side; the scheduler writes them) -----------------------------------
+
+
+def get_run(s: Session, run_id: int) -> RunRow:
+    row = s.get(RunRow, int(run_id))
+    if row is None:
+        raise NotFoundError(f"no run {run_id!r}; list runs with `admon runs list ENTITY`")
+    return row
+
+
+def list_runs(
+    s: Session, entity_id: int, *, limit: int | None = None, status: str | None = None
+) -> Sequence[RunRow]:
+    """Runs of an entity, newest window first."""
+    query = select(RunRow).where(RunRow.entity_id == entity_id).order_by(RunRow.window_end_ms.desc())
+    if status is not None:
+        query = query.where(RunRow.status == status)
+    if limit is not None:
+        query = query.limit(limit)
+    return s.scalars(query).all()
+
+
+def list_results(s: Session, run_id: int) -> Sequence[ResultRow]:
+    return s.scalars(select(ResultRow).where(ResultRow.run_id == run_id).order_by(ResultRow.id)).all()
+
+
+def count_pending_outbox(s: Session, sink: str | None = None) -> int:
+    query = select(func.count()).select_from(OutboxRow).where(OutboxRow.delivered.is_(False))
+    if sink is not None:
+        query = query.where(OutboxRow.sink == sink)
+    return int(s.scalar(query) or 0)
+
+
+# --- people (for the service) -----------------------------------------------------------------
+
+
+def create_user(
+    s: Session,
+    username: str,
+    *,
+    email: str | None = None,
+    full_name: str | None = None,
+    password_hash: str | None = None,
+    is_admin: bool = False,
+) -> UserRow:
+    if s.scalar(select(UserRow.id).where(UserRow.username == username)) is not None:
+        raise ConflictError(f"user {username!r} exists already")
+    row = UserRow(
+        username=username,
+        email=email,
+        full_name=full_name,
+        password_hash=password_hash,
+        is_admin=is_admin,
+        is_active=True,
+        created_ms=now_ms(),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def get_user(s: Session, ref: int | str) -> UserRow:
+    row = _by_ref(s, UserRow, ref, name_column=UserRow.username)
+    if row is None:
+        raise NotFoundError(f"no user {ref!r}")
+    return row
+
+
+def get_or_create_group(s: Session, name: str, description: str = "") -> GroupRow:
+    row = s.scalar(select(GroupRow).where(GroupRow.name == name))
+    if row is None:
+        row = GroupRow(name=name, description=description, created_ms=now_ms())
+        s.add(row)
+        s.flush()
+    return row
+
+
+def add_member(s: Session, user: int | str, group: str, role: str = "member") -> MembershipRow:
+    user_row = get_user(s, user)
+    group_row = get_or_create_group(s, group)
+    row = s.scalar(
+        select(MembershipRow).where(
+            MembershipRow.user_id == user_row.id, MembershipRow.group_id == group_row.id
+        )
+    )
+    if row is None:
+        row = MembershipRow(user_id=user_row.id, group_id=group_row.id, role=role)
+        s.add(row)
+    else:
+        row.role = role
+    s.flush()
+    return row
+
+
+def remove_member(s: Session, user: int | str, group: str) -> None:
+    user_row = get_user(s, user)
+    group_id = s.scalar(select(GroupRow.id).where(GroupRow.name == group))
+    if group_id is not None:
+        s.execute(
+            delete(MembershipRow).where(
+                MembershipRow.user_id == user_row.id, MembershipRow.group_id == group_id
+            )
+        )
+        s.flush()
+
+
+def user_groups(s: Session, user: int | str) -> list[str]:
+    """Names of the groups a user belongs to."""
+    user_row = get_user(s, user)
+    query = (
+        select(GroupRow.name)
+        .join(MembershipRow, MembershipRow.group_id == GroupRow.id)
+        .where(MembershipRow.user_id == user_row.id)
+        .order_by(GroupRow.name)
+    )
+    return list(s.scalars(query).all())
+
+
+def hash_token(secret: str) -> str:
+    """sha256 of an API token: what the database stores instead of the token."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_api_token(
+    s: Session, user: int | str, name: str = "", *, expires_ms: int | None = None
+) -> tuple[ApiTokenRow, str]:
+    """A new token for ``user``: the row and the secret (shown once, never stored)."""
+    user_row = get_user(s, user)
+    secret = "admon_" + secrets.token_urlsafe(32)
+    row = ApiTokenRow(
+        user_id=user_row.id,
+        name=name,
+        token_hash=hash_token(secret),
+        prefix=secret[:12],
+        created_ms=now_ms(),
+        expires_ms=expires_ms,
+        revoked=False,
+    )
+    s.add(row)
+    s.flush()
+    return row, secret
+
+
+def verify_api_token(s: Session, secret: str) -> UserRow | None:
+    """The active user a token belongs to, or None (unknown, revoked or expired)."""
+    row = s.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == hash_token(secret)))
+    now = now_ms()
+    if row is None or row.revoked or (row.expires_ms is not None and row.expires_ms <= now):
+        return None
+    user = s.get(UserRow, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    row.last_used_ms = now
+    return user
+
+
+def revoke_api_token(s: Session, token_id: int) -> None:
+    row = s.get(ApiTokenRow, token_id)
+    if row is None:
+        raise NotFoundError(f"no API token {token_id}")
+    row.revoked = True
+    s.flush()
+
+
+def add_annotation(
+    s: Session,
+    *,
+    entity_id: int | None,
+    start_ms: int,
+    end_ms: int,
+    label: str,
+    group_key: dict[str, Any] | None = None,
+    user_id: int | None = None,
+    comment: str = "",
+    dataset: str | None = None,
+) -> AnnotationRow:
+    row = AnnotationRow(
+        entity_id=entity_id,
+        user_id=user_id,
+        group_key=group_key or {},
+        start_ms=start_ms,
+        end_ms=end_ms,
+        label=label,
+        comment=comment,
+        dataset=dataset,
+        created_ms=now_ms(),
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def list_annotations(
+    s: Session, *, entity_id: int | None = None, dataset: str | None = None
+) -> Sequence[AnnotationRow]:
+    query = select(AnnotationRow).order_by(AnnotationRow.start_ms, AnnotationRow.id)
+    if entity_id is not None:
+        query = query.where(AnnotationRow.entity_id == entity_id)
+    if dataset is not None:
+        query = query.where(AnnotationRow.dataset == dataset)
+    return s.scalars(query).all()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _by_ref(s: Session, model: type, ref: int | str, name_column: Any = None) -> Any:
+    column = name_column if name_column is not None else model.title
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return s.get(model, ref)
+    row = s.scalar(select(model).where(column == ref))
+    if row is None and isinstance(ref, str) and ref.isdigit():
+        row = s.get(model, int(ref))
+    return row
+
+
+def _flush(s: Session, conflict_message: str) -> None:
+    # A concurrent writer can still win the race between the check and the insert.
+    try:
+        s.flush()
+    except SAIntegrityError:
+        s.rollback()
+        raise ConflictError(conflict_message) from None

@@ -1,0 +1,192 @@
+"""Real servers for tests: a PostgreSQL cluster and a Prometheus server, started on 127.0.0.1.
+
+Reusable by every area: in ``tests/<area>/conftest.py`` write
+
+    from conftest_servers import postgres_server, postgres_url, prometheus_server  # noqa: F401
+
+(``tests/`` is on ``sys.path`` because of the root ``conftest.py``). Fixtures:
+
+- ``postgres_server`` (session): a throw-away cluster (Debian ``postgresql``), started as the
+  ``postgres`` user when running as root; ``.url(dbname)``, ``.create_database()``.
+- ``postgres_url`` (function): a fresh, empty database on that cluster, as a SQLAlchemy URL.
+- ``prometheus_server`` (session): Debian ``prometheus`` scraping every second;
+  ``.scrape(targets)`` points it at ``host:port`` targets, ``.query(promql)`` asks its HTTP API.
+
+A missing binary is a test failure naming the fix (``make system-deps``), never a skip.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    # PostgreSQL refuses to run as root.
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def _pg_bindir() -> Path:
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(candidate, "pg_ctl").exists():
+            return Path(candidate)
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    pytest.fail("PostgreSQL is not installed (no pg_ctl); run `make system-deps`")
+
+
+class PostgresServer:
+    def __init__(self, root: Path, port: int, bindir: Path) -> None:
+        self.root, self.port, self.bindir = root, port, bindir
+        self.data = root / "data"
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def start(self) -> None:
+        subprocess.run(
+            _as_postgres([str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust",
+                          "-U", "postgres", "--no-sync", "-E", "UTF8"]),
+            check=True, capture_output=True,
+        )
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        subprocess.run(
+            _as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
+                          "-l", str(self.root / "server.log"), "-w", "-t", "60", "start"]),
+            check=True, capture_output=True,
+        )
+
+    def stop(self) -> None:
+        subprocess.run(
+            _as_postgres([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
+                          "-w", "stop"]),
+            capture_output=True,
+        )
+
+    def create_database(self) -> str:
+        """A new empty database; returns its SQLAlchemy URL."""
+        import psycopg
+
+        name = "t_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
+                             autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    bindir = _pg_bindir()
+    root = Path(tempfile.mkdtemp(prefix="admon-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    server = PostgresServer(root, free_port(), bindir)
+    try:
+        server.start()
+    except subprocess.CalledProcessError as exc:
+        log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
+        pytest.fail(f"PostgreSQL did not start: {exc.stderr!r} {log[-2000:]}")
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh database on the session's PostgreSQL server (SQLAlchemy URL)."""
+    return postgres_server.create_database()
+
+
+class PrometheusServer:
+    def __init__(self, root: Path, port: int, binary: str) -> None:
+        self.root, self.port, self.binary = root, port, binary
+        self.config = root / "prometheus.yml"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _write(self, targets: list[str]) -> None:
+        lines = ["global:", "  scrape_interval: 1s", "  evaluation_interval: 1s",
+                 "scrape_configs:", "  - job_name: admon", "    static_configs:",
+                 f"      - targets: [{', '.join(repr(t) for t in targets)}]"]
+        self.config.write_text("\n".join(lines) + "\n")
+
+    def start(self) -> None:
+        self._write([])
+        self.proc = subprocess.Popen(
+            [self.binary, f"--config.file={self.config}", f"--storage.tsdb.path={self.root / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle"],
+            stdout=subprocess.DEVNULL, stderr=open(self.root / "prometheus.log", "wb"),
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                pytest.fail(f"prometheus exited: {(self.root / 'prometheus.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        pytest.fail("prometheus did not become ready in 60 s")
+
+    def scrape(self, targets: list[str]) -> None:
+        """Scrape these ``host:port`` targets (``/metrics``) every second from now on."""
+        import httpx
+
+        self._write(targets)
+        httpx.post(f"{self.url}/-/reload", timeout=10).raise_for_status()
+
+    def query(self, promql: str) -> list[dict]:
+        """The result vector of an instant query."""
+        import httpx
+
+        reply = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
+        reply.raise_for_status()
+        return reply.json()["data"]["result"]
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def prometheus_server():
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("Prometheus is not installed; run `make system-deps` (Debian package prometheus)")
+    root = Path(tempfile.mkdtemp(prefix="admon-prom-"))
+    server = PrometheusServer(root, free_port(), binary)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)

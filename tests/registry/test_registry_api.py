@@ -1,0 +1,207 @@
+"""The registry API: the design's code, validation, CRUD, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect
+
+from admon import DetectionEntity, InputDataConfig, Project, SourceConfig
+from admon.errors import ConfigError, ConflictError, NotFoundError
+from admon.registry import db
+
+
+def design_idc() -> InputDataConfig:
+    sc_gled = SourceConfig("collectd", "raw", "monitoring",
+                           select=["timestamp", "value", "host"],
+                           filter_expression="topic=='xrootd_raw_gled'",
+                           rename={"value": "gled_value"})
+    sc_alice = SourceConfig("collectd", "raw", "monitoring",
+                            select=["timestamp", "value", "host"],
+                            filter_expression="topic=='xrootd_raw_alice'",
+                            rename={"value": "alice_value"})
+    return InputDataConfig(source_configs=[sc_gled, sc_alice],
+                           agg_interval_seconds=300, agg_method="avg", group_by=["host"])
+
+
+def design_entities():
+    idc = design_idc()
+    project = Project.create(title="XRootD Anomaly Detection",
+                             project_url="https://example.org/xrootd",
+                             description="Anomaly detection on XRootD data based on correlation.",
+                             is_private=False, egroup="admon-dev")
+    de = DetectionEntity.create(project=project,
+                                title="XRootD Anomaly Detection for 1 hour intervals",
+                                interval_minutes=60, sliding_interval_minutes=15,
+                                input_data_config=idc,
+                                inference_model="xrootd-model", inference_namespace="admon-dev",
+                                monit_producer="admon",
+                                monit_label={"admon_entity": "xrootd_with_join"})
+    return project, de
+
+
+def entity_kwargs(project, **overrides):
+    kwargs = dict(project=project, title="e", interval_minutes=60, sliding_interval_minutes=15,
+                  input_data_config=design_idc(), inference_model="m", inference_namespace="ns",
+                  monit_producer="admon", monit_label={"k": "v"})
+    kwargs.update(overrides)
+    return kwargs
+
+
+def test_design_code_runs_unchanged_and_round_trips(db_url):
+    project, de = design_entities()
+    again = DetectionEntity.get(de.id)
+    assert again.input_data_config == design_idc()
+    assert again.input_data_config.content_hash() == de.config_hash
+    assert again.monit_label == {"admon_entity": "xrootd_with_join"}
+    assert (again.interval_minutes, again.sliding_interval_minutes) == (60, 15)
+    assert again.project.title == "XRootD Anomaly Detection"
+    assert again.project.egroup == "admon-dev" and again.project.is_private is False
+    assert again.enabled is True
+    assert [e.id for e in project.entities()] == [de.id]
+    assert DetectionEntity.get("XRootD Anomaly Detection for 1 hour intervals").id == de.id
+    assert Project.get("XRootD Anomaly Detection").id == project.id
+
+
+def test_default_database_is_a_sqlite_file_under_dot_admon(tmp_path, monkeypatch):
+    monkeypatch.delenv("ADMON_DATABASE_URL")
+    monkeypatch.chdir(tmp_path)
+    try:
+        Project.create(title="p")
+        assert (tmp_path / ".admon" / "admon.db").is_file()
+        assert [p.title for p in Project.list()] == ["p"]
+    finally:
+        db.dispose_all()
+
+
+def test_import_creates_no_engine():
+    import subprocess
+    import sys
+
+    code = ("import admon, admon.registry.api, admon.registry.db as d; "
+            "assert not d._engines, d._engines; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"interval_minutes": 0}, "interval_minutes 0 must be > 0"),
+        ({"interval_minutes": -5}, "interval_minutes -5 must be > 0"),
+        ({"sliding_interval_minutes": 0}, "sliding_interval_minutes 0 must be > 0"),
+        ({"sliding_interval_minutes": 61}, "sliding_interval_minutes 61 is larger than interval_minutes 60"),
+        ({"monit_label": {"k": 3}}, "monit_label['k'] = 3 is a int"),
+        ({"monit_label": {1: "v"}}, "monit_label key 1 is not a non-empty string"),
+        ({"monit_label": ["k", "v"]}, "monit_label must be a mapping"),
+        ({"interval_minutes": "60"}, "'60' is not a whole number of minutes"),
+        ({"title": "  "}, "title"),
+        ({"input_data_config": {"nope": 1}}, "invalid InputDataConfig"),
+    ],
+)
+def test_entity_validation_names_the_bad_value(db_url, overrides, fragment):
+    project = Project.create(title="p")
+    with pytest.raises(ConfigError) as err:
+        DetectionEntity.create(**entity_kwargs(project, **overrides))
+    assert fragment in str(err.value)
+    assert DetectionEntity.list() == []
+
+
+def test_titles_unique_per_project(db_url):
+    p1, p2 = Project.create(title="p1"), Project.create(title="p2")
+    DetectionEntity.create(**entity_kwargs(p1, title="same"))
+    with pytest.raises(ConflictError, match="already has a detection entity titled 'same'"):
+        DetectionEntity.create(**entity_kwargs(p1, title="same"))
+    other = DetectionEntity.create(**entity_kwargs(p2, title="same"))
+    assert other.project_id == p2.id
+    with pytest.raises(ConflictError, match="use the id"):
+        DetectionEntity.get("same")
+    assert DetectionEntity.get("same", project="p2").id == other.id
+    with pytest.raises(ConflictError, match="project titled 'p1' exists already"):
+        Project.create(title="p1")
+
+
+def test_crud_enable_disable(db_url):
+    project = Project.create(title="p", description="d")
+    de = DetectionEntity.create(**entity_kwargs(project))
+    de.update(sliding_interval_minutes=30, monit_label={"a": "b"}, title="renamed")
+    fresh = DetectionEntity.get(de.id)
+    assert (fresh.sliding_interval_minutes, fresh.monit_label, fresh.title) == (30, {"a": "b"}, "renamed")
+    with pytest.raises(ConfigError, match="larger than interval_minutes 60"):
+        de.update(sliding_interval_minutes=90)
+    with pytest.raises(ConfigError, match="monit_label"):
+        de.update(monit_label={"a": 1})
+    assert DetectionEntity.get(de.id).sliding_interval_minutes == 30
+
+    de.disable()
+    assert DetectionEntity.get(de.id).enabled is False
+    assert DetectionEntity.list(enabled=True) == []
+    de.enable()
+    assert [e.id for e in DetectionEntity.list(enabled=True)] == [de.id]
+
+    project.update(description="new", is_private=True)
+    assert Project.get(project.id).description == "new" and project.is_private is True
+    with pytest.raises(ConflictError, match="still has 1 detection entities"):
+        project.delete()
+    de.delete()
+    with pytest.raises(NotFoundError, match="no detection entity"):
+        DetectionEntity.get(de.id)
+    project.delete()
+    with pytest.raises(NotFoundError, match="no project 'p'"):
+        Project.get("p")
+
+
+def test_project_cascade_delete(db_url):
+    project = Project.create(title="p")
+    DetectionEntity.create(**entity_kwargs(project, title="a"))
+    DetectionEntity.create(**entity_kwargs(project, title="b"))
+    project.delete(cascade=True)
+    assert DetectionEntity.list() == [] and Project.list() == []
+
+
+def test_migrations_create_every_table_at_head(db_url):
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.config import Config
+
+    engine = db.get_engine(db_url)
+    tables = set(inspect(engine).get_table_names())
+    assert {"projects", "detection_entities", "runs", "results", "outbox", "users", "groups",
+            "memberships", "api_tokens", "annotations", "alembic_version"} <= tables
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS_DIR))
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    assert current == ScriptDirectory.from_config(cfg).get_current_head()
+    db.upgrade(engine)  # idempotent
+
+
+def test_people_tokens_annotations(db_url):
+    from admon.registry import repository as repo
+
+    with db.session_scope() as s:
+        repo.create_user(s, "alice", email="a@example.org")
+        repo.add_member(s, "alice", "admon-dev")
+        _, secret = repo.create_api_token(s, "alice", "laptop")
+    with db.session_scope() as s:
+        assert repo.user_groups(s, "alice") == ["admon-dev"]
+        user = repo.verify_api_token(s, secret)
+        assert user is not None and user.username == "alice"
+        assert repo.verify_api_token(s, secret + "x") is None
+        token = s.scalars(db.text("select id from api_tokens")).first()
+        repo.revoke_api_token(s, token)
+    with db.session_scope() as s:
+        assert repo.verify_api_token(s, secret) is None
+        rows = s.execute(db.text("select token_hash from api_tokens")).scalars().all()
+        assert secret not in rows and repo.hash_token(secret) in rows
+        with pytest.raises(ConflictError):
+            repo.create_user(s, "alice")
+
+
+def test_private_projects_hidden_from_other_groups(db_url):
+    from admon.registry import repository as repo
+
+    Project.create(title="open")
+    Project.create(title="secret", is_private=True, egroup="ops")
+    with db.session_scope() as s:
+        assert [p.title for p in repo.list_projects(s, ["dev"])] == ["open"]
+        assert [p.title for p in repo.list_projects(s, ["ops"])] == ["open", "secret"]
