@@ -1,0 +1,212 @@
+"""Labelled corpora in NAB's format, and detector results in NAB's results format.
+
+A corpus is a folder::
+
+    CORPUS/data/<category>/<file>.csv          columns timestamp,value
+    CORPUS/labels/combined_windows.json        {"<category>/<file>.csv": [[start, end], ...]}
+
+which is what NAB ships, what ``admon lake import-nab`` writes next to a lake,
+and what the synthetic lake generator and the annotation tool write as labels.
+Window limits are timestamps (``"2014-04-10 07:15:00.000000"``), inclusive.
+
+Results of detector ``NAME`` live in ``OUT/NAME/<category>/NAME_<file>.csv``
+with columns ``timestamp,value,anomaly_score,label`` -- the same rows in the
+same order as the data file, scores in [0, 1].
+
+>>> import tempfile, pathlib
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (root / "data" / "cat").mkdir(parents=True)
+>>> _ = (root / "data" / "cat" / "a.csv").write_text(
+...     "timestamp,value\\n2020-01-01 00:00:00,1\\n2020-01-01 00:05:00,5\\n2020-01-01 00:10:00,1\\n")
+>>> _ = (root / "labels").mkdir()
+>>> _ = (root / "labels" / "combined_windows.json").write_text(
+...     '{"cat/a.csv": [["2020-01-01 00:05:00.000000", "2020-01-01 00:05:00.000000"]]}')
+>>> corpus = load_corpus(root)
+>>> [f.key for f in corpus.files], corpus.files[0].window_bounds().tolist()
+(['cat/a.csv'], [[1, 1]])
+>>> corpus.files[0].labels().tolist()
+[0, 1, 0]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from admon.errors import DataError, NotFoundError
+
+WINDOWS_FILE = Path("labels") / "combined_windows.json"
+
+
+@dataclass
+class CorpusFile:
+    """One labelled series: its key (``<category>/<file>.csv``), data and windows."""
+
+    key: str
+    data: pd.DataFrame  # columns timestamp (datetime64[ns]) and value (float), file order
+    windows: list[tuple[pd.Timestamp, pd.Timestamp]] = field(default_factory=list)
+
+    @property
+    def category(self) -> str:
+        return self.key.split("/", 1)[0] if "/" in self.key else ""
+
+    @property
+    def file_name(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def timestamps_ns(self) -> np.ndarray:
+        return self.data["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+    def window_bounds(self) -> np.ndarray:
+        """Windows as inclusive row-index ranges ``[[first, last], ...]``, sorted.
+
+        A window's limits are snapped to the rows they enclose (the first row at or
+        after its start, the last row at or before its end). NAB's windows are built
+        from data timestamps, so on NAB data this is exact; a window enclosing no
+        row is dropped.
+        """
+        ts = self.timestamps_ns()
+        out = []
+        for start, end in sorted(self.windows):
+            lo = int(np.searchsorted(ts, pd.Timestamp(start).value, side="left"))
+            end_ns = pd.Timestamp(end).value
+            hi = int(np.searchsorted(ts, end_ns, side="left"))
+            if hi >= len(ts) or ts[hi] != end_ns:
+                hi -= 1
+            if hi >= lo:
+                out.append((lo, hi))
+        return np.asarray(out, dtype=np.int64).reshape(-1, 2)
+
+    def labels(self) -> np.ndarray:
+        """0/1 per row: 1 inside a window."""
+        lab = np.zeros(len(self.data), dtype=np.int8)
+        for lo, hi in self.window_bounds():
+            lab[lo : hi + 1] = 1
+        return lab
+
+
+@dataclass
+class Corpus:
+    """A labelled corpus: files in key order."""
+
+    root: Path
+    files: list[CorpusFile]
+
+    def __iter__(self):
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def n_windows(self) -> int:
+        return sum(len(f.windows) for f in self.files)
+
+
+def read_series_csv(path: Path) -> pd.DataFrame:
+    """A NAB data file as ``timestamp`` (datetime64) and ``value`` (float64), file order kept."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    missing = {"timestamp", "value"} - set(frame.columns)
+    if missing:
+        raise DataError(f"{path} lacks column(s) {sorted(missing)}; NAB files have timestamp,value")
+    out = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(frame["timestamp"], format="mixed"),
+            "value": pd.to_numeric(frame["value"], errors="coerce").astype("float64"),
+        }
+    )
+    ts = out["timestamp"].to_numpy(dtype="datetime64[ns]")
+    if len(ts) > 1 and (np.diff(ts.astype(np.int64)) < 0).any():
+        raise DataError(f"{path}: timestamps go backwards; sort the file first")
+    return out
+
+
+def load_windows(root: Path) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
+    path = Path(root) / WINDOWS_FILE
+    if not path.is_file():
+        raise NotFoundError(
+            f"{path} not found; a NAB-format corpus has labels/combined_windows.json next to data/"
+        )
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON: {exc}") from None
+    out = {}
+    for key, wins in raw.items():
+        pairs = []
+        for win in wins:
+            if len(win) != 2:
+                raise DataError(f"{path}: window {win!r} of {key} is not a [start, end] pair")
+            start, end = pd.Timestamp(win[0]), pd.Timestamp(win[1])
+            if end < start:
+                raise DataError(f"{path}: window {win!r} of {key} ends before it starts")
+            pairs.append((start, end))
+        out[key.replace("\\", "/")] = pairs
+    return out
+
+
+def load_corpus(root: str | Path, only: list[str] | None = None) -> Corpus:
+    """Read a NAB-format corpus: every data file that has an entry in the windows file.
+
+    ``only`` restricts it to the given keys or categories.
+    """
+    root = Path(root)
+    windows = load_windows(root)
+    files = []
+    for key in sorted(windows):
+        if only and key not in only and key.split("/", 1)[0] not in only:
+            continue
+        path = root / "data" / key
+        if not path.is_file():
+            raise NotFoundError(f"{path} is listed in {WINDOWS_FILE} but does not exist")
+        files.append(CorpusFile(key=key, data=read_series_csv(path), windows=windows[key]))
+    if not files:
+        raise DataError(f"no data files to evaluate under {root / 'data'} (filter: {only})")
+    return Corpus(root=root, files=files)
+
+
+def results_path(out_dir: Path, detector: str, key: str) -> Path:
+    """``OUT/<detector>/<category>/<detector>_<file>.csv`` for corpus key ``<category>/<file>``."""
+    category, _, name = key.rpartition("/")
+    return Path(out_dir) / detector / category / f"{detector}_{name}"
+
+
+def read_results(out_dir: str | Path, detector: str, corpus: Corpus) -> dict[str, np.ndarray]:
+    """Anomaly scores of ``detector`` per corpus key, read from NAB results files."""
+    scores = {}
+    for f in corpus:
+        path = results_path(Path(out_dir), detector, f.key)
+        if not path.is_file():
+            raise NotFoundError(f"results file {path} for {f.key} is missing")
+        frame = pd.read_csv(path, usecols=["anomaly_score"])
+        values = frame["anomaly_score"].to_numpy(dtype=float)
+        if len(values) != len(f):
+            raise DataError(f"{path} has {len(values)} rows, the data file {f.key} has {len(f)}")
+        scores[f.key] = values
+    return scores
+
+
+def write_results(out_dir: str | Path, detector: str, f: CorpusFile, scores: np.ndarray) -> Path:
+    """Write one NAB results file; return its path."""
+    path = results_path(Path(out_dir), detector, f.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(
+        {
+            "timestamp": f.data["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "value": f.data["value"],
+            "anomaly_score": np.asarray(scores, dtype=float),
+            "label": f.labels(),
+        }
+    )
+    frame.to_csv(path, index=False)
+    return path
