@@ -1,0 +1,141 @@
+"""``admon lake …``, ``admon data …`` and ``admon demo``: the data path from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from admon.errors import ConfigError
+
+console = Console()
+lake_app = typer.Typer(help="Create and import monitoring lakes.", no_args_is_help=True)
+data_app = typer.Typer(help="Read data as a detection entity would.", no_args_is_help=True)
+
+LakeRoot = Annotated[Optional[str], typer.Option("--root", help="Lake root (default: ADMON_LAKE_ROOT).")]
+
+
+def _lake_root(root: str | None) -> str:
+    from admon.settings import load_settings
+
+    return root if root is not None else load_settings().lake_root
+
+
+@lake_app.command("generate")
+def lake_generate(
+    root: LakeRoot = None,
+    hosts: Annotated[int, typer.Option(help="Number of hosts.")] = 10,
+    days: Annotated[int, typer.Option(help="Number of days.")] = 1,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2022-05-10",
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same bytes.")] = 0,
+    step_seconds: Annotated[int, typer.Option(help="Seconds between points of a host and topic.")] = 10,
+    fmt: Annotated[str, typer.Option("--format", help="json, json.gz or parquet.")] = "json",
+    kind: Annotated[str, typer.Option(help="xrootd (collectd topics) or fts (transfer links).")] = "xrootd",
+) -> None:
+    """Write a synthetic lake with labelled anomalies."""
+    target = _lake_root(root)
+    if kind == "fts":
+        from admon.forecast.fts_lake import generate_fts_lake
+
+        summary = generate_fts_lake(target, days=days, start=start, seed=seed, step_seconds=step_seconds)
+        console.print(f"wrote FTS lake under [bold]{target}[/]: {summary}")
+        return
+    if kind != "xrootd":
+        raise ConfigError(f"--kind {kind!r} is not known; use xrootd or fts")
+    from admon.data.generate import generate_lake
+
+    summary = generate_lake(target, hosts=hosts, days=days, start=start, seed=seed,
+                            step_seconds=step_seconds, fmt=fmt)  # type: ignore[arg-type]
+    console.print(
+        f"wrote {summary.documents:,} documents in {len(summary.files)} files under [bold]{target}[/], "
+        f"{summary.anomalies} injected anomalies labelled in {summary.labels_path}"
+    )
+
+
+@lake_app.command("import-nab")
+def lake_import_nab(
+    corpus_dir: Annotated[Path, typer.Argument(help="NAB corpus: data/<category>/<file>.csv + labels/.")],
+    root: LakeRoot = None,
+) -> None:
+    """Turn a NAB-format corpus into lake documents (producer nab, type = category)."""
+    from admon.data.nab import import_nab
+
+    result = import_nab(corpus_dir, _lake_root(root))
+    console.print(
+        f"imported {result.series} series ({result.documents:,} documents) in categories "
+        f"{', '.join(result.categories)} into [bold]{result.root}[/]"
+        + (f"; skipped {result.skipped_rows} unreadable rows" if result.skipped_rows else "")
+    )
+
+
+@data_app.command("preview")
+def data_preview(
+    config: Annotated[Path, typer.Argument(help="InputDataConfig as YAML or JSON.")],
+    start: Annotated[str, typer.Option(help="Window start (epoch ms or ISO).")],
+    end: Annotated[str, typer.Option(help="Window end, exclusive.")],
+    root: LakeRoot = None,
+    rows: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    strict: Annotated[bool, typer.Option(help="Fail at the first bad row instead of skipping it.")] = False,
+    documents: Annotated[bool, typer.Option(help="Print result documents as JSON lines instead.")] = False,
+) -> None:
+    """Read a window as a detection entity would and show the frame and the read report."""
+    from admon.config import InputDataConfig
+    from admon.data.source import DataSource, documents_json, frame_to_documents
+
+    if not config.exists():
+        raise ConfigError(f"config file {config} does not exist")
+    text = config.read_text()
+    idc = InputDataConfig.from_json(text) if config.suffix == ".json" else InputDataConfig.from_yaml(text)
+    source = DataSource(None, idc, lake_root=_lake_root(root), strict=strict)
+    frame = source.read_pandas(start, end)
+    if documents:
+        print(documents_json(frame_to_documents(frame, idc)))
+    else:
+        console.print(frame_table(frame.head(rows), title=f"{len(frame):,} rows"))
+    print_report(source.last_report)
+
+
+def frame_table(frame, title: str = "") -> Table:
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if frame[column].dtype == object else "right")
+    for record in frame.itertuples(index=False):
+        table.add_row(*("∅" if v is None or v != v else f"{v:.6g}" if isinstance(v, float) else str(v) for v in record))
+    return table
+
+
+def print_report(report) -> None:
+    """The read report as a small table: what was used, what was skipped and why."""
+    if report is None:
+        return
+    table = Table(title="read report", show_header=True)
+    table.add_column("source")
+    table.add_column("files", justify="right")
+    table.add_column("rows used", justify="right")
+    table.add_column("buckets", justify="right")
+    table.add_column("skipped (reason: rows)")
+    for s in report.sources:
+        skipped = ", ".join(f"{k}: {v}" for k, v in sorted(s.skipped.items())) or "none"
+        table.add_row(s.source, str(len(s.files)), f"{s.rows_used:,}", f"{s.buckets:,}", skipped)
+    console.print(table)
+    console.print(f"{report.rows_out:,} rows, {report.groups_out} groups in {report.seconds:.2f} s ({report.engine})")
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo lake, plot and outputs.")] = Path("demo-out"),
+    hosts: Annotated[int, typer.Option(help="Hosts in the generated lake.")] = 8,
+) -> None:
+    """Generate a small lake, run the design's two-source config for one host-day, plot it."""
+    from admon.demo import run_demo
+
+    run_demo(out, hosts=hosts, console=console)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(lake_app, name="lake")
+    app.add_typer(data_app, name="data")
+    app.command("demo")(demo)
