@@ -32,6 +32,19 @@ class Settings(BaseSettings):
         96, ge=1, description="At most this many missed windows per entity are caught up."
     )
     run_max_attempts: int = Field(3, ge=1, description="Attempts of a failing run before it fails.")
+    # --- scheduler, runs and sinks (admon.runs, admon.sinks) ---
+    run_retry_backoff_seconds: float = Field(
+        30.0, ge=0, description="Wait before retrying a failed run; doubles with every failure."
+    )
+    run_lease_seconds: float = Field(
+        600.0, gt=0, description="A run leased by a scheduler that died is taken over after this."
+    )
+    scheduler_poll_seconds: float = Field(10.0, gt=0, description="Pause between scheduler ticks.")
+    sink_retry_backoff_seconds: float = Field(
+        2.0, ge=0, description="First wait before re-sending to a sink that failed; doubles, max 5 min."
+    )
+    sink_batch_size: int = Field(500, ge=1, description="Documents per sink request.")
+    sink_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one HTTP sink request.")
 
 
 def load_settings(**overrides: object) -> Settings:
