@@ -89,7 +89,7 @@ def probationary_length(n_rows: int, percent: float = PROBATION_PERCENT) -> floa
     """Rows at the start of a file that are not scored.
 
     >>> probationary_length(4032), probationary_length(10000)
-    (604.0, 750.0)
+    (604, 750.0)
     """
     return min(math.floor(percent * n_rows), percent * 5000)
 
