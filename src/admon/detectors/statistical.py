@@ -139,3 +139,135 @@ class RobustZScore(_PerGroupBaseline):
         # quarter of the group's training spread as the least scale
         scale = np.maximum(scale, 0.25 * scale0[None, :])
         return np.abs(x - center) / scale
+
+
+class EwmaConfig(DetectorConfig):
+    alpha: float = Field(0.1, gt=0.0, le=1.0, description="Smoothing factor of the EWMA mean/variance.")
+    min_periods: int = Field(3, ge=1, description="History needed before the EWMA stats are used.")
+    aggregate: Literal["max", "mean"] = Field("max", description="How per-feature scores combine.")
+
+
+@register("ewma")
+class Ewma(_PerGroupBaseline):
+    """|x - EWMA mean| / EWMA std of the previous points of a group (pandas ``ewm``).
+
+    Before ``min_periods`` points of history the group's training median/MAD are used.
+    """
+
+    Config = EwmaConfig
+
+    def _fit(self, frame: pd.DataFrame) -> None:
+        self._fit_baseline(frame)
+
+    def _score_group(self, x: np.ndarray, key: tuple) -> np.ndarray:
+        cfg = self.config
+        center0, scale0 = self._baseline(key)
+        ewm = pd.DataFrame(x).ewm(alpha=cfg.alpha, min_periods=cfg.min_periods, ignore_na=True)
+        center = ewm.mean().shift(1).to_numpy()
+        scale = ewm.std(bias=True).shift(1).to_numpy()
+        center = np.where(np.isfinite(center), center, center0[None, :])
+        scale = np.where(np.isfinite(scale), scale, scale0[None, :])
+        scale = np.maximum(scale, 0.25 * scale0[None, :])
+        return np.abs(x - center) / scale
+
+
+class SeasonalConfig(DetectorConfig):
+    period_seconds: int = Field(86_400, ge=2, description="Length of the season (default one day).")
+    level_window: int = Field(12, ge=1, description="Trailing points for the deseasonalised level.")
+    robust: bool = Field(True, description="Robust STL fitting (statsmodels).")
+    aggregate: Literal["max", "mean"] = Field("max", description="How per-feature scores combine.")
+
+
+@register("seasonal_stl")
+class SeasonalStl(_PerGroupBaseline):
+    """Residual of an STL decomposition (statsmodels), per group and feature.
+
+    ``fit`` runs STL on each group's training series and keeps the seasonal
+    profile by phase of the season, the level and the robust spread of the
+    residuals. ``score`` removes the stored seasonal profile, the trailing
+    level, and divides by the residual spread, so it works on short inference
+    windows. A group with less than two seasons of training data has no
+    seasonal profile (a robust z-score of the level remains).
+    """
+
+    Config = SeasonalConfig
+
+    def _fit(self, frame: pd.DataFrame) -> None:
+        from statsmodels.tsa.seasonal import STL
+
+        self._fit_baseline(frame)
+        self.interval_ms_ = _interval_ms(self, frame)
+        period = max(2, int(round(self.config.period_seconds * 1000 / self.interval_ms_)))
+        self.period_ = period
+        x = self._values(frame)
+        ts = frame["timestamp"].to_numpy() if "timestamp" in frame.columns else np.arange(len(frame)) * self.interval_ms_
+        profiles = {}
+        for key, pos in self._iter_groups(frame):
+            k = group_key_str(key)
+            center, _ = self._baseline(key)
+            grid, phase0 = _regular_grid(x[pos], ts[pos], self.interval_ms_, period)
+            prof = np.zeros((period, x.shape[1]))
+            resid_scale = np.asarray(self.group_stats_[k][1], dtype=float).copy()
+            if grid.shape[0] >= 2 * period + 1:
+                for j in range(x.shape[1]):
+                    col = pd.Series(grid[:, j]).interpolate(limit_direction="both").to_numpy()
+                    if not np.isfinite(col).all() or np.ptp(col) == 0:
+                        continue
+                    res = STL(col, period=period, robust=self.config.robust).fit()
+                    phases = (phase0 + np.arange(len(col))) % period
+                    seas = pd.Series(res.seasonal).groupby(phases).mean()
+                    prof[seas.index.to_numpy(), j] = seas.to_numpy()
+            # spread of the residuals exactly as score() computes them
+            r = self._residuals(x[pos], ts[pos], prof, center)
+            _, mad = _robust_center_scale(r)
+            ok = np.isfinite(mad) & (mad > 0)
+            resid_scale = np.where(ok, np.maximum(mad, self.scale_floor_), resid_scale)
+            profiles[k] = [prof.tolist(), resid_scale.tolist()]
+        self.profiles_ = profiles
+
+    def _score_group(self, x: np.ndarray, key: tuple) -> np.ndarray:
+        raise NotImplementedError  # scored in _per_feature, which needs the timestamps
+
+    def _per_feature(self, frame: pd.DataFrame) -> np.ndarray:
+        x = self._values(frame)
+        ts = frame["timestamp"].to_numpy() if "timestamp" in frame.columns else np.arange(len(frame)) * self.interval_ms_
+        out = np.zeros_like(x)
+        for key, pos in self._iter_groups(frame):
+            k = group_key_str(key)
+            center0, scale0 = self._baseline(key)
+            if k in self.profiles_:
+                prof = np.asarray(self.profiles_[k][0], dtype=float)
+                rscale = np.asarray(self.profiles_[k][1], dtype=float)
+            else:
+                prof = np.zeros((self.period_, x.shape[1]))
+                rscale = scale0
+            r = self._residuals(x[pos], ts[pos], prof, center0)
+            out[pos] = np.abs(r) / np.maximum(rscale, np.asarray(self.scale_floor_))[None, :]
+        return np.nan_to_num(out, nan=0.0)
+
+    def _residuals(self, x: np.ndarray, ts: np.ndarray, prof: np.ndarray, center0: np.ndarray) -> np.ndarray:
+        phases = (ts // self.interval_ms_) % self.period_
+        deseason = x - prof[phases]
+        level = pd.DataFrame(deseason).rolling(self.config.level_window, min_periods=1).median()
+        level = level.shift(1).to_numpy()
+        level = np.where(np.isfinite(level), level, center0[None, :])
+        return deseason - level
+
+
+def _interval_ms(det: Detector, frame: pd.DataFrame) -> int:
+    """The bucket interval: the smallest positive step between timestamps within a group."""
+    if "timestamp" not in frame.columns or len(frame) < 2:
+        return 300_000
+    ts = frame["timestamp"].to_numpy()
+    steps = [np.diff(ts[pos]) for _, pos in det._iter_groups(frame) if len(pos) > 1]
+    steps = np.concatenate(steps) if steps else np.array([])
+    steps = steps[steps > 0]
+    return int(steps.min()) if steps.size else 300_000
+
+
+def _regular_grid(x: np.ndarray, ts: np.ndarray, interval: int, period: int) -> tuple[np.ndarray, int]:
+    """Values on a gap-free grid of ``interval`` (NaN where a bucket is absent), and the first phase."""
+    slots = (ts - ts[0]) // interval
+    grid = np.full((int(slots[-1]) + 1, x.shape[1]), np.nan)
+    grid[slots] = x
+    return grid, int((ts[0] // interval) % period)
