@@ -1,0 +1,31 @@
+"""Helpers of the forecast tests: small seasonal series and quick parameters per forecaster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SEASON = 24  # hourly data with a daily season keeps every model quick
+
+# Parameters that keep each forecaster fast in tests while still learning the season.
+QUICK = {
+    "seasonal_naive": {"season": SEASON},
+    "ets": {"season": SEASON},
+    "arima": {"season": SEASON, "fourier_terms": 8},
+    "gbm": {"season": SEASON, "max_iter": 60},
+    "lstm": {"look_back": SEASON, "epochs": 40, "batch_size": 8, "learning_rate": 0.01},
+}
+
+
+def seasonal_series(days: int = 10, noise: float = 0.5, seed: int = 0) -> pd.Series:
+    """Hourly values with a known daily shape (a sine plus a narrow evening peak) and noise."""
+    n = days * SEASON
+    t = np.arange(n)
+    rng = np.random.default_rng(seed)
+    shape = true_shape(t)
+    return pd.Series(shape + rng.normal(0.0, noise, n), index=pd.date_range("2022-05-10", periods=n, freq="h"))
+
+
+def true_shape(t: np.ndarray) -> np.ndarray:
+    phase = t % SEASON
+    return 50.0 + 10.0 * np.sin(2 * np.pi * phase / SEASON) + 15.0 * np.exp(-0.5 * (phase - 20.0) ** 2)
