@@ -11,6 +11,7 @@ Tables:
 - ``runs``: one row per ``(entity, window_end)``; also the lease of the run.
 - ``results``: one row per exported document (primary key = deterministic id).
 - ``outbox``: one row per (sink, document) until the sink acknowledged it.
+- ``leases``: named leases, e.g. the right to deliver to one sink.
 - ``users``, ``groups``, ``memberships``, ``api_tokens``, ``annotations``: for the service.
 """
 
@@ -104,7 +105,8 @@ class RunRow(Base):
     window_start_ms: Mapped[int] = mapped_column(BigInteger)
     window_end_ms: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # starts, crashed ones included
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # attempts that raised an error
     next_attempt_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_ms: Mapped[int | None] = mapped_column(BigInteger)
@@ -157,6 +159,16 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     delivered_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class LeaseRow(Base):
+    """A named lease (e.g. ``deliver:<sink>``): one holder at a time, taken over once expired."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(600), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 # --- people, for the service ------------------------------------------------------------------

@@ -31,6 +31,7 @@ from admon.registry.models import (
     ApiTokenRow,
     EntityRow,
     GroupRow,
+    LeaseRow,
     MembershipRow,
     OutboxRow,
     ProjectRow,
@@ -244,6 +245,42 @@ def count_pending_outbox(s: Session, sink: str | None = None) -> int:
     if sink is not None:
         query = query.where(OutboxRow.sink == sink)
     return int(s.scalar(query) or 0)
+
+
+# --- named leases ------------------------------------------------------------------------------
+
+
+def acquire_lease(s: Session, name: str, owner: str, ttl_ms: int, now: int | None = None) -> bool:
+    """Take or renew lease ``name`` for ``owner`` unless someone else holds it unexpired.
+
+    Commits (a lease is only useful once others can see it). Works the same on SQLite and
+    PostgreSQL: the conditional UPDATE is atomic, and the INSERT of a new lease loses
+    cleanly (unique name) when another process inserts it first.
+    """
+    now = now_ms() if now is None else now
+    taken = s.execute(
+        update(LeaseRow)
+        .where(LeaseRow.name == name, (LeaseRow.owner == owner) | (LeaseRow.expires_ms < now))
+        .values(owner=owner, expires_ms=now + ttl_ms)
+    ).rowcount
+    if taken:
+        s.commit()
+        return True
+    if s.get(LeaseRow, name) is not None:
+        s.commit()
+        return False
+    s.add(LeaseRow(name=name, owner=owner, expires_ms=now + ttl_ms))
+    try:
+        s.commit()
+    except SAIntegrityError:
+        s.rollback()
+        return False
+    return True
+
+
+def release_lease(s: Session, name: str, owner: str) -> None:
+    s.execute(delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.owner == owner))
+    s.commit()
 
 
 # --- people (for the service) -----------------------------------------------------------------

@@ -38,6 +38,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_projects')),
     sa.UniqueConstraint('title', name=op.f('uq_projects_title'))
     )
+    op.create_table('leases',
+    sa.Column('name', sa.String(length=600), nullable=False),
+    sa.Column('owner', sa.String(length=200), nullable=False),
+    sa.Column('expires_ms', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_leases'))
+    )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=200), nullable=False),
@@ -129,6 +135,7 @@ def upgrade() -> None:
     sa.Column('window_end_ms', sa.BigInteger(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
     sa.Column('next_attempt_ms', sa.BigInteger(), nullable=False),
     sa.Column('lease_owner', sa.String(length=200), nullable=True),
     sa.Column('lease_expires_ms', sa.BigInteger(), nullable=True),
@@ -226,5 +233,6 @@ def downgrade() -> None:
 
     op.drop_table('api_tokens')
     op.drop_table('users')
+    op.drop_table('leases')
     op.drop_table('projects')
     op.drop_table('groups')

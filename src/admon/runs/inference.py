@@ -1,0 +1,184 @@
+"""Inference: load the entity's model and turn a window's frame into per-group results.
+
+The model is ``inference_model`` in ``inference_namespace`` of the model store
+(:mod:`admon.models`), loaded only if its content hash matches its manifest.
+
+**Fallback when no trained model exists.** If the store holds no version of
+that model, the run still works: a built-in ``robust_zscore`` detector is fitted
+on the window itself and its scores are calibrated on the same window
+(:class:`~admon.detectors.postrules.PostRules`, threshold 75). Its model id is
+``builtin:robust_zscore`` and its content hash the hash of its config, both
+recorded in the run's provenance, so such results are never mistaken for those
+of a trained model. Train and publish a model to replace it.
+
+>>> import pandas as pd, numpy as np
+>>> frame = pd.DataFrame({"host": ["h1"] * 12 + ["h2"] * 12,
+...                       "timestamp": np.tile(np.arange(12, dtype="int64") * 300_000, 2),
+...                       "v": np.r_[np.ones(11), 50.0, np.arange(12.0)]})
+>>> model = fallback_model()
+>>> res = score_window(model, frame, ["host"])
+>>> list(res.columns)
+['host', 'anomaly_score', 'is_anomaly', 'threshold', 'severity', 'top_features', 'peak_timestamp', 'rows']
+>>> int(res.set_index("host").loc["h1", "peak_timestamp"])
+3300000
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from admon.errors import NotFoundError
+
+FALLBACK_DETECTOR = "robust_zscore"
+FALLBACK_ID = f"builtin:{FALLBACK_DETECTOR}"
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A detector ready to score, with its identity for provenance."""
+
+    model_id: str
+    content_hash: str
+    detector: Any
+    post_rules: Any = None
+    #: True for the fallback: fit on each window before scoring it.
+    fit_on_window: bool = False
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def fallback_model() -> LoadedModel:
+    """The documented fallback: robust z-score fitted (and calibrated) on the window itself."""
+    import admon.detectors as detectors
+
+    detector = detectors.create(FALLBACK_DETECTOR)
+    config = detectors.to_config(detector)
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    return LoadedModel(FALLBACK_ID, digest, detector, None, fit_on_window=True, config=config)
+
+
+def load_model(namespace: str, name: str, *, store: str | None = None,
+               version: str | None = None) -> LoadedModel:
+    """The newest (or given) version of ``namespace/name`` from the model store, else the fallback.
+
+    A model that exists but fails its hash check raises :class:`~admon.errors.IntegrityError`:
+    a tampered model is an error, never silently replaced by the fallback.
+    """
+    loader = _store_loader()
+    if loader is None:
+        return fallback_model()
+    try:
+        return loader(namespace, name, store=store, version=version)
+    except NotFoundError:
+        return fallback_model()
+
+
+def _store_loader():
+    """The model store's loader, if the store module is installed (``admon.models.store``)."""
+    try:
+        from admon.models import store as model_store  # noqa: F401
+    except ImportError:
+        return None
+    return _load_from_store
+
+
+def _load_from_store(namespace: str, name: str, *, store: str | None, version: str | None) -> LoadedModel:
+    from admon.models import store as model_store
+
+    loaded = model_store.load(namespace, name, version=version, root=store)
+    detector = getattr(loaded, "detector", loaded)
+    return LoadedModel(
+        model_id=getattr(loaded, "model_id", f"{namespace}/{name}/{version or 'latest'}"),
+        content_hash=getattr(loaded, "content_hash", ""),
+        detector=detector,
+        post_rules=getattr(loaded, "post_rules", None),
+        fit_on_window=False,
+        config=getattr(loaded, "config", {}) or {},
+    )
+
+
+def score_frame(model: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-row ``raw_score``, ``anomaly_score`` (0-100), ``is_anomaly``, ``threshold``, ``severity``."""
+    from admon.detectors.postrules import PostRules
+
+    detector = model.detector
+    if model.fit_on_window:
+        detector = detector.fit(frame)
+    raw = detector.score(frame)
+    rules = model.post_rules
+    if rules is None:
+        rules = PostRules(threshold=75.0).fit(raw.dropna())
+    return rules.apply(raw)
+
+
+def score_rows(model: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """Per row of ``frame`` (same index): scores, label and the top contributing features."""
+    from admon.detectors.postrules import contributions, top_features
+
+    scored = score_frame(model, frame)
+    try:
+        scored["top_features"] = top_features(contributions(model.detector, frame), top=3)
+    except Exception:  # a detector without per-feature attribution: no feature list
+        scored["top_features"] = [[] for _ in range(len(frame))]
+    return scored
+
+
+def summarize(frame: pd.DataFrame, scored: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
+    """One row per group: the peak anomaly score of the window, its bucket, label and features."""
+    from admon.detectors.postrules import severity
+
+    columns = [*group_by, "anomaly_score", "is_anomaly", "threshold", "severity", "top_features",
+               "peak_timestamp", "rows"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    work = frame[list(group_by) + ["timestamp"]].reset_index(drop=True).copy()
+    work["anomaly_score"] = scored["anomaly_score"].to_numpy(dtype=float)
+    work["threshold"] = scored["threshold"].to_numpy(dtype=float)
+    tops = list(scored["top_features"])
+    work["_order"] = np.arange(len(work))
+    out = []
+    groups = work.groupby(list(group_by), sort=True, dropna=False) if group_by else [((), work)]
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        finite = part[np.isfinite(part["anomaly_score"])]
+        peak = None if finite.empty else finite.loc[finite["anomaly_score"].idxmax()]
+        score = None if peak is None else float(peak["anomaly_score"])
+        threshold = float(part["threshold"].iloc[0])
+        out.append({
+            **dict(zip(group_by, key)),
+            "anomaly_score": score,
+            "is_anomaly": bool(score is not None and score >= threshold),
+            "threshold": threshold,
+            "severity": severity(score) if score is not None else None,
+            "top_features": list(tops[int(peak["_order"])]) if peak is not None else [],
+            "peak_timestamp": int(peak["timestamp"]) if peak is not None else None,
+            "rows": int(len(part)),
+        })
+    return pd.DataFrame(out, columns=columns)
+
+
+def score_window(model: LoadedModel, frame: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
+    """:func:`score_rows` then :func:`summarize`: one result row per group."""
+    frame = frame.reset_index(drop=True)
+    return summarize(frame, score_rows(model, frame), group_by)
+
+
+def scores_hash(frame: pd.DataFrame, group_by: list[str], raw_scores: pd.Series) -> str:
+    """sha256 of every (group, timestamp, raw score) of a window: what ``reproduce`` compares."""
+    rows = []
+    values = raw_scores.to_numpy(dtype=float)
+    keys = frame[list(group_by) + ["timestamp"]].astype(str).to_numpy().tolist()
+    for key, value in zip(keys, values):
+        rows.append([*key, None if not np.isfinite(value) else float(repr_float(value))])
+    rows.sort(key=lambda r: [str(x) for x in r[:-1]])
+    return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
+
+
+def repr_float(value: float) -> str:
+    """A float rounded to 12 significant digits (platform noise below that is ignored)."""
+    return f"{value:.12g}"

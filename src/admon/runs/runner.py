@@ -1,0 +1,406 @@
+"""Run one detection run: lease it, read → score → results → outbox, record the outcome.
+
+A run row is the run's identity (``(entity, window_end)`` is unique) and its
+lease: a process owns a run while ``lease_owner`` is its id and
+``lease_expires_ms`` lies in the future. Claiming is one atomic statement
+(PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED``; SQLite: a conditional
+``UPDATE`` under its single-writer lock), so two schedulers never run the same
+window, and a window whose scheduler died is taken over once its lease expired.
+
+The results, the outbox rows and the ``succeeded`` status are written in one
+transaction that only commits while the lease is still ours: a window is
+exported once, whatever process dies when.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from admon.config import InputDataConfig
+from admon.registry.db import session_factory
+from admon.registry.models import (
+    FAILED,
+    PENDING,
+    RETRYING,
+    RUNNING,
+    SUCCEEDED,
+    EntityRow,
+    OutboxRow,
+    ResultRow,
+    RunRow,
+)
+from admon.runs import inference
+from admon.runs.provenance import environment_provenance
+from admon.settings import Settings, load_settings
+from admon.sinks import outbox
+from admon.sinks.base import Sink, parse_sinks
+from admon.sinks.documents import build_document
+from admon.timeutil import now_ms
+
+log = logging.getLogger(__name__)
+
+EventHook = Callable[..., None]
+
+
+def new_owner_id() -> str:
+    """A lease owner id unique to this process and object: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclasses.dataclass
+class EntitySpec:
+    """What a run needs of its entity, read once (plain values, no session attached)."""
+
+    id: int
+    project_id: int
+    title: str
+    interval_ms: int
+    slide_ms: int
+    idc: InputDataConfig
+    config_hash: str
+    inference_model: str
+    inference_namespace: str
+    monit_producer: str
+    monit_label: dict[str, str]
+    enabled: bool
+    schedule_from_ms: int | None
+    created_ms: int
+
+    @classmethod
+    def from_row(cls, row: EntityRow) -> EntitySpec:
+        return cls(
+            id=row.id, project_id=row.project_id, title=row.title,
+            interval_ms=row.interval_minutes * 60_000, slide_ms=row.sliding_interval_minutes * 60_000,
+            idc=InputDataConfig._validated(row.input_data_config), config_hash=row.config_hash,
+            inference_model=row.inference_model, inference_namespace=row.inference_namespace,
+            monit_producer=row.monit_producer, monit_label=dict(row.monit_label or {}),
+            enabled=row.enabled, schedule_from_ms=row.schedule_from_ms, created_ms=row.created_ms,
+        )
+
+
+@dataclasses.dataclass
+class Claim:
+    run_id: int
+    entity_id: int
+    window_start_ms: int
+    window_end_ms: int
+    attempts: int
+    failures: int
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    run_id: int
+    entity_id: int
+    window_end_ms: int
+    status: str
+    rows: int = 0
+    groups: int = 0
+    documents: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class Runner:
+    """Claims and executes runs for one process (the scheduler, a backfill, a test)."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        database_url: str | None = None,
+        sinks: list[Sink] | None = None,
+        owner: str | None = None,
+        on_event: EventHook | None = None,
+        reader: Callable[[EntitySpec, int, int], tuple[pd.DataFrame, dict]] | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.database_url = database_url or self.settings.database_url
+        self.factory: sessionmaker[Session] = session_factory(self.database_url)
+        self.sinks = sinks if sinks is not None else parse_sinks(
+            self.settings.sinks, timeout_seconds=self.settings.sink_timeout_seconds)
+        self.owner = owner or new_owner_id()
+        self.on_event = on_event or (lambda *a, **k: None)
+        self.reader = reader or self._read_lake
+        self.dialect = self.factory.kw["bind"].dialect.name
+        self._read_cache: dict[tuple, tuple[pd.DataFrame, dict]] = {}
+        self._models: dict[tuple[str, str], inference.LoadedModel] = {}
+        self._entities: dict[int, EntitySpec] = {}
+
+    # --- reading ---------------------------------------------------------------------------
+    def _read_lake(self, entity: EntitySpec, start_ms: int, end_ms: int) -> tuple[pd.DataFrame, dict]:
+        """The window's frame and read report; entities with the same config share one read."""
+        key = (entity.config_hash, start_ms, end_ms)
+        cached = self._read_cache.get(key)
+        if cached is not None:
+            return cached
+        from admon.data.source import DataSource
+
+        source = DataSource(None, entity.idc, lake_root=self.settings.lake_root)
+        frame = source.read_pandas(start_ms, end_ms)
+        report = source.last_report.as_dict() if source.last_report is not None else {}
+        if len(self._read_cache) >= 64:
+            self._read_cache.pop(next(iter(self._read_cache)))
+        self._read_cache[key] = (frame, report)
+        return frame, report
+
+    def clear_caches(self) -> None:
+        """Forget cached reads, models and entities (at the start of each scheduler tick)."""
+        self._read_cache.clear()
+        self._models.clear()
+        self._entities.clear()
+
+    def model_for(self, entity: EntitySpec) -> inference.LoadedModel:
+        key = (entity.inference_namespace, entity.inference_model)
+        if key not in self._models:
+            self._models[key] = inference.load_model(
+                entity.inference_namespace, entity.inference_model, store=self.settings.model_store)
+        return self._models[key]
+
+    def entity(self, entity_id: int) -> EntitySpec:
+        if entity_id not in self._entities:
+            with self.factory() as s:
+                row = s.get(EntityRow, entity_id)
+                if row is None:
+                    from admon.errors import NotFoundError
+
+                    raise NotFoundError(f"no detection entity {entity_id}")
+                self._entities[entity_id] = EntitySpec.from_row(row)
+                s.commit()
+        return self._entities[entity_id]
+
+    # --- claiming --------------------------------------------------------------------------
+    def _claimable(self, now: int):
+        return or_(
+            and_(RunRow.status.in_((PENDING, RETRYING)), RunRow.next_attempt_ms <= now),
+            and_(RunRow.status == RUNNING, RunRow.lease_expires_ms < now),
+        )
+
+    def claim(self, *, entity_id: int | None = None, run_id: int | None = None,
+              enabled_only: bool = True) -> Claim | None:
+        """Lease the oldest runnable run (optionally of one entity, or one given run)."""
+        now = now_ms()
+        ttl = int(self.settings.run_lease_seconds * 1000)
+        query = select(RunRow.id).where(self._claimable(now))
+        if run_id is not None:
+            query = query.where(RunRow.id == run_id)
+        if entity_id is not None:
+            query = query.where(RunRow.entity_id == entity_id)
+        if enabled_only:
+            enabled = select(EntityRow.id).where(EntityRow.enabled.is_(True))
+            query = query.where(RunRow.entity_id.in_(enabled))
+        query = query.order_by(RunRow.window_end_ms, RunRow.entity_id)
+        with self.factory() as s:
+            if self.dialect == "postgresql":
+                candidates = s.scalars(query.limit(1).with_for_update(skip_locked=True)).all()
+            else:
+                candidates = s.scalars(query.limit(16)).all()
+            for candidate in candidates:
+                taken = s.execute(
+                    update(RunRow)
+                    .where(RunRow.id == candidate, self._claimable(now))
+                    .values(status=RUNNING, lease_owner=self.owner, lease_expires_ms=now + ttl,
+                            attempts=RunRow.attempts + 1, started_ms=now, error=None)
+                ).rowcount
+                if taken:
+                    row = s.get(RunRow, candidate)
+                    s.refresh(row)
+                    claim = Claim(row.id, row.entity_id, row.window_start_ms, row.window_end_ms,
+                                  row.attempts, row.failures)
+                    s.commit()
+                    return claim
+            s.commit()
+        return None
+
+    # --- executing -------------------------------------------------------------------------
+    def execute(self, claim: Claim) -> RunOutcome:
+        """Run a claimed window to success or a recorded failure; never raises for a run error."""
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        try:
+            entity = self.entity(claim.entity_id)
+            self.on_event("run_started", run_id=claim.run_id, entity=entity.title,
+                          window_end_ms=claim.window_end_ms, attempt=claim.attempts)
+            t0 = time.perf_counter()
+            frame, report = self.reader(entity, claim.window_start_ms, claim.window_end_ms)
+            timings["read_s"] = round(time.perf_counter() - t0, 6)
+            t0 = time.perf_counter()
+            model = self.model_for(entity)
+            group_by = list(entity.idc.group_by)
+            frame = frame.reset_index(drop=True)
+            if frame.empty:
+                scored = pd.DataFrame(columns=["raw_score", "anomaly_score", "threshold", "top_features"])
+                per_group = inference.summarize(frame, scored, group_by)
+                digest = inference.scores_hash(frame, group_by, pd.Series([], dtype=float))
+            else:
+                scored = inference.score_rows(model, frame)
+                per_group = inference.summarize(frame, scored, group_by)
+                digest = inference.scores_hash(frame, group_by, scored["raw_score"])
+            timings["score_s"] = round(time.perf_counter() - t0, 6)
+            t0 = time.perf_counter()
+            docs = self._documents(entity, claim, model, per_group)
+            provenance = {
+                **environment_provenance(),
+                "config_hash": entity.config_hash,
+                "input_data_config": entity.idc.model_dump(mode="json"),
+                "model_id": model.model_id,
+                "model_hash": model.content_hash,
+                "model_config": model.config,
+                "model_fit_on_window": model.fit_on_window,
+                "window_start_ms": claim.window_start_ms,
+                "window_end_ms": claim.window_end_ms,
+                "lake_root": self.settings.lake_root,
+                "rows_in": report.get("rows_used", report.get("rows_in")),
+                "rows": int(len(frame)),
+                "groups": int(len(per_group)),
+                "read_report": _jsonable(report),
+                "sinks": [s.url for s in self.sinks],
+            }
+            committed = self._commit_success(claim, entity, frame, per_group, docs, provenance, digest,
+                                             timings, started)
+            if not committed:
+                self.on_event("run_lost_lease", run_id=claim.run_id)
+                return RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, "lost_lease")
+            self._publish(docs)
+            seconds = time.perf_counter() - started
+            _record_metric(entity.title, SUCCEEDED, seconds)
+            outcome = RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, SUCCEEDED,
+                                 rows=len(frame), groups=len(per_group), documents=len(docs),
+                                 seconds=seconds)
+            self.on_event("run_finished", run_id=claim.run_id, status=SUCCEEDED,
+                          window_end_ms=claim.window_end_ms, documents=len(docs))
+            return outcome
+        except Exception as exc:  # noqa: BLE001 - every run error is recorded, never lost
+            return self._record_failure(claim, exc, timings, started)
+
+    def _documents(self, entity: EntitySpec, claim: Claim, model, per_group: pd.DataFrame) -> list[dict]:
+        group_by = list(entity.idc.group_by)
+        docs = []
+        for record in per_group.to_dict("records"):
+            group_key = {g: _plain(record[g]) for g in group_by}
+            docs.append(build_document(
+                entity_id=entity.id, entity_title=entity.title, project_id=entity.project_id,
+                model_id=model.model_id, run_id=claim.run_id, monit_producer=entity.monit_producer,
+                monit_label=entity.monit_label, group_key=group_key,
+                window_start_ms=claim.window_start_ms, window_end_ms=claim.window_end_ms,
+                anomaly_score=record["anomaly_score"], is_anomaly=bool(record["is_anomaly"]),
+                threshold=record["threshold"], severity=record["severity"],
+                top_features=record["top_features"], peak_timestamp_ms=record["peak_timestamp"],
+                rows=record["rows"],
+            ))
+        return docs
+
+    def _commit_success(self, claim, entity, frame, per_group, docs, provenance, digest, timings,
+                        started) -> bool:
+        t0 = time.perf_counter()
+        now = now_ms()
+        with self.factory() as s:
+            anomalies = int(sum(1 for d in docs if d["is_anomaly"]))
+            # the lease check and the status change are one statement
+            owned = s.execute(
+                update(RunRow)
+                .where(RunRow.id == claim.run_id, RunRow.lease_owner == self.owner,
+                       RunRow.status == RUNNING)
+                .values(status=SUCCEEDED, rows=int(len(frame)), groups=int(len(per_group)),
+                        anomalies=anomalies, provenance=provenance, scores_hash=digest, error=None,
+                        lease_owner=None, lease_expires_ms=None, finished_ms=now)
+            ).rowcount
+            if not owned:
+                s.rollback()
+                return False
+            if docs:
+                s.execute(insert(ResultRow), [
+                    {"id": d["id"], "run_id": claim.run_id, "entity_id": entity.id,
+                     "window_end_ms": claim.window_end_ms, "group_key": d["group"],
+                     "timestamp_ms": d["timestamp"], "anomaly_score": d["anomaly_score"],
+                     "is_anomaly": d["is_anomaly"], "threshold": d["threshold"], "document": d}
+                    for d in docs])
+                rows = [{"sink": sink.url, "doc_id": d["id"], "run_id": claim.run_id,
+                         "window_end_ms": claim.window_end_ms, "payload": d, "delivered": False,
+                         "attempts": 0, "next_attempt_ms": 0, "created_ms": now}
+                        for sink in self.sinks if sink.durable for d in docs]
+                if rows:
+                    s.execute(insert(OutboxRow), rows)
+            timings["write_s"] = round(time.perf_counter() - t0, 6)
+            timings["total_s"] = round(time.perf_counter() - started, 6)
+            s.execute(update(RunRow).where(RunRow.id == claim.run_id).values(timings=timings))
+            s.commit()
+        return True
+
+    def _publish(self, docs: list[dict]) -> None:
+        for sink in self.sinks:
+            if not sink.durable and docs:
+                try:
+                    sink.send(docs)
+                except Exception as exc:  # noqa: BLE001 - a gauge update must not fail a run
+                    log.warning("sink %s failed: %s", sink.url, exc)
+
+    def _record_failure(self, claim: Claim, exc: Exception, timings: dict, started: float) -> RunOutcome:
+        failures = claim.failures + 1
+        final = failures >= self.settings.run_max_attempts
+        status = FAILED if final else RETRYING
+        wait_ms = int(self.settings.run_retry_backoff_seconds * 1000 * 2 ** (failures - 1))
+        message = f"{type(exc).__name__}: {exc}"
+        detail = "".join(traceback.format_exception(exc))[-4000:]
+        now = now_ms()
+        timings["total_s"] = round(time.perf_counter() - started, 6)
+        with self.factory() as s:
+            s.execute(
+                update(RunRow)
+                .where(RunRow.id == claim.run_id, RunRow.lease_owner == self.owner)
+                .values(status=status, failures=failures, next_attempt_ms=now + wait_ms,
+                        error=f"{message}\n\n{detail}", timings=timings, lease_owner=None,
+                        lease_expires_ms=None, finished_ms=now)
+            )
+            s.commit()
+        log.warning("run %s (window end %s) %s after failure %d: %s", claim.run_id, claim.window_end_ms,
+                    status, failures, message)
+        entity_title = self._entities[claim.entity_id].title if claim.entity_id in self._entities else "?"
+        if final:
+            _record_metric(entity_title, FAILED, time.perf_counter() - started)
+        self.on_event("run_finished", run_id=claim.run_id, status=status,
+                      window_end_ms=claim.window_end_ms, error=message)
+        return RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, status, error=message,
+                          seconds=time.perf_counter() - started)
+
+    # --- delivery --------------------------------------------------------------------------
+    def deliver(self, *, max_batches: int | None = None) -> outbox.DeliveryReport:
+        """Send queued documents to the durable sinks (see :mod:`admon.sinks.outbox`)."""
+        if not any(s.durable for s in self.sinks):
+            return outbox.DeliveryReport()
+        report = outbox.deliver(
+            self.factory, self.sinks, owner=self.owner, batch_size=self.settings.sink_batch_size,
+            backoff_seconds=self.settings.sink_retry_backoff_seconds, max_batches=max_batches)
+        if report.delivered:
+            self.on_event("delivered", documents=report.delivered)
+        return report
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def _record_metric(entity: str, status: str, seconds: float) -> None:
+    from admon.sinks.prometheus import record_run
+
+    record_run(entity, status, seconds)

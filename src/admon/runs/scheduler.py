@@ -1,0 +1,140 @@
+"""The scheduler: every enabled entity, every sliding interval, unattended.
+
+Each tick: (1) *plan* - insert the run rows an entity is owed (windows aligned to
+its slide, up to ``now - ADMON_LATE_DATA_DELAY_SECONDS``, catch-up bounded by
+``ADMON_MAX_CATCH_UP_WINDOWS``; the unique ``(entity, window_end)`` makes this
+idempotent across processes); (2) *run* - claim runnable runs oldest window
+first and execute them (failed ones come back after a backoff; later windows do
+not wait for them); (3) *deliver* the outbox to the durable sinks.
+
+Any number of schedulers may run against one database: leases keep them off
+each other's windows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from admon.registry.models import PENDING, RETRYING, RUNNING, EntityRow, OutboxRow, RunRow
+from admon.runs.runner import EntitySpec, RunOutcome, Runner
+from admon.runs.windows import due_window_ends
+from admon.timeutil import now_ms
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TickReport:
+    planned: int = 0
+    outcomes: list[RunOutcome] = dataclasses.field(default_factory=list)
+    delivered: int = 0
+    seconds: float = 0.0
+
+    @property
+    def executed(self) -> int:
+        return len(self.outcomes)
+
+
+def insert_runs(runner: Runner, rows: list[dict]) -> int:
+    """Insert run rows, skipping those whose ``(entity, window_end)`` exists; returns how many were new."""
+    if not rows:
+        return 0
+    dialect = postgresql if runner.dialect == "postgresql" else sqlite
+    inserted = 0
+    with runner.factory() as s:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start:start + 500]
+            stmt = dialect.insert(RunRow).values(chunk).on_conflict_do_nothing(
+                index_elements=["entity_id", "window_end_ms"])
+            inserted += s.execute(stmt).rowcount or 0
+        s.commit()
+    return inserted
+
+
+def run_row(entity: EntitySpec, window_end: int, trigger: str, now: int) -> dict:
+    return {"entity_id": entity.id, "window_start_ms": window_end - entity.interval_ms,
+            "window_end_ms": window_end, "status": PENDING, "attempts": 0, "failures": 0,
+            "next_attempt_ms": 0, "trigger": trigger, "created_ms": now}
+
+
+class Scheduler:
+    """Plans, runs and delivers. ``clock`` says which windows are due (default: the real time)."""
+
+    def __init__(self, runner: Runner | None = None, *, clock: Callable[[], int] | None = None) -> None:
+        self.runner = runner or Runner()
+        self.clock = clock or now_ms
+        self.settings = self.runner.settings
+
+    def plan(self, now: int | None = None) -> int:
+        """Insert the due run rows of every enabled entity; returns how many were new."""
+        now = self.clock() if now is None else now
+        with self.runner.factory() as s:
+            entities = [EntitySpec.from_row(r) for r in
+                        s.scalars(select(EntityRow).where(EntityRow.enabled.is_(True))).all()]
+            last = dict(s.execute(select(RunRow.entity_id, func.max(RunRow.window_end_ms))
+                                  .group_by(RunRow.entity_id)).all())
+            s.commit()
+        rows = []
+        created = now_ms()
+        for entity in entities:
+            ends = due_window_ends(
+                last_end=last.get(entity.id),
+                start_ms=entity.schedule_from_ms if entity.schedule_from_ms is not None else entity.created_ms,
+                now_ms=now, delay_ms=int(self.settings.late_data_delay_seconds * 1000),
+                slide_ms=entity.slide_ms, max_windows=self.settings.max_catch_up_windows)
+            rows.extend(run_row(entity, end, "scheduler", created) for end in ends)
+        return insert_runs(self.runner, rows)
+
+    def tick(self, *, max_runs: int | None = None) -> TickReport:
+        """One round: plan, run everything runnable (oldest window first), deliver."""
+        started = time.perf_counter()
+        self.runner.clear_caches()
+        report = TickReport(planned=self.plan())
+        while max_runs is None or report.executed < max_runs:
+            claim = self.runner.claim()
+            if claim is None:
+                break
+            report.outcomes.append(self.runner.execute(claim))
+            report.delivered += self.runner.deliver().delivered
+        report.delivered += self.runner.deliver().delivered
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def busy(self) -> bool:
+        """Is anything left to do: a run not finished, or a document not delivered?"""
+        with self.runner.factory() as s:
+            enabled = select(EntityRow.id).where(EntityRow.enabled.is_(True))
+            open_runs = s.scalar(select(func.count()).select_from(RunRow).where(
+                RunRow.status.in_((PENDING, RETRYING, RUNNING)), RunRow.entity_id.in_(enabled)))
+            sinks = [x.url for x in self.runner.sinks if x.durable]
+            undelivered = s.scalar(select(func.count()).select_from(OutboxRow).where(
+                OutboxRow.delivered.is_(False), OutboxRow.sink.in_(sinks))) if sinks else 0
+            s.commit()
+        return bool(open_runs or undelivered)
+
+    def run_forever(self, stop: threading.Event | None = None, *, until_idle: bool = False,
+                    on_tick: Callable[[TickReport], None] | None = None) -> None:
+        """Tick every ``ADMON_SCHEDULER_POLL_SECONDS`` until ``stop`` is set (or, with
+        ``until_idle``, until nothing is left to run or deliver)."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            try:
+                report = self.tick()
+            except Exception:  # noqa: BLE001 - a database hiccup must not end the scheduler
+                log.exception("scheduler tick failed; trying again after the poll interval")
+                report = None
+            if on_tick is not None and report is not None:
+                on_tick(report)
+            if until_idle and report is not None and not report.executed and not self.busy():
+                return
+            idle = report is None or (not report.executed and not report.delivered)
+            stop.wait(min(self.settings.scheduler_poll_seconds, 0.5) if not idle
+                      else self.settings.scheduler_poll_seconds if not until_idle
+                      else min(self.settings.scheduler_poll_seconds, 0.2))
