@@ -59,10 +59,9 @@ class _Frozen(BaseModel):
 
     @classmethod
     def _validated(cls, data: Any):
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError(_explain(cls.__name__, exc)) from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"a {cls.__name__} must be a mapping of fields, got {type(data).__name__}")
+        return cls(**data)  # __init__ turns validation errors into one ConfigError
 
     def content_hash(self) -> str:
         """sha256 of the canonical JSON: the identity of a config in run provenance."""

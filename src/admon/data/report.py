@@ -20,7 +20,7 @@ REASONS = {
     "wrong nesting), or an empty record",
     "missing_timestamp": "no usable 'timestamp' (missing, null or not an integer)",
     "missing_group_key": "a group_by column is missing or null",
-    "invalid_value": "a selected value is missing, null or not a number",
+    "invalid_value": "a selected value is missing, null or not a number (JSON true/false read as 1/0)",
     "non_finite_value": "a selected value is NaN or ±Infinity",
     "duplicate": "an exact repeat of another document (same groups, timestamp and values)",
 }

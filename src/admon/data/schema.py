@@ -40,8 +40,9 @@ class FieldInfo:
 
     @property
     def kind(self) -> str:
-        numbers = self.kinds["number"]
-        return "number" if numbers and numbers >= self.kinds["string"] else "string"
+        # One number in the sample makes a numeric column: text in it is then bad data, counted
+        # per row, not a reason to refuse the whole read.
+        return "number" if self.kinds["number"] else "string"
 
 
 @dataclass
