@@ -26,6 +26,8 @@ err_console = Console(stderr=True)
 # Modules of this package that add commands to `app` through `register(app)`.
 COMMAND_MODULES = [
     "admon.cli.data",
+    "admon.cli.service",
+    "admon.cli.forecast",
 ]
 
 

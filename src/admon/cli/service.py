@@ -1,0 +1,132 @@
+"""``admon serve``, ``admon user``, ``admon token`` and ``admon labels``: the service from the shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+console = Console()
+user_app = typer.Typer(help="Users and their groups (a project's egroup owns it).", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for 'Authorization: Bearer …'.", no_args_is_help=True)
+labels_app = typer.Typer(help="Expert labels made in the web UI.", no_args_is_help=True)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Do not run the embedded scheduler.")] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the web service (REST API under /api, web UI at /, OpenAPI at /docs)."""
+    import uvicorn
+
+    from admon.service.app import create_app
+    from admon.settings import load_settings
+
+    app = create_app(load_settings(), scheduler=not no_scheduler)
+
+    console.print(f"admon serving on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", help="Group to join (repeatable).")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="May see and change every project.")] = False,
+    email: Annotated[Optional[str], typer.Option(help="E-mail address.")] = None,
+) -> None:
+    """Create a user (if new) and add them to groups."""
+    from admon.errors import NotFoundError
+    from admon.registry import repository as repo
+    from admon.registry.db import session_scope
+
+    with session_scope() as s:
+        try:
+            user = repo.get_user(s, name)
+            created = False
+        except NotFoundError:
+            user = repo.create_user(s, name, email=email, is_admin=admin)
+            created = True
+        if admin and not user.is_admin:
+            user.is_admin = True
+        for g in group or []:
+            repo.add_member(s, user.id, g)
+        groups = repo.user_groups(s, user.id)
+    verb = "created" if created else "updated"
+    console.print(f"user {name} {verb}; groups: {', '.join(groups) or '(none)'}")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """Users and their groups."""
+    from sqlalchemy import select
+
+    from admon.registry import repository as repo
+    from admon.registry.db import session_scope
+    from admon.registry.models import UserRow
+
+    with session_scope() as s:
+        for user in s.scalars(select(UserRow).order_by(UserRow.username)):
+            flag = " (admin)" if user.is_admin else ""
+            console.print(f"{user.username}{flag}: {', '.join(repo.user_groups(s, user.id)) or '-'}")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", "-u", help="User the token acts as.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    days: Annotated[Optional[int], typer.Option(help="Expire after this many days (default: never).")] = None,
+) -> None:
+    """Create an API token and print it (it is shown only once; only its hash is stored)."""
+    from admon.registry import repository as repo
+    from admon.registry.db import session_scope
+    from admon.timeutil import MS_PER_DAY, now_ms
+
+    expires = now_ms() + days * MS_PER_DAY if days else None
+    with session_scope() as s:
+        _, secret = repo.create_api_token(s, user, name, expires_ms=expires)
+    print(secret)
+
+
+@labels_app.command("export")
+def labels_export(
+    entity: Annotated[str, typer.Argument(help="Detection entity id or title.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the NAB-format dataset to.")],
+    start: Annotated[Optional[str], typer.Option(help="Start of the data (default: whole days around labels and results).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="End of the data.")] = None,
+    series: Annotated[Optional[str], typer.Option(help="Value column written as NAB's 'value' (default: the first).")] = None,
+    as_user: Annotated[Optional[str], typer.Option("--as-user", help="Export only what this user may see.")] = None,
+) -> None:
+    """Write the entity's labels as a NAB dataset (data/<entity>/<group>.csv, labels/combined_windows.json)."""
+    from admon.registry import repository as registry
+    from admon.registry.db import session_scope
+    from admon.service import repo
+    from admon.service.access import Viewer
+    from admon.service.labels import export_labels
+    from admon.service.models import ensure_tables
+    from admon.registry.db import get_engine
+    from admon.settings import load_settings
+
+    settings = load_settings()
+    ensure_tables(get_engine(settings.database_url))
+    with session_scope(settings.database_url) as s:
+        viewer = (repo.viewer_for_user(s, registry.get_user(s, as_user)) if as_user
+                  else Viewer(0, "admon-cli", frozenset(), is_admin=True))  # the operator sees all
+        entity_id = registry.get_entity(s, entity).id
+        summary = export_labels(s, viewer, settings, entity_id, out, start=start, end=end, series=series)
+    windows = sum(len(w) for w in summary.windows.values())
+    console.print(
+        f"wrote {len(summary.files)} series ({sum(summary.files.values())} rows) and {windows} windows "
+        f"from {summary.annotations} annotations to {summary.out}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(user_app, name="user")
+    app.add_typer(token_app, name="token")
+    app.add_typer(labels_app, name="labels")

@@ -1,0 +1,217 @@
+"""The FastAPI application: :func:`create_app` wires settings, database, routers and errors.
+
+Nothing runs at import time; ``admon serve`` calls ``create_app(load_settings())``.
+Every error reaches the client through :func:`error_response`, the one place that
+turns :class:`~admon.errors.AdmonError` (and request-validation failures) into
+HTTP: JSON ``{"detail": "..."}`` under ``/api``, an HTML page elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from admon.errors import AdmonError
+from admon.registry.db import get_engine, session_factory
+from admon.service.access import AuthenticationError
+from admon.service.models import ensure_tables
+from admon.settings import Settings, load_settings
+
+log = logging.getLogger("admon.service")
+HERE = Path(__file__).parent
+#: Largest request body accepted (bytes); larger ones get 413 before any parsing.
+MAX_BODY_BYTES = 1_048_576
+
+
+def create_app(
+    settings: Settings | None = None, *, scheduler: bool = False, max_body_bytes: int = MAX_BODY_BYTES
+) -> FastAPI:
+    """The admon web service for ``settings`` (default: from the environment).
+
+    ``scheduler=True`` runs the embedded scheduler in this process while the app lives.
+    """
+    settings = settings or load_settings()
+    engine = get_engine(settings.database_url)  # fails fast on a bad URL; migrates the schema
+    ensure_tables(engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        stop = _start_scheduler(settings) if scheduler else None
+        try:
+            yield
+        finally:
+            if stop is not None:
+                stop()
+
+    app = FastAPI(
+        title="admon",
+        summary="Anomaly detection on monitoring data: projects, entities, runs, results, labels.",
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.session_factory = session_factory(settings.database_url)
+    app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.state.scheduler_enabled = scheduler
+
+    for exc_class in (AdmonError, RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(exc_class, error_response)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
+    from admon.service.routes import api, ui
+
+    app.include_router(api.router)
+    app.include_router(ui.router)
+    _mount_model_serving(app)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def _explain_validation(exc: RequestValidationError) -> tuple[int, str]:
+    problems, status = [], 422
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        if err.get("type") == "json_invalid":
+            status = 400
+            ctx = err.get("ctx") or {}
+            problems.append(f"the body is not valid JSON ({ctx.get('error', msg)}); send a JSON object")
+        elif err.get("type") == "missing":
+            problems.append(f"{where}: missing; add it")
+        elif err.get("type") == "extra_forbidden":
+            problems.append(f"{where}: unknown field; remove it")
+        elif err.get("type") in ("model_attributes_type", "dict_type") and where == "body":
+            problems.append(f"the body must be a JSON object, got {type(err.get('input')).__name__}")
+        else:
+            given = err.get("input")
+            shown = json.dumps(given)[:80] if isinstance(given, str | int | float | bool | None) else type(given).__name__
+            problems.append(f"{where}: {msg} (got {shown})")
+    return status, "invalid request: " + "; ".join(problems)
+
+
+async def error_response(request: Request, exc: Exception) -> Response:
+    """The one place where errors become HTTP responses."""
+    if isinstance(exc, RequestValidationError):
+        status, detail = _explain_validation(exc)
+    elif isinstance(exc, AdmonError):
+        status, detail = exc.http_status, str(exc)
+    elif isinstance(exc, HTTPException | StarletteHTTPException):
+        status, detail = exc.status_code, str(exc.detail)
+        if status == 404 and detail == "Not Found":
+            detail = f"no such path {request.url.path}; the API is described at /docs"
+    else:  # pragma: no cover - only registered classes arrive here
+        status, detail = 500, "internal error"
+    if request.url.path.startswith(("/api", "/v2", "/docs", "/openapi", "/metrics", "/static")):
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    if isinstance(exc, AuthenticationError):
+        response = RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        response.delete_cookie("admon_token")
+        return response
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(
+        request, "error.html", {"status": status, "detail": detail, "viewer": None}, status_code=status
+    )
+
+
+# --- request size -------------------------------------------------------------------------------
+
+
+class BodyLimit:
+    """Answer 413 for a body larger than ``max_bytes``, declared or streamed, before parsing it."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = (f"request body is larger than {self.max_bytes} bytes; "
+                   "send less (e.g. fewer annotations per request)")
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> dict:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    # FastAPI re-raises HTTPException from body reading; the handler answers 413.
+                    raise HTTPException(status_code=413, detail=message)
+            return msg
+
+        await self.app(scope, limited_receive, send)
+
+
+# --- optional parts built elsewhere -------------------------------------------------------------
+
+
+def _mount_model_serving(app: FastAPI) -> None:
+    """Mount the KServe v2 router of :mod:`admon.models.serving` when that module exists."""
+    try:
+        serving = importlib.import_module("admon.models.serving")
+    except ModuleNotFoundError as exc:
+        if exc.name != "admon.models.serving":
+            raise
+        return
+    router = getattr(serving, "router", None)
+    if router is None and hasattr(serving, "create_router"):
+        router = serving.create_router()
+    if router is not None:
+        app.include_router(router)
+
+
+def _start_scheduler(settings: Settings):
+    """Start the embedded scheduler of :mod:`admon.runs` in a thread; returns its stop function."""
+    try:
+        sched = importlib.import_module("admon.runs.scheduler")
+    except ModuleNotFoundError as exc:
+        if exc.name != "admon.runs.scheduler":
+            raise
+        log.warning("admon.runs.scheduler is not available; serving without the scheduler")
+        return None
+    return sched.start_background(settings)
+
+
+def _version() -> str:
+    import admon
+
+    return admon.__version__
+
+
+def html_page(request: Request, name: str, context: dict, status: int = 200) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+__all__ = ["create_app", "error_response", "BodyLimit", "PlainTextResponse"]

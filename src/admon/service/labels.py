@@ -1,0 +1,153 @@
+"""Export an entity's annotations as a NAB-format benchmark dataset.
+
+Layout (what :func:`admon.evaluation.corpus.load_corpus` and ``admon benchmark`` read)::
+
+    OUT/data/<category>/<group>.csv      timestamp,value[,<other value columns>]
+    OUT/labels/combined_windows.json     {"<category>/<group>.csv": [[start, end], ...]}
+    OUT/labels/annotations.json          every annotation as stored (author, time, kind, ...)
+
+``<category>`` names the entity, one CSV per group; ``value`` is the chosen
+value column (by default the first). A window is every range labelled
+``anomaly`` and every detection judged ``confirmed`` or ``expected``; ``normal``
+ranges and ``false_alarm`` verdicts add none. Windows of one file that overlap
+are merged; limits are inclusive, as in NAB.
+
+>>> slug("XRootD Anomaly Detection / 1h")
+'xrootd-anomaly-detection-1h'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from admon.errors import ConfigError, DataError
+from admon.service import repo
+from admon.service.access import Viewer
+from admon.service.models import ANOMALOUS_LABELS
+from admon.service.schemas import AnnotationPublic
+from admon.service.views import group_text, read_input
+from admon.settings import Settings
+from admon.timeutil import MS_PER_DAY, align_down, check_window, to_epoch_ms
+
+NAB_TIME = "%Y-%m-%d %H:%M:%S"
+NAB_WINDOW_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe lower-case form of ``text``."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
+
+
+@dataclass
+class ExportSummary:
+    out: Path
+    category: str
+    files: dict[str, int]  # corpus key -> rows
+    windows: dict[str, list[list[str]]]
+    annotations: int
+    start_ms: int
+    end_ms: int
+
+
+def _ms_text(ms: int, fmt: str) -> str:
+    return pd.Timestamp(ms, unit="ms").strftime(fmt)
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[list[int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]
+
+
+def export_labels(
+    s: Session,
+    viewer: Viewer,
+    settings: Settings,
+    entity_id: int,
+    out: str | Path,
+    *,
+    start: Any = None,
+    end: Any = None,
+    series: str | None = None,
+) -> ExportSummary:
+    """Write the dataset of ``entity_id`` to ``out``; what the viewer may not see is not found."""
+    entity, _ = repo.get_entity(s, viewer, entity_id)
+    notes = list(repo.list_annotations(s, viewer, entity_id))
+    if start is None or end is None:
+        spans = [(a.start_ms, a.end_ms) for a in notes]
+        latest = repo.latest_result_ms(s, entity.id)
+        if latest is not None:
+            first = repo.list_results(s, viewer, entity.id, 0, latest + 1, limit=1)
+            step = int(entity.input_data_config.get("agg_interval_seconds", 60)) * 1000
+            spans.append((first[0].timestamp_ms, latest + step))
+        if not spans:
+            raise DataError(
+                f"entity {entity.id} has no results and no annotations; give --start and --end "
+                "to export its data, or annotate it first"
+            )
+        start_ms = align_down(min(a for a, _ in spans), MS_PER_DAY)
+        end_ms = align_down(max(b for _, b in spans) - 1, MS_PER_DAY) + MS_PER_DAY
+    else:
+        start_ms, end_ms = check_window(to_epoch_ms(start), to_epoch_ms(end))
+
+    frame, idc = read_input(settings, entity, start_ms, end_ms)
+    value_columns = idc.value_columns()
+    series = series or value_columns[0]
+    if series not in value_columns:
+        raise ConfigError(f"series {series!r} is not a value column of entity {entity.id}; use one of {value_columns}")
+    group_by = list(idc.group_by)
+    category = slug(f"entity-{entity.id}-{entity.title}")
+    out = Path(out)
+    (out / "data" / category).mkdir(parents=True, exist_ok=True)
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+
+    files: dict[str, int] = {}
+    keys: dict[str, dict[str, str]] = {}
+    grouped = frame.groupby(group_by, sort=True, dropna=False) if group_by else [((), frame)]
+    for values, part in grouped:
+        values = values if isinstance(values, tuple) else (values,)
+        key = {k: str(v) for k, v in zip(group_by, values, strict=True)}
+        name = slug("_".join(f"{k}-{v}" for k, v in key.items())) if key else "all"
+        corpus_key = f"{category}/{name}.csv"
+        part = part[part[series].notna()]
+        columns = {"timestamp": [_ms_text(int(t), NAB_TIME) for t in part["timestamp"]],
+                   "value": part[series].to_numpy()}
+        for col in value_columns:
+            if col != series:
+                columns[col] = part[col].to_numpy()
+        pd.DataFrame(columns).to_csv(out / "data" / corpus_key, index=False)
+        files[corpus_key] = len(part)
+        keys[corpus_key] = key
+    if not files:
+        raise DataError(
+            f"entity {entity.id} has no input data between {_ms_text(start_ms, NAB_TIME)} and "
+            f"{_ms_text(end_ms, NAB_TIME)} in the lake {settings.lake_root}; check ADMON_LAKE_ROOT"
+        )
+
+    windows: dict[str, list[list[str]]] = {}
+    for corpus_key, key in keys.items():
+        ranges = [
+            (a.start_ms, a.end_ms - 1)  # half-open [start, end) -> NAB's inclusive limits
+            for a in notes
+            if a.label in ANOMALOUS_LABELS
+            and (not a.group_key or group_text({k: str(v) for k, v in a.group_key.items()}) == group_text(key))
+        ]
+        windows[corpus_key] = [
+            [_ms_text(a, NAB_WINDOW_TIME), _ms_text(b, NAB_WINDOW_TIME)] for a, b in _merge(ranges)
+        ]
+    (out / "labels" / "combined_windows.json").write_text(json.dumps(windows, indent=4, sort_keys=True) + "\n")
+    (out / "labels" / "annotations.json").write_text(
+        json.dumps([AnnotationPublic.model_validate(a).model_dump() for a in notes], indent=2) + "\n"
+    )
+    return ExportSummary(out, category, files, windows, len(notes), start_ms, end_ms)

@@ -1,0 +1,290 @@
+"""The service's repository: every read and write of a request, with access control applied.
+
+Routes stay thin: they parse the request, call one function here with the
+session and the :class:`~admon.service.access.Viewer`, and return the result.
+Registry rows are changed only through :mod:`admon.registry.repository`; this
+module adds the visibility rule (a hidden project is *not found*), the results
+and runs queries of the UI, and the service's annotations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from admon.errors import ConfigError, NotFoundError
+from admon.registry import repository as registry
+from admon.registry.models import EntityRow, ProjectRow, ResultRow, RunRow, UserRow
+from admon.registry.schemas import EntityCreate, EntityUpdate, ProjectCreate, ProjectUpdate
+from admon.service.access import (
+    ANONYMOUS,
+    AuthenticationError,
+    Viewer,
+    can_see,
+    check_writable,
+)
+from admon.service.models import ServiceAnnotationRow
+from admon.service.schemas import AnnotationCreate, AnnotationUpdate, EntityCreateBody, EntityUpdateBody
+from admon.timeutil import now_ms
+
+# --- who is asking ------------------------------------------------------------------------------
+
+
+def viewer_for_token(s: Session, secret: str | None) -> Viewer:
+    """The :class:`Viewer` of an API token; no token is the anonymous viewer, a bad one a 401."""
+    if not secret:
+        return ANONYMOUS
+    user = registry.verify_api_token(s, secret)
+    if user is None:
+        raise AuthenticationError(
+            "the API token is unknown, revoked or expired; create a new one with "
+            "`admon token create --user NAME`"
+        )
+    return viewer_for_user(s, user)
+
+
+def viewer_for_user(s: Session, user: UserRow) -> Viewer:
+    return Viewer(user.id, user.username, frozenset(registry.user_groups(s, user.id)), user.is_admin)
+
+
+# --- projects -----------------------------------------------------------------------------------
+
+
+def list_projects(s: Session, viewer: Viewer) -> list[ProjectRow]:
+    return [p for p in registry.list_projects(s) if can_see(viewer, p)]
+
+
+def get_project(s: Session, viewer: Viewer, project_id: int) -> ProjectRow:
+    row = s.get(ProjectRow, project_id)
+    if row is None or not can_see(viewer, row):
+        raise NotFoundError(f"no project with id {project_id}; list the visible ones at /api/projects")
+    return row
+
+
+def create_project(s: Session, viewer: Viewer, data: ProjectCreate) -> ProjectRow:
+    if data.egroup is None:
+        raise ConfigError("egroup is missing: name the group that owns the project, e.g. 'admon-dev'")
+    check_writable(viewer, data)  # the creator must belong to the group that will own it
+    return registry.create_project(s, data)
+
+
+def update_project(s: Session, viewer: Viewer, project_id: int, data: ProjectUpdate) -> ProjectRow:
+    row = get_project(s, viewer, project_id)
+    check_writable(viewer, row)
+    if data.egroup is not None and data.egroup != row.egroup:
+        check_writable(viewer, data)  # handing the project to a group one does not belong to
+    return registry.update_project(s, row.id, data)
+
+
+# --- entities -----------------------------------------------------------------------------------
+
+
+def _visible_project_ids(s: Session, viewer: Viewer) -> set[int]:
+    return {p.id for p in list_projects(s, viewer)}
+
+
+def list_entities(s: Session, viewer: Viewer, project_id: int | None = None) -> list[EntityRow]:
+    if project_id is not None:
+        get_project(s, viewer, project_id)
+    visible = _visible_project_ids(s, viewer)
+    query = select(EntityRow).order_by(EntityRow.id)
+    if project_id is not None:
+        query = query.where(EntityRow.project_id == project_id)
+    return [e for e in s.scalars(query).all() if e.project_id in visible]
+
+
+def get_entity(s: Session, viewer: Viewer, entity_id: int) -> tuple[EntityRow, ProjectRow]:
+    row = s.get(EntityRow, entity_id)
+    missing = NotFoundError(f"no detection entity with id {entity_id}; list the visible ones at /api/entities")
+    if row is None:
+        raise missing
+    project = s.get(ProjectRow, row.project_id)
+    if project is None or not can_see(viewer, project):
+        raise missing
+    return row, project
+
+
+def create_entity(s: Session, viewer: Viewer, body: EntityCreateBody) -> EntityRow:
+    project = get_project(s, viewer, body.project_id)
+    check_writable(viewer, project)
+    return registry.create_entity(s, EntityCreate.parse(**body.model_dump()))
+
+
+def update_entity(s: Session, viewer: Viewer, entity_id: int, body: EntityUpdateBody) -> EntityRow:
+    row, project = get_entity(s, viewer, entity_id)
+    check_writable(viewer, project)
+    return registry.update_entity(s, row.id, EntityUpdate.parse(**body.model_dump(exclude_unset=True)))
+
+
+# --- runs and results ---------------------------------------------------------------------------
+
+
+def list_runs(s: Session, viewer: Viewer, entity_id: int, limit: int = 100) -> Sequence[RunRow]:
+    row, _ = get_entity(s, viewer, entity_id)
+    return registry.list_runs(s, row.id, limit=limit)
+
+
+def list_results(
+    s: Session,
+    viewer: Viewer,
+    entity_id: int,
+    start_ms: int,
+    end_ms: int,
+    *,
+    group: dict[str, Any] | None = None,
+    anomalies_only: bool = False,
+    latest_only: bool = True,
+    limit: int = 10_000,
+) -> list[ResultRow]:
+    """Results with ``start <= timestamp < end``, by timestamp.
+
+    Sliding windows score a bucket several times; ``latest_only`` keeps, per group
+    and timestamp, the score of the newest window (what the UI plots).
+    """
+    row, _ = get_entity(s, viewer, entity_id)
+    query = (
+        select(ResultRow)
+        .where(
+            ResultRow.entity_id == row.id,
+            ResultRow.timestamp_ms >= start_ms,
+            ResultRow.timestamp_ms < end_ms,
+        )
+        .order_by(ResultRow.timestamp_ms, ResultRow.window_end_ms)
+    )
+    if anomalies_only:
+        query = query.where(ResultRow.is_anomaly.is_(True))
+    rows = s.scalars(query).all()
+    if group:
+        rows = [r for r in rows if _matches(r.group_key, group)]
+    if latest_only:
+        newest: dict[tuple[str, int], ResultRow] = {}
+        for r in rows:  # ordered by window_end: later windows overwrite earlier ones
+            newest[(_key_text(r.group_key), r.timestamp_ms)] = r
+        rows = sorted(newest.values(), key=lambda r: (r.timestamp_ms, _key_text(r.group_key)))
+    return list(rows[:limit])
+
+
+def get_result(s: Session, viewer: Viewer, entity_id: int, result_id: str) -> ResultRow:
+    row, _ = get_entity(s, viewer, entity_id)
+    result = s.get(ResultRow, result_id)
+    if result is None or result.entity_id != row.id:
+        raise NotFoundError(f"no detection {result_id!r} in entity {entity_id}")
+    return result
+
+
+def latest_result_ms(s: Session, entity_id: int) -> int | None:
+    return s.scalar(select(func.max(ResultRow.timestamp_ms)).where(ResultRow.entity_id == entity_id))
+
+
+def _key_text(key: dict[str, Any]) -> str:
+    return ",".join(f"{k}={key[k]}" for k in sorted(key))
+
+
+def _matches(key: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return all(str(key.get(k)) == str(v) for k, v in wanted.items())
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+def list_models(s: Session, viewer: Viewer, model_store: str) -> list[dict[str, Any]]:
+    """Models the visible entities use, with the versions found in a local model store."""
+    models: dict[tuple[str, str], list[int]] = {}
+    for e in list_entities(s, viewer):
+        models.setdefault((e.inference_namespace, e.inference_model), []).append(e.id)
+    out = []
+    for (namespace, name), entity_ids in sorted(models.items()):
+        folder = Path(model_store) / namespace / name
+        versions = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        out.append({"namespace": namespace, "name": name, "versions": versions, "entities": entity_ids})
+    return out
+
+
+# --- annotations --------------------------------------------------------------------------------
+
+
+def list_annotations(
+    s: Session, viewer: Viewer, entity_id: int, start_ms: int | None = None, end_ms: int | None = None
+) -> Sequence[ServiceAnnotationRow]:
+    row, _ = get_entity(s, viewer, entity_id)
+    query = select(ServiceAnnotationRow).where(ServiceAnnotationRow.entity_id == row.id)
+    if start_ms is not None:
+        query = query.where(ServiceAnnotationRow.end_ms > start_ms)
+    if end_ms is not None:
+        query = query.where(ServiceAnnotationRow.start_ms < end_ms)
+    return s.scalars(query.order_by(ServiceAnnotationRow.start_ms, ServiceAnnotationRow.id)).all()
+
+
+def create_annotation(
+    s: Session, viewer: Viewer, entity_id: int, data: AnnotationCreate
+) -> ServiceAnnotationRow:
+    row, project = get_entity(s, viewer, entity_id)
+    check_writable(viewer, project)
+    values = data.model_dump()
+    if data.detection_id is not None:
+        result = get_result(s, viewer, entity_id, data.detection_id)
+        if not result.is_anomaly:
+            raise ConfigError(
+                f"result {data.detection_id!r} is not a detected anomaly; only detections get a verdict"
+            )
+        step = int(row.input_data_config.get("agg_interval_seconds", 60)) * 1000
+        values.update(start_ms=result.timestamp_ms, end_ms=result.timestamp_ms + step,
+                      group_key=dict(result.group_key))
+    annotation = ServiceAnnotationRow(**values, entity_id=row.id, author=viewer.username,
+                                      created_ms=now_ms())
+    s.add(annotation)
+    s.flush()
+    return annotation
+
+
+def get_annotation(s: Session, viewer: Viewer, entity_id: int, annotation_id: int) -> ServiceAnnotationRow:
+    get_entity(s, viewer, entity_id)
+    row = s.get(ServiceAnnotationRow, annotation_id)
+    if row is None or row.entity_id != entity_id:
+        raise NotFoundError(f"no annotation {annotation_id} on entity {entity_id}")
+    return row
+
+
+def update_annotation(
+    s: Session, viewer: Viewer, entity_id: int, annotation_id: int, data: AnnotationUpdate
+) -> ServiceAnnotationRow:
+    row = get_annotation(s, viewer, entity_id, annotation_id)
+    _, project = get_entity(s, viewer, entity_id)
+    check_writable(viewer, project)
+    changes = data.model_dump(exclude_unset=True)
+    try:  # the edited annotation obeys the rules of a new one
+        AnnotationCreate.model_validate(
+            {
+                "label": changes.get("label") or row.label,
+                "start_ms": changes.get("start_ms") or row.start_ms,
+                "end_ms": changes.get("end_ms") or row.end_ms,
+                "detection_id": row.detection_id,
+            }
+        )
+    except ValidationError as exc:
+        raise ConfigError("invalid annotation: " + "; ".join(
+            e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+    for key, value in changes.items():
+        if value is not None:
+            setattr(row, key, value)
+    row.updated_by, row.updated_ms = viewer.username, now_ms()
+    s.flush()
+    return row
+
+
+def delete_annotation(s: Session, viewer: Viewer, entity_id: int, annotation_id: int) -> None:
+    row = get_annotation(s, viewer, entity_id, annotation_id)
+    _, project = get_entity(s, viewer, entity_id)
+    check_writable(viewer, project)
+    s.delete(row)
+    s.flush()
+
+
+def check_entity_visible(s: Session, viewer: Viewer, entity_id: int) -> EntityRow:
+    return get_entity(s, viewer, entity_id)[0]
+

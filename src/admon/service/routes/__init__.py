@@ -1,0 +1,1 @@
+"""Routers of the service: ``api`` (JSON under /api) and ``ui`` (server-rendered pages)."""

@@ -1,0 +1,200 @@
+"""The REST API under ``/api``. Each route parses, calls :mod:`admon.service.repo`, returns."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+
+from admon.registry.schemas import ProjectCreate, ProjectUpdate
+from admon.service import repo, views
+from admon.service.deps import SessionDep, SettingsDep, ViewerDep
+from admon.service.labels import export_labels
+from admon.service.schemas import (
+    AnnotationCreate,
+    AnnotationPublic,
+    AnnotationUpdate,
+    EntityCreateBody,
+    EntityPublic,
+    EntityUpdateBody,
+    ModelPublic,
+    ProjectPublic,
+    ResultPublic,
+    RunPublic,
+)
+
+router = APIRouter(prefix="/api")
+
+TimeParam = Annotated[str | None, Query(description="epoch ms or ISO time, e.g. 2022-05-10T00:00:00Z")]
+GroupParam = Annotated[str | None, Query(description="group selector key=value[,key=value], e.g. host=h1")]
+
+
+@router.get("/me", tags=["auth"])
+def me(viewer: ViewerDep) -> dict:
+    """Who the token belongs to, and their groups."""
+    return {"username": viewer.username, "groups": sorted(viewer.groups), "is_admin": viewer.is_admin}
+
+
+# --- projects -----------------------------------------------------------------------------------
+
+
+@router.get("/projects", tags=["projects"])
+def list_projects(s: SessionDep, viewer: ViewerDep) -> list[ProjectPublic]:
+    return [ProjectPublic.model_validate(p) for p in repo.list_projects(s, viewer)]
+
+
+@router.post("/projects", status_code=201, tags=["projects"])
+def create_project(body: ProjectCreate, s: SessionDep, viewer: ViewerDep) -> ProjectPublic:
+    return ProjectPublic.model_validate(repo.create_project(s, viewer, body))
+
+
+@router.get("/projects/{project_id}", tags=["projects"])
+def get_project(project_id: int, s: SessionDep, viewer: ViewerDep) -> ProjectPublic:
+    return ProjectPublic.model_validate(repo.get_project(s, viewer, project_id))
+
+
+@router.patch("/projects/{project_id}", tags=["projects"])
+def update_project(project_id: int, body: ProjectUpdate, s: SessionDep, viewer: ViewerDep) -> ProjectPublic:
+    return ProjectPublic.model_validate(repo.update_project(s, viewer, project_id, body))
+
+
+@router.get("/projects/{project_id}/entities", tags=["projects"])
+def list_project_entities(project_id: int, s: SessionDep, viewer: ViewerDep) -> list[EntityPublic]:
+    return [EntityPublic.model_validate(e) for e in repo.list_entities(s, viewer, project_id)]
+
+
+# --- entities -----------------------------------------------------------------------------------
+
+
+@router.get("/entities", tags=["entities"])
+def list_entities(s: SessionDep, viewer: ViewerDep, project_id: int | None = None) -> list[EntityPublic]:
+    return [EntityPublic.model_validate(e) for e in repo.list_entities(s, viewer, project_id)]
+
+
+@router.post("/entities", status_code=201, tags=["entities"])
+def create_entity(body: EntityCreateBody, s: SessionDep, viewer: ViewerDep) -> EntityPublic:
+    return EntityPublic.model_validate(repo.create_entity(s, viewer, body))
+
+
+@router.get("/entities/{entity_id}", tags=["entities"])
+def get_entity(entity_id: int, s: SessionDep, viewer: ViewerDep) -> EntityPublic:
+    return EntityPublic.model_validate(repo.get_entity(s, viewer, entity_id)[0])
+
+
+@router.patch("/entities/{entity_id}", tags=["entities"])
+def update_entity(entity_id: int, body: EntityUpdateBody, s: SessionDep, viewer: ViewerDep) -> EntityPublic:
+    return EntityPublic.model_validate(repo.update_entity(s, viewer, entity_id, body))
+
+
+@router.get("/entities/{entity_id}/runs", tags=["runs"])
+def list_runs(
+    entity_id: int, s: SessionDep, viewer: ViewerDep, limit: Annotated[int, Query(ge=1, le=5000)] = 100
+) -> list[RunPublic]:
+    """Runs of the entity, newest window first, with status and stage timings."""
+    return [RunPublic.model_validate(r) for r in repo.list_runs(s, viewer, entity_id, limit)]
+
+
+@router.get("/entities/{entity_id}/results", tags=["results"])
+def list_results(
+    entity_id: int,
+    s: SessionDep,
+    viewer: ViewerDep,
+    start: TimeParam = None,
+    end: TimeParam = None,
+    group: GroupParam = None,
+    anomalies_only: bool = False,
+    all_windows: Annotated[bool, Query(description="every window's score, not only the newest")] = False,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> list[ResultPublic]:
+    """Scored buckets in ``[start, end)`` (default: the last day with results)."""
+    entity, _ = repo.get_entity(s, viewer, entity_id)
+    start_ms, end_ms = views.resolve_range(s, entity, start, end)
+    rows = repo.list_results(
+        s, viewer, entity_id, start_ms, end_ms, group=views.parse_group(group),
+        anomalies_only=anomalies_only, latest_only=not all_windows, limit=limit,
+    )
+    return [ResultPublic.model_validate(r) for r in rows]
+
+
+@router.get("/entities/{entity_id}/plot", tags=["results"])
+def plot_data(
+    entity_id: int,
+    s: SessionDep,
+    viewer: ViewerDep,
+    settings: SettingsDep,
+    start: TimeParam = None,
+    end: TimeParam = None,
+    group: GroupParam = None,
+) -> dict:
+    """What the entity page draws: input series, scores, threshold, detections, annotations."""
+    entity, _ = repo.get_entity(s, viewer, entity_id)
+    start_ms, end_ms = views.resolve_range(s, entity, start, end)
+    return views.entity_plot(s, viewer, settings, entity_id, start_ms, end_ms, views.parse_group(group))
+
+
+# --- annotations --------------------------------------------------------------------------------
+
+
+@router.get("/entities/{entity_id}/annotations", tags=["annotations"])
+def list_annotations(
+    entity_id: int, s: SessionDep, viewer: ViewerDep, start: TimeParam = None, end: TimeParam = None
+) -> list[AnnotationPublic]:
+    start_ms = views.to_epoch_ms(start) if start is not None else None
+    end_ms = views.to_epoch_ms(end) if end is not None else None
+    if start_ms is not None and end_ms is not None:
+        views.check_window(start_ms, end_ms)
+    return [AnnotationPublic.model_validate(a) for a in repo.list_annotations(s, viewer, entity_id, start_ms, end_ms)]
+
+
+@router.post("/entities/{entity_id}/annotations", status_code=201, tags=["annotations"])
+def create_annotation(
+    entity_id: int, body: AnnotationCreate, s: SessionDep, viewer: ViewerDep
+) -> AnnotationPublic:
+    """Label a range (anomaly / normal) or judge a detection (confirmed / expected / false_alarm)."""
+    return AnnotationPublic.model_validate(repo.create_annotation(s, viewer, entity_id, body))
+
+
+@router.patch("/entities/{entity_id}/annotations/{annotation_id}", tags=["annotations"])
+def update_annotation(
+    entity_id: int, annotation_id: int, body: AnnotationUpdate, s: SessionDep, viewer: ViewerDep
+) -> AnnotationPublic:
+    return AnnotationPublic.model_validate(repo.update_annotation(s, viewer, entity_id, annotation_id, body))
+
+
+@router.delete("/entities/{entity_id}/annotations/{annotation_id}", status_code=204, tags=["annotations"])
+def delete_annotation(entity_id: int, annotation_id: int, s: SessionDep, viewer: ViewerDep) -> Response:
+    repo.delete_annotation(s, viewer, entity_id, annotation_id)
+    return Response(status_code=204)
+
+
+@router.get("/entities/{entity_id}/labels.zip", tags=["annotations"])
+def export_dataset(
+    entity_id: int, s: SessionDep, viewer: ViewerDep, settings: SettingsDep,
+    start: TimeParam = None, end: TimeParam = None, series: str | None = None,
+) -> StreamingResponse:
+    """The NAB-format dataset of the entity's labels (what `admon labels export` writes), zipped."""
+    with tempfile.TemporaryDirectory(prefix="admon-labels-") as tmp:
+        summary = export_labels(s, viewer, settings, entity_id, tmp, start=start, end=end, series=series)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(Path(tmp).rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(tmp).as_posix())
+    buffer.seek(0)
+    name = f"{summary.category}-labels.zip"
+    return StreamingResponse(buffer, media_type="application/zip",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+@router.get("/models", tags=["models"])
+def list_models(s: SessionDep, viewer: ViewerDep, settings: SettingsDep) -> list[ModelPublic]:
+    """Models used by the visible entities, with the versions in the model store."""
+    return [ModelPublic(**m) for m in repo.list_models(s, viewer, settings.model_store)]

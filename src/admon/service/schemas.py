@@ -1,0 +1,209 @@
+"""What the REST API reads and returns: the Create / Update / Public split of the service.
+
+Inputs forbid unknown keys (a typo is a 422 naming the key, not a silently
+ignored field); ``*Public`` models are what responses contain.
+
+>>> AnnotationCreate(start_ms=0, end_ms=60_000, label="anomaly", kind="spike").label
+'anomaly'
+>>> AnnotationCreate(start_ms=60_000, end_ms=0, label="anomaly")
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for AnnotationCreate
+  Value error, end_ms 0 (1970-01-01T00:00:00Z) is not after start_ms 60000 (1970-01-01T00:01:00Z); select the range again or swap start and end [type=value_error, input_value={'start_ms': 60000, 'end_...0, 'label': 'anomaly'}, input_type=dict]
+    For further information visit https://errors.pydantic.dev/2.14/v/value_error
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from admon.service.models import RANGE_LABELS, VERDICTS
+from admon.timeutil import format_ms
+
+Label = Literal["anomaly", "normal", "confirmed", "expected", "false_alarm"]
+GroupKey = dict[str, str | int | float | bool | None]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- projects and entities ----------------------------------------------------------------------
+
+
+class ProjectPublic(_Out):
+    id: int
+    title: str
+    project_url: str | None
+    description: str
+    is_private: bool
+    egroup: str | None
+    created_ms: int
+    updated_ms: int
+
+
+class EntityCreateBody(_In):
+    """A detection entity to register; the registry's own rules validate it further."""
+
+    project_id: int
+    title: str = Field(min_length=1, max_length=300)
+    interval_minutes: int
+    sliding_interval_minutes: int
+    input_data_config: dict[str, Any]
+    inference_model: str = Field(min_length=1, max_length=200)
+    inference_namespace: str = Field(min_length=1, max_length=200)
+    monit_producer: str = Field("admon", min_length=1, max_length=200)
+    monit_label: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = True
+    schedule_from_ms: int | None = None
+
+
+class EntityUpdateBody(_In):
+    title: str | None = Field(None, min_length=1, max_length=300)
+    interval_minutes: int | None = None
+    sliding_interval_minutes: int | None = None
+    input_data_config: dict[str, Any] | None = None
+    inference_model: str | None = Field(None, min_length=1, max_length=200)
+    inference_namespace: str | None = Field(None, min_length=1, max_length=200)
+    monit_producer: str | None = Field(None, min_length=1, max_length=200)
+    monit_label: dict[str, str] | None = None
+    enabled: bool | None = None
+
+
+class EntityPublic(_Out):
+    id: int
+    project_id: int
+    title: str
+    interval_minutes: int
+    sliding_interval_minutes: int
+    input_data_config: dict[str, Any]
+    config_hash: str
+    inference_model: str
+    inference_namespace: str
+    monit_producer: str
+    monit_label: dict[str, str]
+    enabled: bool
+    schedule_from_ms: int | None
+    created_ms: int
+    updated_ms: int
+
+
+# --- runs and results ---------------------------------------------------------------------------
+
+
+class RunPublic(_Out):
+    id: int
+    entity_id: int
+    window_start_ms: int
+    window_end_ms: int
+    status: str
+    attempts: int
+    trigger: str
+    rows: int | None
+    groups: int | None
+    anomalies: int | None
+    timings: dict[str, float] | None
+    error: str | None
+    created_ms: int
+    started_ms: int | None
+    finished_ms: int | None
+
+
+class ResultPublic(_Out):
+    id: str
+    run_id: int
+    window_end_ms: int
+    group_key: dict[str, Any]
+    timestamp_ms: int
+    anomaly_score: float | None
+    is_anomaly: bool
+    threshold: float | None
+
+
+class ModelPublic(BaseModel):
+    namespace: str
+    name: str
+    versions: list[str]
+    entities: list[int]
+
+
+# --- annotations --------------------------------------------------------------------------------
+
+
+def _check_range(start_ms: int | None, end_ms: int | None) -> None:
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise ValueError(
+            f"end_ms {end_ms} ({format_ms(end_ms)}) is not after start_ms {start_ms} "
+            f"({format_ms(start_ms)}); select the range again or swap start and end"
+        )
+
+
+class AnnotationCreate(_In):
+    """A label on a time range (``anomaly``/``normal``) or a verdict on a detection.
+
+    A verdict (``confirmed``, ``expected``, ``false_alarm``) names the detected
+    anomaly by ``detection_id`` (a result id); its range and group come from it.
+    """
+
+    label: Label
+    start_ms: int | None = Field(None, ge=0)
+    end_ms: int | None = Field(None, ge=0)
+    group_key: GroupKey = Field(default_factory=dict)
+    series: str | None = Field(None, max_length=200)
+    kind: str = Field("", max_length=64)
+    comment: str = Field("", max_length=4000)
+    detection_id: str | None = Field(None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AnnotationCreate:
+        if self.detection_id is None:
+            if self.label not in RANGE_LABELS:
+                raise ValueError(
+                    f"label {self.label!r} is a verdict on a detection: give detection_id, "
+                    f"or label the range one of {list(RANGE_LABELS)}"
+                )
+            if self.start_ms is None or self.end_ms is None:
+                raise ValueError("a range label needs start_ms and end_ms (epoch milliseconds)")
+        elif self.label not in VERDICTS:
+            raise ValueError(
+                f"label {self.label!r} does not judge a detection; use one of {list(VERDICTS)}"
+            )
+        _check_range(self.start_ms, self.end_ms)
+        return self
+
+
+class AnnotationUpdate(_In):
+    label: Label | None = None
+    start_ms: int | None = Field(None, ge=0)
+    end_ms: int | None = Field(None, ge=0)
+    kind: str | None = Field(None, max_length=64)
+    comment: str | None = Field(None, max_length=4000)
+    series: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _range(self) -> AnnotationUpdate:
+        _check_range(self.start_ms, self.end_ms)
+        return self
+
+
+class AnnotationPublic(_Out):
+    id: int
+    entity_id: int
+    group_key: dict[str, Any]
+    series: str | None
+    start_ms: int
+    end_ms: int
+    label: str
+    kind: str
+    comment: str
+    detection_id: str | None
+    author: str
+    created_ms: int
+    updated_by: str | None
+    updated_ms: int | None
