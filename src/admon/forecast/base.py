@@ -95,6 +95,8 @@ class Forecaster(abc.ABC):
     Config: ClassVar[type[ForecasterConfig]]
     #: True if ``fit`` accepts NaN gaps inside the series.
     handles_gaps: ClassVar[bool] = False
+    #: Modules ``fit`` imports on first use (a backtest imports them before it measures).
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ForecasterConfig | None = None, **params: Any) -> None:
         if config is not None and params:

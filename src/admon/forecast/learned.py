@@ -48,6 +48,7 @@ class GradientBoosting(Forecaster):
 
     name = "gbm"
     Config = GradientBoostingConfig
+    requires = ("sklearn.ensemble", "threadpoolctl")
     handles_gaps = True
 
     def min_length(self, season: int) -> int:
@@ -159,6 +160,7 @@ class LSTM(Forecaster):
 
     name = "lstm"
     Config = LSTMConfig
+    requires = ("torch",)
 
     def min_length(self, season: int) -> int:
         return self.config.look_back + 10

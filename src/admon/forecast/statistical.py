@@ -83,6 +83,7 @@ class ETS(Forecaster):
 
     name = "ets"
     Config = ETSConfig
+    requires = ("statsmodels.tsa.exponential_smoothing.ets",)
 
     def min_length(self, season: int) -> int:
         return max(2 * season + 2, 12)
@@ -135,6 +136,7 @@ class ARIMA(Forecaster):
 
     name = "arima"
     Config = ARIMAConfig
+    requires = ("statsmodels.tsa.statespace.sarimax",)
     handles_gaps = True
 
     def min_length(self, season: int) -> int:

@@ -1,0 +1,183 @@
+"""``admon forecast …``: list forecasters, backtest them, run a forecast job on the lake."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from admon.errors import ConfigError
+
+forecast_app = typer.Typer(help="Forecast link throughput (NOTED) and act on it.", no_args_is_help=True)
+# Tables are wide; when piped (CI logs, BENCHMARKS.md) do not squeeze them into 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 150)
+
+
+def parse_model(text: str) -> dict[str, Any]:
+    """``name`` or ``name:key=value,key=value`` (values read as JSON when they parse) -> spec.
+
+    >>> parse_model("lstm:look_back=20,epochs=1")
+    {'name': 'lstm', 'look_back': 20, 'epochs': 1}
+    >>> parse_model("ets:trend=add")
+    {'name': 'ets', 'trend': 'add'}
+    """
+    name, _, rest = text.partition(":")
+    spec: dict[str, Any] = {"name": name.strip()}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise ConfigError(f"model parameter {part!r} in {text!r} is not key=value; e.g. lstm:look_back=20")
+        try:
+            spec[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            spec[key.strip()] = value
+    return spec
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    if value != value:  # NaN
+        return "-"
+    return f"{value:.{digits}g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+
+
+def backtest_table(frame, title: str = "") -> Table:
+    """A Rich table of a :func:`admon.forecast.backtest.backtest` result."""
+    table = Table(title=title, title_justify="left")
+    for name, justify in [("model", "left"), ("train RMSE", "right"), ("test RMSE", "right"),
+                          ("MASE", "right"), ("CPU s", "right"), ("peak MiB", "right"), ("origins", "right")]:
+        table.add_column(name, justify=justify, no_wrap=name == "model")  # type: ignore[arg-type]
+    best = frame["mase"].min() if frame["mase"].notna().any() else None
+    for row in frame.itertuples():
+        mase = _fmt(row.mase, 3)
+        if best is not None and row.mase == best:
+            mase = f"[bold green]{mase}[/]"
+        table.add_row(
+            row.model, _fmt(row.train_rmse), _fmt(row.test_rmse), mase,
+            f"{row.cpu_s:.2f}" if row.cpu_s == row.cpu_s and row.origins else "-",
+            f"{row.peak_mib:.1f}" if row.peak_mib == row.peak_mib and row.origins else "-",
+            str(row.origins),
+        )
+    return table
+
+
+def _link(text: str | None) -> tuple[str, str] | None:
+    if text is None:
+        return None
+    source, sep, dest = text.partition(":")
+    if not sep or not source or not dest:
+        raise ConfigError(f"--link {text!r} is not SOURCE:DEST, e.g. CERN-PROD:BNL-ATLAS")
+    return source, dest
+
+
+def _lake_link_series(root: str, start: str, end: str, link: tuple[str, str] | None, interval: int, column: str):
+    from admon.data.source import DataSource
+    from admon.forecast.fts_lake import fts_input_config
+    from admon.forecast.series import series_by_group
+    from admon.timeutil import check_window
+
+    start_ms, end_ms = check_window(start, end)
+    idc = fts_input_config(interval, columns=[column])
+    frame = DataSource(None, idc, lake_root=root).read(start_ms, end_ms)
+    groups = dict(series_by_group(frame, idc.group_by, column, interval, end_ms))
+    if not groups:
+        raise ConfigError(f"no FTS documents under {root} between {start} and {end}; generate or widen the window")
+    if link is None:
+        link = sorted(groups)[0]
+    if link not in groups:
+        raise ConfigError(f"link {link[0]}:{link[1]} has no data; links present: "
+                          + ", ".join(f"{a}:{b}" for a, b in sorted(groups)))
+    series = groups[link]
+    series.name = f"{link[0]}->{link[1]} {column}"
+    return series
+
+
+@forecast_app.command("list")
+def forecast_list() -> None:
+    """List the registered forecasters and the backtest presets."""
+    from admon.forecast import PRESETS, available, get
+
+    table = Table(title="forecasters")
+    table.add_column("name")
+    table.add_column("gaps")
+    table.add_column("defaults")
+    for name in available():
+        cls = get(name)
+        table.add_row(name, "yes" if cls.handles_gaps else "no", json.dumps(cls.Config().model_dump()))
+    console.print(table)
+    for preset, models in PRESETS.items():
+        console.print(f"preset [bold]{preset}[/]: " + ", ".join(
+            m["name"] + ("(" + ", ".join(f"{k}={v}" for k, v in m.items() if k != "name") + ")" if len(m) > 1 else "")
+            for m in models))
+
+
+@forecast_app.command("backtest")
+def forecast_backtest(
+    csv: Annotated[str | None, typer.Option(help="A timestamp,value CSV (e.g. a NAB file) to backtest on.")] = None,
+    lake: Annotated[bool, typer.Option("--lake", help="Read an FTS link from the lake (--root, --start, --end).")] = False,
+    root: Annotated[str | None, typer.Option(help="Lake root for --lake (default: ADMON_LAKE_ROOT).")] = None,
+    link: Annotated[str | None, typer.Option(help="FTS link SOURCE:DEST (default: the first).")] = None,
+    column: Annotated[str | None, typer.Option(help="Value column (CSV: 'value'; FTS: 'throughput').")] = None,
+    start: Annotated[str, typer.Option(help="First day of the FTS data.")] = "2022-05-10",
+    end: Annotated[str | None, typer.Option(help="End of the lake window (default: start + days).")] = None,
+    days: Annotated[int, typer.Option(help="Days of generated FTS data (or of the lake window).")] = 14,
+    seed: Annotated[int, typer.Option(help="Seed of the generated FTS lake.")] = 0,
+    interval: Annotated[int, typer.Option(help="Aggregation interval of FTS data, seconds.")] = 300,
+    preset: Annotated[str, typer.Option(help="Model preset: default, fast or noted.")] = "default",
+    model: Annotated[list[str] | None, typer.Option(help="Model(s) instead of the preset: name[:k=v,...].")] = None,
+    horizon: Annotated[int, typer.Option(help="Steps forecast per origin.")] = 12,
+    origins: Annotated[int, typer.Option(help="Rolling origins.")] = 5,
+    origin_step: Annotated[int | None, typer.Option(help="Steps between origins (default: horizon).")] = None,
+    max_train: Annotated[int | None, typer.Option(help="Most recent points fitted on per origin.")] = None,
+    mase_season: Annotated[str, typer.Option(help="MASE scale lag: steps or a duration ('1D').")] = "1D",
+) -> None:
+    """Rolling-origin backtest: train/test RMSE, MASE, CPU time and peak memory per model.
+
+    Without --csv or --lake, an FTS lake is generated in a temporary folder and one link,
+    aggregated with the normal InputDataConfig, is backtested.
+    """
+    import datetime as dt
+
+    from admon.forecast.backtest import BacktestConfig, backtest
+
+    if csv and lake:
+        raise ConfigError("give either --csv or --lake, not both")
+    config = BacktestConfig(
+        horizon=horizon, origins=origins, origin_step=origin_step, max_train=max_train,
+        mase_season=int(mase_season) if mase_season.isdigit() else mase_season,
+    )
+    models = [parse_model(m) for m in model] if model else preset
+    end = end or (dt.date.fromisoformat(start) + dt.timedelta(days=days)).isoformat()
+    if csv:
+        from admon.forecast.series import load_csv_series
+
+        series = load_csv_series(csv, column=column)
+        title = f"{csv}"
+    elif lake:
+        from admon.settings import load_settings
+
+        lake_root = root or load_settings().lake_root
+        series = _lake_link_series(lake_root, start, end, _link(link), interval, column or "throughput")
+        title = f"{series.name} from {lake_root}"
+    else:
+        from admon.forecast.fts_lake import generate_fts_lake
+
+        with tempfile.TemporaryDirectory(prefix="admon-fts-") as tmp:
+            generate_fts_lake(tmp, days=days, start=start, seed=seed, step_seconds=60)
+            series = _lake_link_series(tmp, start, end, _link(link), interval, column or "throughput")
+        title = f"generated FTS link {series.name} (seed {seed}, {days} days)"
+    step = series.index[1] - series.index[0]
+    title += f" - {len(series)} points of {step}, horizon {horizon}, {origins} origins"
+    frame = backtest(series, models, config)
+    console.print(backtest_table(frame, title))
+    for row in frame.itertuples():
+        if row.error:
+            console.print(f"[red]{row.model}[/]: {row.error}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(forecast_app, name="forecast")
