@@ -1,0 +1,400 @@
+"""The model store: versioned, hashed, safely serialised models a service can trust.
+
+Layout (``ADMON_MODEL_STORE``; a local folder by default, ``s3://bucket/prefix``
+or any fsspec URL)::
+
+    <store>/<namespace>/<model>/<version>/manifest.json
+    <store>/<namespace>/<model>/<version>/artifact/...      (detector.json, *.npz, *.skops, *.safetensors, postrules.json)
+    <store>/<namespace>/<model>/pointer.json                ({"production": "2", "history": ["1", "2"]})
+
+Versions are ``"1"``, ``"2"``, ... The manifest records the detector, its config,
+feature columns, training window, metrics, the transforms and the sha256 of every
+artifact file plus their combined ``content_sha256``. :meth:`ModelStore.load`
+downloads the files, checks every hash (and, if given, the hash the registry
+recorded) *before* deserialising anything, and refuses a mismatch with
+:class:`~admon.errors.IntegrityError`. Nothing is ever unpickled.
+
+>>> import tempfile, numpy as np, pandas as pd
+>>> from admon.detectors import create
+>>> frame = pd.DataFrame({"host": "h", "timestamp": np.arange(50, dtype="int64") * 300_000,
+...                       "v": np.sin(np.arange(50.0))})
+>>> store = ModelStore(tempfile.mkdtemp())
+>>> m = store.put("admon-dev", "cpu-model", create("robust_zscore").fit(frame), metrics={"rows": 50})
+>>> m.version, store.production("admon-dev", "cpu-model")
+('1', '1')
+>>> loaded = store.load("admon-dev", "cpu-model", expected_sha256=m.content_sha256)
+>>> bool((loaded.detector.score(frame) == create("robust_zscore").fit(frame).score(frame)).all())
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from admon.errors import ConfigError, ConflictError, IntegrityError, NotFoundError
+
+MANIFEST = "manifest.json"
+POINTER = "pointer.json"
+ARTIFACT = "artifact"
+POSTRULES_FILE = "postrules.json"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+class ModelManifest(BaseModel):
+    """What a stored model version is: enough to reproduce, audit and verify it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    namespace: str
+    model: str
+    version: str
+    detector: str
+    detector_config: dict[str, Any]
+    feature_columns: list[str]
+    group_columns: list[str]
+    training_window: tuple[int, int] | None = None
+    input_data_config: dict[str, Any] | None = None
+    transforms: list[dict[str, Any]] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    stages: list[dict[str, Any]] = Field(default_factory=list)
+    files: dict[str, str] = Field(description="artifact path -> sha256")
+    content_sha256: str
+    created_at_ms: int
+    admon_version: str = ""
+
+
+def content_hash(files: dict[str, str]) -> str:
+    """sha256 over the sorted ``(path, sha256)`` pairs of the artifact files.
+
+    >>> content_hash({"a.json": "00"}) == content_hash({"a.json": "00"})
+    True
+    """
+    canonical = json.dumps(sorted(files.items()), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class TrainedModel:
+    """A loaded model: detector + post-rules + transforms, exactly as trained.
+
+    :meth:`predict` is the one inference path of scheduled runs and the v2
+    endpoint, so both give identical scores.
+    """
+
+    detector: Any
+    post_rules: Any
+    manifest: ModelManifest
+    transforms: list[dict[str, Any]] = field(default_factory=list)
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from admon.models.transforms import apply_transforms
+
+        return apply_transforms(frame, self.transforms)
+
+    def predict(self, frame: pd.DataFrame, *, top: int = 3) -> pd.DataFrame:
+        """Per row: ``raw_score``, ``anomaly_score`` (0-100), ``severity``, ``is_anomaly``,
+        ``threshold`` and ``top_features`` (the columns that drove the score), aligned to ``frame``."""
+        from admon.detectors.postrules import contributions, top_features
+
+        prepared = self.prepare(frame)
+        raw = self.detector.score(prepared)
+        if self.post_rules is not None:
+            out = self.post_rules.apply(raw)
+        else:
+            out = pd.DataFrame({"raw_score": raw, "anomaly_score": raw}, index=frame.index)
+        if len(prepared):
+            out["top_features"] = top_features(contributions(self.detector, prepared), top=top)
+        else:
+            out["top_features"] = pd.Series([], dtype=object)
+        out.index = frame.index
+        return out
+
+
+class ModelStore:
+    """Versioned models under a local folder or an fsspec URL (``s3://...``)."""
+
+    def __init__(self, root: str | Path | None = None, **storage_options: Any) -> None:
+        import fsspec
+
+        if root is None:
+            from admon.settings import load_settings
+
+            root = load_settings().model_store
+        root = str(root)
+        if "://" not in root:
+            root = str(Path(root).expanduser().resolve())
+        self.url = root
+        if root.startswith("s3://"):
+            storage_options.setdefault("skip_instance_cache", True)
+        self.fs, self.root = fsspec.core.url_to_fs(root, **storage_options)
+        self.root = self.root.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"ModelStore({self.url!r})"
+
+    # ------------------------------------------------------------------ paths
+    def _path(self, *parts: str) -> str:
+        for p in parts:
+            if not _NAME.match(p):
+                raise ConfigError(
+                    f"name {p!r} is not allowed in the model store; use letters, digits, '_', '.', '-'"
+                )
+        return "/".join([self.root, *parts])
+
+    def _read_json(self, path: str) -> Any:
+        with self.fs.open(path, "rb") as fh:
+            return json.loads(fh.read())
+
+    def _write_json(self, path: str, data: Any) -> None:
+        with self.fs.open(path, "wb") as fh:
+            fh.write(json.dumps(data, indent=1, sort_keys=True).encode())
+
+    # ------------------------------------------------------------------ write
+    def put(
+        self,
+        namespace: str,
+        model: str,
+        detector: Any,
+        *,
+        post_rules: Any = None,
+        metrics: dict[str, Any] | None = None,
+        training_window: tuple[int, int] | None = None,
+        input_data_config: dict[str, Any] | None = None,
+        transforms: list[dict[str, Any]] | None = None,
+        stages: list[dict[str, Any]] | None = None,
+        promote: bool = True,
+    ) -> ModelManifest:
+        """Save a fitted detector (and post-rules) as the next version; promote it unless told not to."""
+        import admon
+
+        with tempfile.TemporaryDirectory(prefix="admon-model-") as tmp:
+            art = Path(tmp) / ARTIFACT
+            detector.save(art)
+            if post_rules is not None:
+                (art / POSTRULES_FILE).write_text(json.dumps(post_rules.to_dict(), sort_keys=True))
+            files = {
+                p.relative_to(art).as_posix(): _sha256(p.read_bytes())
+                for p in sorted(art.rglob("*")) if p.is_file()
+            }
+            version = self._next_version(namespace, model)
+            vdir = self._path(namespace, model, version)
+            if self.fs.exists(f"{vdir}/{MANIFEST}"):
+                raise ConflictError(f"model {namespace}/{model} version {version} already exists; retry")
+            for rel in files:
+                self.fs.makedirs(f"{vdir}/{ARTIFACT}/{Path(rel).parent.as_posix()}".rstrip("/."), exist_ok=True)
+                self.fs.put_file(str(art / rel), f"{vdir}/{ARTIFACT}/{rel}")
+        manifest = ModelManifest(
+            namespace=namespace,
+            model=model,
+            version=version,
+            detector=detector.name,
+            detector_config=detector.get_config(),
+            feature_columns=list(detector.feature_columns_),
+            group_columns=list(detector.group_columns_),
+            training_window=training_window,
+            input_data_config=input_data_config,
+            transforms=list(transforms or []),
+            metrics=_jsonable(metrics or {}),
+            stages=_jsonable(stages or []),
+            files=files,
+            content_sha256=content_hash(files),
+            created_at_ms=int(time.time() * 1000),
+            admon_version=admon.__version__,
+        )
+        # the manifest is written last: a version without one is incomplete and ignored
+        self._write_json(f"{vdir}/{MANIFEST}", manifest.model_dump(mode="json"))
+        if promote:
+            self.promote(namespace, model, version)
+        return manifest
+
+    def _next_version(self, namespace: str, model: str) -> str:
+        existing = self._version_ids(namespace, model, complete_only=False)
+        return str(max((int(v) for v in existing), default=0) + 1)
+
+    # ------------------------------------------------------------------ read
+    def _version_ids(self, namespace: str, model: str, complete_only: bool = True) -> list[str]:
+        mdir = self._path(namespace, model)
+        if not self.fs.exists(mdir):
+            return []
+        out = []
+        for entry in self.fs.ls(mdir, detail=False):
+            name = entry.rstrip("/").rsplit("/", 1)[-1]
+            if name.isdigit() and (not complete_only or self.fs.exists(f"{mdir}/{name}/{MANIFEST}")):
+                out.append(name)
+        return sorted(out, key=int)
+
+    def models(self, namespace: str | None = None) -> list[tuple[str, str]]:
+        """``(namespace, model)`` pairs that have at least one complete version."""
+        if not self.fs.exists(self.root):
+            return []
+        spaces = [namespace] if namespace else [
+            e.rstrip("/").rsplit("/", 1)[-1] for e in self.fs.ls(self.root, detail=False) if self.fs.isdir(e)
+        ]
+        out = []
+        for ns in spaces:
+            nsdir = self._path(ns)
+            if not self.fs.exists(nsdir):
+                continue
+            for e in self.fs.ls(nsdir, detail=False):
+                name = e.rstrip("/").rsplit("/", 1)[-1]
+                if _NAME.match(name) and self._version_ids(ns, name):
+                    out.append((ns, name))
+        return sorted(out)
+
+    def versions(self, namespace: str, model: str) -> list[ModelManifest]:
+        """Manifests of every complete version, oldest first."""
+        return [self.manifest(namespace, model, v) for v in self._version_ids(namespace, model)]
+
+    def manifest(self, namespace: str, model: str, version: str | int | None = None) -> ModelManifest:
+        """The manifest of ``version`` (default: the production version, else the latest)."""
+        version = self.resolve(namespace, model, version)
+        return ModelManifest.model_validate(self._read_json(f"{self._path(namespace, model, version)}/{MANIFEST}"))
+
+    def resolve(self, namespace: str, model: str, version: str | int | None = None) -> str:
+        """The concrete version id ``version`` refers to (None: production, else latest)."""
+        ids = self._version_ids(namespace, model)
+        if not ids:
+            raise NotFoundError(
+                f"no model {namespace}/{model} in {self.url}; train one with `admon train` "
+                f"(stored: {', '.join(f'{n}/{m}' for n, m in self.models()) or 'none'})"
+            )
+        if version is None:
+            return self.production(namespace, model) or ids[-1]
+        version = str(version)
+        if version in ("latest",):
+            return ids[-1]
+        if version == "production":
+            prod = self.production(namespace, model)
+            if prod is None:
+                raise NotFoundError(f"model {namespace}/{model} has no production version; promote one")
+            return prod
+        if version not in ids:
+            raise NotFoundError(f"model {namespace}/{model} has no version {version!r}; versions: {', '.join(ids)}")
+        return version
+
+    def load(
+        self,
+        namespace: str,
+        model: str,
+        version: str | int | None = None,
+        *,
+        expected_sha256: str | None = None,
+    ) -> TrainedModel:
+        """Verify every artifact hash, then rebuild the model. IntegrityError on any mismatch."""
+        from admon.detectors.base import Detector
+        from admon.detectors.postrules import PostRules
+
+        manifest = self.manifest(namespace, model, version)
+        blobs = self._verified_files(manifest, expected_sha256)
+        with tempfile.TemporaryDirectory(prefix="admon-load-") as tmp:
+            art = Path(tmp) / ARTIFACT
+            for rel, data in blobs.items():
+                target = art / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            detector = Detector.load(art)
+            rules = None
+            if (art / POSTRULES_FILE).is_file():
+                rules = PostRules.from_dict(json.loads((art / POSTRULES_FILE).read_text()))
+        return TrainedModel(detector=detector, post_rules=rules, manifest=manifest,
+                            transforms=list(manifest.transforms))
+
+    def verify(self, namespace: str, model: str, version: str | int | None = None,
+               expected_sha256: str | None = None) -> ModelManifest:
+        """Check every hash without deserialising; return the manifest or raise IntegrityError."""
+        manifest = self.manifest(namespace, model, version)
+        self._verified_files(manifest, expected_sha256)
+        return manifest
+
+    def _verified_files(self, manifest: ModelManifest, expected_sha256: str | None) -> dict[str, bytes]:
+        """The artifact files' bytes, each checked against the manifest, the manifest against the registry."""
+        self._check_manifest(manifest, expected_sha256)
+        name = f"model {manifest.namespace}/{manifest.model} v{manifest.version}"
+        vdir = self._path(manifest.namespace, manifest.model, manifest.version)
+        prefix = f"{vdir}/{ARTIFACT}/"
+        present = {p[len(prefix):] for p in self.fs.find(f"{vdir}/{ARTIFACT}")}
+        extra = sorted(present - set(manifest.files))
+        if extra:
+            raise IntegrityError(f"{name} has files not in its manifest: {extra}; refusing to load")
+        blobs = {}
+        for rel, digest in manifest.files.items():
+            try:
+                data = self.fs.cat_file(prefix + rel)
+            except FileNotFoundError:
+                raise IntegrityError(f"{name}: artifact {rel} is missing; refusing to load") from None
+            if _sha256(data) != digest:
+                raise IntegrityError(
+                    f"{name}: {rel} does not match its sha256 in the manifest (tampered or corrupt); "
+                    "refusing to load. Retrain or roll back."
+                )
+            blobs[rel] = data
+        return blobs
+
+    @staticmethod
+    def _check_manifest(manifest: ModelManifest, expected_sha256: str | None) -> None:
+        if content_hash(manifest.files) != manifest.content_sha256:
+            raise IntegrityError(
+                f"model {manifest.namespace}/{manifest.model} v{manifest.version}: manifest file list does "
+                "not match its content_sha256 (tampered manifest); refusing to load"
+            )
+        if expected_sha256 is not None and expected_sha256 != manifest.content_sha256:
+            raise IntegrityError(
+                f"model {manifest.namespace}/{manifest.model} v{manifest.version} has content sha256 "
+                f"{manifest.content_sha256[:12]}..., the registry expects {expected_sha256[:12]}...; "
+                "refusing to load (re-register the model or restore the artifact)"
+            )
+
+    # ------------------------------------------------------------------ promotion
+    def _pointer(self, namespace: str, model: str) -> dict[str, Any]:
+        path = f"{self._path(namespace, model)}/{POINTER}"
+        if not self.fs.exists(path):
+            return {"production": None, "history": []}
+        return self._read_json(path)
+
+    def production(self, namespace: str, model: str) -> str | None:
+        """The promoted version, or None."""
+        return self._pointer(namespace, model).get("production")
+
+    def promote(self, namespace: str, model: str, version: str | int) -> str:
+        """Make ``version`` the production version (recorded in the promotion history)."""
+        version = self.resolve(namespace, model, str(version))
+        pointer = self._pointer(namespace, model)
+        if pointer.get("production") != version:
+            pointer["history"] = [*pointer.get("history", []), version]
+            pointer["production"] = version
+            self._write_json(f"{self._path(namespace, model)}/{POINTER}", pointer)
+        return version
+
+    def rollback(self, namespace: str, model: str) -> str:
+        """Return production to the previously promoted version; return that version."""
+        pointer = self._pointer(namespace, model)
+        history = list(pointer.get("history", []))
+        if len(history) < 2:
+            raise NotFoundError(
+                f"model {namespace}/{model} has no earlier promoted version to roll back to "
+                f"(promotion history: {history or 'empty'})"
+            )
+        history.pop()
+        pointer = {"production": history[-1], "history": history}
+        self._write_json(f"{self._path(namespace, model)}/{POINTER}", pointer)
+        return history[-1]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    """Metrics as plain JSON types (numpy scalars become Python numbers)."""
+    return json.loads(json.dumps(value, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
