@@ -29,9 +29,13 @@ def test_put_load_round_trip_with_manifest(tmp_path, frame):
     on_disk = json.loads((tmp_path / "ns" / "m1" / "1" / "manifest.json").read_text())
     assert on_disk["content_sha256"] == m.content_sha256
     loaded = store.load("ns", "m1", expected_sha256=m.content_sha256)
-    assert loaded.transforms == [{"name": "log1p", "columns": ["alice_value"]}]
-    prepared = loaded.prepare(frame)
-    np.testing.assert_array_equal(loaded.detector.score(prepared), det.score(prepared))
+    assert loaded.manifest.transforms == [{"name": "log1p", "columns": ["alice_value"]}]
+    assert loaded.model_id == "ns/m1/1" and loaded.content_hash == m.content_sha256
+    # the loaded detector applies the recorded transforms before scoring
+    from admon.models.transforms import apply_transforms
+
+    prepared = apply_transforms(frame, loaded.manifest.transforms)
+    np.testing.assert_array_equal(loaded.detector.score(frame), det.score(prepared))
     out = loaded.predict(frame)
     assert list(out.columns) == ["raw_score", "anomaly_score", "severity", "is_anomaly", "threshold", "top_features"]
     assert out["anomaly_score"].between(0, 100).all()

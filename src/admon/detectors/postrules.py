@@ -173,6 +173,9 @@ def contributions(detector, frame: pd.DataFrame) -> pd.DataFrame:
     >>> contributions(det, spike).loc[150].idxmax()
     'alice'
     """
+    if hasattr(detector, "inner") and hasattr(detector, "transform"):
+        # a stored model with transforms: attribute in the space the detector was fitted in
+        frame, detector = detector.transform(frame), detector.inner
     cols = list(detector.feature_columns_)
     native = detector.feature_scores(frame)
     if native is not None:

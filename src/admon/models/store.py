@@ -84,9 +84,39 @@ def content_hash(files: dict[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class TransformedDetector:
+    """A fitted detector preceded by the model's transforms: ``score(frame)`` applies them first.
+
+    Every consumer that calls ``model.detector.score(frame)`` (scheduled runs, the
+    v2 endpoint) thus applies exactly the transforms the model was trained with.
+    """
+
+    def __init__(self, inner: Any, transforms: list[dict[str, Any]]) -> None:
+        self.inner = inner
+        self.transforms = list(transforms)
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from admon.models.transforms import apply_transforms
+
+        return apply_transforms(frame, self.transforms)
+
+    def score(self, frame: pd.DataFrame) -> pd.Series:
+        return self.inner.score(self.transform(frame))
+
+    def feature_scores(self, frame: pd.DataFrame) -> pd.DataFrame | None:
+        return self.inner.feature_scores(self.transform(frame))
+
+    def fit(self, frame: pd.DataFrame) -> TransformedDetector:
+        self.inner.fit(self.transform(frame))
+        return self
+
+    def __getattr__(self, name: str) -> Any:  # feature_columns_, config, name, ...
+        return getattr(self.inner, name)
+
+
 @dataclass
 class TrainedModel:
-    """A loaded model: detector + post-rules + transforms, exactly as trained.
+    """A loaded model: detector (with its transforms) + post-rules + manifest, exactly as trained.
 
     :meth:`predict` is the one inference path of scheduled runs and the v2
     endpoint, so both give identical scores.
@@ -95,30 +125,42 @@ class TrainedModel:
     detector: Any
     post_rules: Any
     manifest: ModelManifest
-    transforms: list[dict[str, Any]] = field(default_factory=list)
 
-    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        from admon.models.transforms import apply_transforms
+    @property
+    def model_id(self) -> str:
+        m = self.manifest
+        return f"{m.namespace}/{m.model}/{m.version}"
 
-        return apply_transforms(frame, self.transforms)
+    @property
+    def content_hash(self) -> str:
+        return self.manifest.content_sha256
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return dict(self.manifest.detector_config)
 
     def predict(self, frame: pd.DataFrame, *, top: int = 3) -> pd.DataFrame:
         """Per row: ``raw_score``, ``anomaly_score`` (0-100), ``severity``, ``is_anomaly``,
         ``threshold`` and ``top_features`` (the columns that drove the score), aligned to ``frame``."""
         from admon.detectors.postrules import contributions, top_features
 
-        prepared = self.prepare(frame)
-        raw = self.detector.score(prepared)
+        raw = self.detector.score(frame)
         if self.post_rules is not None:
             out = self.post_rules.apply(raw)
         else:
             out = pd.DataFrame({"raw_score": raw, "anomaly_score": raw}, index=frame.index)
-        if len(prepared):
-            out["top_features"] = top_features(contributions(self.detector, prepared), top=top)
+        if len(frame):
+            out["top_features"] = top_features(contributions(self.detector, frame), top=top)
         else:
             out["top_features"] = pd.Series([], dtype=object)
         out.index = frame.index
         return out
+
+
+def load(namespace: str, model: str, version: str | int | None = None, *, root: str | None = None,
+         expected_sha256: str | None = None, **storage_options: Any) -> TrainedModel:
+    """Shortcut: ``ModelStore(root).load(...)`` (root default: the ``ADMON_MODEL_STORE`` setting)."""
+    return ModelStore(root, **storage_options).load(namespace, model, version, expected_sha256=expected_sha256)
 
 
 class ModelStore:
@@ -307,8 +349,9 @@ class ModelStore:
             rules = None
             if (art / POSTRULES_FILE).is_file():
                 rules = PostRules.from_dict(json.loads((art / POSTRULES_FILE).read_text()))
-        return TrainedModel(detector=detector, post_rules=rules, manifest=manifest,
-                            transforms=list(manifest.transforms))
+        if manifest.transforms:
+            detector = TransformedDetector(detector, manifest.transforms)
+        return TrainedModel(detector=detector, post_rules=rules, manifest=manifest)
 
     def verify(self, namespace: str, model: str, version: str | int | None = None,
                expected_sha256: str | None = None) -> ModelManifest:
