@@ -23,7 +23,7 @@ from admon.settings import Settings, load_settings
 
 DAY0 = 1652140800000  # 2022-05-10T00:00:00Z
 STEP = 300_000
-HOSTS = ["host-00", "host-01"]
+HOSTS = ["monit-xrootd-000", "monit-xrootd-001"]  # admon.data.generate.host_names(2)
 
 
 def design_idc() -> InputDataConfig:
@@ -147,3 +147,29 @@ def client(world: World):
 
     with TestClient(create_app(world.settings)) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """Invoke ``admon …`` in-process; returns (exit code, stdout+stderr)."""
+    from typer.testing import CliRunner
+
+    from admon.cli import app, build_app
+
+    if not app.registered_groups:
+        build_app()
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        return result.exit_code, result.output
+
+    return invoke
+
+
+@pytest.fixture
+def world_env(world, monkeypatch) -> World:
+    """The world's settings as ADMON_* variables (what the CLI reads)."""
+    monkeypatch.setenv("ADMON_DATABASE_URL", world.settings.database_url)
+    monkeypatch.setenv("ADMON_LAKE_ROOT", world.settings.lake_root)
+    return world
