@@ -58,3 +58,25 @@ def s3_store_url(s3_server, monkeypatch):
     bucket = f"models-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=bucket)
     return f"s3://{bucket}/store", {"endpoint_url": s3_server, "key": "testing", "secret": "testing"}
+
+
+@pytest.fixture(scope="session")
+def lake(tmp_path_factory):
+    """A small synthetic lake (3 hosts, 2 days) written once by the data layer's generator."""
+    from admon.data.generate import generate_lake
+
+    root = tmp_path_factory.mktemp("models-lake")
+    generate_lake(root, hosts=3, days=2, start="2022-05-10", seed=1, step_seconds=60)
+    return str(root)
+
+
+@pytest.fixture
+def xrootd_config():
+    from admon import InputDataConfig, SourceConfig
+
+    def sc(topic: str, name: str) -> SourceConfig:
+        return SourceConfig("collectd", "raw", "monitoring", select=["timestamp", "value", "host"],
+                            filter_expression=f"topic=='{topic}'", rename={"value": name})
+
+    return InputDataConfig(source_configs=[sc("xrootd_raw_gled", "gled_value"), sc("xrootd_raw_alice", "alice_value")],
+                           agg_interval_seconds=300, agg_method="avg", group_by=["host"])
