@@ -91,7 +91,7 @@ def checked_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line
         scan_columns += cols
         flat.append(f"{cols[0] if len(cols) == 1 else 'COALESCE(' + ', '.join(cols) + ')'} AS {q(f.name)}")
     empty = " AND ".join(f"{c} IS NULL" for c in scan_columns)
-    extra = ", _line" if line else ""
+    extra = "_file, _line, " if line else ""
     ts = q(TIMESTAMP)
     if plan.source.filter_expression:
         cond = parse_filter(plan.source.filter_expression).sql(FILTER_DIALECT, identify=True)
@@ -105,9 +105,9 @@ def checked_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line
     whens += [f"WHEN NOT (({q(v)} - {q(v)}) = 0) THEN {lit('non_finite_value:' + v)}" for v in plan.values]
     outputs = ", ".join(q(c) for c in [*plan.keys, TIMESTAMP, *plan.values])
     return (
-        f"WITH flat AS (SELECT _file{extra}, {', '.join(flat)}, ({empty}) AS _empty FROM {q(scan)}), "
+        f"WITH flat AS (SELECT {extra}{', '.join(flat)}, ({empty}) AS _empty FROM {q(scan)}), "
         f"kept AS (SELECT * FROM flat WHERE {keep}) "
-        f"SELECT _file{extra}, {outputs}, CASE {' '.join(whens)} END AS _reason FROM kept"
+        f"SELECT {extra}{outputs}, CASE {' '.join(whens)} END AS _reason FROM kept"
     )
 
 

@@ -95,19 +95,12 @@ class DataSource:
                 table = f"{prefix}_agg_{i}"
                 tables.append(table)
                 plan = self._plan(source, files)
-                files = self._readable(plan, files, source_report) if files else files
-                if not files:
-                    self.engine.materialize(table, render(empty_aggregate_sql(plan), self.engine.dialect))
-                    created.append(table)
-                    continue
-                source_report.files = [f.path for f in files]
                 scan = f"{prefix}_scan_{i}"
-                self.engine.register_scan(scan, files, plan.fields)
-                created.append(scan)
-                self.engine.materialize(table, render(aggregate_sql(plan, scan, start_ms, end_ms), self.engine.dialect))
-                created.append(table)
+                created += [scan, table]
+                files = self._aggregate(plan, files, scan, table, start_ms, end_ms, source_report)
+                source_report.files = [f.path for f in files]
                 self._count(plan, table, source_report)
-                if self.strict and (source_report.skipped or sum(source_report.skipped.values())):
+                if self.strict and source_report.skipped:
                     self._raise_first_problem(plan, files, start_ms, end_ms, source_report)
             frame = self.engine.result(render(join_sql(self.config, tables), self.engine.dialect))
             pandas_frame = self.engine.to_pandas(frame)
@@ -132,6 +125,28 @@ class DataSource:
             ]
             return SourcePlan(source, self.config, tuple(fields))
         return SourcePlan(source, self.config, tuple(plan_scan(source, self.config, sample_schema(files))))
+
+    def _aggregate(self, plan: SourcePlan, files: list[LakeFile], scan: str, table: str,
+                   start_ms: int, end_ms: int, report: SourceReport) -> list[LakeFile]:
+        """Run one source's job into ``table``; return the files it read.
+
+        Files are not checked one by one up front (that would read everything twice): only
+        when the engine fails to read, each file is probed, the unreadable ones are set
+        aside and counted (or raised in strict mode), and the job runs again.
+        """
+        for attempt in range(2):
+            if not files:
+                self.engine.materialize(table, render(empty_aggregate_sql(plan), self.engine.dialect))
+                return files
+            try:
+                self.engine.register_scan(scan, files, plan.fields)
+                self.engine.materialize(table, render(aggregate_sql(plan, scan, start_ms, end_ms), self.engine.dialect))
+                return files
+            except Exception as exc:  # noqa: BLE001 - only read errors are handled, others re-raised
+                if attempt or not self.engine.is_read_error(exc):
+                    raise
+                files = self._readable(plan, files, report)
+        raise AssertionError("unreachable")
 
     def _readable(self, plan: SourcePlan, files: list[LakeFile], report: SourceReport) -> list[LakeFile]:
         """Files the engine can open; unreadable ones are counted, or raised in strict mode."""

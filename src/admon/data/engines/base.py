@@ -2,7 +2,7 @@
 
 An engine does four things: expose the lake files of one source as a *scan
 view* with one column per (field, location) — ``"data.value"``,
-``"metadata.host"``, ``"top.timestamp"`` — plus ``_file``; run a SQL query into
+``"metadata.host"``, ``"top.timestamp"``; run a SQL query into
 a temporary table; return a query's result; and drop what it created. All
 transformation logic (flatten, validate, filter, dedupe, bucket, aggregate,
 join) is SQL written once in :mod:`admon.data.job`, in DuckDB's dialect, and
@@ -38,7 +38,7 @@ class Engine(Protocol):
     dialect: str
 
     def register_scan(self, view: str, files: Sequence[LakeFile], fields: Sequence[ScanField]) -> None:
-        """Create ``view``: every row of ``files`` with the scan columns of ``fields`` and ``_file``.
+        """Create ``view``: every row of ``files`` with the scan columns of ``fields``.
 
         Rows that cannot be parsed become rows of nulls (so they are counted, not lost).
         """
@@ -59,7 +59,10 @@ class Engine(Protocol):
         """An engine-native result as pandas."""
 
     def drop(self, names: Sequence[str]) -> None:
-        """Drop views/tables this read created."""
+        """Drop views/tables this read created (names that do not exist are ignored)."""
+
+    def is_read_error(self, exc: BaseException) -> bool:
+        """Whether an exception from a query means a file could not be read (vs. a bug)."""
 
 
 def render(sql: str, dialect: str) -> str:

@@ -65,7 +65,7 @@ class DuckDBEngine:
         columns.update(top)
         spec = "{" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in columns.items()) + "}"
         file_list = "[" + ", ".join(_lit(p) for p in files) + "]"
-        select = ["_file"]
+        select = []
         for f in fields:
             for loc in f.locations:
                 source = f"{_q(loc)}.{_q(f.name)}" if loc else _q(f.name)
@@ -74,14 +74,14 @@ class DuckDBEngine:
         # nulls: the job then counts it under a reason instead of failing the whole read.
         return (
             f"SELECT {', '.join(select)} FROM read_json({file_list}, format='newline_delimited', "
-            f"columns={spec}, ignore_errors=true, filename='_file', compression='auto_detect')"
+            f"columns={spec}, ignore_errors=true, compression='auto_detect')"
         )
 
     def _parquet_scan(self, files: Sequence[str], fields: Sequence[ScanField]) -> str:
         file_list = "[" + ", ".join(_lit(p) for p in files) + "]"
-        source = f"read_parquet({file_list}, union_by_name=true, filename='_file')"
+        source = f"read_parquet({file_list}, union_by_name=true)"
         present = _parquet_columns(files)
-        select = ["_file"]
+        select = []
         for f in fields:
             for loc in f.locations:
                 expr = f"{_q(loc)}.{_q(f.name)}" if loc else _q(f.name)

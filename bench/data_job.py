@@ -1,0 +1,119 @@
+"""Benchmark: the design's two-source job with admon vs a hand-written DuckDB query.
+
+Builds (or reuses) a 10 M-document lake in JSON lines and in Parquet, then runs, in one
+process each (so that peak RSS is the run's own), admon's ``DataSource.read`` and a
+hand-written DuckDB SQL query computing the same frame on the same files, and prints
+one table: seconds (median of --repeat runs), rows/s, peak RSS, ratio to the query.
+
+    .venv/bin/python bench/data_job.py [--documents 10000000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CACHE = Path(__file__).parent / ".cache"
+START, END = "2022-05-10", "2022-05-12"  # the lake's two days
+TOPICS = 5
+POINTS_PER_DAY = 8640  # one point every 10 s
+
+
+def build_lake(fmt: str, documents: int) -> tuple[Path, int]:
+    hosts = max(1, round(documents / (2 * TOPICS * POINTS_PER_DAY)))
+    root = CACHE / f"lake-{fmt}-{hosts}h"
+    marker = root / "summary.json"
+    if not marker.exists():
+        from admon.data.generate import generate_lake
+
+        started = time.perf_counter()
+        summary = generate_lake(root, hosts=hosts, days=2, start=START, seed=42, fmt=fmt)
+        marker.write_text(json.dumps({"documents": summary.documents}))
+        print(f"built {fmt} lake: {summary.documents:,} documents in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return root, json.loads(marker.read_text())["documents"]
+
+
+HAND_WRITTEN = """
+WITH gled AS (
+  SELECT metadata.host AS host, (metadata.timestamp // 300000) * 300000 AS "timestamp", avg(data.value) AS gled_value
+  FROM {scan} WHERE metadata.topic = 'xrootd_raw_gled' AND metadata.timestamp >= {start} AND metadata.timestamp < {end}
+  GROUP BY ALL),
+alice AS (
+  SELECT metadata.host AS host, (metadata.timestamp // 300000) * 300000 AS "timestamp", avg(data.value) AS alice_value
+  FROM {scan} WHERE metadata.topic = 'xrootd_raw_alice' AND metadata.timestamp >= {start} AND metadata.timestamp < {end}
+  GROUP BY ALL)
+SELECT host, "timestamp", gled_value, alice_value FROM gled FULL OUTER JOIN alice USING (host, "timestamp")
+ORDER BY host, "timestamp"
+"""
+
+
+def run_once(runner: str, fmt: str, root: str) -> dict:
+    """One timed run, in this (fresh) process."""
+    import resource
+
+    import duckdb
+
+    from admon.timeutil import to_epoch_ms
+
+    start, end = to_epoch_ms(START), to_epoch_ms(END)
+    started = time.perf_counter()
+    if runner == "admon":
+        from admon.demo import design_config
+        from admon import DataSource
+
+        frame = DataSource(None, design_config(), lake_root=root).read(start, end)
+    else:
+        glob = f"{root}/collectd/raw/monitoring/*/*/*/*.{'parquet' if fmt == 'parquet' else 'json'}"
+        scan = (f"read_parquet('{glob}')" if fmt == "parquet" else
+                f"read_json('{glob}', format='newline_delimited', columns={{'metadata': "
+                f"'STRUCT(host VARCHAR, topic VARCHAR, \"timestamp\" BIGINT)', 'data': 'STRUCT(value DOUBLE)'}})")
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
+        frame = con.execute(HAND_WRITTEN.format(scan=scan, start=start, end=end)).df()
+    seconds = time.perf_counter() - started
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "rss_mb": rss_mb, "rows": len(frame), "checksum": float(frame["gled_value"].sum())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--once", nargs=3, metavar=("RUNNER", "FORMAT", "ROOT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.once:
+        print(json.dumps(run_once(*args.once)))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"two-source job, {args.documents / 1e6:.0f} M documents "
+                        f"({platform.node()}, {__import__('os').cpu_count()} cores), median of {args.repeat}")
+    for column in ("format", "runner", "seconds", "docs/s", "peak RSS (MB)", "ratio", "same frame"):
+        table.add_column(column, justify="left" if column in ("format", "runner") else "right")
+    for fmt in ("json", "parquet"):
+        root, documents = build_lake(fmt, args.documents)
+        results = {}
+        for runner in ("hand-written DuckDB SQL", "admon"):
+            runs = [json.loads(subprocess.run([sys.executable, __file__, "--once", runner.split()[0], fmt, str(root)],
+                                              check=True, capture_output=True, text=True).stdout)
+                    for _ in range(args.repeat)]
+            results[runner] = {"seconds": statistics.median(r["seconds"] for r in runs),
+                               "rss_mb": max(r["rss_mb"] for r in runs), "rows": runs[0]["rows"],
+                               "checksum": runs[0]["checksum"]}
+        reference = results["hand-written DuckDB SQL"]
+        for runner, r in results.items():
+            same = r["rows"] == reference["rows"] and abs(r["checksum"] - reference["checksum"]) <= 1e-6 * abs(reference["checksum"])
+            table.add_row(fmt, runner, f"{r['seconds']:.2f}", f"{documents / r['seconds']:,.0f}", f"{r['rss_mb']:.0f}",
+                          f"{r['seconds'] / reference['seconds']:.2f}×", "yes" if same else "NO")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
