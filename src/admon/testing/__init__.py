@@ -1,0 +1,1 @@
+"""Small real datasets shipped for tests and examples."""
