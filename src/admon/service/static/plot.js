@@ -83,20 +83,25 @@
     _emitZoom() { if (this.options.onZoom) this.options.onZoom(this.view[0], this.view[1]); }
 
     // --- geometry -----------------------------------------------------------------------------
-    _size() {
+    _size(nInput) {
       const dpr = window.devicePixelRatio || 1;
       const w = this.canvas.clientWidth || 1000, h = this.canvas.clientHeight || 460;
       if (this.canvas.width !== Math.round(w * dpr) || this.canvas.height !== Math.round(h * dpr)) {
         this.canvas.width = Math.round(w * dpr); this.canvas.height = Math.round(h * dpr);
       }
       this.ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      const plotH = h - M.top - M.bottom - M.gap;
-      const h1 = Math.round(plotH * 0.58);
+      // One panel per input series (their scales differ by orders of magnitude), then the score.
+      const n = Math.max(1, nInput), inner = 8;
+      const plotH = h - M.top - M.bottom - M.gap - inner * (n - 1);
+      const scoreH = Math.round(plotH * (n > 1 ? 0.34 : 0.42)), eachH = Math.floor((plotH - scoreH) / n);
       this.w = w; this.h = h;
-      this.panels = [
-        { x: M.left, y: M.top, w: w - M.left - M.right, h: h1 },
-        { x: M.left, y: M.top + h1 + M.gap, w: w - M.left - M.right, h: plotH - h1 },
-      ];
+      this.panels = [];
+      for (let i = 0; i < n; i++) {
+        this.panels.push({ x: M.left, y: M.top + i * (eachH + inner), w: w - M.left - M.right, h: eachH });
+      }
+      const last = this.panels[n - 1];
+      this.scorePanel = { x: M.left, y: last.y + last.h + M.gap, w: w - M.left - M.right, h: scoreH };
+      this.panels.push(this.scorePanel);
     }
     xOf(t) { const p = this.panels[0]; return p.x + (t - this.view[0]) / (this.view[1] - this.view[0]) * p.w; }
     tOf(x) { const p = this.panels[0]; return this.view[0] + (x - p.x) / p.w * (this.view[1] - this.view[0]); }
@@ -104,28 +109,30 @@
     // --- drawing ------------------------------------------------------------------------------
     draw() {
       if (!this.data) return;
-      this._size();
-      const ctx = this.ctx, d = this.data;
+      const d = this.data;
+      const cols = d.value_columns.filter(c => !this.hidden.has(c));
+      this._size(cols.length);
+      const ctx = this.ctx;
       ctx.clearRect(0, 0, this.w, this.h);
       ctx.font = "12px system-ui, sans-serif";
       const inView = (ts) => ts.map(t => t >= this.view[0] && t <= this.view[1]);
-      const cols = d.value_columns.filter(c => !this.hidden.has(c));
       const mask1 = inView(d.series.timestamp);
-      const y1 = extent(cols.map(c => d.series[c].filter((_, i) => mask1[i])));
       const mask2 = inView(d.scores.timestamp);
       const y2 = extent([d.scores.score.filter((_, i) => mask2[i]), d.scores.threshold.filter((_, i) => mask2[i])]);
-      const [p1, p2] = this.panels;
-      this._frame(p1, y1, "input");
-      this._frame(p2, y2, "anomaly score");
+      const sp = this.scorePanel;
+      const scales = cols.map(c => extent([d.series[c].filter((_, i) => mask1[i])]));
+      cols.forEach((c, i) => this._frame(this.panels[i], scales[i], c));
+      if (!cols.length) this._frame(this.panels[0], [0, 1], "input");
+      this._frame(sp, y2, "anomaly score");
       this._shades();
-      cols.forEach((c) => {
+      cols.forEach((c, i) => {
         const colour = COLOURS[d.value_columns.indexOf(c) % COLOURS.length];
-        this._line(p1, y1, d.series.timestamp, d.series[c], colour, 1.4);
+        this._line(this.panels[i], scales[i], d.series.timestamp, d.series[c], colour, 1.4);
       });
-      this._line(p2, y2, d.scores.timestamp, d.scores.score, "#333", 1.3);
-      this._line(p2, y2, d.scores.timestamp, d.scores.threshold, "#ff7f0e", 1.5, [6, 4], true);
-      this._anomalies(p1, p2, y2);
-      this._xAxis(p2);
+      this._line(sp, y2, d.scores.timestamp, d.scores.score, "#333", 1.3);
+      this._line(sp, y2, d.scores.timestamp, d.scores.threshold, "#ff7f0e", 1.5, [6, 4], true);
+      this._anomalies(sp, y2);
+      this._xAxis(sp);
       this._selectionBox();
       this.canvas.dataset.rendered = "true";
       this.canvas.dataset.points = String(d.series.timestamp.length);
@@ -149,8 +156,9 @@
         const x = this.xOf(t); ctx.beginPath(); ctx.moveTo(x, p.y); ctx.lineTo(x, p.y + p.h); ctx.stroke();
       }
       ctx.strokeStyle = "#bbb"; ctx.strokeRect(p.x + 0.5, p.y + 0.5, p.w, p.h);
-      ctx.save(); ctx.translate(14, p.y + p.h / 2); ctx.rotate(-Math.PI / 2);
-      ctx.textAlign = "center"; ctx.fillStyle = "#333"; ctx.fillText(title, 0, 0); ctx.restore();
+      ctx.save(); ctx.translate(12, p.y + p.h / 2); ctx.rotate(-Math.PI / 2);
+      ctx.textAlign = "center"; ctx.fillStyle = "#333"; ctx.font = "11px system-ui, sans-serif";
+      ctx.fillText(title.length > 18 ? title.slice(0, 17) + "…" : title, 0, 0); ctx.restore();
     }
 
     _timeStep() {
@@ -189,28 +197,29 @@
 
     _shades() {
       const ctx = this.ctx;
-      for (const a of this.annotations) {
+      this.annotations.forEach((a, k) => {
         const x0 = Math.max(this.xOf(a.start_ms), this.panels[0].x);
         const x1 = Math.min(this.xOf(a.end_ms), this.panels[0].x + this.panels[0].w);
-        if (x1 <= x0) continue;
+        if (x1 <= x0) return;
         for (const p of this.panels) {
           ctx.fillStyle = SHADES[a.label] || SHADES.anomaly;
           ctx.fillRect(x0, p.y, Math.max(x1 - x0, 2), p.h);
         }
         ctx.fillStyle = "#7a1f1f"; ctx.textAlign = "left"; ctx.textBaseline = "top";
-        ctx.fillText((a.label + (a.kind ? ": " + a.kind : "")).slice(0, 30), x0 + 3, this.panels[0].y + 3);
-      }
+        ctx.fillText((a.label.replace("_", " ") + (a.kind ? ": " + a.kind : "")).slice(0, 30), x0 + 3,
+          this.panels[0].y + 3 + (k % 3) * 14);
+      });
     }
 
-    _anomalies(p1, p2, [lo, hi]) {
-      const ctx = this.ctx;
+    _anomalies(sp, [lo, hi]) {
+      const ctx = this.ctx, top = this.panels[0].y;
       for (const a of this.data.anomalies) {
         if (a.timestamp_ms < this.view[0] || a.timestamp_ms > this.view[1]) continue;
         const x = this.xOf(a.timestamp_ms);
         ctx.strokeStyle = "rgba(214, 39, 40, 0.7)"; ctx.setLineDash([3, 3]); ctx.lineWidth = 1;
-        ctx.beginPath(); ctx.moveTo(x, p1.y); ctx.lineTo(x, p1.y + p1.h); ctx.stroke(); ctx.setLineDash([]);
+        ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, sp.y + sp.h); ctx.stroke(); ctx.setLineDash([]);
         if (a.score !== null) {
-          const y = p2.y + p2.h - (a.score - lo) / (hi - lo) * p2.h;
+          const y = sp.y + sp.h - (a.score - lo) / (hi - lo) * sp.h;
           ctx.fillStyle = "#d62728"; ctx.beginPath(); ctx.arc(x, y, 4.5, 0, 2 * Math.PI); ctx.fill();
         }
       }
