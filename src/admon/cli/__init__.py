@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "admon.cli.data",
     "admon.cli.service",
     "admon.cli.forecast",
+    "admon.cli.models",
 ]
 
 

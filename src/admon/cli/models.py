@@ -1,0 +1,189 @@
+"""``admon train …``, ``admon model list|show|promote|rollback|verify`` and ``admon detectors``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from admon.errors import ConfigError
+
+console = Console()
+model_app = typer.Typer(help="List, inspect, promote and roll back stored models.", no_args_is_help=True)
+
+StoreOpt = Annotated[Optional[str], typer.Option("--store", help="Model store root (default: ADMON_MODEL_STORE).")]
+
+
+def _store(root: str | None):
+    from admon.models.store import ModelStore
+
+    return ModelStore(root)
+
+
+def parse_params(pairs: list[str] | None, params_json: str | None) -> dict[str, Any]:
+    """``["window=12", "aggregate=max"]`` and/or a JSON object -> a dict (values parsed as JSON when they are).
+
+    >>> parse_params(["window=12", "aggregate=max"], '{"seed": 3}')
+    {'seed': 3, 'window': 12, 'aggregate': 'max'}
+    """
+    out: dict[str, Any] = {}
+    if params_json:
+        try:
+            loaded = json.loads(params_json)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--params-json is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError("--params-json must be a JSON object, e.g. '{\"window\": 12}'")
+        out.update(loaded)
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError(f"--param {pair!r} is not KEY=VALUE, e.g. --param window=12")
+        key, value = pair.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _entity(ref: str):
+    """The registered entity ``ref`` (id or title), through the registry API."""
+    try:
+        from admon.registry.api import DetectionEntity
+    except ImportError as exc:  # the registry is another area; fail clearly if absent
+        raise ConfigError(
+            f"the registry is not available ({exc}); give --input-config, --namespace and --model instead"
+        ) from None
+    return DetectionEntity.get(int(ref) if ref.isdigit() else ref)
+
+
+def train_cmd(
+    entity: Annotated[Optional[str], typer.Argument(help="Detection entity id or title.")] = None,
+    start: Annotated[str, typer.Option("--from", help="Training window start (epoch ms or ISO).")] = ...,
+    end: Annotated[str, typer.Option("--to", help="Training window end, exclusive.")] = ...,
+    detector: Annotated[str, typer.Option(help="Detector name (see `admon detectors`).")] = "robust_zscore",
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="Detector parameter KEY=VALUE (repeatable).")] = None,
+    params_json: Annotated[Optional[str], typer.Option("--params-json", help="Detector parameters as a JSON object.")] = None,
+    transforms_json: Annotated[Optional[str], typer.Option("--transforms-json", help="Transforms, a JSON list of {name, ...}.")] = None,
+    input_config: Annotated[Optional[Path], typer.Option("--input-config", help="InputDataConfig YAML/JSON (without an entity).")] = None,
+    namespace: Annotated[Optional[str], typer.Option(help="Model namespace (default: the entity's).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model name (default: the entity's).")] = None,
+    threshold: Annotated[float, typer.Option(help="Threshold on the 0-100 calibrated score.")] = 75.0,
+    store: StoreOpt = None,
+    lake_root: Annotated[Optional[str], typer.Option("--lake-root", help="Lake root (default: ADMON_LAKE_ROOT).")] = None,
+    promote: Annotated[bool, typer.Option("--promote/--no-promote", help="Make the new version production.")] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar for deep models.")] = True,
+) -> None:
+    """Train a detector on an entity's data over [--from, --to) and store it as a new model version."""
+    from admon.config import InputDataConfig
+    from admon.models.training import train
+
+    if entity is not None:
+        ent = _entity(entity)
+        idc = ent.input_data_config
+        namespace = namespace or ent.inference_namespace
+        model = model or ent.inference_model
+    elif input_config is not None:
+        text = input_config.read_text()
+        idc = InputDataConfig.from_json(text) if text.lstrip().startswith("{") else InputDataConfig.from_yaml(text)
+    else:
+        raise ConfigError("give an ENTITY (id or title), or --input-config with --namespace and --model")
+    if not namespace or not model:
+        raise ConfigError("--namespace and --model are needed without an entity")
+    transforms = json.loads(transforms_json) if transforms_json else []
+    result = train(idc, start, end, detector, parse_params(param, params_json), namespace=namespace, model=model,
+                   store=store, transforms=transforms, threshold=threshold, lake_root=lake_root,
+                   promote=promote, progress=progress)
+    m = result.manifest
+    table = Table(title=f"trained {m.namespace}/{m.model} version {m.version} ({m.detector})")
+    for col in ("stage", "status", "seconds", "detail"):
+        table.add_column(col)
+    for rec in result.stages:
+        detail = {k: v for k, v in rec.items() if k not in ("stage", "status", "seconds")}
+        table.add_row(rec["stage"], rec["status"], f"{rec['seconds']:.3f}", json.dumps(detail, default=str)[:80])
+    console.print(table)
+    console.print(f"content sha256 {m.content_sha256}" + (" (promoted)" if promote else ""))
+
+
+@model_app.command("list")
+def model_list(
+    namespace: Annotated[Optional[str], typer.Argument(help="Only this namespace.")] = None,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per version instead of a table.")] = False,
+) -> None:
+    """Every stored model version; '*' marks the production version."""
+    st = _store(store)
+    if as_json:
+        for ns, name in st.models(namespace):
+            prod = st.production(ns, name)
+            for m in st.versions(ns, name):
+                typer.echo(json.dumps({"namespace": ns, "model": name, "version": m.version,
+                                       "production": m.version == prod, "detector": m.detector,
+                                       "content_sha256": m.content_sha256}))
+        return
+    table = Table(title=f"models in {st.url}")
+    for col in ("namespace", "model", "version", "", "detector", "features", "trained window", "sha256"):
+        table.add_column(col)
+    from admon.timeutil import format_ms
+
+    for ns, name in st.models(namespace):
+        prod = st.production(ns, name)
+        for m in st.versions(ns, name):
+            window = f"{format_ms(m.training_window[0])} .. {format_ms(m.training_window[1])}" if m.training_window else ""
+            table.add_row(ns, name, m.version, "*" if m.version == prod else "", m.detector,
+                          ",".join(m.feature_columns), window, m.content_sha256[:12])
+    console.print(table)
+
+
+@model_app.command("show")
+def model_show(namespace: str, model: str, version: Annotated[Optional[str], typer.Argument()] = None,
+               store: StoreOpt = None) -> None:
+    """The manifest of a version (default: production) as JSON."""
+    typer.echo(json.dumps(_store(store).manifest(namespace, model, version).model_dump(mode="json"), indent=2))
+
+
+@model_app.command("promote")
+def model_promote(namespace: str, model: str, version: str, store: StoreOpt = None) -> None:
+    """Make VERSION the production version."""
+    v = _store(store).promote(namespace, model, version)
+    console.print(f"{namespace}/{model}: production is now version {v}")
+
+
+@model_app.command("rollback")
+def model_rollback(namespace: str, model: str, store: StoreOpt = None) -> None:
+    """Return production to the previously promoted version."""
+    v = _store(store).rollback(namespace, model)
+    console.print(f"{namespace}/{model}: rolled back, production is now version {v}")
+
+
+@model_app.command("verify")
+def model_verify(namespace: str, model: str, version: Annotated[Optional[str], typer.Argument()] = None,
+                 sha256: Annotated[Optional[str], typer.Option(help="Content hash the registry expects.")] = None,
+                 store: StoreOpt = None) -> None:
+    """Check every artifact hash (exit code 2 and a red line if tampered)."""
+    m = _store(store).verify(namespace, model, version, expected_sha256=sha256)
+    console.print(f"{namespace}/{model} version {m.version}: {len(m.files)} files OK, sha256 {m.content_sha256}")
+
+
+def detectors_cmd() -> None:
+    """The registered detectors and their parameters."""
+    import admon.detectors as detectors
+
+    table = Table(title="detectors")
+    table.add_column("name")
+    table.add_column("parameters")
+    for name in detectors.available():
+        cls = detectors.get_class(name)
+        params = [f"{k}={v.default!r}" for k, v in cls.Config.model_fields.items()]
+        table.add_row(name, ", ".join(params))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cmd)
+    app.command("detectors")(detectors_cmd)
+    app.add_typer(model_app, name="model")
