@@ -82,8 +82,12 @@ class SourcePlan:
         ]
 
 
-def checked_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line: bool = False) -> str:
-    """Flattened, window-and-filter-kept rows of a scan, each with its ``_reason`` (NULL = valid)."""
+def kept_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line: bool = False) -> str:
+    """Flattened rows of a scan that are in the window and pass the filter, plus ``_empty``.
+
+    Rows without a usable timestamp are kept too (when the filter does not exclude them),
+    so that they are counted rather than lost.
+    """
     flat = []
     scan_columns = []
     for f in plan.fields:
@@ -93,26 +97,39 @@ def checked_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line
     empty = " AND ".join(f"{c} IS NULL" for c in scan_columns)
     extra = "_file, _line, " if line else ""
     ts = q(TIMESTAMP)
+    keep = f"({ts} IS NULL OR ({ts} >= {start_ms} AND {ts} < {end_ms}))"
     if plan.source.filter_expression:
         cond = parse_filter(plan.source.filter_expression).sql(FILTER_DIALECT, identify=True)
-        keep = f"({ts} IS NULL AND COALESCE({cond}, TRUE)) OR ({ts} >= {start_ms} AND {ts} < {end_ms} AND COALESCE({cond}, FALSE))"
-    else:
-        keep = f"{ts} IS NULL OR ({ts} >= {start_ms} AND {ts} < {end_ms})"
+        # A row the filter cannot judge (null) is kept only when its timestamp is unusable too.
+        keep = f"COALESCE({cond}, {ts} IS NULL) AND {keep}"
+    return f"SELECT {extra}{', '.join(flat)}, ({empty}) AS _empty FROM {q(scan)} WHERE {keep}"
+
+
+def reason_sql(plan: SourcePlan) -> str:
+    """SQL giving a kept row's skip reason, NULL for a valid row (the first failing check wins)."""
+    ts = q(TIMESTAMP)
     whens = [f"WHEN _empty THEN {lit('unreadable_document')}", f"WHEN {ts} IS NULL THEN {lit('missing_timestamp')}"]
     whens += [f"WHEN {q(k)} IS NULL THEN {lit('missing_group_key:' + k)}" for k in plan.keys]
     whens += [f"WHEN {q(v)} IS NULL THEN {lit('invalid_value:' + v)}" for v in plan.values]
     # (v - v) = 0 is false exactly for NaN and ±Inf, on every engine.
     whens += [f"WHEN NOT (({q(v)} - {q(v)}) = 0) THEN {lit('non_finite_value:' + v)}" for v in plan.values]
+    return f"CASE {' '.join(whens)} END"
+
+
+def checked_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line: bool = False) -> str:
+    """Kept rows, each with its ``_reason`` (NULL = valid)."""
+    extra = "_file, _line, " if line else ""
     outputs = ", ".join(q(c) for c in [*plan.keys, TIMESTAMP, *plan.values])
-    return (
-        f"WITH flat AS (SELECT {extra}{', '.join(flat)}, ({empty}) AS _empty FROM {q(scan)}), "
-        f"kept AS (SELECT * FROM flat WHERE {keep}) "
-        f"SELECT {extra}{outputs}, CASE {' '.join(whens)} END AS _reason FROM kept"
-    )
+    return (f"SELECT {extra}{outputs}, {reason_sql(plan)} AS _reason "
+            f"FROM ({kept_sql(plan, scan, start_ms, end_ms, line=line)}) AS kept")
 
 
 def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int) -> str:
-    """Per-(groups, bucket) aggregates of one source plus ``_rows``, ``_duplicates``, ``_skip_<i>``."""
+    """Per-(groups, bucket) aggregates of one source plus ``_rows``, ``_duplicates``, ``_skip_<i>``.
+
+    Exact repeats are folded first (``_n`` = copies); the reason of a row depends only on
+    its columns, so it is computed once per distinct row.
+    """
     interval = plan.config.agg_interval_ms
     ts = q(TIMESTAMP)
     row_cols = ", ".join(q(c) for c in [*plan.keys, TIMESTAMP, *plan.values])
@@ -129,9 +146,10 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int) -> st
         selects.append(f"COALESCE(SUM(_n) FILTER (WHERE _reason = {lit(reason)}), 0) AS _skip_{i}")
     group = ", ".join([*(q(k) for k in plan.keys), bucket])
     return (
-        f"WITH checked AS ({checked_sql(plan, scan, start_ms, end_ms)}), "
-        f"uniq AS (SELECT {row_cols}, _reason, COUNT(*) AS _n FROM checked GROUP BY {row_cols}, _reason) "
-        f"SELECT {', '.join(selects)} FROM uniq GROUP BY {group}"
+        f"WITH uniq AS (SELECT {row_cols}, _empty, COUNT(*) AS _n "
+        f"FROM ({kept_sql(plan, scan, start_ms, end_ms)}) AS kept GROUP BY {row_cols}, _empty), "
+        f"checked AS (SELECT *, {reason_sql(plan)} AS _reason FROM uniq) "
+        f"SELECT {', '.join(selects)} FROM checked GROUP BY {group}"
     )
 
 
