@@ -1,0 +1,374 @@
+"""Serving stored models over the KServe v2 / Open Inference Protocol, and a client for it.
+
+:func:`create_router` returns a FastAPI ``APIRouter`` the service mounts::
+
+    GET  /v2/health/live            GET  /v2/health/ready          GET /v2
+    GET  /v2/models/{name}          GET  /v2/models/{name}/ready
+    POST /v2/models/{name}/infer
+    GET  /v2/models/{name}/versions/{version}   POST .../versions/{version}/infer
+
+A v2 model name is ``<namespace>:<model>`` (``:`` is never part of a store
+name, so the split is unambiguous); without a version the production version is
+served. The request's inputs are the frame's columns (``BYTES`` group columns,
+``INT64`` ``timestamp``, ``FP64`` values with ``null`` for missing); the outputs
+are ``raw_score``, ``anomaly_score`` (0-100), ``is_anomaly``, ``severity``,
+``threshold`` and ``top_features``, computed by :meth:`TrainedModel.predict`, the
+same path scheduled runs use, so both give identical scores.
+
+:class:`V2Client` talks to any such endpoint; :func:`resolve_model` lets an
+entity point at one (``inference_model = "http://host:port/v2/models/ns:model"``)
+instead of loading its model locally.
+
+>>> frame_to_v2_inputs(pd.DataFrame({"host": ["a"], "timestamp": [0], "v": [float("nan")]}))
+[{'name': 'host', 'datatype': 'BYTES', 'shape': [1], 'data': ['a']}, {'name': 'timestamp', 'datatype': 'INT64', 'shape': [1], 'data': [0]}, {'name': 'v', 'datatype': 'FP64', 'shape': [1], 'data': [None]}]
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import Request  # resolved by name in the route signatures below
+
+from admon.errors import AdmonError, ConfigError, DataError, NotFoundError
+
+NAME_SEPARATOR = ":"
+OUTPUT_TYPES = {
+    "raw_score": "FP64",
+    "anomaly_score": "FP64",
+    "is_anomaly": "BOOL",
+    "severity": "BYTES",
+    "threshold": "FP64",
+    "top_features": "BYTES",
+}
+
+
+# ---------------------------------------------------------------------- encoding
+def frame_to_v2_inputs(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """One v2 input tensor per column of ``frame`` (shape ``[rows]``)."""
+    inputs = []
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_bool_dtype(s):
+            dtype, data = "BOOL", [bool(v) for v in s]
+        elif pd.api.types.is_integer_dtype(s):
+            dtype, data = "INT64", [int(v) for v in s]
+        elif pd.api.types.is_float_dtype(s):
+            dtype, data = "FP64", [None if not np.isfinite(v) else float(v) for v in s.to_numpy(dtype=float)]
+        else:
+            dtype, data = "BYTES", [None if pd.isna(v) else str(v) for v in s]
+        inputs.append({"name": str(col), "datatype": dtype, "shape": [len(s)], "data": data})
+    return inputs
+
+
+def v2_inputs_to_frame(inputs: list[dict[str, Any]]) -> pd.DataFrame:
+    """The frame a v2 request carries (the inverse of :func:`frame_to_v2_inputs`)."""
+    if not isinstance(inputs, list) or not inputs:
+        raise DataError("a v2 infer request needs 'inputs': one tensor per frame column")
+    columns: dict[str, Any] = {}
+    length = None
+    for tensor in inputs:
+        try:
+            name, dtype, shape, data = tensor["name"], tensor["datatype"], tensor["shape"], tensor["data"]
+        except (KeyError, TypeError):
+            raise DataError(f"v2 input {tensor!r} lacks one of name, datatype, shape, data") from None
+        n = int(np.prod(shape)) if shape else 0
+        if len(data) != n or (len(shape) != 1 and not (len(shape) == 2 and shape[1] == 1)):
+            raise DataError(f"input {name!r}: shape {shape} must be [rows] (or [rows, 1]) and match {len(data)} values")
+        if length is not None and n != length:
+            raise DataError(f"input {name!r} has {n} rows, the others {length}; every column needs the same rows")
+        length = n
+        if dtype == "FP64" or dtype == "FP32":
+            columns[name] = np.array([np.nan if v is None else v for v in data], dtype=float)
+        elif dtype in ("INT64", "INT32", "UINT64", "UINT32"):
+            columns[name] = np.asarray(data, dtype="int64")
+        elif dtype == "BOOL":
+            columns[name] = np.asarray(data, dtype=bool)
+        elif dtype == "BYTES":
+            columns[name] = pd.array(data, dtype="str")
+        else:
+            raise DataError(f"input {name!r}: datatype {dtype!r} is not supported; use FP64, INT64, BOOL or BYTES")
+    return pd.DataFrame(columns)
+
+
+def _outputs(result: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for name, dtype in OUTPUT_TYPES.items():
+        if name not in result.columns:
+            continue
+        s = result[name]
+        if name == "top_features":
+            data = [",".join(v) for v in s]
+        elif dtype == "FP64":
+            data = [float(v) for v in s]
+        elif dtype == "BOOL":
+            data = [bool(v) for v in s]
+        else:
+            data = [str(v) for v in s]
+        out.append({"name": name, "datatype": dtype, "shape": [len(s)], "data": data})
+    return out
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``"ns:model"`` -> ``("ns", "model")``.
+
+    >>> split_name("admon-dev:xrootd-model")
+    ('admon-dev', 'xrootd-model')
+    """
+    ns, sep, model = name.partition(NAME_SEPARATOR)
+    if not sep or not ns or not model:
+        raise NotFoundError(f"v2 model name {name!r} must be '<namespace>{NAME_SEPARATOR}<model>', e.g. 'admon-dev:xrootd-model'")
+    return ns, model
+
+
+# ---------------------------------------------------------------------- server
+class ModelCache:
+    """Loaded models by (namespace, model, version, content hash); reloaded when production moves."""
+
+    def __init__(self, store_factory: Callable[[], Any]) -> None:
+        self._factory = store_factory
+        self._store = None
+        self._models: dict[tuple[str, str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def store(self):
+        if self._store is None:
+            self._store = self._factory()
+        return self._store
+
+    def get(self, name: str, version: str | None = None):
+        ns, model = split_name(name)
+        concrete = self.store.resolve(ns, model, version)
+        key = (ns, model, concrete)
+        with self._lock:
+            cached = self._models.get(key)
+        if cached is None:
+            cached = self.store.load(ns, model, concrete)
+            with self._lock:
+                self._models[key] = cached
+        return cached
+
+
+def create_router(store: Any = None) -> Any:
+    """The KServe v2 routes over ``store`` (a ModelStore, a root URL, or None for ``ADMON_MODEL_STORE``)."""
+    from fastapi import APIRouter
+    from fastapi.responses import JSONResponse
+
+    import admon
+
+    def factory():
+        from admon.models.store import ModelStore
+
+        return store if hasattr(store, "load") else ModelStore(store)
+
+    cache = ModelCache(factory)
+    router = APIRouter(tags=["v2 inference"])
+
+    def error(exc: AdmonError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=exc.http_status)
+
+    @router.get("/v2/health/live")
+    def live() -> dict:
+        return {"live": True}
+
+    @router.get("/v2/health/ready")
+    def ready() -> dict:
+        return {"ready": True}
+
+    @router.get("/v2")
+    def server_metadata() -> dict:
+        return {"name": "admon", "version": admon.__version__, "extensions": []}
+
+    def metadata(name: str, version: str | None):
+        try:
+            loaded = cache.get(name, version)
+        except AdmonError as exc:
+            return error(exc)
+        m = loaded.manifest
+        ns, model = split_name(name)
+        versions = [v.version for v in cache.store.versions(ns, model)]
+        inputs = [{"name": c, "datatype": "BYTES", "shape": [-1]} for c in m.group_columns]
+        inputs.append({"name": "timestamp", "datatype": "INT64", "shape": [-1]})
+        inputs += [{"name": c, "datatype": "FP64", "shape": [-1]} for c in m.feature_columns]
+        return {
+            "name": name,
+            "versions": versions,
+            "platform": "admon",
+            "inputs": inputs,
+            "outputs": [{"name": k, "datatype": v, "shape": [-1]} for k, v in OUTPUT_TYPES.items()],
+            "parameters": {
+                "version": m.version,
+                "detector": m.detector,
+                "content_sha256": m.content_sha256,
+                "transforms": m.transforms,
+                "post_rules": loaded.post_rules.to_dict() if loaded.post_rules is not None else None,
+            },
+        }
+
+    def infer(name: str, version: str | None, body: Any):
+        try:
+            if not isinstance(body, dict):
+                raise DataError("a v2 infer request is a JSON object with 'inputs'")
+            loaded = cache.get(name, version)
+            frame = v2_inputs_to_frame(body.get("inputs"))
+            result = loaded.predict(frame)
+        except AdmonError as exc:
+            return error(exc)
+        wanted = [o.get("name") for o in body.get("outputs") or [] if isinstance(o, dict)]
+        outputs = _outputs(result)
+        if wanted:
+            outputs = [o for o in outputs if o["name"] in wanted]
+        response = {"model_name": name, "model_version": loaded.manifest.version, "outputs": outputs,
+                    "parameters": {"content_sha256": loaded.manifest.content_sha256}}
+        if "id" in body:
+            response["id"] = body["id"]
+        return response
+
+    async def _json(request: Request) -> Any:
+        try:
+            return json.loads(await request.body())
+        except json.JSONDecodeError as exc:
+            return error(DataError(f"request body is not JSON: {exc}"))
+
+    @router.get("/v2/models/{name}")
+    def model_metadata(name: str):
+        return metadata(name, None)
+
+    @router.get("/v2/models/{name}/versions/{version}")
+    def model_version_metadata(name: str, version: str):
+        return metadata(name, version)
+
+    @router.get("/v2/models/{name}/ready")
+    def model_ready(name: str):
+        try:
+            cache.get(name, None)
+        except AdmonError as exc:
+            return JSONResponse({"name": name, "ready": False, "error": str(exc)}, status_code=exc.http_status)
+        return {"name": name, "ready": True}
+
+    @router.post("/v2/models/{name}/infer")
+    async def model_infer(name: str, request: Request):
+        body = await _json(request)
+        return body if isinstance(body, JSONResponse) else infer(name, None, body)
+
+    @router.post("/v2/models/{name}/versions/{version}/infer")
+    async def model_version_infer(name: str, version: str, request: Request):
+        body = await _json(request)
+        return body if isinstance(body, JSONResponse) else infer(name, version, body)
+
+    return router
+
+
+# ---------------------------------------------------------------------- client
+class V2Client:
+    """A small client for a KServe v2 endpoint (admon's or any compatible server)."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0, headers: dict[str, str] | None = None) -> None:
+        import httpx
+
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers or {})
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _check(self, response) -> Any:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text}
+        if response.status_code == 404:
+            raise NotFoundError(f"{self.base_url}: {body.get('error', 'not found')}")
+        if response.status_code >= 400:
+            raise DataError(f"{self.base_url} answered {response.status_code}: {body.get('error', body)}")
+        return body
+
+    def live(self) -> bool:
+        return bool(self._check(self._http.get("/v2/health/live")).get("live"))
+
+    def metadata(self, name: str) -> dict[str, Any]:
+        return self._check(self._http.get(f"/v2/models/{name}"))
+
+    def infer(self, name: str, frame: pd.DataFrame, *, version: str | None = None) -> pd.DataFrame:
+        """Scores of ``frame`` from the remote model, as a frame aligned to ``frame.index``."""
+        path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/infer"
+        body = self._check(self._http.post(path, json={"inputs": frame_to_v2_inputs(frame)}))
+        out = {}
+        for tensor in body.get("outputs", []):
+            data = tensor["data"]
+            if tensor["name"] == "top_features":
+                data = [d.split(",") if d else [] for d in data]
+            out[tensor["name"]] = data
+        result = pd.DataFrame(out, index=frame.index)
+        for col in ("raw_score", "anomaly_score", "threshold"):
+            if col in result:
+                result[col] = result[col].astype(float)
+        return result
+
+
+class _RemoteDetector:
+    def __init__(self, model: RemoteModel) -> None:
+        self._model = model
+        meta = model.metadata
+        self.name = meta.get("parameters", {}).get("detector", "remote")
+        self.feature_columns_ = [i["name"] for i in meta.get("inputs", []) if i["datatype"] == "FP64"]
+        self.group_columns_ = [i["name"] for i in meta.get("inputs", []) if i["datatype"] == "BYTES"]
+
+    def score(self, frame: pd.DataFrame) -> pd.Series:
+        raw = self._model.client.infer(self._model.name, frame)["raw_score"]
+        return pd.Series(raw.to_numpy(dtype=float), index=frame.index, name="anomaly_score")
+
+    def feature_scores(self, frame: pd.DataFrame) -> None:
+        return None
+
+
+class RemoteModel:
+    """A model served elsewhere over v2, used like a locally loaded :class:`TrainedModel`."""
+
+    def __init__(self, base_url: str, name: str, *, client: V2Client | None = None) -> None:
+        from admon.detectors.postrules import PostRules
+
+        self.client = client or V2Client(base_url)
+        self.name = name
+        self.metadata = self.client.metadata(name)
+        params = self.metadata.get("parameters", {})
+        rules = params.get("post_rules")
+        self.post_rules = PostRules.from_dict(rules) if rules else None
+        self.detector = _RemoteDetector(self)
+        self.model_id = f"{self.client.base_url}/v2/models/{name}/versions/{params.get('version', '')}"
+        self.content_hash = params.get("content_sha256", "")
+        self.config = {"name": self.detector.name}
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.client.infer(self.name, frame)
+
+
+def resolve_model(namespace: str, model: str, *, store: Any = None, version: str | None = None,
+                  expected_sha256: str | None = None):
+    """The model an entity names: a remote v2 endpoint if ``model`` is a URL, else the store's.
+
+    ``model = "http://host:8080/v2/models/admon-dev:xrootd-model"`` scores remotely;
+    ``model = "xrootd-model"`` loads ``namespace/xrootd-model`` from the model store.
+    """
+    if model.startswith(("http://", "https://")):
+        base, sep, name = model.partition("/v2/models/")
+        if not sep or not name:
+            raise ConfigError(f"remote model URL {model!r} must look like http://host:port/v2/models/<namespace>:<model>")
+        remote = RemoteModel(base, name.strip("/"))
+        if expected_sha256 is not None and remote.content_hash != expected_sha256:
+            from admon.errors import IntegrityError
+
+            raise IntegrityError(
+                f"remote model {model} serves content sha256 {remote.content_hash[:12]}..., "
+                f"expected {expected_sha256[:12]}...; refusing to use it"
+            )
+        return remote
+    from admon.models.store import ModelStore
+
+    st = store if hasattr(store, "load") else ModelStore(store)
+    return st.load(namespace, model, version, expected_sha256=expected_sha256)

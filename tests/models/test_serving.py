@@ -1,0 +1,166 @@
+"""KServe v2 serving: TestClient for the protocol, a real uvicorn on 127.0.0.1 for the client."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from admon.models.serving import (
+    RemoteModel, V2Client, create_router, frame_to_v2_inputs, resolve_model, v2_inputs_to_frame,
+)
+from admon.models.store import ModelStore
+from admon.models.training import train
+from conftest_servers import free_port
+
+NAME = "admon-dev:xrootd-model"
+
+
+@pytest.fixture
+def trained(frame, tmp_path):
+    store = ModelStore(tmp_path / "store")
+    res = train(None, int(frame.timestamp.min()), int(frame.timestamp.max()) + 1, "robust_zscore", {"window": 6},
+                namespace="admon-dev", model="xrootd-model", store=store, frame=frame,
+                transforms=[{"name": "clip", "lower": 0.0}])
+    return store, res
+
+
+@pytest.fixture
+def client(trained):
+    app = FastAPI()
+    app.include_router(create_router(trained[0]))
+    return TestClient(app)
+
+
+def _window(frame):
+    w = frame[frame.timestamp >= frame.timestamp.max() - 11 * 300_000].copy()
+    w.loc[w.index[3], "gled_value"] = 400.0
+    w.loc[w.index[5], "alice_value"] = np.nan
+    return w
+
+
+def test_health_and_metadata(client, trained):
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    assert client.get("/v2").json()["name"] == "admon"
+    meta = client.get(f"/v2/models/{NAME}").json()
+    assert meta["name"] == NAME and meta["versions"] == ["1"] and meta["platform"] == "admon"
+    assert [i["name"] for i in meta["inputs"]] == ["host", "timestamp", "gled_value", "alice_value"]
+    assert meta["parameters"]["content_sha256"] == trained[1].manifest.content_sha256
+    assert client.get(f"/v2/models/{NAME}/ready").json() == {"name": NAME, "ready": True}
+
+
+def test_infer_matches_the_scheduled_run_path(client, trained, frame):
+    store, res = trained
+    window = _window(frame)
+    body = {"id": "req-1", "inputs": frame_to_v2_inputs(window)}
+    resp = client.post(f"/v2/models/{NAME}/infer", json=body)
+    assert resp.status_code == 200, resp.text
+    out = resp.json()
+    assert out["model_name"] == NAME and out["model_version"] == "1" and out["id"] == "req-1"
+    tensors = {t["name"]: t for t in out["outputs"]}
+    assert set(tensors) == {"raw_score", "anomaly_score", "is_anomaly", "severity", "threshold", "top_features"}
+    assert tensors["anomaly_score"]["shape"] == [len(window)]
+    # the scheduler's inference path (admon.runs.inference) on the same stored model
+    from admon.runs.inference import load_model, score_rows
+
+    loaded = load_model("admon-dev", "xrootd-model", store=store.url)
+    assert loaded.content_hash == res.manifest.content_sha256
+    scheduled = score_rows(loaded, window.reset_index(drop=True))
+    np.testing.assert_array_equal(np.asarray(tensors["raw_score"]["data"]), scheduled["raw_score"].to_numpy())
+    np.testing.assert_array_equal(np.asarray(tensors["anomaly_score"]["data"]), scheduled["anomaly_score"].to_numpy())
+    assert tensors["is_anomaly"]["data"] == scheduled["is_anomaly"].tolist()
+    assert tensors["is_anomaly"]["data"][3] is True and tensors["top_features"]["data"][3].startswith("gled_value")
+
+
+def test_output_selection_and_versioned_infer(client, frame):
+    body = {"inputs": frame_to_v2_inputs(_window(frame)), "outputs": [{"name": "anomaly_score"}]}
+    out = client.post(f"/v2/models/{NAME}/versions/1/infer", json=body).json()
+    assert [t["name"] for t in out["outputs"]] == ["anomaly_score"]
+
+
+def test_errors_follow_the_protocol(client, trained, frame):
+    r = client.get("/v2/models/admon-dev:nope")
+    assert r.status_code == 404 and "nope" in r.json()["error"]
+    r = client.get("/v2/models/no-separator")
+    assert r.status_code == 404 and "namespace" in r.json()["error"]
+    r = client.post(f"/v2/models/{NAME}/infer", json={"inputs": [{"name": "host", "datatype": "BYTES", "shape": [2], "data": ["a"]}]})
+    assert r.status_code == 422 and "shape" in r.json()["error"]
+    r = client.post(f"/v2/models/{NAME}/infer", content=b"not json")
+    assert r.status_code == 422
+    r = client.post(f"/v2/models/{NAME}/infer", json={"inputs": frame_to_v2_inputs(frame[["host", "timestamp"]])})
+    assert r.status_code == 422 and "gled_value" in r.json()["error"]
+    # a tampered artifact is refused (409) on a fresh server
+    store = trained[0]
+    with open(f"{store.root}/admon-dev/xrootd-model/1/artifact/postrules.json", "a") as fh:
+        fh.write(" ")
+    app = FastAPI()
+    app.include_router(create_router(store))
+    r = TestClient(app).post(f"/v2/models/{NAME}/infer", json={"inputs": frame_to_v2_inputs(frame.head(3))})
+    assert r.status_code == 409 and "postrules.json" in r.json()["error"]
+
+
+def test_follows_promotion_and_rollback(client, trained, frame):
+    store, _ = trained
+    train(None, int(frame.timestamp.min()), int(frame.timestamp.max()) + 1, "pca", namespace="admon-dev",
+          model="xrootd-model", store=store, frame=frame)
+    assert client.get(f"/v2/models/{NAME}").json()["parameters"]["detector"] == "pca"
+    store.rollback("admon-dev", "xrootd-model")
+    assert client.get(f"/v2/models/{NAME}").json()["parameters"]["detector"] == "robust_zscore"
+
+
+def test_inputs_round_trip():
+    frame = pd.DataFrame({"host": ["a", "b"], "timestamp": np.array([1, 2], dtype="int64"),
+                          "v": [1.5, np.nan], "flag": [True, False]})
+    back = v2_inputs_to_frame(frame_to_v2_inputs(frame))
+    pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+    assert back["timestamp"].dtype == np.int64 and back["v"].dtype == np.float64
+
+
+@pytest.fixture
+def uvicorn_server(trained):
+    import uvicorn
+
+    app = FastAPI()
+    app.include_router(create_router(trained[0]))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_remote_model_over_real_http_scores_like_the_local_one(uvicorn_server, trained, frame):
+    store, res = trained
+    window = _window(frame)
+    client = V2Client(uvicorn_server)
+    assert client.live()
+    remote_out = client.infer(NAME, window)
+    local = store.load("admon-dev", "xrootd-model")
+    local_out = local.predict(window)
+    np.testing.assert_array_equal(remote_out["anomaly_score"].to_numpy(), local_out["anomaly_score"].to_numpy())
+    assert remote_out["top_features"].tolist() == local_out["top_features"].tolist()
+    # an entity whose inference_model is the remote URL
+    url = f"{uvicorn_server}/v2/models/{NAME}"
+    remote = resolve_model("ignored", url, expected_sha256=res.manifest.content_sha256)
+    assert isinstance(remote, RemoteModel)
+    raw = remote.detector.score(window)
+    np.testing.assert_array_equal(raw.to_numpy(), local.detector.score(window).to_numpy())
+    np.testing.assert_array_equal(remote.post_rules.apply(raw)["anomaly_score"].to_numpy(),
+                                  local_out["anomaly_score"].to_numpy())
+    from admon.errors import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        resolve_model("ignored", url, expected_sha256="0" * 64)
+    client.close()
