@@ -82,9 +82,11 @@ def create_app(
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        from admon.sinks.prometheus import get_registry  # run metrics and exported anomaly scores
+
+        return Response(generate_latest(get_registry()), media_type=CONTENT_TYPE_LATEST)
 
     return app
 
@@ -192,15 +194,24 @@ def _mount_model_serving(app: FastAPI) -> None:
 
 
 def _start_scheduler(settings: Settings):
-    """Start the embedded scheduler of :mod:`admon.runs` in a thread; returns its stop function."""
-    try:
-        sched = importlib.import_module("admon.runs.scheduler")
-    except ModuleNotFoundError as exc:
-        if exc.name != "admon.runs.scheduler":
-            raise
-        log.warning("admon.runs.scheduler is not available; serving without the scheduler")
-        return None
-    return sched.start_background(settings)
+    """Run the embedded scheduler of :mod:`admon.runs` in a thread; returns its stop function."""
+    import threading
+
+    from admon.runs.runner import Runner
+    from admon.runs.scheduler import Scheduler
+
+    stop = threading.Event()
+    scheduler = Scheduler(Runner(settings))
+    thread = threading.Thread(target=scheduler.run_forever, kwargs={"stop": stop},
+                              name="admon-scheduler", daemon=True)
+    thread.start()
+    log.info("embedded scheduler started (poll every %s s)", settings.scheduler_poll_seconds)
+
+    def halt() -> None:
+        stop.set()
+        thread.join(timeout=30)
+
+    return halt
 
 
 def _version() -> str:

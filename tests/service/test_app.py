@@ -1,0 +1,70 @@
+"""The app as a whole: OpenAPI docs, metrics, the embedded scheduler, settings that fail fast."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from admon.errors import ConfigError
+
+
+def test_openapi_lists_every_endpoint_of_the_issue(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/api/projects", "/api/projects/{project_id}", "/api/entities", "/api/entities/{entity_id}",
+                 "/api/entities/{entity_id}/runs", "/api/entities/{entity_id}/results",
+                 "/api/entities/{entity_id}/annotations", "/api/models"):
+        assert path in paths, path
+    assert client.get("/v2/health/live").json() == {"live": True}  # admon.models.serving is mounted
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_health_and_metrics(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+
+
+def test_runs_carry_status_and_stage_timings(world, client):
+    runs = client.get(f"/api/entities/{world.public_entity}/runs").json()
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    assert runs[0]["window_end_ms"] > runs[1]["window_end_ms"]  # newest first
+    assert runs[0]["timings"] == {"read": 0.8, "transform": 0.1, "model": 0.4, "export": 0.2}
+    assert len(client.get(f"/api/entities/{world.public_entity}/runs?limit=1").json()) == 1
+    assert client.get(f"/api/entities/{world.public_entity}/runs?limit=0").status_code == 422
+
+
+def test_a_bad_database_url_fails_at_start(tmp_path):
+    from admon.service.app import create_app
+    from admon.settings import load_settings
+
+    with pytest.raises(ConfigError, match="not a database URL"):
+        create_app(load_settings(database_url="not a url", lake_root=str(tmp_path)))
+
+
+def test_the_embedded_scheduler_runs_in_the_service_process(world, client):
+    from fastapi.testclient import TestClient
+
+    from admon.service.app import create_app
+    from admon.timeutil import MS_PER_DAY, now_ms
+
+    settings = world.settings.model_copy(update={"scheduler_poll_seconds": 0.2, "max_catch_up_windows": 2})
+    body = {"project_id": world.public_project, "title": "scheduled", "interval_minutes": 60,
+            "sliding_interval_minutes": 60, "inference_model": "none", "inference_namespace": "ns",
+            "schedule_from_ms": now_ms() - MS_PER_DAY,
+            "input_data_config": {"source_configs": [{"producer": "collectd", "type_prefix": "raw",
+                                                      "type": "monitoring",
+                                                      "select": ["timestamp", "value", "host"]}],
+                                  "agg_interval_seconds": 300, "group_by": ["host"]}}
+    entity = client.post("/api/entities", json=body, headers=world.auth("alice")).json()["id"]
+    with TestClient(create_app(settings, scheduler=True)) as served:
+        deadline = time.monotonic() + 30
+        runs = []
+        while time.monotonic() < deadline and not runs:
+            runs = served.get(f"/api/entities/{entity}/runs").json()
+            time.sleep(0.2)
+    assert runs and {r["trigger"] for r in runs} == {"scheduler"}
+    # without the scheduler, nothing is planned
+    with TestClient(create_app(world.settings)) as idle:
+        assert idle.app.state.scheduler_enabled is False
