@@ -102,7 +102,8 @@ def kept_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line: b
         cond = parse_filter(plan.source.filter_expression).sql(FILTER_DIALECT, identify=True)
         # A row the filter cannot judge (null) is kept only when its timestamp is unusable too.
         keep = f"COALESCE({cond}, {ts} IS NULL) AND {keep}"
-    return f"SELECT {extra}{', '.join(flat)}, ({empty}) AS _empty FROM {q(scan)} WHERE {keep}"
+    return (f"SELECT * FROM (SELECT {extra}{', '.join(flat)}, ({empty}) AS _empty FROM {q(scan)}) AS flat "
+            f"WHERE {keep}")
 
 
 def reason_sql(plan: SourcePlan) -> str:
