@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "admon.cli.service",
     "admon.cli.forecast",
     "admon.cli.models",
+    "admon.cli.benchmark",
 ]
 
 

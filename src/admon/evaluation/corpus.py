@@ -47,7 +47,8 @@ class CorpusFile:
     """One labelled series: its key (``<category>/<file>.csv``), data and windows."""
 
     key: str
-    data: pd.DataFrame  # columns timestamp (datetime64[ns]) and value (float), file order
+    # columns timestamp (datetime64), value (float) and timestamp_text (as in the file), file order
+    data: pd.DataFrame
     windows: list[tuple[pd.Timestamp, pd.Timestamp]] = field(default_factory=list)
 
     @property
@@ -63,6 +64,14 @@ class CorpusFile:
 
     def timestamps_ns(self) -> np.ndarray:
         return self.data["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+    def timestamps_ms(self) -> np.ndarray:
+        """Epoch milliseconds (the ``timestamp`` of an admon frame)."""
+        return self.timestamps_ns() // 1_000_000
+
+    def frame(self) -> pd.DataFrame:
+        """The series as an admon frame: ``timestamp`` (int64 epoch ms) and ``value``."""
+        return pd.DataFrame({"timestamp": self.timestamps_ms(), "value": self.data["value"].to_numpy()})
 
     def window_bounds(self) -> np.ndarray:
         """Windows as inclusive row-index ranges ``[[first, last], ...]``, sorted.
@@ -121,14 +130,28 @@ def read_series_csv(path: Path) -> pd.DataFrame:
         raise DataError(f"{path} lacks column(s) {sorted(missing)}; NAB files have timestamp,value")
     out = pd.DataFrame(
         {
-            "timestamp": pd.to_datetime(frame["timestamp"], format="mixed"),
+            "timestamp": _parse_times(frame["timestamp"]),
             "value": pd.to_numeric(frame["value"], errors="coerce").astype("float64"),
+            "timestamp_text": frame["timestamp"].astype(str),
         }
     )
     ts = out["timestamp"].to_numpy(dtype="datetime64[ns]")
     if len(ts) > 1 and (np.diff(ts.astype(np.int64)) < 0).any():
         raise DataError(f"{path}: timestamps go backwards; sort the file first")
     return out
+
+
+def _parse_times(values: pd.Series) -> pd.Series:
+    """NAB timestamp text, or integers as epoch milliseconds (lake labels), as naive UTC datetimes."""
+    if pd.api.types.is_numeric_dtype(values):
+        return pd.to_datetime(values.astype("int64"), unit="ms")
+    return pd.to_datetime(values, format="mixed")
+
+
+def _to_timestamp(value) -> pd.Timestamp:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return pd.Timestamp(int(value), unit="ms")
+    return pd.Timestamp(value)
 
 
 def load_windows(root: Path) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
@@ -147,7 +170,7 @@ def load_windows(root: Path) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]
         for win in wins:
             if len(win) != 2:
                 raise DataError(f"{path}: window {win!r} of {key} is not a [start, end] pair")
-            start, end = pd.Timestamp(win[0]), pd.Timestamp(win[1])
+            start, end = _to_timestamp(win[0]), _to_timestamp(win[1])
             if end < start:
                 raise DataError(f"{path}: window {win!r} of {key} ends before it starts")
             pairs.append((start, end))
@@ -202,7 +225,9 @@ def write_results(out_dir: str | Path, detector: str, f: CorpusFile, scores: np.
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(
         {
-            "timestamp": f.data["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "timestamp": f.data["timestamp_text"]
+            if "timestamp_text" in f.data
+            else f.data["timestamp"].dt.strftime("%Y-%m-%d %H:%M:%S"),
             "value": f.data["value"],
             "anomaly_score": np.asarray(scores, dtype=float),
             "label": f.labels(),
@@ -210,3 +235,90 @@ def write_results(out_dir: str | Path, detector: str, f: CorpusFile, scores: np.
     )
     frame.to_csv(path, index=False)
     return path
+
+
+# ---------------------------------------------------------------------------- lakes with labels
+def _lake_days(folder: Path) -> list[str]:
+    days = sorted(p for p in folder.glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9]") if p.is_dir())
+    return ["-".join(p.parts[-3:]) for p in days]
+
+
+def _read_lake(root: Path, producer: str, type_prefix: str, type_: str, groups: list[str], select: list[str]):
+    """Every document of one lake path at full resolution (1-second buckets, avg), via DataSource."""
+    from admon.config import InputDataConfig, SourceConfig
+    from admon.data.source import DataSource
+
+    days = _lake_days(root / producer / type_prefix / type_)
+    if not days:
+        return None
+    start = pd.Timestamp(days[0], tz="UTC")
+    end = pd.Timestamp(days[-1], tz="UTC") + pd.Timedelta(days=1)
+    sc = SourceConfig(producer, type_prefix, type_, select=select)
+    idc = InputDataConfig(source_configs=[sc], agg_interval_seconds=1, agg_method="avg", group_by=groups)
+    return DataSource(None, idc, lake_root=str(root)).read_pandas(int(start.value // 1_000_000),
+                                                                int(end.value // 1_000_000))
+
+
+def _write_series(out: Path, key: str, ts_ms: np.ndarray, values: np.ndarray) -> None:
+    path = out / "data" / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = pd.to_datetime(ts_ms, unit="ms").strftime("%Y-%m-%d %H:%M:%S")
+    pd.DataFrame({"timestamp": text, "value": values}).to_csv(path, index=False)
+
+
+def export_lake_corpus(root: str | Path, out: str | Path) -> Path:
+    """Write a NAB-format corpus from a labelled lake; return ``out``.
+
+    Two kinds of lake are understood: one made by ``admon lake generate``
+    (``<root>/labels.json``: ``{"<host>/<topic>": [[start_ms, end_ms], ...]}``),
+    whose series become ``data/<topic>/<host>.csv``; and one filled by ``admon lake
+    import-nab`` (``<root>/nab/labels/combined_windows.json``), whose series become
+    ``data/<category>/<name>.csv`` again. Series are read through
+    :class:`admon.DataSource` at full resolution.
+    """
+    root, out = Path(root), Path(out)
+    windows: dict[str, list] = {}
+    if (root / "labels.json").is_file():
+        from admon.data.generate import PRODUCER, TYPE, TYPE_PREFIX
+
+        labels = json.loads((root / "labels.json").read_text())
+        frame = _read_lake(root, PRODUCER, TYPE_PREFIX, TYPE, ["host", "topic"], ["timestamp", "value", "host", "topic"])
+        if frame is None or frame.empty:
+            raise DataError(f"{root} has labels.json but no documents under {PRODUCER}/{TYPE_PREFIX}/{TYPE}")
+        for (host, topic), part in frame.groupby(["host", "topic"], sort=True):
+            key = f"{topic}/{host}.csv"
+            _write_series(out, key, part["timestamp"].to_numpy(), part["value"].to_numpy())
+            windows[key] = labels.get(f"{host}/{topic}", [])
+    elif (root / "nab" / "labels" / "combined_windows.json").is_file():
+        labels = json.loads((root / "nab" / "labels" / "combined_windows.json").read_text())
+        for category in sorted(p.name for p in (root / "nab" / "raw").iterdir() if p.is_dir()):
+            frame = _read_lake(root, "nab", "raw", category, ["host"], ["timestamp", "value", "host"])
+            if frame is None:
+                continue
+            for host, part in frame.groupby("host", sort=True):
+                key = f"{category}/{host}.csv"
+                if key in labels:
+                    _write_series(out, key, part["timestamp"].to_numpy(), part["value"].to_numpy())
+                    windows[key] = labels[key]
+    else:
+        raise NotFoundError(
+            f"{root} is neither a NAB-format corpus (data/ + {WINDOWS_FILE}) nor a labelled lake "
+            "(labels.json from `admon lake generate`, or nab/labels/ from `admon lake import-nab`)"
+        )
+    if not windows:
+        raise DataError(f"no labelled series found in the lake {root}")
+    (out / "labels").mkdir(parents=True, exist_ok=True)
+    (out / WINDOWS_FILE).write_text(json.dumps(windows, indent=1, sort_keys=True))
+    return out
+
+
+def open_corpus(root: str | Path, only: list[str] | None = None, work_dir: str | Path | None = None) -> Corpus:
+    """A NAB-format corpus, or a labelled lake exported to one under ``work_dir``."""
+    root = Path(root)
+    if (root / WINDOWS_FILE).is_file():
+        return load_corpus(root, only=only)
+    if work_dir is None:
+        import tempfile
+
+        work_dir = tempfile.mkdtemp(prefix="admon-corpus-")
+    return load_corpus(export_lake_corpus(root, work_dir), only=only)

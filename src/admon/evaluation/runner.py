@@ -1,0 +1,278 @@
+"""Run detectors causally over a labelled corpus, write NAB results, build a leaderboard.
+
+For every file of a NAB-format corpus (:mod:`admon.evaluation.corpus`) a fresh
+detector is fitted on the file's probationary period (the first 15 %, which NAB
+never scores) and then scores the whole file. The runner **enforces causality**:
+it also scores the file cut at a point after the probationary period, and the
+scores of the rows before the cut must not change when the later rows are
+added; a detector that looks ahead is refused with a :class:`ConfigError`.
+
+Scores must lie in [0, 1] for NAB's results format. Scores outside that range
+are mapped into it causally: each becomes its rank among the file's previous
+scores (:func:`admon.detectors.streaming.causal_rank`).
+
+The leaderboard has, per detector: the NAB score under the three profiles, the
+standard profile's optimised threshold and, at that threshold and after the
+probationary period, event-level F1 (Orion), point-adjusted F1 and range-based
+F1 (Tatbul et al., flat bias, alpha 0), plus point-wise AUC-PR; and the
+seconds spent in ``fit`` + ``score``.
+
+>>> from admon.testing.nab import FIXTURE_ROOT
+>>> from admon.evaluation.corpus import load_corpus
+>>> run = run_detector(load_corpus(FIXTURE_ROOT), "default")
+>>> run.results_name, len(run.scores), run.nab["standard"].normalized > 0
+('default', 3, True)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from admon.errors import ConfigError
+from admon.evaluation.corpus import Corpus, CorpusFile, write_results
+from admon.evaluation.metrics import auc_pr, event_counts, event_prf, point_adjust, point_counts, range_sums, to_events
+from admon.evaluation.nab import PROBATION_PERCENT, ProfileResult, corpus_nab_scores, probationary_length
+
+CAUSAL_TOLERANCE = 1e-9
+
+
+@dataclass
+class DetectorRun:
+    """A detector's scores on a corpus and their evaluation."""
+
+    detector: str
+    params: dict[str, Any]
+    results_name: str
+    scores: dict[str, np.ndarray]
+    seconds: float
+    nab: dict[str, ProfileResult] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able leaderboard row."""
+        return {
+            "detector": self.detector,
+            "results_name": self.results_name,
+            "params": self.params,
+            "seconds": round(self.seconds, 3),
+            "nab": {p: round(r.normalized, 4) for p, r in self.nab.items()},
+            "nab_raw": {p: {"raw": r.raw, "threshold": r.threshold} for p, r in self.nab.items()},
+            **{k: round(v, 4) for k, v in self.metrics.items()},
+        }
+
+
+def results_name(detector: str, params: Mapping[str, Any] | None = None) -> str:
+    """A NAB results folder name: no ``_`` or ``.``; parameters add a short hash.
+
+    >>> results_name("robust_zscore"), results_name("default", {"refractory": 10})[:8]
+    ('robustzscore', 'defaultp')
+    """
+    base = re.sub(r"[^A-Za-z0-9-]", "", detector)
+    if params:
+        import hashlib
+
+        digest = hashlib.sha256(json.dumps(dict(params), sort_keys=True, default=str).encode()).hexdigest()
+        base += "p" + digest[:6]
+    return base
+
+
+def _squash(scores: np.ndarray) -> np.ndarray:
+    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0, posinf=1.0, neginf=0.0)
+    if len(scores) == 0 or (scores.min() >= 0.0 and scores.max() <= 1.0):
+        return scores
+    from admon.detectors.streaming import causal_rank
+
+    return causal_rank(scores, history=len(scores), warmup=1)
+
+
+def _score_file(name: str, params: Mapping[str, Any], f: CorpusFile, check_causal: bool) -> tuple[np.ndarray, float]:
+    from admon import detectors
+
+    frame = f.frame()
+    n = len(frame)
+    fit_rows = max(int(probationary_length(n)), 1)
+    started = time.perf_counter()
+    det = detectors.create(name, **params).fit(frame.iloc[:fit_rows])
+    scores = det.score(frame).to_numpy(dtype=float)
+    seconds = time.perf_counter() - started
+    if check_causal and n > fit_rows + 2:
+        cut = fit_rows + (n - fit_rows) // 2
+        again = detectors.create(name, **params).fit(frame.iloc[:fit_rows])
+        head = again.score(frame.iloc[:cut]).to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isclose(head, scores[:cut], rtol=CAUSAL_TOLERANCE, atol=CAUSAL_TOLERANCE))
+        if len(bad):
+            raise ConfigError(
+                f"detector {name!r} is not causal on {f.key}: the score of row {int(bad[0])} changes from "
+                f"{head[bad[0]]:.6g} to {scores[bad[0]]:.6g} when rows after row {cut} are added; "
+                "a benchmarked detector may only use data up to each point"
+            )
+    return _squash(scores), seconds
+
+
+def run_detector(
+    corpus: Corpus,
+    name: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    check_causal: bool = True,
+    jobs: int = 1,
+) -> DetectorRun:
+    """Score every file of ``corpus`` with detector ``name`` and evaluate the scores."""
+    from admon import detectors
+
+    params = dict(params or {})
+    detectors.create(name, **params)  # validate name and parameters before any work
+    if jobs > 1:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            done = list(pool.map(lambda f: _score_file(name, params, f, check_causal), corpus.files))
+    else:
+        done = [_score_file(name, params, f, check_causal) for f in corpus.files]
+    scores = {f.key: s for f, (s, _) in zip(corpus.files, done)}
+    # seconds = time in fit + score (the causality re-check is not counted); with
+    # several jobs the files overlap, so the sum over files is divided by the jobs
+    seconds = sum(t for _, t in done) / max(1, min(jobs, len(done)))
+    run = DetectorRun(name, params, results_name(name, params), scores, seconds)
+    evaluate(run, corpus)
+    return run
+
+
+def evaluate(run: DetectorRun, corpus: Corpus) -> DetectorRun:
+    """Fill ``run.nab`` and ``run.metrics`` from ``run.scores``."""
+    run.nab = corpus_nab_scores(corpus, run.scores)
+    run.metrics = threshold_metrics(corpus, run.scores, run.nab["standard"].threshold)
+    return run
+
+
+def threshold_metrics(corpus: Corpus, scores: Mapping[str, np.ndarray], threshold: float) -> dict[str, float]:
+    """F1 variants at ``threshold`` and AUC-PR, pooled over the files (probation excluded)."""
+    ev = np.zeros(3, dtype=np.int64)
+    pa = np.zeros(3, dtype=np.int64)
+    rng = np.zeros(4)
+    all_labels, all_scores = [], []
+    for f in corpus:
+        start = int(np.ceil(probationary_length(len(f), PROBATION_PERCENT)))
+        labels = f.labels()[start:]
+        s = np.asarray(scores[f.key], dtype=float)[start:]
+        pred = s >= threshold
+        ev += event_counts(to_events(labels), to_events(pred))
+        pa += point_counts(labels.astype(bool), point_adjust(labels, pred))
+        rng += range_sums(labels, pred)
+        all_labels.append(labels)
+        all_scores.append(s)
+    ev_prf = event_prf(*ev)
+    pa_prf = event_prf(*pa)
+    recall = rng[0] / rng[1] if rng[1] else 0.0
+    precision = rng[2] / rng[3] if rng[3] else 0.0
+    range_f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return {
+        "event_f1": ev_prf.f1,
+        "event_precision": ev_prf.precision,
+        "event_recall": ev_prf.recall,
+        "pa_f1": pa_prf.f1,
+        "range_precision": precision,
+        "range_recall": recall,
+        "range_f1": range_f1,
+        "auc_pr": auc_pr(np.concatenate(all_labels), np.concatenate(all_scores)) if all_labels else 0.0,
+    }
+
+
+def write_run(run: DetectorRun, corpus: Corpus, out_dir: str | Path) -> Path:
+    """Write NAB results files and ``<name>_scores.json`` for one run; return its folder."""
+    out_dir = Path(out_dir)
+    for f in corpus:
+        write_results(out_dir, run.results_name, f, run.scores[f.key])
+    folder = out_dir / run.results_name
+    doc = run.summary() | {"per_file_standard": run.nab["standard"].per_file}
+    (folder / f"{run.results_name}_scores.json").write_text(json.dumps(doc, indent=1, sort_keys=True))
+    return folder
+
+
+def write_leaderboard(runs: Sequence[DetectorRun], out_dir: str | Path) -> Path:
+    """``final_results.json`` (NAB's layout: detector -> profile -> score) and ``leaderboard.json``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = {r.results_name: {p: res.normalized for p, res in r.nab.items()} for r in runs}
+    (out_dir / "final_results.json").write_text(json.dumps(final, indent=1, sort_keys=True))
+    path = out_dir / "leaderboard.json"
+    path.write_text(json.dumps([r.summary() for r in runs], indent=1, sort_keys=True))
+    return path
+
+
+def leaderboard_table(runs: Sequence[DetectorRun], title: str = "NAB leaderboard"):
+    """A Rich table of the runs, best standard score first."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ["detector", "standard", "low FP", "low FN", "threshold", "event F1", "PA F1",
+                "range F1", "AUC-PR", "seconds"]:
+        table.add_column(col, justify="left" if col == "detector" else "right")
+    for r in sorted(runs, key=lambda r: -r.nab["standard"].normalized):
+        label = r.detector if not r.params else f"{r.detector} {json.dumps(r.params, sort_keys=True)}"
+        table.add_row(
+            label,
+            f"{r.nab['standard'].normalized:.2f}",
+            f"{r.nab['reward_low_FP_rate'].normalized:.2f}",
+            f"{r.nab['reward_low_FN_rate'].normalized:.2f}",
+            f"{r.nab['standard'].threshold:.4g}",
+            f"{r.metrics['event_f1']:.3f}",
+            f"{r.metrics['pa_f1']:.3f}",
+            f"{r.metrics['range_f1']:.3f}",
+            f"{r.metrics['auc_pr']:.3f}",
+            f"{r.seconds:.2f}",
+        )
+    return table
+
+
+def markdown_table(runs: Sequence[DetectorRun]) -> str:
+    """The leaderboard as a Markdown table (for BENCHMARKS.md)."""
+    head = "| detector | standard | low FP | low FN | event F1 | PA F1 | range F1 | AUC-PR | seconds |"
+    lines = [head, "|" + "---|" * 9]
+    for r in sorted(runs, key=lambda r: -r.nab["standard"].normalized):
+        lines.append(
+            f"| {r.detector} | {r.nab['standard'].normalized:.2f} | {r.nab['reward_low_FP_rate'].normalized:.2f} | "
+            f"{r.nab['reward_low_FN_rate'].normalized:.2f} | {r.metrics['event_f1']:.3f} | {r.metrics['pa_f1']:.3f} | "
+            f"{r.metrics['range_f1']:.3f} | {r.metrics['auc_pr']:.3f} | {r.seconds:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_run(run: DetectorRun, corpus: Corpus, out_dir: str | Path) -> list[Path]:
+    """One PNG per file: series, scores, labelled windows and detections at the standard threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    threshold = run.nab["standard"].threshold
+    paths = []
+    for f in corpus:
+        s = run.scores[f.key]
+        t = f.data["timestamp"].to_numpy()
+        fig, ax = plt.subplots(figsize=(12, 3.5))
+        ax.plot(t, f.data["value"].to_numpy(), lw=0.7, color="tab:blue", label="value")
+        for lo, hi in f.window_bounds():
+            ax.axvspan(t[lo], t[hi], color="tab:red", alpha=0.15)
+        det = np.flatnonzero(s >= threshold)
+        ax.scatter(t[det], f.data["value"].to_numpy()[det], s=14, color="tab:red", zorder=3, label="detection")
+        ax2 = ax.twinx()
+        ax2.plot(t, s, lw=0.6, color="tab:green", alpha=0.7)
+        ax2.axhline(threshold, lw=0.6, ls="--", color="k")
+        ax2.set_ylim(0, 1.05)
+        ax2.set_ylabel("anomaly score")
+        ax.set_title(f"{run.detector}: {f.key}  (NAB standard threshold {threshold:.4g})", fontsize=9)
+        fig.tight_layout()
+        path = Path(out_dir) / run.results_name / "plots" / f.key.replace(".csv", ".png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=80)
+        plt.close(fig)
+        paths.append(path)
+    return paths
