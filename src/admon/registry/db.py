@@ -147,6 +147,19 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
+def _forget_parent_engines() -> None:
+    # In a forked child the parent's pooled connections must be dropped without closing them
+    # (closing would end the parent's PostgreSQL sessions); the child opens its own.
+    for (pid, _), engine in list(_engines.items()):
+        if pid != os.getpid():
+            engine.dispose(close=False)
+    _engines.clear()
+    _factories.clear()
+
+
+os.register_at_fork(after_in_child=_forget_parent_engines)
+
+
 def dispose_all() -> None:
     """Close every cached engine of this process (tests, forks)."""
     with _lock:

@@ -52,8 +52,8 @@ def insert_runs(runner: Runner, rows: list[dict]) -> int:
         for start in range(0, len(rows), 500):
             chunk = rows[start:start + 500]
             stmt = dialect.insert(RunRow).values(chunk).on_conflict_do_nothing(
-                index_elements=["entity_id", "window_end_ms"])
-            inserted += s.execute(stmt).rowcount or 0
+                index_elements=["entity_id", "window_end_ms"]).returning(RunRow.id)
+            inserted += len(s.execute(stmt).all())
         s.commit()
     return inserted
 
@@ -138,3 +138,24 @@ class Scheduler:
             stop.wait(min(self.settings.scheduler_poll_seconds, 0.5) if not idle
                       else self.settings.scheduler_poll_seconds if not until_idle
                       else min(self.settings.scheduler_poll_seconds, 0.2))
+
+
+def run_in_child(database_url: str, settings_overrides: dict, clock_ms: int | None,
+                 event_path: str | None = None) -> None:
+    """Entry point of a scheduler in a child process (``multiprocessing``): run until idle.
+
+    Settings come from ``settings_overrides`` (a child does not see its parent's later
+    environment changes); each started run appends a line to ``event_path``.
+    """
+    from admon.settings import load_settings
+
+    settings = load_settings(**{**settings_overrides, "database_url": database_url})
+    events = open(event_path, "a", buffering=1) if event_path else None
+
+    def on_event(kind: str, **info) -> None:
+        if events is not None and kind in ("run_started", "run_finished"):
+            events.write(f"{kind} {info.get('run_id')} {info.get('window_end_ms')}\n")
+
+    runner = Runner(settings, on_event=on_event)
+    clock = (lambda: clock_ms) if clock_ms is not None else None
+    Scheduler(runner, clock=clock).run_forever(until_idle=True)
