@@ -23,12 +23,14 @@ def parse_model(text: str) -> dict[str, Any]:
 
     >>> parse_model("lstm:look_back=20,epochs=1")
     {'name': 'lstm', 'look_back': 20, 'epochs': 1}
+    >>> parse_model("arima:order=[1,0,0],maxiter=5")
+    {'name': 'arima', 'order': [1, 0, 0], 'maxiter': 5}
     >>> parse_model("ets:trend=add")
     {'name': 'ets', 'trend': 'add'}
     """
     name, _, rest = text.partition(":")
     spec: dict[str, Any] = {"name": name.strip()}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
+    for part in filter(None, (p.strip() for p in _split_top_level(rest))):
         key, eq, value = part.partition("=")
         if not eq:
             raise ConfigError(f"model parameter {part!r} in {text!r} is not key=value; e.g. lstm:look_back=20")
@@ -37,6 +39,20 @@ def parse_model(text: str) -> dict[str, Any]:
         except json.JSONDecodeError:
             spec[key.strip()] = value
     return spec
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets, so ``order=[1,0,0],maxiter=5`` is two parameters."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch in "[(" and 1 or 0
+        depth -= ch in "])" and 1 or 0
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*parts, current]
 
 
 def _fmt(value: float, digits: int = 4) -> str:

@@ -128,16 +128,19 @@ class ARIMAConfig(ForecasterConfig):
 
 
 class ARIMA(Forecaster):
-    """ARIMA errors around Fourier seasonal terms (dynamic harmonic regression, statsmodels SARIMAX).
+    """ARIMA errors around Fourier seasonal terms (dynamic harmonic regression), in two stages.
 
-    A seasonal ARIMA with a 288-step season is far too slow to fit; ``fourier_terms`` pairs of
-    sines and cosines carry the season instead. The state-space fit skips NaN gaps natively.
+    A seasonal ARIMA with a 288-step season is far too slow to fit, so ``fourier_terms`` pairs
+    of sines and cosines (plus a level) carry the season: they are fitted by least squares,
+    then an ARIMA ``order`` (statsmodels SARIMAX) is fitted to what they leave. Two stages
+    instead of one joint likelihood make the fit about four times faster for nearly the same
+    forecast. The state-space fit skips NaN gaps natively; the band is the ARIMA interval.
     """
 
     name = "arima"
     Config = ARIMAConfig
-    requires = ("statsmodels.tsa.statespace.sarimax",)
     handles_gaps = True
+    requires = ("statsmodels.tsa.statespace.sarimax",)
 
     def min_length(self, season: int) -> int:
         p, d, q = self.config.order
@@ -147,13 +150,10 @@ class ARIMA(Forecaster):
     def _k(self, season: int) -> int:
         return min(self.config.fourier_terms, season // 2) if season > 1 else 0
 
-    def _exog(self, start: int, length: int) -> np.ndarray | None:
-        k = self._k(self.season_)
-        if not k:
-            return None
+    def _design(self, start: int, length: int) -> np.ndarray:
         t = np.arange(start, start + length, dtype=float)
-        cols = []
-        for i in range(1, k + 1):
+        cols = [np.ones(length)]
+        for i in range(1, self._k(self.season_) + 1):
             angle = 2.0 * np.pi * i * t / self.season_
             cols += [np.sin(angle), np.cos(angle)]
         return np.column_stack(cols)
@@ -162,27 +162,27 @@ class ARIMA(Forecaster):
         from statsmodels.tsa.statespace.sarimax import SARIMAX
 
         cfg = self.config
-        model = SARIMAX(
-            y,
-            exog=self._exog(0, len(y)),
-            order=cfg.order,
-            trend="c" if cfg.order[1] == 0 else "n",
-            concentrate_scale=True,
-        )
+        design = self._design(0, len(y))
+        seen = ~np.isnan(y)
+        self.beta_ = np.linalg.lstsq(design[seen], y[seen], rcond=None)[0]
+        deterministic = design @ self.beta_
+        model = SARIMAX(y - deterministic, order=cfg.order, trend="n", concentrate_scale=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
                 self.result_ = model.fit(disp=False, maxiter=cfg.maxiter)
             except np.linalg.LinAlgError as exc:
                 raise DataError(f"arima{cfg.order} could not be fitted to this series ({exc}); try another order") from None
-        fitted = np.asarray(self.result_.fittedvalues, dtype=float)
+        fitted = np.asarray(self.result_.fittedvalues, dtype=float) + deterministic
         # The first prediction of a state-space model is its unconditional prior, not a forecast.
         fitted[: max(1, cfg.order[1])] = np.nan
         return fitted
 
     def _forecast(self, horizon: int):
+        deterministic = self._design(self.n_obs_, horizon) @ self.beta_
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pred = self.result_.get_forecast(horizon, exog=self._exog(self.n_obs_, horizon))
+            pred = self.result_.get_forecast(horizon)
             band = np.asarray(pred.conf_int(alpha=1.0 - self.config.level))
-        return np.asarray(pred.predicted_mean), band[:, 0], band[:, 1]
+        return (np.asarray(pred.predicted_mean) + deterministic, band[:, 0] + deterministic,
+                band[:, 1] + deterministic)
