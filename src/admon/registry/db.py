@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,8 +83,36 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def head_revisions() -> set[str]:
+    """Head revision ids of the shipped migrations, read from the files (no Alembic import)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = path.read_text()
+        rev = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        if rev:
+            revisions.add(rev.group(1))
+            down = re.search(r"^down_revision\s*=\s*(.+)$", text, re.M)
+            parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1) if down else ""))
+    return revisions - parents
+
+
+def _at_head(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            current = {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+            conn.rollback()
+    except Exception:  # no table yet: a new database
+        return False
+    return bool(current) and current == head_revisions()
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the schema of ``engine``'s database to the newest migration (safe to run concurrently)."""
+    """Bring the schema of ``engine``'s database to the newest migration (safe to run concurrently).
+
+    A database already at the head costs one query: Alembic (slow to import) is not loaded.
+    """
+    if _at_head(engine):
+        return
     from alembic import command
     from alembic.config import Config
 
