@@ -50,6 +50,8 @@ class LoadedModel:
     #: True for the fallback: fit on each window before scoring it.
     fit_on_window: bool = False
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: The model store's ``TrainedModel``; its ``predict`` is the one inference path of stored models.
+    trained: Any = None
 
 
 def fallback_model() -> LoadedModel:
@@ -79,7 +81,7 @@ def load_model(namespace: str, name: str, *, store: str | None = None,
 
 
 def _store_loader():
-    """The model store's loader, if the store module is installed (``admon.models.store``)."""
+    """The model store's loader (``admon.models.store``), if that module is installed."""
     try:
         from admon.models import store as model_store  # noqa: F401
     except ImportError:
@@ -90,15 +92,16 @@ def _store_loader():
 def _load_from_store(namespace: str, name: str, *, store: str | None, version: str | None) -> LoadedModel:
     from admon.models import store as model_store
 
-    loaded = model_store.load(namespace, name, version=version, root=store)
-    detector = getattr(loaded, "detector", loaded)
+    # production version, else the newest; every artifact hash is checked before loading
+    trained = model_store.load(namespace, name, version, root=store)
     return LoadedModel(
-        model_id=getattr(loaded, "model_id", f"{namespace}/{name}/{version or 'latest'}"),
-        content_hash=getattr(loaded, "content_hash", ""),
-        detector=detector,
-        post_rules=getattr(loaded, "post_rules", None),
+        model_id=trained.model_id,
+        content_hash=trained.content_hash,
+        detector=trained.detector,
+        post_rules=trained.post_rules,
         fit_on_window=False,
-        config=getattr(loaded, "config", {}) or {},
+        config=trained.config,
+        trained=trained,
     )
 
 
@@ -119,6 +122,9 @@ def score_frame(model: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
 def score_rows(model: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
     """Per row of ``frame`` (same index): scores, label and the top contributing features."""
     from admon.detectors.postrules import contributions, top_features
+
+    if model.trained is not None and model.trained.post_rules is not None:
+        return model.trained.predict(frame, top=3)
 
     scored = score_frame(model, frame)
     try:
