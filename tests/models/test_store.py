@@ -149,3 +149,18 @@ def test_s3_store_round_trip_promote_and_tamper(s3_store_url, frame, tmp_path):
     with pytest.raises(IntegrityError, match="weights.safetensors"):
         fresh.load("ns", "m", 1)
     assert fresh.load("ns", "m", 2, expected_sha256=m2.content_sha256).detector.name == "robust_zscore"
+
+
+def test_s3_store_configured_by_environment_only(s3_store_url, frame, monkeypatch):
+    # production set-up: ADMON_MODEL_STORE=s3://... and the standard AWS_* variables
+    url, options = s3_store_url
+    monkeypatch.setenv("ADMON_MODEL_STORE", url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", options["endpoint_url"])
+    m = ModelStore().put("ns", "env-model", _fit(frame)[0])
+    assert ModelStore().load("ns", "env-model", expected_sha256=m.content_sha256).manifest.version == "1"
+    from typer.testing import CliRunner
+
+    from admon.cli import build_app
+
+    out = CliRunner().invoke(build_app(), ["model", "list", "--json"], catch_exceptions=False).output
+    assert json.loads(out.splitlines()[0])["model"] == "env-model"
