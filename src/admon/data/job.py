@@ -82,28 +82,63 @@ class SourcePlan:
         ]
 
 
+def _flat_columns(fields) -> list[str]:
+    """``COALESCE(data.f, metadata.f, f) AS f`` for each field (``data`` wins a clash)."""
+    out = []
+    for f in fields:
+        cols = [q(f.scan_column(loc)) for loc in f.locations]
+        out.append(f"{cols[0] if len(cols) == 1 else 'COALESCE(' + ', '.join(cols) + ')'} AS {q(f.name)}")
+    return out
+
+
+def _keep_condition(plan: SourcePlan, start_ms: int, end_ms: int) -> str:
+    """Rows in the window that pass the filter, and rows with an unusable timestamp (to be counted)
+    unless the filter excludes them. Written as an OR of plain conjunctions, so that engines push
+    the window and the filter down into the file scan (Parquet row groups are skipped)."""
+    ts = q(TIMESTAMP)
+    window = f"{ts} >= {start_ms} AND {ts} < {end_ms}"
+    if not plan.source.filter_expression:
+        return f"({window}) OR {ts} IS NULL"
+    cond = parse_filter(plan.source.filter_expression).sql(FILTER_DIALECT, identify=True)
+    return f"(({cond}) AND {window}) OR ({ts} IS NULL AND COALESCE({cond}, TRUE))"
+
+
 def kept_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line: bool = False) -> str:
     """Flattened rows of a scan that are in the window and pass the filter, plus ``_empty``.
 
     Rows without a usable timestamp are kept too (when the filter does not exclude them),
     so that they are counted rather than lost.
     """
-    flat = []
-    scan_columns = []
-    for f in plan.fields:
-        cols = [q(f.scan_column(loc)) for loc in f.locations]
-        scan_columns += cols
-        flat.append(f"{cols[0] if len(cols) == 1 else 'COALESCE(' + ', '.join(cols) + ')'} AS {q(f.name)}")
+    scan_columns = [q(f.scan_column(loc)) for f in plan.fields for loc in f.locations]
     empty = " AND ".join(f"{c} IS NULL" for c in scan_columns)
     extra = "_file, _line, " if line else ""
-    ts = q(TIMESTAMP)
-    keep = f"({ts} IS NULL OR ({ts} >= {start_ms} AND {ts} < {end_ms}))"
-    if plan.source.filter_expression:
-        cond = parse_filter(plan.source.filter_expression).sql(FILTER_DIALECT, identify=True)
-        # A row the filter cannot judge (null) is kept only when its timestamp is unusable too.
-        keep = f"COALESCE({cond}, {ts} IS NULL) AND {keep}"
-    return (f"SELECT * FROM (SELECT {extra}{', '.join(flat)}, ({empty}) AS _empty FROM {q(scan)}) AS flat "
-            f"WHERE {keep}")
+    return (f"SELECT * FROM (SELECT {extra}{', '.join(_flat_columns(plan.fields))}, ({empty}) AS _empty "
+            f"FROM {q(scan)}) AS flat WHERE {_keep_condition(plan, start_ms, end_ms)}")
+
+
+def shared_fields(plans: list[SourcePlan]):
+    """The scan fields of several sources of one lake path, or None if they disagree on a type."""
+    merged: dict[str, object] = {}
+    for plan in plans:
+        for f in plan.fields:
+            seen = merged.setdefault(f.name, f)
+            if seen != f:
+                return None
+    return tuple(merged.values())
+
+
+def prefilter_sql(plans: list[SourcePlan], scan: str, start_ms: int, end_ms: int) -> str:
+    """The scan rows that at least one of ``plans`` keeps, with the scan's own columns.
+
+    Sources that read the same lake path share one scan of the files (parsing JSON is the
+    dominant cost of a read): this relation is materialised once and each source's job
+    runs on it as if it were the scan.
+    """
+    fields = shared_fields(plans)
+    scan_columns = ", ".join(q(f.scan_column(loc)) for f in fields for loc in f.locations)
+    keeps = " OR ".join(f"({_keep_condition(p, start_ms, end_ms)})" for p in plans)
+    return (f"SELECT {scan_columns} FROM (SELECT {scan_columns}, {', '.join(_flat_columns(fields))} "
+            f"FROM {q(scan)}) AS flat WHERE {keeps}")
 
 
 def reason_sql(plan: SourcePlan) -> str:

@@ -11,6 +11,7 @@ days are never opened. Roots are local folders or fsspec URLs (``file://``,
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -69,3 +70,20 @@ def list_files(root: str, source_path: str, start_ms: int, end_ms: int) -> tuple
                 continue
             files.append(LakeFile(fs.unstrip_protocol(path) if remote else path, fmt, day))
     return files, ignored
+
+
+def parquet_schema(path: str):
+    """The Arrow schema of a Parquet file (its footer), cached by path, size and modification time:
+    the schema sampling and the engine both need it, and footers are read over the network on
+    remote lakes."""
+    fs, local = fsspec.core.url_to_fs(path)
+    info = fs.info(local)
+    return _parquet_schema(path, info.get("size"), info.get("mtime") or info.get("LastModified"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parquet_schema(path: str, size, mtime):
+    import pyarrow.parquet as pq
+
+    with fsspec.open(path, "rb") as fh:
+        return pq.read_schema(fh)

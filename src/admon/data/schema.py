@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import fsspec
 
 from admon.config import TIMESTAMP, InputDataConfig, SourceConfig
-from admon.data.lake import LakeFile
+from admon.data.lake import LakeFile, parquet_schema
 from admon.errors import ConfigError
 
 # Where a field can sit in a document, in the order that wins a clash ('' = top level).
@@ -116,11 +116,8 @@ def sample_schema(files: list[LakeFile]) -> DocumentSchema:
             continue  # an unreadable file is reported by the read itself
     for f in files:
         if f.format == "parquet":
-            import pyarrow.parquet as pq
-
             try:
-                with fsspec.open(f.path, "rb") as fh:
-                    schema.observe_arrow(pq.read_schema(fh))
+                schema.observe_arrow(parquet_schema(f.path))
             except Exception:  # noqa: BLE001 - a corrupt footer is reported by the read itself
                 continue
     return schema

@@ -30,7 +30,9 @@ import pandas as pd
 from admon.config import TIMESTAMP, InputDataConfig
 from admon.data.engines import engine_for
 from admon.data.engines.base import Engine, render
-from admon.data.job import SourcePlan, aggregate_sql, checked_sql, empty_aggregate_sql, join_sql, report_sql
+from admon.data.job import (
+    SourcePlan, aggregate_sql, empty_aggregate_sql, join_sql, prefilter_sql, report_sql, shared_fields,
+)
 from admon.data.lake import LakeFile, list_files
 from admon.data.report import ReadReport, SourceReport
 from admon.data.schema import ScanField, plan_scan, sample_schema
@@ -85,23 +87,21 @@ class DataSource:
         start_ms, end_ms = check_window(start, end)
         report = ReadReport(start_ms, end_ms, engine=self.engine.name)
         prefix = f"admon_{uuid.uuid4().hex[:10]}"
+        sources = self.config.source_configs
+        tables = [f"{prefix}_agg_{i}" for i in range(len(sources))]
+        report.sources = [SourceReport(s.lake_path()) for s in sources]
         created: list[str] = []
-        tables: list[str] = []
+        by_path: dict[str, list[int]] = {}
+        for i, source in enumerate(sources):
+            by_path.setdefault(source.lake_path(), []).append(i)
         try:
-            for i, source in enumerate(self.config.source_configs):
-                files, ignored = list_files(self.lake_root, source.lake_path(), start_ms, end_ms)
-                source_report = SourceReport(source.lake_path(), days=sorted({str(f.day) for f in files}))
-                report.sources.append(source_report)
-                table = f"{prefix}_agg_{i}"
-                tables.append(table)
-                plan = self._plan(source, files)
-                scan = f"{prefix}_scan_{i}"
-                created += [scan, table]
-                files = self._aggregate(plan, files, scan, table, start_ms, end_ms, source_report)
-                source_report.files = [f.path for f in files]
-                self._count(plan, table, source_report)
-                if self.strict and source_report.skipped:
-                    self._raise_first_problem(plan, files, start_ms, end_ms, source_report)
+            for path, members in by_path.items():
+                files, _ = list_files(self.lake_root, path, start_ms, end_ms)
+                schema = sample_schema(files) if files else None
+                plans = {i: self._plan(sources[i], schema) for i in members}
+                for i in members:
+                    report.sources[i].days = sorted({str(f.day) for f in files})
+                created += self._aggregate_path(prefix, members, plans, files, tables, start_ms, end_ms, report)
             frame = self.engine.result(render(join_sql(self.config, tables), self.engine.dialect))
             pandas_frame = self.engine.to_pandas(frame)
             report.rows_out = len(pandas_frame)
@@ -111,54 +111,100 @@ class DataSource:
             )
             result = frame if native and pandas_frame is not frame else self._typed(pandas_frame)
         finally:
-            self.engine.drop(created)
+            self.engine.drop([*created, *tables])
         report.seconds = time.perf_counter() - started
         self.last_report = report
         return result
 
-    def _plan(self, source, files: list[LakeFile]) -> SourcePlan:
-        if not files:  # nothing to check columns against: read everything as declared
+    def _plan(self, source, schema) -> SourcePlan:
+        if schema is None:  # no files: nothing to check columns against, read them as declared
             fields = [
                 ScanField(c, ("",), "BIGINT" if c == TIMESTAMP else
                           "VARCHAR" if source.output_name(c) in self.config.group_by else "DOUBLE")
                 for c in dict.fromkeys([*source.select, *source.filter_columns()])
             ]
             return SourcePlan(source, self.config, tuple(fields))
-        return SourcePlan(source, self.config, tuple(plan_scan(source, self.config, sample_schema(files))))
+        return SourcePlan(source, self.config, tuple(plan_scan(source, self.config, schema)))
 
-    def _aggregate(self, plan: SourcePlan, files: list[LakeFile], scan: str, table: str,
-                   start_ms: int, end_ms: int, report: SourceReport) -> list[LakeFile]:
-        """Run one source's job into ``table``; return the files it read.
+    def _aggregate_path(self, prefix: str, members: list[int], plans: dict[int, SourcePlan],
+                        files: list[LakeFile], tables: list[str], start_ms: int, end_ms: int,
+                        report: ReadReport) -> list[str]:
+        """Run the job of the sources that read one lake path; return the relations created.
+
+        Sources of the same path share one scan of JSON files (parsing is the dominant cost):
+        the rows any of them keeps are materialised once and each source aggregates those.
+        """
+        created: list[str] = []
+        reports = [report.sources[i] for i in members]
+        # Sharing pays where parsing dominates (JSON); Parquet is cheaper to read twice, with the
+        # filter pushed into each scan, than to copy the rows once.
+        parses = any(f.format == "json" for f in files)
+        shared = shared_fields([plans[i] for i in members]) if len(members) > 1 and parses else None
+        if shared is not None:
+            scan, kept = f"{prefix}_scan_{members[0]}", f"{prefix}_kept_{members[0]}"
+            created += [scan, kept]
+
+            def run_shared(readable: list[LakeFile]) -> None:
+                self.engine.register_scan(scan, readable, shared)
+                sql = prefilter_sql([plans[i] for i in members], scan, start_ms, end_ms)
+                self.engine.materialize(kept, render(sql, self.engine.dialect))
+
+            files = self._with_readable(files, shared, run_shared, reports)
+            for i in members:
+                self.engine.materialize(tables[i], render(aggregate_sql(plans[i], kept, start_ms, end_ms), self.engine.dialect))
+        used = {i: files for i in members}
+        if shared is None:
+            for i in members:
+                scan = f"{prefix}_scan_{i}"
+                created.append(scan)
+
+                def run_one(readable: list[LakeFile], i: int = i, scan: str = scan) -> None:
+                    self.engine.register_scan(scan, readable, plans[i].fields)
+                    sql = aggregate_sql(plans[i], scan, start_ms, end_ms)
+                    self.engine.materialize(tables[i], render(sql, self.engine.dialect))
+
+                used[i] = self._with_readable(files, plans[i].fields, run_one, [report.sources[i]])
+        for i in members:
+            if not used[i]:
+                self.engine.materialize(tables[i], render(empty_aggregate_sql(plans[i]), self.engine.dialect))
+            report.sources[i].files = [f.path for f in used[i]]
+            self._count(plans[i], tables[i], report.sources[i])
+            if self.strict and report.sources[i].skipped:
+                self._raise_first_problem(plans[i], used[i], start_ms, end_ms, report.sources[i])
+        return created
+
+    def _with_readable(self, files: list[LakeFile], fields, run, reports: list[SourceReport]) -> list[LakeFile]:
+        """``run(files)``; on a read error, set unreadable files aside (counted) and run again.
 
         Files are not checked one by one up front (that would read everything twice): only
         when the engine fails to read, each file is probed, the unreadable ones are set
-        aside and counted (or raised in strict mode), and the job runs again.
+        aside and counted in every report (or raised in strict mode), and the job runs again.
         """
-        for attempt in range(2):
-            if not files:
-                self.engine.materialize(table, render(empty_aggregate_sql(plan), self.engine.dialect))
-                return files
-            try:
-                self.engine.register_scan(scan, files, plan.fields)
-                self.engine.materialize(table, render(aggregate_sql(plan, scan, start_ms, end_ms), self.engine.dialect))
-                return files
-            except Exception as exc:  # noqa: BLE001 - only read errors are handled, others re-raised
-                if attempt or not self.engine.is_read_error(exc):
-                    raise
-                files = self._readable(plan, files, report)
-        raise AssertionError("unreachable")
+        if not files:
+            return files
+        try:
+            run(files)
+            return files
+        except Exception as exc:  # noqa: BLE001 - only read errors are handled, others re-raised
+            if not self.engine.is_read_error(exc):
+                raise
+        readable = self._readable(fields, files, reports)
+        if readable:
+            run(readable)
+        return readable
 
-    def _readable(self, plan: SourcePlan, files: list[LakeFile], report: SourceReport) -> list[LakeFile]:
+    def _readable(self, fields, files: list[LakeFile], reports: list[SourceReport]) -> list[LakeFile]:
         """Files the engine can open; unreadable ones are counted, or raised in strict mode."""
         good = []
         for f in files:
-            problem = self.engine.probe(f, plan.fields)
+            problem = self.engine.probe(f, fields)
             if problem is None:
                 good.append(f)
             elif self.strict:
                 raise DataError(f"{f.path}: unreadable file ({problem}); fix or remove it")
             else:
-                report.skipped["unreadable_file"] += 1
+                for r in reports:
+                    r.skipped["unreadable_file"] += 1
         return good
 
     def _count(self, plan: SourcePlan, table: str, report: SourceReport) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from admon.data.lake import LakeFile
+from admon.data.lake import LakeFile, parquet_schema
 from admon.data.schema import ScanField
 
 
@@ -22,15 +22,12 @@ def _lit(text: str) -> str:
 
 def _parquet_columns(files: Sequence[str]) -> set[tuple[str, str]]:
     """(location, field) pairs present in any of the Parquet files' schemas."""
-    import fsspec
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     present: set[tuple[str, str]] = set()
     for path in files:
         try:
-            with fsspec.open(path, "rb") as fh:
-                schema = pq.read_schema(fh)
+            schema = parquet_schema(path)
         except Exception:  # noqa: BLE001 - the read reports an unreadable file
             continue
         for f in schema:

@@ -86,7 +86,26 @@ def _ieee_div(left: exp.Expression, right: exp.Expression) -> exp.Expression:
     )
 
 
+def _where_on_aliases(node: exp.Select) -> exp.Expression | None:
+    """DuckDB lets WHERE name a SELECT alias (``SELECT COALESCE(a, b) AS x ... WHERE x > 0``);
+    Spark does not: filter a subquery instead. (FROM columns win over aliases in DuckDB;
+    the job's scan columns are dotted names such as ``data.x``, so they never clash.)"""
+    where = node.args.get("where")
+    if where is None or node.args.get("group") or node.args.get("having"):
+        return None
+    aliases = {e.alias for e in node.expressions if isinstance(e, exp.Alias)}
+    if not any(c.name in aliases and not c.table for c in where.find_all(exp.Column)):
+        return None
+    inner = node.copy()
+    inner.set("where", None)
+    return exp.select("*").from_(inner.subquery("_where")).where(where.this.copy())
+
+
 def _rewrite(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Select):
+        wrapped = _where_on_aliases(node)
+        if wrapped is not None:
+            return wrapped
     # QUANTILE_CONT(v, q): Spark's exact, linearly interpolated PERCENTILE(v, q) is the same
     # definition (position (n - 1) * q); its PERCENTILE_CONT only has the WITHIN GROUP form.
     if isinstance(node, (exp.PercentileCont, exp.Quantile)) and node.args.get("expression") is not None:
