@@ -94,8 +94,8 @@ class LocalOutlierFactor(_SklearnDetector):
         return SkLOF(n_neighbors=self.config.n_neighbors, novelty=True)
 
     def _fit(self, frame: pd.DataFrame) -> None:
-        # duplicates (e.g. a constant series) make LOF's reachability degenerate: jitter-free
-        # guard by capping neighbours to the number of distinct training rows
+        # many duplicate rows (e.g. a constant series) make LOF's reachability distances 0:
+        # keep fewer neighbours than distinct training rows
         x = self._training_rows(self._filled_values(frame))
         n_distinct = len(np.unique(x, axis=0))
         from sklearn.pipeline import make_pipeline

@@ -111,6 +111,8 @@ class TransformedDetector:
         return self
 
     def __getattr__(self, name: str) -> Any:  # feature_columns_, config, name, ...
+        if name == "inner":  # not set yet (copy/unpickle): no recursion
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
 
