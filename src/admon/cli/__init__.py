@@ -30,6 +30,8 @@ COMMAND_MODULES = [
     "admon.cli.forecast",
     "admon.cli.models",
     "admon.cli.benchmark",
+    "admon.cli.registry",
+    "admon.cli.runs",
 ]
 
 

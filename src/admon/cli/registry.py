@@ -1,0 +1,145 @@
+"""``admon project …`` and ``admon entity …``: the registry from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from admon.errors import ConfigError
+
+console = Console()
+project_app = typer.Typer(help="Register and list projects.", no_args_is_help=True)
+entity_app = typer.Typer(help="Register, list and show detection entities.", no_args_is_help=True)
+
+DbUrl = Annotated[Optional[str], typer.Option("--db", help="Registry URL (default: ADMON_DATABASE_URL).")]
+
+
+@project_app.command("create")
+def project_create(
+    title: Annotated[str, typer.Option(help="Unique project title.")],
+    project_url: Annotated[Optional[str], typer.Option("--url", help="Project web page.")] = None,
+    description: Annotated[str, typer.Option(help="What the project detects.")] = "",
+    private: Annotated[bool, typer.Option("--private/--public", help="Hide from other groups.")] = False,
+    egroup: Annotated[Optional[str], typer.Option(help="E-group owning the project.")] = None,
+    db: DbUrl = None,
+) -> None:
+    """Register a project."""
+    from admon.registry.api import Project
+
+    project = Project.create(title=title, project_url=project_url, description=description,
+                             is_private=private, egroup=egroup, database_url=db)
+    console.print(f"created project [bold]{project.title}[/] (id {project.id})")
+
+
+@project_app.command("list")
+def project_list(db: DbUrl = None) -> None:
+    """List projects."""
+    from admon.registry.api import DetectionEntity, Project
+
+    table = Table("id", "title", "egroup", "private", "entities", "url")
+    entities = DetectionEntity.list(database_url=db)
+    for p in Project.list(database_url=db):
+        count = sum(1 for e in entities if e.project_id == p.id)
+        table.add_row(str(p.id), p.title, p.egroup or "", "yes" if p.is_private else "no", str(count),
+                      p.project_url or "")
+    console.print(table)
+
+
+def load_entity_file(path: Path) -> dict[str, Any]:
+    """The fields of a detection entity from a YAML (or JSON) file; ``project`` = title or id."""
+    import yaml
+
+    if not path.is_file():
+        raise ConfigError(f"entity file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of entity fields, got {type(data).__name__}")
+    if "project" not in data:
+        raise ConfigError(f"{path} names no project; add `project: <title or id>`")
+    return data
+
+
+@entity_app.command("create")
+def entity_create(
+    from_yaml: Annotated[Path, typer.Option("--from-yaml", help="YAML file with the entity's fields.")],
+    db: DbUrl = None,
+) -> None:
+    """Register a detection entity described in a YAML file.
+
+    Keys: project, title, interval_minutes, sliding_interval_minutes, input_data_config
+    (as `InputDataConfig.to_yaml()` writes it), inference_model, inference_namespace,
+    monit_producer, monit_label, and optionally enabled.
+    """
+    from admon.registry.api import DetectionEntity
+
+    data = load_entity_file(from_yaml)
+    project = data.pop("project")
+    entity = DetectionEntity.create(project=project, database_url=db, **data)
+    console.print(f"created detection entity [bold]{entity.title}[/] (id {entity.id}) in project "
+                  f"{entity.project.title!r}")
+
+
+@entity_app.command("list")
+def entity_list(
+    project: Annotated[Optional[str], typer.Option(help="Only this project (title or id).")] = None,
+    db: DbUrl = None,
+) -> None:
+    """List detection entities."""
+    from admon.registry.api import DetectionEntity, Project
+
+    projects = {p.id: p.title for p in Project.list(database_url=db)}
+    table = Table("id", "project", "title", "window", "slide", "model", "enabled")
+    for e in DetectionEntity.list(project, database_url=db):
+        table.add_row(str(e.id), projects.get(e.project_id, "?"), e.title, f"{e.interval_minutes} min",
+                      f"{e.sliding_interval_minutes} min",
+                      f"{e.inference_namespace}/{e.inference_model}", "yes" if e.enabled else "no")
+    console.print(table)
+
+
+@entity_app.command("show")
+def entity_show(entity: Annotated[str, typer.Argument(help="Entity id or title.")], db: DbUrl = None) -> None:
+    """Show one detection entity, with its input data config."""
+    from admon.registry.api import DetectionEntity
+
+    e = DetectionEntity.get(entity, database_url=db)
+    table = Table(show_header=False)
+    for key, value in [
+        ("id", e.id), ("project", e.project.title), ("title", e.title),
+        ("interval_minutes", e.interval_minutes), ("sliding_interval_minutes", e.sliding_interval_minutes),
+        ("inference", f"{e.inference_namespace}/{e.inference_model}"), ("monit_producer", e.monit_producer),
+        ("monit_label", json.dumps(e.monit_label)), ("enabled", e.enabled), ("config_hash", e.config_hash),
+    ]:
+        table.add_row(key, str(value))
+    console.print(table)
+    console.print(e.input_data_config.to_yaml(), highlight=False)
+
+
+@entity_app.command("enable")
+def entity_enable(entity: Annotated[str, typer.Argument(help="Entity id or title.")], db: DbUrl = None) -> None:
+    """Let the scheduler run this entity again."""
+    from admon.registry.api import DetectionEntity
+
+    DetectionEntity.get(entity, database_url=db).enable()
+    console.print(f"enabled {entity}")
+
+
+@entity_app.command("disable")
+def entity_disable(entity: Annotated[str, typer.Argument(help="Entity id or title.")], db: DbUrl = None) -> None:
+    """Stop scheduling this entity (its runs stay recorded)."""
+    from admon.registry.api import DetectionEntity
+
+    DetectionEntity.get(entity, database_url=db).disable()
+    console.print(f"disabled {entity}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(project_app, name="project")
+    app.add_typer(entity_app, name="entity")
