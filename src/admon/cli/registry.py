@@ -82,6 +82,11 @@ def entity_create(
 
     data = load_entity_file(from_yaml)
     project = data.pop("project")
+    valid = ["title", "interval_minutes", "sliding_interval_minutes", "input_data_config",
+             "inference_model", "inference_namespace", "monit_producer", "monit_label", "enabled"]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ConfigError(f"{from_yaml}: unknown keys {unknown}; valid keys: project, {', '.join(valid)}")
     entity = DetectionEntity.create(project=project, database_url=db, **data)
     console.print(f"created detection entity [bold]{entity.title}[/] (id {entity.id}) in project "
                   f"{entity.project.title!r}")
