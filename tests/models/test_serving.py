@@ -64,7 +64,9 @@ def test_infer_matches_the_scheduled_run_path(client, trained, frame):
     out = resp.json()
     assert out["model_name"] == NAME and out["model_version"] == "1" and out["id"] == "req-1"
     tensors = {t["name"]: t for t in out["outputs"]}
-    assert set(tensors) == {"raw_score", "anomaly_score", "is_anomaly", "severity", "threshold", "top_features"}
+    assert set(tensors) == {"raw_score", "anomaly_score", "is_anomaly", "severity", "threshold", "top_features",
+                            "contributions"}
+    assert tensors["contributions"]["shape"] == [len(window), 2]
     assert tensors["anomaly_score"]["shape"] == [len(window)]
     # the scheduler's inference path (admon.runs.inference) on the same stored model
     from admon.runs.inference import load_model, score_rows
@@ -164,3 +166,29 @@ def test_remote_model_over_real_http_scores_like_the_local_one(uvicorn_server, t
     with pytest.raises(IntegrityError):
         resolve_model("ignored", url, expected_sha256="0" * 64)
     client.close()
+
+
+def test_scheduled_run_path_with_a_remote_model_url(uvicorn_server, trained, frame):
+    """An entity whose inference_model is a v2 URL scores remotely, identically to the local model."""
+    from admon.runs.inference import load_model, score_rows
+
+    store, res = trained
+    window = _window(frame).reset_index(drop=True)
+    url = f"{uvicorn_server}/v2/models/{NAME}"
+    remote = load_model("admon-dev", url)
+    assert remote.content_hash == res.manifest.content_sha256
+    local = load_model("admon-dev", "xrootd-model", store=store.url)
+    got, expected = score_rows(remote, window), score_rows(local, window)
+    np.testing.assert_array_equal(got["anomaly_score"].to_numpy(), expected["anomaly_score"].to_numpy())
+    assert got["is_anomaly"].tolist() == expected["is_anomaly"].tolist()
+    assert got["top_features"].tolist() == expected["top_features"].tolist()
+    assert got["top_features"].iloc[3][0] == "gled_value"
+
+
+def test_remote_predict_has_the_local_columns(uvicorn_server, trained, frame):
+    window = _window(frame)
+    remote = resolve_model("ignored", f"{uvicorn_server}/v2/models/{NAME}")
+    local = trained[0].load("admon-dev", "xrootd-model")
+    got, expected = remote.predict(window), local.predict(window)
+    assert list(got.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)

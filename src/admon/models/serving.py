@@ -40,8 +40,8 @@ NAME_SEPARATOR = ":"
 OUTPUT_TYPES = {
     "raw_score": "FP64",
     "anomaly_score": "FP64",
-    "is_anomaly": "BOOL",
     "severity": "BYTES",
+    "is_anomaly": "BOOL",
     "threshold": "FP64",
     "top_features": "BYTES",
 }
@@ -200,7 +200,8 @@ def create_router(store: Any = None) -> Any:
             "versions": versions,
             "platform": "admon",
             "inputs": inputs,
-            "outputs": [{"name": k, "datatype": v, "shape": [-1]} for k, v in OUTPUT_TYPES.items()],
+            "outputs": [{"name": k, "datatype": v, "shape": [-1]} for k, v in OUTPUT_TYPES.items()]
+            + [{"name": "contributions", "datatype": "FP64", "shape": [-1, len(m.feature_columns)]}],
             "parameters": {
                 "version": m.version,
                 "detector": m.detector,
@@ -217,10 +218,18 @@ def create_router(store: Any = None) -> Any:
             loaded = cache.get(name, version)
             frame = v2_inputs_to_frame(body.get("inputs"))
             result = loaded.predict(frame)
+            from admon.detectors.postrules import contributions
+
+            shares = contributions(loaded.detector, frame) if len(frame) else None
         except AdmonError as exc:
             return error(exc)
         wanted = [o.get("name") for o in body.get("outputs") or [] if isinstance(o, dict)]
         outputs = _outputs(result)
+        if shares is not None:
+            # rows x features, row-major; the feature names are the tensor's parameters
+            outputs.append({"name": "contributions", "datatype": "FP64", "shape": list(shares.shape),
+                            "data": [float(v) for v in shares.to_numpy().ravel()],
+                            "parameters": {"features": list(shares.columns)}})
         if wanted:
             outputs = [o for o in outputs if o["name"] in wanted]
         response = {"model_name": name, "model_version": loaded.manifest.version, "outputs": outputs,
@@ -294,37 +303,67 @@ class V2Client:
     def metadata(self, name: str) -> dict[str, Any]:
         return self._check(self._http.get(f"/v2/models/{name}"))
 
-    def infer(self, name: str, frame: pd.DataFrame, *, version: str | None = None) -> pd.DataFrame:
-        """Scores of ``frame`` from the remote model, as a frame aligned to ``frame.index``."""
+    def infer_outputs(self, name: str, frame: pd.DataFrame, *, version: str | None = None) -> dict[str, Any]:
+        """The raw v2 output tensors by name (``data`` reshaped to ``shape``, ``parameters`` kept)."""
         path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/infer"
         body = self._check(self._http.post(path, json={"inputs": frame_to_v2_inputs(frame)}))
-        out = {}
-        for tensor in body.get("outputs", []):
-            data = tensor["data"]
-            if tensor["name"] == "top_features":
-                data = [d.split(",") if d else [] for d in data]
-            out[tensor["name"]] = data
-        result = pd.DataFrame(out, index=frame.index)
-        for col in ("raw_score", "anomaly_score", "threshold"):
-            if col in result:
-                result[col] = result[col].astype(float)
-        return result
+        return {t["name"]: t for t in body.get("outputs", [])}
+
+    def infer(self, name: str, frame: pd.DataFrame, *, version: str | None = None) -> pd.DataFrame:
+        """Scores of ``frame`` from the remote model, as a frame aligned to ``frame.index``."""
+        return _scores_frame(self.infer_outputs(name, frame, version=version), frame.index)
+
+
+def _scores_frame(tensors: dict[str, Any], index: pd.Index) -> pd.DataFrame:
+    out = {}
+    for name, tensor in tensors.items():
+        if len(tensor.get("shape", [])) != 1:
+            continue  # contributions: see _contributions_frame
+        data = tensor["data"]
+        if name == "top_features":
+            data = [d.split(",") if d else [] for d in data]
+        out[name] = data
+    result = pd.DataFrame(out, index=index)
+    for col in ("raw_score", "anomaly_score", "threshold"):
+        if col in result:
+            result[col] = result[col].astype(float)
+    return result
+
+
+def _contributions_frame(tensors: dict[str, Any], index: pd.Index) -> pd.DataFrame | None:
+    t = tensors.get("contributions")
+    if t is None:
+        return None
+    features = t.get("parameters", {}).get("features", [])
+    return pd.DataFrame(np.asarray(t["data"], dtype=float).reshape(t["shape"]), index=index, columns=features)
 
 
 class _RemoteDetector:
+    """Scores through the remote endpoint; one request serves score() and feature_scores() of a frame."""
+
     def __init__(self, model: RemoteModel) -> None:
         self._model = model
+        self._last: tuple[str, dict[str, Any]] | None = None
         meta = model.metadata
         self.name = meta.get("parameters", {}).get("detector", "remote")
         self.feature_columns_ = [i["name"] for i in meta.get("inputs", []) if i["datatype"] == "FP64"]
         self.group_columns_ = [i["name"] for i in meta.get("inputs", []) if i["datatype"] == "BYTES"]
 
+    def _tensors(self, frame: pd.DataFrame) -> dict[str, Any]:
+        import hashlib
+
+        key = hashlib.sha256(json.dumps(frame_to_v2_inputs(frame)).encode()).hexdigest()
+        if self._last is None or self._last[0] != key:
+            self._last = (key, self._model.client.infer_outputs(self._model.name, frame))
+        return self._last[1]
+
     def score(self, frame: pd.DataFrame) -> pd.Series:
-        raw = self._model.client.infer(self._model.name, frame)["raw_score"]
+        raw = _scores_frame(self._tensors(frame), frame.index)["raw_score"]
         return pd.Series(raw.to_numpy(dtype=float), index=frame.index, name="anomaly_score")
 
-    def feature_scores(self, frame: pd.DataFrame) -> None:
-        return None
+    def feature_scores(self, frame: pd.DataFrame) -> pd.DataFrame | None:
+        """The remote's per-feature shares (contributions sum to 1 per row, as locally)."""
+        return _contributions_frame(self._tensors(frame), frame.index)
 
 
 class RemoteModel:
@@ -344,8 +383,16 @@ class RemoteModel:
         self.content_hash = params.get("content_sha256", "")
         self.config = {"name": self.detector.name}
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return self.client.infer(self.name, frame)
+    def predict(self, frame: pd.DataFrame, *, top: int = 3) -> pd.DataFrame:
+        """Like :meth:`TrainedModel.predict`, computed by the remote endpoint."""
+        out = _scores_frame(self.detector._tensors(frame), frame.index)
+        if "top_features" in out:
+            shares = _contributions_frame(self.detector._tensors(frame), frame.index)
+            if shares is not None:
+                from admon.detectors.postrules import top_features
+
+                out["top_features"] = top_features(shares, top=top)
+        return out
 
 
 def resolve_model(namespace: str, model: str, *, store: Any = None, version: str | None = None,

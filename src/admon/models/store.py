@@ -161,7 +161,16 @@ class TrainedModel:
 
 def load(namespace: str, model: str, version: str | int | None = None, *, root: str | None = None,
          expected_sha256: str | None = None, **storage_options: Any) -> TrainedModel:
-    """Shortcut: ``ModelStore(root).load(...)`` (root default: the ``ADMON_MODEL_STORE`` setting)."""
+    """Shortcut: ``ModelStore(root).load(...)`` (root default: the ``ADMON_MODEL_STORE`` setting).
+
+    A ``model`` that is a v2 URL (``http://host:port/v2/models/<namespace>:<model>``) gives a
+    :class:`~admon.models.serving.RemoteModel` with the same attributes, so an entity can
+    point at a remote endpoint instead of a local model.
+    """
+    if model.startswith(("http://", "https://")):
+        from admon.models.serving import resolve_model
+
+        return resolve_model(namespace, model, expected_sha256=expected_sha256)
     return ModelStore(root, **storage_options).load(namespace, model, version, expected_sha256=expected_sha256)
 
 
