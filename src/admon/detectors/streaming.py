@@ -61,6 +61,8 @@ run over ``f`` from scratch. Scores lie in [0, 1].
 from __future__ import annotations
 
 import bisect
+import math
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -165,24 +167,23 @@ def causal_rank(raw: np.ndarray, history: int, warmup: int) -> np.ndarray:
     """
     out = np.zeros(len(raw))
     window: list[float] = []
-    fifo: list[float] = []
+    fifo: deque[float] = deque()
     maxima = pd.Series(raw).rolling(history, min_periods=1).max().shift(1).to_numpy()
+    insort, left, right, exp = bisect.insort, bisect.bisect_left, bisect.bisect_right, math.exp
     for t, r in enumerate(np.asarray(raw, dtype=float).tolist()):
         n = len(window)
         if n >= warmup:
-            lo = bisect.bisect_left(window, r)
+            lo = left(window, r)
             if lo == n:
                 mx = maxima[t]
                 excess = (r - mx) / (abs(mx) + 1e-12)
-                out[t] = 1.0 - 0.5 / n * float(np.exp(-min(excess, 50.0)))
+                out[t] = 1.0 - 0.5 / n * exp(-min(excess, 50.0))
             else:
-                hi = bisect.bisect_right(window, r, lo)
-                out[t] = (lo + 0.5 * (hi - lo)) / n
-        bisect.insort(window, r)
+                out[t] = (lo + 0.5 * (right(window, r, lo) - lo)) / n
+        insort(window, r)
         fifo.append(r)
         if len(fifo) > history:
-            old = fifo.pop(0)
-            del window[bisect.bisect_left(window, old)]
+            del window[left(window, fifo.popleft())]
     return out
 
 
