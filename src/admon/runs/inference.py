@@ -143,29 +143,34 @@ def summarize(frame: pd.DataFrame, scored: pd.DataFrame, group_by: list[str]) ->
     if frame.empty:
         return pd.DataFrame(columns=columns)
     work = frame[list(group_by) + ["timestamp"]].reset_index(drop=True).copy()
-    work["anomaly_score"] = scored["anomaly_score"].to_numpy(dtype=float)
-    work["threshold"] = scored["threshold"].to_numpy(dtype=float)
-    tops = list(scored["top_features"])
+    score = scored["anomaly_score"].to_numpy(dtype=float)
+    work["_score"] = np.where(np.isfinite(score), score, -np.inf)
+    work["_threshold"] = scored["threshold"].to_numpy(dtype=float)
     work["_order"] = np.arange(len(work))
-    out = []
-    groups = work.groupby(list(group_by), sort=True, dropna=False) if group_by else [((), work)]
-    for key, part in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        finite = part[np.isfinite(part["anomaly_score"])]
-        peak = None if finite.empty else finite.loc[finite["anomaly_score"].idxmax()]
-        score = None if peak is None else float(peak["anomaly_score"])
-        threshold = float(part["threshold"].iloc[0])
-        out.append({
-            **dict(zip(group_by, key)),
-            "anomaly_score": score,
-            "is_anomaly": bool(score is not None and score >= threshold),
-            "threshold": threshold,
-            "severity": severity(score) if score is not None else None,
-            "top_features": list(tops[int(peak["_order"])]) if peak is not None else [],
-            "peak_timestamp": int(peak["timestamp"]) if peak is not None else None,
-            "rows": int(len(part)),
-        })
-    return pd.DataFrame(out, columns=columns)
+    tops = list(scored["top_features"])
+    if group_by:
+        # the first row with the highest score of each group (stable: earliest bucket wins ties)
+        ranked = work.sort_values([*group_by, "_score", "_order"], ascending=[True] * len(group_by) + [False, True],
+                                  kind="stable")
+        peaks = ranked.drop_duplicates(list(group_by), keep="first")
+        counts = work.groupby(list(group_by), sort=False, dropna=False).size()
+        sizes = counts.reindex(pd.MultiIndex.from_frame(peaks[list(group_by)])
+                               if len(group_by) > 1 else peaks[group_by[0]]).to_numpy()
+    else:
+        peaks = work.sort_values(["_score", "_order"], ascending=[False, True], kind="stable").head(1)
+        sizes = np.array([len(work)])
+    out = peaks[list(group_by)].reset_index(drop=True).copy()
+    peak_scores = peaks["_score"].to_numpy()
+    finite = np.isfinite(peak_scores)
+    thresholds = peaks["_threshold"].to_numpy()
+    out["anomaly_score"] = [float(v) if ok else None for v, ok in zip(peak_scores, finite)]
+    out["is_anomaly"] = finite & (peak_scores >= thresholds)
+    out["threshold"] = thresholds
+    out["severity"] = [severity(v) if ok else None for v, ok in zip(peak_scores, finite)]
+    out["top_features"] = [list(tops[int(i)]) if ok else [] for i, ok in zip(peaks["_order"], finite)]
+    out["peak_timestamp"] = [int(t) if ok else None for t, ok in zip(peaks["timestamp"], finite)]
+    out["rows"] = sizes.astype(int)
+    return out[columns]
 
 
 def score_window(model: LoadedModel, frame: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:

@@ -138,6 +138,9 @@ class Runner:
         self._read_cache: dict[tuple, tuple[pd.DataFrame, dict]] = {}
         self._models: dict[tuple[str, str], inference.LoadedModel] = {}
         self._entities: dict[int, EntitySpec] = {}
+        # (config hash, window, model id, model hash) -> (per-group results, scores hash): entities
+        # reading the same data with the same model get the same scores; compute them once a tick
+        self._scores: dict[tuple, tuple[pd.DataFrame, str]] = {}
 
     # --- reading ---------------------------------------------------------------------------
     def _read_lake(self, entity: EntitySpec, start_ms: int, end_ms: int) -> tuple[pd.DataFrame, dict]:
@@ -161,6 +164,7 @@ class Runner:
         self._read_cache.clear()
         self._models.clear()
         self._entities.clear()
+        self._scores.clear()
 
     def model_for(self, entity: EntitySpec) -> inference.LoadedModel:
         key = (entity.inference_namespace, entity.inference_model)
@@ -238,16 +242,7 @@ class Runner:
             timings["read_s"] = round(time.perf_counter() - t0, 6)
             t0 = time.perf_counter()
             model = self.model_for(entity)
-            group_by = list(entity.idc.group_by)
-            frame = frame.reset_index(drop=True)
-            if frame.empty:
-                scored = pd.DataFrame(columns=["raw_score", "anomaly_score", "threshold", "top_features"])
-                per_group = inference.summarize(frame, scored, group_by)
-                digest = inference.scores_hash(frame, group_by, pd.Series([], dtype=float))
-            else:
-                scored = inference.score_rows(model, frame)
-                per_group = inference.summarize(frame, scored, group_by)
-                digest = inference.scores_hash(frame, group_by, scored["raw_score"])
+            per_group, digest = self._score(entity, claim, model, frame)
             timings["score_s"] = round(time.perf_counter() - t0, 6)
             t0 = time.perf_counter()
             docs = self._documents(entity, claim, model, per_group)
@@ -284,6 +279,27 @@ class Runner:
             return outcome
         except Exception as exc:  # noqa: BLE001 - every run error is recorded, never lost
             return self._record_failure(claim, exc, timings, started)
+
+    def _score(self, entity: EntitySpec, claim: Claim, model, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+        key = (entity.config_hash, claim.window_start_ms, claim.window_end_ms, model.model_id,
+               model.content_hash)
+        cached = self._scores.get(key)
+        if cached is not None:
+            return cached
+        group_by = list(entity.idc.group_by)
+        frame = frame.reset_index(drop=True)
+        if frame.empty:
+            scored = pd.DataFrame(columns=["raw_score", "anomaly_score", "threshold", "top_features"])
+            result = (inference.summarize(frame, scored, group_by),
+                      inference.scores_hash(frame, group_by, pd.Series([], dtype=float)))
+        else:
+            scored = inference.score_rows(model, frame)
+            result = (inference.summarize(frame, scored, group_by),
+                      inference.scores_hash(frame, group_by, scored["raw_score"]))
+        if len(self._scores) >= 64:
+            self._scores.pop(next(iter(self._scores)))
+        self._scores[key] = result
+        return result
 
     def _documents(self, entity: EntitySpec, claim: Claim, model, per_group: pd.DataFrame) -> list[dict]:
         group_by = list(entity.idc.group_by)
