@@ -205,3 +205,29 @@ def test_private_projects_hidden_from_other_groups(db_url):
     with db.session_scope() as s:
         assert [p.title for p in repo.list_projects(s, ["dev"])] == ["open"]
         assert [p.title for p in repo.list_projects(s, ["ops"])] == ["open", "secret"]
+
+
+def test_models_match_the_migrated_schema(db_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from admon.registry.models import Base
+
+    with db.get_engine(db_url).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], "models and migrations differ: add a migration"
+
+
+def test_named_lease_has_one_holder_until_it_expires(db_url):
+    from admon.registry import repository as repo
+
+    factory = db.session_factory(db_url)
+    with factory() as s:
+        assert repo.acquire_lease(s, "deliver:x", "a", ttl_ms=60_000, now=1_000)
+        assert not repo.acquire_lease(s, "deliver:x", "b", ttl_ms=60_000, now=2_000)
+        assert repo.acquire_lease(s, "deliver:x", "a", ttl_ms=60_000, now=3_000)  # renewal
+        assert repo.acquire_lease(s, "deliver:x", "b", ttl_ms=60_000, now=70_000)  # expired
+        repo.release_lease(s, "deliver:x", "a")  # not the holder any more: no effect
+        assert not repo.acquire_lease(s, "deliver:x", "a", ttl_ms=60_000, now=71_000)
+        repo.release_lease(s, "deliver:x", "b")
+        assert repo.acquire_lease(s, "deliver:x", "a", ttl_ms=60_000, now=72_000)
