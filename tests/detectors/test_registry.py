@@ -113,3 +113,23 @@ def test_load_refuses_untrusted_skops_types(tmp_path, frame):
     sio.dump({"x": pd.Timestamp("2020-01-01")}, tmp_path / "model_.skops")
     with pytest.raises(DataError, match="allow-list"):
         Detector.load(tmp_path)
+
+
+def test_load_refuses_builtins_in_skops_files(tmp_path, frame):
+    import skops.io as sio
+
+    detectors.create("isolation_forest", n_estimators=5).fit(frame).save(tmp_path)
+    sio.dump({"f": eval}, tmp_path / "model_.skops")
+    with pytest.raises(DataError, match="builtins"):
+        Detector.load(tmp_path)
+
+
+def test_load_refuses_state_that_is_not_fitted_attributes(tmp_path, frame):
+    import json
+
+    detectors.create("robust_zscore").fit(frame).save(tmp_path)
+    doc = json.loads((tmp_path / "detector.json").read_text())
+    doc["state"]["_score"] = "x"
+    (tmp_path / "detector.json").write_text(json.dumps(doc))
+    with pytest.raises(DataError, match="_score"):
+        Detector.load(tmp_path)

@@ -58,9 +58,15 @@ STATE_JSON = "detector.json"
 STATE_NPZ = "arrays.npz"
 FORMAT_VERSION = 1
 
-# scikit-learn / numpy / scipy types a skops artifact may contain. Anything else
-# in a file is refused: skops then behaves like a safe, declarative format.
-_SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "pyod.", "builtins.", "collections.")
+# Types skops does not trust by default that the built-in detectors' estimators need.
+# Anything else in a file is refused (never a prefix like "builtins.": that would admit
+# eval), so skops stays a declarative, safe format.
+SKOPS_TRUSTED_TYPES = frozenset({
+    "sklearn.tree._tree.Tree",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+})
 
 
 class DetectorConfig(BaseModel):
@@ -281,6 +287,9 @@ class Detector(abc.ABC):
 
     def _set_state(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
+            # saved state only ever names fitted attributes: never methods or private names
+            if not (k.endswith("_") and k[0].isalpha() and k.isidentifier()):
+                raise DataError(f"saved state names attribute {k!r}, which is not fitted state; refusing to load")
             setattr(self, k, v)
 
     def _save_extra(self, directory: Path) -> None:
@@ -377,7 +386,7 @@ def _load_skops(path: Path) -> Any:
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(file=path)
-    refused = [t for t in untrusted if not t.startswith(_SKOPS_TRUSTED_PREFIXES)]
+    refused = [t for t in untrusted if t not in SKOPS_TRUSTED_TYPES]
     if refused:
         raise DataError(f"{path.name} contains types outside the allow-list: {refused}; refusing to load")
     return sio.load(path, trusted=untrusted)
