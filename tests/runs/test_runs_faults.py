@@ -50,7 +50,7 @@ def test_kill_9_mid_run_20_times_then_restart_exports_each_window_once(db_url, l
     windows = 23  # ends 00:10 .. 02:00 every 5 minutes
     overrides = {"lake_root": str(lake), "sinks": f"jsonl://{out}", "run_lease_seconds": 1.0,
                  "run_retry_backoff_seconds": 0.05, "scheduler_poll_seconds": 0.05,
-                 "sink_batch_size": 2}
+                 "sink_batch_size": 2, "sink_timeout_seconds": 0.5}
     events = tmp_path / "events.log"
     ctx = _forkserver()
     rng = random.Random(4)

@@ -123,7 +123,14 @@ class Project:
 
 @dataclasses.dataclass
 class DetectionEntity:
-    """What to read, how often, which model scores it, and where its results go."""
+    """What to read, how often, which model scores it, and where its results go.
+
+    The scheduler runs it on the windows ``[t - interval_minutes, t)``, ``t`` aligned to
+    ``sliding_interval_minutes``. ``inference_model``/``inference_namespace`` name a model in
+    the model store; while none is stored there, runs use the documented fallback of
+    :mod:`admon.runs.inference` (a robust z-score fitted on each window, model id
+    ``builtin:robust_zscore``).
+    """
 
     id: int
     project_id: int

@@ -396,9 +396,13 @@ class Runner:
         """Send queued documents to the durable sinks (see :mod:`admon.sinks.outbox`)."""
         if not any(s.durable for s in self.sinks):
             return outbox.DeliveryReport()
+        # A deliverer that died blocks its sink until its lease expires: keep that short (it is
+        # renewed after every batch), but longer than one request can take.
+        lease = max(2 * self.settings.sink_timeout_seconds, min(self.settings.run_lease_seconds, 120.0))
         report = outbox.deliver(
             self.factory, self.sinks, owner=self.owner, batch_size=self.settings.sink_batch_size,
-            backoff_seconds=self.settings.sink_retry_backoff_seconds, max_batches=max_batches)
+            backoff_seconds=self.settings.sink_retry_backoff_seconds, lease_seconds=lease,
+            max_batches=max_batches)
         if report.delivered:
             self.on_event("delivered", documents=report.delivered)
         return report
