@@ -71,3 +71,15 @@ def test_bad_parameters_are_clear_errors(tmp_path):
     assert "ENTITY" in str(res.exception) or "ENTITY" in res.output
     out = _run("detectors").output
     assert "robust_zscore" in out and "lstm_forecaster" in out
+
+
+def test_train_a_deep_model_with_a_progress_bar(lake, xrootd_config, tmp_path):
+    cfg = tmp_path / "idc.json"
+    cfg.write_text(xrootd_config.to_json())
+    res = _run("train", "--input-config", str(cfg), "--namespace", "ns", "--model", "deep", "--from", START,
+               "--to", END, "--lake-root", lake, "--detector", "autoencoder", "--params-json",
+               '{"epochs": 2, "hidden": 4, "window": 3}', "--transforms-json", '[{"name": "log1p"}]', "--progress")
+    assert res.exit_code == 0, res.output
+    m = ModelStore().manifest("ns", "deep")
+    assert m.detector == "autoencoder" and len(m.metrics["training_loss"]) == 2
+    assert m.transforms == [{"name": "log1p"}]
