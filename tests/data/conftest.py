@@ -6,6 +6,9 @@ takes it runs on every engine: the embedded DuckDB engine and Spark in local mod
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 
 ENGINES = ["duckdb", "spark"]
@@ -15,11 +18,16 @@ ENGINES = ["duckdb", "spark"]
 def spark():
     """One SparkSession (``local[2]``) for the whole test session: the JVM starts once.
 
-    Small data: two shuffle partitions, no adaptive re-planning, no UI, bound to 127.0.0.1.
+    Tiny data: two shuffle partitions, no adaptive re-planning and no code generation
+    (interpreting a small plan is faster than compiling every new one), no UI, bound to
+    127.0.0.1.
     """
-    pyspark_sql = pytest.importorskip("pyspark.sql", reason="pyspark is a dev dependency: pip install -e '.[dev]'")
+    # Python workers (applyInPandas) must run this interpreter, which has admon and pandas.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession  # a dev dependency: never skipped, a missing one fails
+
     session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
+        SparkSession.builder.master("local[2]")
         .appName("admon-tests")
         .config("spark.ui.enabled", "false")
         .config("spark.driver.host", "127.0.0.1")
@@ -27,6 +35,8 @@ def spark():
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.default.parallelism", "2")
         .config("spark.sql.adaptive.enabled", "false")
+        .config("spark.sql.codegen.wholeStage", "false")
+        .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.memory", "1g")
         .config("spark.ui.showConsoleProgress", "false")
