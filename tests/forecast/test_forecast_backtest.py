@@ -78,3 +78,12 @@ def test_cli_backtest_on_a_nab_file_and_a_generated_fts_link():
     assert "generated FTS link CERN-PROD->BNL-ATLAS throughput" in out.output and "arima" in out.output
     out = runner.invoke(app, ["forecast", "backtest", "--csv", NAB, "--model", "prophet"])
     assert out.exit_code != 0 and "unknown forecaster 'prophet'" in str(out.exception)
+
+
+def test_isolated_backtest_gives_the_same_errors_from_a_fresh_process(series):
+    config = BacktestConfig(horizon=6, origins=2, mase_season=24)
+    here = backtest(series, [{"name": "seasonal_naive", "season": 24}], config)
+    there = backtest(series, [{"name": "seasonal_naive", "season": 24}], config.model_copy(update={"isolate": True}))
+    cols = ["model", "train_rmse", "test_rmse", "mase", "origins", "error"]
+    pd.testing.assert_frame_equal(here[cols], there[cols])
+    assert there.loc[0, "peak_mib"] >= 0 and there.loc[0, "cpu_s"] >= 0

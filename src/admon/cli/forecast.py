@@ -150,6 +150,7 @@ def forecast_backtest(
     origin_step: Annotated[int | None, typer.Option(help="Steps between origins (default: horizon).")] = None,
     max_train: Annotated[int | None, typer.Option(help="Most recent points fitted on per origin.")] = None,
     mase_season: Annotated[str, typer.Option(help="MASE scale lag: steps or a duration ('1D').")] = "1D",
+    isolate: Annotated[bool, typer.Option(help="Each model in a fresh process (honest peak memory).")] = False,
 ) -> None:
     """Rolling-origin backtest: train/test RMSE, MASE, CPU time and peak memory per model.
 
@@ -164,7 +165,7 @@ def forecast_backtest(
         raise ConfigError("give either --csv or --lake, not both")
     config = BacktestConfig(
         horizon=horizon, origins=origins, origin_step=origin_step, max_train=max_train,
-        mase_season=int(mase_season) if mase_season.isdigit() else mase_season,
+        mase_season=int(mase_season) if mase_season.isdigit() else mase_season, isolate=isolate,
     )
     models = [parse_model(m) for m in model] if model else preset
     end = end or (dt.date.fromisoformat(start) + dt.timedelta(days=days)).isoformat()
