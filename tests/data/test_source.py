@@ -241,3 +241,25 @@ def test_a_text_column_cannot_be_a_value(engine, tmp_path):
                              agg_interval_seconds=300, group_by=["host"])
     with pytest.raises(ConfigError, match="'topic' holds text"):
         read(engine, config, tmp_path)
+
+
+def test_a_users_duckdb_connection_is_used_and_left_clean(tmp_path):
+    import duckdb
+
+    write_docs(tmp_path, GOLDEN_DOCS)
+    con = duckdb.connect()
+    frame, _ = read(con, one_source("avg"), tmp_path)
+    assert frame["value"].tolist() == [4.25, 7.0]
+    leftovers = con.execute("SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'admon_%'").fetchall()
+    assert leftovers == []
+
+
+def test_a_file_url_lake_root_reads_the_same(engine, tmp_path):
+    write_docs(tmp_path, GOLDEN_DOCS)
+    frame, _ = read(engine, one_source("avg"), f"file://{tmp_path}")
+    assert frame["value"].tolist() == [4.25, 7.0]
+
+
+def test_an_unknown_engine_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="pass None .embedded DuckDB., a duckdb connection or a pyspark SparkSession"):
+        DataSource("sqlite", one_source())

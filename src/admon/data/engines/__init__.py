@@ -17,11 +17,13 @@ def engine_for(handle: Any) -> Engine:
         return DuckDBEngine()
     if isinstance(handle, Engine) and hasattr(handle, "register_scan"):
         return handle
-    module = type(handle).__module__
-    if module.startswith("duckdb"):
+    import duckdb
+
+    if isinstance(handle, duckdb.DuckDBPyConnection):
         from admon.data.engines.duckdb import DuckDBEngine
 
         return DuckDBEngine(handle)
+    module = type(handle).__module__
     if module.startswith("pyspark"):
         from admon.data.engines.spark import SparkEngine
 

@@ -45,8 +45,10 @@ class DuckDBEngine:
     dialect = "duckdb"
 
     def __init__(self, connection: duckdb.DuckDBPyConnection | None = None):
-        self.con = connection if connection is not None else duckdb.connect()
-        self.con.execute("SET enable_progress_bar = false")
+        if connection is None:
+            connection = duckdb.connect()
+            connection.execute("SET enable_progress_bar = false")  # a user's connection keeps its own settings
+        self.con = connection
 
     # --- scans ---------------------------------------------------------------------------
     def _json_scan(self, files: Sequence[str], fields: Sequence[ScanField]) -> str:
