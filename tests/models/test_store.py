@@ -116,6 +116,9 @@ def test_tampered_artifacts_are_refused(tmp_path, frame, tamper):
         (vdir / "manifest.json").write_text(json.dumps(man))
     with pytest.raises(IntegrityError, match="refusing|missing|sha256"):
         store.load("ns", "m", expected_sha256=expected)
+    # also without the registry's hash: the store's own record catches every case
+    with pytest.raises(IntegrityError):
+        store.load("ns", "m")
     with pytest.raises(IntegrityError):
         store.verify("ns", "m", expected_sha256=expected)
 

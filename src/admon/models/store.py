@@ -5,7 +5,8 @@ or any fsspec URL)::
 
     <store>/<namespace>/<model>/<version>/manifest.json
     <store>/<namespace>/<model>/<version>/artifact/...      (detector.json, *.npz, *.skops, *.safetensors, postrules.json)
-    <store>/<namespace>/<model>/pointer.json                ({"production": "2", "history": ["1", "2"]})
+    <store>/<namespace>/<model>/pointer.json                (production version, promotion history,
+                                                             and the content sha256 of each version)
 
 Versions are ``"1"``, ``"2"``, ... The manifest records the detector, its config,
 feature columns, training window, metrics, the transforms and the sha256 of every
@@ -267,6 +268,10 @@ class ModelStore:
         )
         # the manifest is written last: a version without one is incomplete and ignored
         self._write_json(f"{vdir}/{MANIFEST}", manifest.model_dump(mode="json"))
+        # a second, independent record of the hash: rewriting a manifest alone is detected
+        pointer = self._pointer(namespace, model)
+        pointer.setdefault("hashes", {})[version] = manifest.content_sha256
+        self._write_json(f"{self._path(namespace, model)}/{POINTER}", pointer)
         if promote:
             self.promote(namespace, model, version)
         return manifest
@@ -374,6 +379,13 @@ class ModelStore:
     def _verified_files(self, manifest: ModelManifest, expected_sha256: str | None) -> dict[str, bytes]:
         """The artifact files' bytes, each checked against the manifest, the manifest against the registry."""
         self._check_manifest(manifest, expected_sha256)
+        recorded = self._pointer(manifest.namespace, manifest.model).get("hashes", {}).get(manifest.version)
+        if recorded is not None and recorded != manifest.content_sha256:
+            raise IntegrityError(
+                f"model {manifest.namespace}/{manifest.model} v{manifest.version}: manifest content sha256 "
+                f"{manifest.content_sha256[:12]}... differs from the {recorded[:12]}... recorded when it was "
+                "stored (rewritten manifest); refusing to load"
+            )
         name = f"model {manifest.namespace}/{manifest.model} v{manifest.version}"
         vdir = self._path(manifest.namespace, manifest.model, manifest.version)
         prefix = f"{vdir}/{ARTIFACT}/"
@@ -413,7 +425,7 @@ class ModelStore:
     def _pointer(self, namespace: str, model: str) -> dict[str, Any]:
         path = f"{self._path(namespace, model)}/{POINTER}"
         if not self.fs.exists(path):
-            return {"production": None, "history": []}
+            return {"production": None, "history": [], "hashes": {}}
         return self._read_json(path)
 
     def production(self, namespace: str, model: str) -> str | None:
@@ -440,7 +452,7 @@ class ModelStore:
                 f"(promotion history: {history or 'empty'})"
             )
         history.pop()
-        pointer = {"production": history[-1], "history": history}
+        pointer = {**pointer, "production": history[-1], "history": history}
         self._write_json(f"{self._path(namespace, model)}/{POINTER}", pointer)
         return history[-1]
 
