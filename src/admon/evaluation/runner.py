@@ -8,8 +8,8 @@ scores of the rows before the cut must not change when the later rows are
 added; a detector that looks ahead is refused with a :class:`ConfigError`.
 
 Scores must lie in [0, 1] for NAB's results format. A detector whose scores
-leave that range has all of them mapped by one increasing pointwise function
-(:func:`squash`), which keeps its ordering across files and its causality.
+leave that range is calibrated causally: each score becomes its rank among the
+previous scores of its file (:func:`squash`).
 
 The leaderboard has, per detector: the NAB score under the three profiles, the
 standard profile's optimised threshold and, at that threshold and after the
@@ -87,28 +87,29 @@ def results_name(detector: str, params: Mapping[str, Any] | None = None) -> str:
 
 
 def squash(scores: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Map one detector's scores into [0, 1] by one increasing, pointwise function.
+    """Bring one detector's scores into [0, 1], causally.
 
-    Scores already in [0, 1] are kept; non-negative scores become ``x / (1 + x)``;
-    others the logistic ``1 / (1 + exp(-x))``. The same map serves every file, so a
-    single NAB threshold means the same raw score everywhere, and no score depends
-    on another row (causality is kept).
+    Scores already in [0, 1] everywhere are kept. Otherwise every score becomes
+    its rank among the previous scores of its file
+    (:func:`admon.detectors.streaming.causal_rank`): raw scales rarely mean the
+    same thing on two series, and NAB uses one threshold for all files, so each
+    series is calibrated against its own past (as the default detector does
+    inside). A pointwise map such as ``x / (1 + x)`` keeps raw scales and ranks
+    most built-in detectors near the null detector on NAB.
 
-    >>> squash({"a": np.array([0.0, 1.0, 3.0])})["a"].tolist()
-    [0.0, 0.5, 0.75]
+    >>> squash({"a": np.array([0.0, 0.5, 1.0])})["a"].tolist()
+    [0.0, 0.5, 1.0]
+    >>> squash({"a": np.array([5.0, 1.0, 3.0, 9.0])})["a"].round(3).tolist()
+    [0.0, 0.0, 0.5, 0.908]
     """
+    from admon.detectors.streaming import causal_rank
+
     clean = {k: np.nan_to_num(np.asarray(v, dtype=float), nan=0.0, posinf=1e300, neginf=-1e300)
              for k, v in scores.items()}
     values = [v for v in clean.values() if len(v)]
-    if not values:
+    if not values or (min(float(v.min()) for v in values) >= 0.0 and max(float(v.max()) for v in values) <= 1.0):
         return clean
-    lo = min(float(v.min()) for v in values)
-    hi = max(float(v.max()) for v in values)
-    if lo >= 0.0 and hi <= 1.0:
-        return clean
-    if lo >= 0.0:
-        return {k: v / (1.0 + v) for k, v in clean.items()}
-    return {k: 0.5 * (1.0 + np.tanh(np.clip(v, -1e300, 1e300) / 2.0)) for k, v in clean.items()}
+    return {k: causal_rank(v, history=max(len(v), 1), warmup=1) for k, v in clean.items()}
 
 
 def _score_file(name: str, params: Mapping[str, Any], f: CorpusFile, check_causal: bool) -> tuple[np.ndarray, float]:
