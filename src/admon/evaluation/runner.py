@@ -100,7 +100,7 @@ def squash(scores: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     >>> squash({"a": np.array([0.0, 0.5, 1.0])})["a"].tolist()
     [0.0, 0.5, 1.0]
     >>> squash({"a": np.array([5.0, 1.0, 3.0, 9.0])})["a"].round(3).tolist()
-    [0.0, 0.0, 0.5, 0.908]
+    [0.0, 0.0, 0.5, 0.925]
     """
     from admon.detectors.streaming import causal_rank
 
