@@ -134,26 +134,25 @@ def left_nn_distance(
     padded = np.concatenate([np.full(history + window, sentinel, dtype=np.float32), xs])
     off = history + window  # padded[off + t] == xs[t]
     padded[off : off + exclude_first] = sentinel
-    best = np.full(n, np.inf, dtype=np.float32)
     cur = xs[:, None]
+
     # lags k = window..history; for a block of lags [k0, k1) the candidate values
     # padded[off + t - k] for every t are the rows of one strided view (no copy).
-    for k0 in range(window, history + 1, block):
+    def block_min(k0: int) -> np.ndarray:
         k1 = min(k0 + block, history + 1)
-        nb = k1 - k0
-        # row t of view: padded[off + t - k1 + 1 .. off + t - k0]
-        view = sliding_window_view(padded[off - k1 + 1 : off + n - k0], nb)
+        view = sliding_window_view(padded[off - k1 + 1 : off + n - k0], k1 - k0)
         diff = view - cur
         diff *= diff
         acc = diff[window - 1 :].copy()
         for j in range(1, window):
             acc += diff[window - 1 - j : n - j]
-        seg = best[window - 1 :]
-        np.minimum(seg, acc.min(axis=1), out=seg)
-    best = best.astype(np.float64)
-    best[best >= 1e30] = 0.0
-    best[: window - 1] = 0.0
-    return np.sqrt(np.maximum(best, 0.0))
+        return acc.min(axis=1)
+
+    best = np.minimum.reduce([block_min(k0) for k0 in range(window, history + 1, block)]).astype(np.float64)
+    best[best >= 1e30] = 0.0  # only sentinel candidates: nothing to compare with yet
+    out = np.zeros(n)
+    out[window - 1 :] = np.sqrt(np.maximum(best, 0.0))
+    return out
 
 
 def causal_rank(raw: np.ndarray, history: int, warmup: int) -> np.ndarray:
