@@ -52,6 +52,7 @@ from admon.timeutil import now_ms
 log = logging.getLogger(__name__)
 
 EventHook = Callable[..., None]
+MODEL_CACHE_SECONDS = 60.0
 
 
 def new_owner_id() -> str:
@@ -136,7 +137,7 @@ class Runner:
         self.reader = reader or self._read_lake
         self.dialect = self.factory.kw["bind"].dialect.name
         self._read_cache: dict[tuple, tuple[pd.DataFrame, dict]] = {}
-        self._models: dict[tuple[str, str], inference.LoadedModel] = {}
+        self._models: dict[tuple[str, str], tuple[float, inference.LoadedModel]] = {}
         self._entities: dict[int, EntitySpec] = {}
         # (config hash, window, model id, model hash) -> (per-group results, scores hash): entities
         # reading the same data with the same model get the same scores; compute them once a tick
@@ -160,18 +161,26 @@ class Runner:
         return frame, report
 
     def clear_caches(self) -> None:
-        """Forget cached reads, models and entities (at the start of each scheduler tick)."""
+        """Forget cached reads, scores and entities (at the start of each scheduler tick)."""
         self._read_cache.clear()
-        self._models.clear()
         self._entities.clear()
         self._scores.clear()
 
     def model_for(self, entity: EntitySpec) -> inference.LoadedModel:
+        """The entity's model; a lookup (found or not) is reused for ``MODEL_CACHE_SECONDS``,
+        so a newly published version is picked up within that time."""
         key = (entity.inference_namespace, entity.inference_model)
-        if key not in self._models:
-            self._models[key] = inference.load_model(
-                entity.inference_namespace, entity.inference_model, store=self.settings.model_store)
-        return self._models[key]
+        cached = self._models.get(key)
+        if cached is not None and time.monotonic() - cached[0] < MODEL_CACHE_SECONDS:
+            return cached[1]
+        model = inference.load_model(entity.inference_namespace, entity.inference_model,
+                                     store=self.settings.model_store)
+        self._models[key] = (time.monotonic(), model)
+        return model
+
+    def remember_entities(self, specs: list[EntitySpec]) -> None:
+        """Entities already read (by the scheduler's plan): no second query per run."""
+        self._entities.update({spec.id: spec for spec in specs})
 
     def entity(self, entity_id: int) -> EntitySpec:
         if entity_id not in self._entities:
@@ -323,15 +332,16 @@ class Runner:
         t0 = time.perf_counter()
         now = now_ms()
         with self.factory() as s:
-            anomalies = int(sum(1 for d in docs if d["is_anomaly"]))
-            # the lease check and the status change are one statement
+            # the lease check and the status change are one statement, in the same transaction
+            # as the results and the outbox rows: a window commits once, by its lease holder
             owned = s.execute(
                 update(RunRow)
                 .where(RunRow.id == claim.run_id, RunRow.lease_owner == self.owner,
                        RunRow.status == RUNNING)
                 .values(status=SUCCEEDED, rows=int(len(frame)), groups=int(len(per_group)),
-                        anomalies=anomalies, provenance=provenance, scores_hash=digest, error=None,
-                        lease_owner=None, lease_expires_ms=None, finished_ms=now)
+                        anomalies=int(sum(1 for d in docs if d["is_anomaly"])), provenance=provenance,
+                        scores_hash=digest, error=None, lease_owner=None, lease_expires_ms=None,
+                        finished_ms=now)
             ).rowcount
             if not owned:
                 s.rollback()

@@ -81,6 +81,7 @@ class Scheduler:
             last = dict(s.execute(select(RunRow.entity_id, func.max(RunRow.window_end_ms))
                                   .group_by(RunRow.entity_id)).all())
             s.commit()
+        self.runner.remember_entities(entities)
         rows = []
         created = now_ms()
         for entity in entities:
