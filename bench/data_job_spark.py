@@ -116,7 +116,7 @@ def main() -> None:
             same = r["rows"] == reference["rows"] and abs(r["checksum"] - reference["checksum"]) <= 1e-6 * abs(reference["checksum"])
             table.add_row(fmt, runner, f"{r['seconds']:.2f}", f"{documents / r['seconds']:,.0f}", f"{r['rss_mb']:.0f}",
                           f"{r['seconds'] / reference['seconds']:.2f}×", "yes" if same else "NO")
-    Console().print(table)
+    Console(width=160).print(table)
     for note in notes:
         print(note)
 
