@@ -35,7 +35,7 @@ def _check_scores(scores, frame):
 
 def test_builtins_are_registered():
     expected = {"robust_zscore", "ewma", "seasonal_stl", "isolation_forest", "lof", "one_class_svm",
-                "pca", "autoencoder", "lstm_forecaster", "ensemble"}
+                "pca", "autoencoder", "lstm_forecaster", "ensemble", "hbos", "ecod"}
     assert expected <= set(NAMES)
 
 

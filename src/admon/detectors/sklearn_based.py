@@ -1,4 +1,5 @@
-"""Multivariate detectors from scikit-learn: Isolation Forest, LOF, One-Class SVM, PCA reconstruction.
+"""Multivariate detectors from scikit-learn and PyOD: Isolation Forest, LOF, One-Class SVM,
+PCA reconstruction, HBOS, ECOD.
 
 Each row (one group at one timestamp) is a point in feature space, e.g.
 ``(gled_value, alice_value)`` of one host; one model serves every group. The
@@ -173,3 +174,46 @@ class PcaReconstruction(_SklearnDetector):
 
     def _score(self, frame: pd.DataFrame) -> np.ndarray:
         return self._feature_scores(frame).sum(axis=1)
+
+
+class _PyodDetector(_SklearnDetector):
+    """PyOD estimators: ``decision_function`` is already "higher = more anomalous"."""
+
+    def _score(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.model_.decision_function(self._filled_values(frame))
+
+
+class HbosConfig(DetectorConfig):
+    n_bins: int = Field(10, ge=2, description="Histogram bins per feature.")
+    alpha: float = Field(0.1, gt=0.0, lt=1.0, description="Regulariser for empty bins.")
+    max_train_rows: int | None = Field(200_000, ge=10)
+    seed: int = 0
+
+
+@register("hbos")
+class Hbos(_PyodDetector):
+    """PyOD's Histogram-Based Outlier Score: per-feature histograms, fast and parameter-light."""
+
+    Config = HbosConfig
+
+    def _make_estimator(self):
+        from pyod.models.hbos import HBOS
+
+        return HBOS(n_bins=self.config.n_bins, alpha=self.config.alpha)
+
+
+class EcodConfig(DetectorConfig):
+    max_train_rows: int | None = Field(10_000, ge=10, description="Rows kept for the empirical CDFs.")
+    seed: int = 0
+
+
+@register("ecod")
+class Ecod(_PyodDetector):
+    """PyOD's ECOD: tail probabilities from per-feature empirical CDFs, no parameters to tune."""
+
+    Config = EcodConfig
+
+    def _make_estimator(self):
+        from pyod.models.ecod import ECOD
+
+        return ECOD()
