@@ -12,7 +12,7 @@ STEP = 300_000
 
 
 @pytest.mark.parametrize("name", ["robust_zscore", "ewma", "seasonal_stl", "isolation_forest", "lof",
-                                  "one_class_svm", "pca", "hbos", "ecod", "autoencoder", "lstm_forecaster",
+                                  "one_class_svm", "pca", "hbos", "autoencoder", "lstm_forecaster",
                                   "ensemble"])
 def test_a_spike_ranks_first_in_its_host(name, frame_factory, fast_params):
     train = frame_factory(n=200, seed=1)

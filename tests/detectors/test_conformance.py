@@ -35,7 +35,7 @@ def _check_scores(scores, frame):
 
 def test_builtins_are_registered():
     expected = {"robust_zscore", "ewma", "seasonal_stl", "isolation_forest", "lof", "one_class_svm",
-                "pca", "autoencoder", "lstm_forecaster", "ensemble", "hbos", "ecod"}
+                "pca", "autoencoder", "lstm_forecaster", "ensemble", "hbos"}
     assert expected <= set(NAMES)
 
 
@@ -143,3 +143,13 @@ def test_empty_frame_scores_empty(name, fast_params, frame):
     det = _make(name, fast_params).fit(frame)
     scores = det.score(frame.iloc[0:0])
     assert len(scores) == 0 and scores.dtype == np.float64
+
+
+def test_a_groups_scores_do_not_depend_on_the_other_groups(name, fast_params, frame):
+    # what per-group scoring (and the Spark adapter, one group per task) relies on
+    det = _make(name, fast_params).fit(frame)
+    together = det.score(frame)
+    for host in ("h1", "h3"):
+        alone = frame[frame["host"] == host]
+        np.testing.assert_allclose(det.score(alone).to_numpy(), together[alone.index].to_numpy(),
+                                   rtol=1e-6, atol=1e-9)

@@ -67,7 +67,6 @@ SKOPS_TRUSTED_TYPES = frozenset({
     "sklearn.neighbors._ball_tree.BallTree",
     "sklearn.metrics._dist_metrics.EuclideanDistance64",
     "pyod.models.hbos.HBOS",
-    "pyod.models.ecod.ECOD",
 })
 
 

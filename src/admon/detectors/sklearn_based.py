@@ -1,5 +1,9 @@
 """Multivariate detectors from scikit-learn and PyOD: Isolation Forest, LOF, One-Class SVM,
-PCA reconstruction, HBOS, ECOD.
+PCA reconstruction, HBOS.
+
+(PyOD's ECOD is left out on purpose: its ``decision_function`` recomputes the empirical
+CDFs over the training rows *plus the scored batch*, so a row's score would depend
+on which other rows are scored with it.)
 
 Each row (one group at one timestamp) is a point in feature space, e.g.
 ``(gled_value, alice_value)`` of one host; one model serves every group. The
@@ -200,20 +204,3 @@ class Hbos(_PyodDetector):
         from pyod.models.hbos import HBOS
 
         return HBOS(n_bins=self.config.n_bins, alpha=self.config.alpha)
-
-
-class EcodConfig(DetectorConfig):
-    max_train_rows: int | None = Field(10_000, ge=10, description="Rows kept for the empirical CDFs.")
-    seed: int = 0
-
-
-@register("ecod")
-class Ecod(_PyodDetector):
-    """PyOD's ECOD: tail probabilities from per-feature empirical CDFs, no parameters to tune."""
-
-    Config = EcodConfig
-
-    def _make_estimator(self):
-        from pyod.models.ecod import ECOD
-
-        return ECOD()
