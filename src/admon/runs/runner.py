@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from admon.config import InputDataConfig
@@ -347,7 +347,8 @@ class Runner:
                 s.rollback()
                 return False
             if docs:
-                s.execute(insert(ResultRow), [
+                # Core inserts (executemany): no ORM bookkeeping for rows nobody loads back
+                s.execute(ResultRow.__table__.insert(), [
                     {"id": d["id"], "run_id": claim.run_id, "entity_id": entity.id,
                      "window_end_ms": claim.window_end_ms, "group_key": d["group"],
                      "timestamp_ms": d["timestamp"], "anomaly_score": d["anomaly_score"],
@@ -358,7 +359,7 @@ class Runner:
                          "attempts": 0, "next_attempt_ms": 0, "created_ms": now}
                         for sink in self.sinks if sink.durable for d in docs]
                 if rows:
-                    s.execute(insert(OutboxRow), rows)
+                    s.execute(OutboxRow.__table__.insert(), rows)
             timings["write_s"] = round(time.perf_counter() - t0, 6)
             timings["total_s"] = round(time.perf_counter() - started, 6)
             s.execute(update(RunRow).where(RunRow.id == claim.run_id).values(timings=timings))
