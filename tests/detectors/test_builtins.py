@@ -71,3 +71,23 @@ def test_groups_are_scored_independently(frame_factory):
 def test_deep_training_records_decreasing_loss(frame_factory):
     det = detectors.create("autoencoder", epochs=8, hidden=8, window=4).fit(frame_factory())
     assert len(det.losses_) == 8 and det.losses_[-1] < det.losses_[0]
+
+
+@pytest.mark.parametrize("name", ["robust_zscore", "seasonal_stl", "isolation_forest", "autoencoder",
+                                  "lstm_forecaster", "hbos", "ensemble"])
+def test_lookback_history_is_enough_for_the_full_series_scores(name, frame_factory, fast_params):
+    frame = frame_factory(n=120)
+    det = detectors.create(name, **fast_params.get(name, {})).fit(frame)
+    full = det.score(frame)
+    first_kept = frame["timestamp"].min() + 100 * STEP  # a 20-point "window" at the end
+    window = frame["timestamp"] >= first_kept
+    with_history = frame[frame["timestamp"] >= first_kept - det.lookback * STEP]
+    np.testing.assert_allclose(det.score(with_history)[window].to_numpy(), full[window].to_numpy(), rtol=1e-9)
+
+
+def test_ewma_lookback_makes_old_history_negligible(frame_factory):
+    frame = frame_factory(n=300)
+    det = detectors.create("ewma", alpha=0.2).fit(frame)
+    window = frame["timestamp"] >= frame["timestamp"].min() + 280 * STEP
+    with_history = frame[frame["timestamp"] >= frame["timestamp"].min() + (280 - det.lookback) * STEP]
+    np.testing.assert_allclose(det.score(with_history)[window], det.score(frame)[window], rtol=1e-2)

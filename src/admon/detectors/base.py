@@ -193,6 +193,17 @@ class Detector(abc.ABC):
             return None
         return pd.DataFrame(np.asarray(out, dtype=float), index=frame.index, columns=self.feature_columns_)
 
+    @property
+    def lookback(self) -> int:
+        """Points of earlier history a group's score at ``t`` depends on (0: the row alone).
+
+        A scheduled run that reads ``lookback`` extra buckets before its window and keeps
+        the scores inside the window gets the scores of a run over the whole series.
+        Detectors with unbounded memory (e.g. EWMA) give the span after which the
+        influence of older points is negligible.
+        """
+        return 0
+
     def get_config(self) -> dict[str, Any]:
         """``{"name": ..., **params}``: JSON-able and accepted by :func:`admon.detectors.from_config`."""
         return {"name": self.name, **self.config.model_dump(mode="json")}

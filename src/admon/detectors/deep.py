@@ -78,6 +78,10 @@ class _TorchDetector(Detector):
     Config = TorchDetectorConfig
     multivariate = True
 
+    @property
+    def lookback(self) -> int:
+        return self.config.window
+
     def __init__(self, config=None, **params: Any) -> None:
         super().__init__(config, **params)
         #: folder for per-epoch checkpoints (None: no checkpoints). Not part of the config.

@@ -56,6 +56,11 @@ class Ensemble(Detector):
     Config = EnsembleConfig
     multivariate = True
 
+    @property
+    def lookback(self) -> int:
+        members = getattr(self, "members_", None) or [from_config(dict(m)) for m in self.config.members]
+        return max(m.lookback for m in members)
+
     def _member(self, spec: dict[str, Any]) -> Detector:
         spec = dict(spec)
         spec.setdefault("features", self.feature_columns_)

@@ -120,6 +120,10 @@ class RobustZScore(_PerGroupBaseline):
     Config = RobustZScoreConfig
     multivariate = False
 
+    @property
+    def lookback(self) -> int:
+        return 2 * self.config.window  # rolling median, then a rolling MAD of the deviations
+
     def _fit(self, frame: pd.DataFrame) -> None:
         self._fit_baseline(frame)
 
@@ -156,6 +160,11 @@ class Ewma(_PerGroupBaseline):
 
     Config = EwmaConfig
 
+    @property
+    def lookback(self) -> int:
+        # points until an old value's weight falls below 0.1 %
+        return int(np.ceil(np.log(1e-3) / np.log(1.0 - self.config.alpha))) if self.config.alpha < 1 else 1
+
     def _fit(self, frame: pd.DataFrame) -> None:
         self._fit_baseline(frame)
 
@@ -191,6 +200,10 @@ class SeasonalStl(_PerGroupBaseline):
     """
 
     Config = SeasonalConfig
+
+    @property
+    def lookback(self) -> int:
+        return self.config.level_window
 
     def _fit(self, frame: pd.DataFrame) -> None:
         from statsmodels.tsa.seasonal import STL
