@@ -157,6 +157,7 @@ def test_remote_model_over_real_http_scores_like_the_local_one(uvicorn_server, t
     url = f"{uvicorn_server}/v2/models/{NAME}"
     remote = resolve_model("ignored", url, expected_sha256=res.manifest.content_sha256)
     assert isinstance(remote, RemoteModel)
+    assert remote.detector.lookback == local.detector.lookback == 12  # robust_zscore, window 6
     raw = remote.detector.score(window)
     np.testing.assert_array_equal(raw.to_numpy(), local.detector.score(window).to_numpy())
     np.testing.assert_array_equal(remote.post_rules.apply(raw)["anomaly_score"].to_numpy(),

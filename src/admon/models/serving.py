@@ -205,6 +205,7 @@ def create_router(store: Any = None) -> Any:
             "parameters": {
                 "version": m.version,
                 "detector": m.detector,
+                "lookback": int(getattr(loaded.detector, "lookback", 0)),
                 "content_sha256": m.content_sha256,
                 "transforms": m.transforms,
                 "post_rules": loaded.post_rules.to_dict() if loaded.post_rules is not None else None,
@@ -346,6 +347,8 @@ class _RemoteDetector:
         self._last: tuple[str, dict[str, Any]] | None = None
         meta = model.metadata
         self.name = meta.get("parameters", {}).get("detector", "remote")
+        #: history the remote model's scores depend on (see Detector.lookback)
+        self.lookback = int(meta.get("parameters", {}).get("lookback", 0))
         self.feature_columns_ = [i["name"] for i in meta.get("inputs", []) if i["datatype"] == "FP64"]
         self.group_columns_ = [i["name"] for i in meta.get("inputs", []) if i["datatype"] == "BYTES"]
 
