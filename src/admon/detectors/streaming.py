@@ -39,9 +39,11 @@ range-relative). Cost per point is O(history) vectorised numpy work.
 Provenance of the numbers: ``spatial_tolerance`` (5 %) and ``rank_history`` (8640)
 are HTM's own NAB settings; the window sizes, ``refractory`` and ``startup`` were
 chosen on the NAB development subset (34 files, 50 windows), where one window
-is worth about one point of the normalised score -- differences of 1-2 points
-between nearby settings are within that noise (without ``startup`` the same
-design scores about 72 there).
+is worth about one point of the normalised score. Honest caveat: the design's
+robust level there is about 72 (``startup`` 0, 128, 200 or 300 give 71.7-72.1);
+``startup=256`` scores 75.5 because it happens to help two files whose labelled
+windows sit right after NAB's probationary period -- treat the margin over
+Numenta HTM's 73.6 on that subset as luck, not as evidence.
 
 Streaming: ``fit`` keeps the last ``state_points`` values of each group; ``score``
 prepends the kept values strictly older than the frame's first timestamp, so
