@@ -149,7 +149,7 @@ class Detector(abc.ABC):
         self.feature_columns_ = self._resolve_features(frame, self.group_columns_)
         if len(frame) == 0:
             raise DataError(f"{self.name or type(self).__name__}: cannot fit on an empty frame")
-        values = frame[self.feature_columns_].to_numpy(dtype=float)
+        values = frame[self.feature_columns_].to_numpy(dtype=float, na_value=np.nan)
         if not np.isfinite(values).any():
             raise DataError(
                 f"{self.name or type(self).__name__}: every value of {self.feature_columns_} is "
@@ -165,14 +165,7 @@ class Detector(abc.ABC):
 
     def score(self, frame: pd.DataFrame) -> pd.Series:
         """One finite score per row of ``frame``, aligned to its index (higher = more anomalous)."""
-        self._check_fitted()
-        self._check_frame(frame)
-        missing = [c for c in [*self.feature_columns_, *self.group_columns_] if c not in frame.columns]
-        if missing:
-            raise DataError(
-                f"{self.name or type(self).__name__}: frame lacks column(s) {missing} seen at fit; "
-                f"it has {list(frame.columns)}"
-            )
+        self._check_scorable(frame)
         if len(frame) == 0:
             return pd.Series([], index=frame.index, dtype="float64", name=SCORE_NAME)
         raw = np.asarray(self._score(frame), dtype=float).reshape(-1)
@@ -187,7 +180,9 @@ class Detector(abc.ABC):
         Post-rules use them for contributions; other detectors get contributions
         by replacing one feature at a time with its training median.
         """
-        self._check_fitted()
+        self._check_scorable(frame)
+        if len(frame) == 0:
+            return pd.DataFrame([], index=frame.index, columns=self.feature_columns_, dtype="float64")
         out = self._feature_scores(frame)
         if out is None:
             return None
@@ -316,6 +311,16 @@ class Detector(abc.ABC):
             raise NotFittedError(
                 f"{self.name or type(self).__name__} is not fitted yet; call fit(frame) before "
                 "score(frame), or load a trained model"
+            )
+
+    def _check_scorable(self, frame: Any) -> None:
+        self._check_fitted()
+        self._check_frame(frame)
+        missing = [c for c in [*self.feature_columns_, *self.group_columns_] if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{self.name or type(self).__name__}: frame lacks column(s) {missing} seen at fit; "
+                f"it has {list(frame.columns)}"
             )
 
     def _check_frame(self, frame: Any) -> None:
