@@ -77,51 +77,57 @@ class ForecastRunner(Runner):
             return super().execute(claim)
         if not is_forecast_entity(entity):
             return super().execute(claim)
-        return self._execute_forecast(claim, entity)
+        return execute_forecast(self, claim, entity)
 
-    def _execute_forecast(self, claim: Claim, entity: EntitySpec) -> RunOutcome:
-        started = time.perf_counter()
-        timings: dict[str, float] = {}
-        try:
-            self.on_event("run_started", run_id=claim.run_id, entity=entity.title,
-                          window_end_ms=claim.window_end_ms, attempt=claim.attempts)
-            job = load_forecast_job(entity.inference_model, self.settings.model_store)
-            t0 = time.perf_counter()
-            frame, report = self.reader(entity, claim.window_start_ms, claim.window_end_ms)
-            timings["read_s"] = round(time.perf_counter() - t0, 6)
-            t0 = time.perf_counter()
-            result = run_forecast_job(job, frame.reset_index(drop=True), claim.window_end_ms)
-            timings["forecast_s"] = round(time.perf_counter() - t0, 6)
-            docs = forecast_documents(entity, claim, job, result)
-            provenance = {
-                "kind": "forecast",
-                "config_hash": entity.config_hash,
-                "forecast_job": job.model_dump(mode="json"),
-                "window_start_ms": claim.window_start_ms,
-                "window_end_ms": claim.window_end_ms,
-                "lake_root": self.settings.lake_root,
-                "rows": int(len(frame)),
-                "fired": [a.to_dict() for a in result.fired],
-                "link_errors": result.errors,
-                "read_report": json.loads(json.dumps(report, default=str)),
-            }
-            digest = hashlib.sha256(
-                json.dumps([d["forecast"] for d in docs], sort_keys=True).encode()
-            ).hexdigest()
-            per_group = pd.DataFrame(index=range(len(docs)))
-            if not self._commit_success(claim, entity, frame, per_group, docs, provenance, digest,
-                                        timings, started):
-                self.on_event("run_lost_lease", run_id=claim.run_id)
-                return RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, "lost_lease")
-            self._publish(docs)
-            outcome = RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, SUCCEEDED,
-                                 rows=len(frame), groups=len(docs), documents=len(docs),
-                                 seconds=time.perf_counter() - started)
-            self.on_event("run_finished", run_id=claim.run_id, status=SUCCEEDED,
-                          window_end_ms=claim.window_end_ms, documents=len(docs))
-            return outcome
-        except Exception as exc:  # noqa: BLE001 - every run error is recorded, never lost
-            return self._record_failure(claim, exc, timings, started)
+
+def execute_forecast(runner: Runner, claim: Claim, entity: EntitySpec) -> RunOutcome:
+    """Run one claimed window of a forecast entity with ``runner``'s reader, sinks and records.
+
+    This is the whole hook: a Runner that calls it for ``is_forecast_entity(entity)`` runs
+    forecast entities (``ForecastRunner`` does exactly that).
+    """
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    try:
+        runner.on_event("run_started", run_id=claim.run_id, entity=entity.title,
+                        window_end_ms=claim.window_end_ms, attempt=claim.attempts)
+        job = load_forecast_job(entity.inference_model, runner.settings.model_store)
+        t0 = time.perf_counter()
+        frame, report = runner.reader(entity, claim.window_start_ms, claim.window_end_ms)
+        timings["read_s"] = round(time.perf_counter() - t0, 6)
+        t0 = time.perf_counter()
+        result = run_forecast_job(job, frame.reset_index(drop=True), claim.window_end_ms)
+        timings["forecast_s"] = round(time.perf_counter() - t0, 6)
+        docs = forecast_documents(entity, claim, job, result)
+        provenance = {
+            "kind": "forecast",
+            "config_hash": entity.config_hash,
+            "forecast_job": job.model_dump(mode="json"),
+            "window_start_ms": claim.window_start_ms,
+            "window_end_ms": claim.window_end_ms,
+            "lake_root": runner.settings.lake_root,
+            "rows": int(len(frame)),
+            "fired": [a.to_dict() for a in result.fired],
+            "link_errors": result.errors,
+            "read_report": json.loads(json.dumps(report, default=str)),
+        }
+        digest = hashlib.sha256(
+            json.dumps([d["forecast"] for d in docs], sort_keys=True).encode()
+        ).hexdigest()
+        per_group = pd.DataFrame(index=range(len(docs)))
+        if not runner._commit_success(claim, entity, frame, per_group, docs, provenance, digest,
+                                      timings, started):
+            runner.on_event("run_lost_lease", run_id=claim.run_id)
+            return RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, "lost_lease")
+        runner._publish(docs)
+        outcome = RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, SUCCEEDED,
+                             rows=len(frame), groups=len(docs), documents=len(docs),
+                             seconds=time.perf_counter() - started)
+        runner.on_event("run_finished", run_id=claim.run_id, status=SUCCEEDED,
+                        window_end_ms=claim.window_end_ms, documents=len(docs))
+        return outcome
+    except Exception as exc:  # noqa: BLE001 - every run error is recorded, never lost
+        return runner._record_failure(claim, exc, timings, started)
 
 
 def forecast_documents(
