@@ -196,5 +196,38 @@ def forecast_backtest(
             console.print(f"[red]{row.model}[/]: {row.error}", highlight=False)
 
 
+@forecast_app.command("save-job")
+def forecast_save_job(
+    name: Annotated[str, typer.Argument(help="Job name; forecast entities name it in inference_model.")],
+    model: Annotated[str, typer.Option(help="Forecaster: name[:k=v,...].")] = "gbm",
+    column: Annotated[str, typer.Option(help="Value column to forecast.")] = "throughput",
+    group_by: Annotated[str, typer.Option(help="Comma-separated group (link) columns.")] = "source_se,dest_se",
+    interval: Annotated[int, typer.Option(help="Bucket size of the entity's InputDataConfig, seconds.")] = 300,
+    horizon: Annotated[int, typer.Option(help="Buckets forecast after each window end.")] = 12,
+    threshold: Annotated[float | None, typer.Option(help="Rule: throughput X (bytes/s).")] = None,
+    minutes: Annotated[float, typer.Option(help="Rule: for at least D minutes.")] = 30.0,
+    webhook: Annotated[str | None, typer.Option(help="Rule: URL the notice is POSTed to.")] = None,
+    band: Annotated[str, typer.Option(help="Rule: forecast column compared (mean, lower, upper).")] = "mean",
+    state: Annotated[str, typer.Option(help="SQLite file of open episodes.")] = ".admon/forecast_actions.sqlite",
+) -> None:
+    """Save a forecast job in the model store, for entities with inference_namespace=forecast."""
+    from admon.forecast.actions import ThroughputRule
+    from admon.forecast.job import ForecastJobConfig
+    from admon.forecast.scheduling import save_forecast_job
+
+    if (threshold is None) != (webhook is None):
+        raise ConfigError("a rule needs both --threshold and --webhook (or neither, for no action)")
+    rule = None if threshold is None else ThroughputRule(
+        threshold=threshold, min_duration_minutes=minutes, webhook_url=webhook, band=band)
+    config = ForecastJobConfig(
+        forecaster=parse_model(model), value_column=column,
+        group_by=tuple(g.strip() for g in group_by.split(",") if g.strip()),
+        interval_seconds=interval, horizon=horizon, rule=rule, state_path=state,
+    )
+    path = save_forecast_job(name, config)
+    console.print(f"saved forecast job [bold]{name}[/] at {path}; register an entity with "
+                  f"inference_namespace='forecast', inference_model='{name}'", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(forecast_app, name="forecast")
