@@ -101,8 +101,8 @@ def configs(draw):
 
 def write_lake(root, files) -> None:
     for day, name, docs in files:
-        if name.endswith(".parquet"):
-            docs = [d for d in docs if isinstance(d, dict)]
+        if name.endswith(".parquet"):  # Parquet has no empty struct: an emptied part is absent
+            docs = [{k: v for k, v in d.items() if v != {}} for d in docs if isinstance(d, dict)]
         write_docs(root, docs, day=day, name=name)
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from admon.data.engines.base import JOB_DIALECT
+from admon.data.engines.base import JOB_DIALECT, UnreadableFileError
 from admon.data.lake import LakeFile
 from admon.data.schema import ScanField
 
@@ -239,8 +239,11 @@ class SparkEngine:
 
         groups: dict[str, tuple[Any, list[str]]] = {}
         for path in paths:
-            schema = _parquet_schema(path)
-            groups.setdefault(str(schema), (schema, []))[1].append(path)
+            try:
+                schema = _parquet_schema(path)
+            except Exception as exc:  # noqa: BLE001 - pyarrow raises its own ArrowInvalid
+                raise UnreadableFileError(path, f"{type(exc).__name__}: {exc}") from exc
+            groups.setdefault(str(schema), (schema, []))[1].append(spark_path(path))
         frames = []
         for schema, group in groups.values():
             types = _leaf_types(schema)
@@ -264,9 +267,7 @@ class SparkEngine:
         if json_paths:
             frames.append(self._json_frame(json_paths, fields))
         if parquet_paths:
-            frames += [
-                frame for frame in self._parquet_frames(parquet_paths, fields)
-            ]
+            frames += self._parquet_frames(parquet_paths, fields)
         scan = frames[0]
         for frame in frames[1:]:
             scan = scan.unionByName(frame)
@@ -328,6 +329,8 @@ class SparkEngine:
 
     def is_read_error(self, exc: BaseException) -> bool:
         """Whether an exception from a query is a file that could not be read (vs. a bug)."""
+        if isinstance(exc, UnreadableFileError):
+            return True
         text = str(exc)
         return any(s in text for s in ("FileNotFoundException", "EOFException", "ZipException",
                                        "CorruptedInputException", "FAILED_READ_FILE"))
