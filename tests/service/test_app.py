@@ -68,3 +68,27 @@ def test_the_embedded_scheduler_runs_in_the_service_process(world, client):
     # without the scheduler, nothing is planned
     with TestClient(create_app(world.settings)) as idle:
         assert idle.app.state.scheduler_enabled is False
+
+
+def test_cached_results_follow_new_runs_and_never_skip_access_control(world, client):
+    from admon.registry.db import session_scope
+    from admon.registry.models import ResultRow, RunRow
+
+    e = world.private_entity
+    url = f"/api/entities/{e}/results?start=1652140800000&end=1652313600000"
+    first = client.get(url, headers=world.auth("alice")).json()
+    assert client.get(url, headers=world.auth("alice")).json() == first  # served from the cache
+    assert client.get(url, headers=world.auth("bob")).status_code == 404  # the cache is behind access
+    assert client.get(url).status_code == 404
+    end = 1652227200000 + 3_600_000
+    with session_scope(world.settings.database_url) as s:
+        run = RunRow(entity_id=e, window_start_ms=1652227200000, window_end_ms=end, status="succeeded",
+                     attempts=1, next_attempt_ms=0, trigger="manual", created_ms=end, started_ms=end,
+                     finished_ms=end + 10)
+        s.add(run)
+        s.flush()
+        s.add(ResultRow(id="new-result", run_id=run.id, entity_id=e, window_end_ms=end,
+                        group_key={"host": "monit-xrootd-000"}, timestamp_ms=1652227200000,
+                        anomaly_score=2.0, is_anomaly=False, threshold=5.0, document={}))
+    second = client.get(url, headers=world.auth("alice")).json()
+    assert len(second) == len(first) + 1 and second[-1]["id"] == "new-result"

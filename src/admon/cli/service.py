@@ -19,6 +19,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Do not run the embedded scheduler.")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    results_cache: Annotated[int, typer.Option(help="Results responses kept in memory (0: none).")] = 512,
 ) -> None:
     """Run the web service (REST API under /api, web UI at /, OpenAPI at /docs)."""
     import uvicorn
@@ -26,7 +27,7 @@ def serve(
     from admon.service.app import create_app
     from admon.settings import load_settings
 
-    app = create_app(load_settings(), scheduler=not no_scheduler)
+    app = create_app(load_settings(), scheduler=not no_scheduler, results_cache=results_cache)
 
     console.print(f"admon serving on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
     uvicorn.run(app, host=host, port=port, log_level=log_level)

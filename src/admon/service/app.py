@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from admon.errors import AdmonError
 from admon.registry.db import get_engine, session_factory
 from admon.service.access import AuthenticationError
+from admon.service.cache import ResponseCache
 from admon.service.models import ensure_tables
 from admon.settings import Settings, load_settings
 
@@ -35,11 +36,16 @@ MAX_BODY_BYTES = 1_048_576
 
 
 def create_app(
-    settings: Settings | None = None, *, scheduler: bool = False, max_body_bytes: int = MAX_BODY_BYTES
+    settings: Settings | None = None,
+    *,
+    scheduler: bool = False,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    results_cache: int = 512,
 ) -> FastAPI:
     """The admon web service for ``settings`` (default: from the environment).
 
-    ``scheduler=True`` runs the embedded scheduler in this process while the app lives.
+    ``scheduler=True`` runs the embedded scheduler in this process while the app lives;
+    ``results_cache`` is how many serialized results responses are kept (0: none).
     """
     settings = settings or load_settings()
     engine = get_engine(settings.database_url)  # fails fast on a bad URL; migrates the schema
@@ -64,6 +70,7 @@ def create_app(
     app.state.session_factory = session_factory(settings.database_url)
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.scheduler_enabled = scheduler
+    app.state.results_cache = ResponseCache(results_cache)
 
     for exc_class in (AdmonError, RequestValidationError, StarletteHTTPException):
         app.add_exception_handler(exc_class, error_response)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from admon.errors import ConfigError, NotFoundError
 from admon.registry import repository as registry
-from admon.registry.models import EntityRow, ProjectRow, ResultRow, RunRow, UserRow
+from admon.registry.models import ApiTokenRow, EntityRow, ProjectRow, ResultRow, RunRow, UserRow
 from admon.registry.schemas import EntityCreate, EntityUpdate, ProjectCreate, ProjectUpdate
 from admon.service.access import (
     ANONYMOUS,
@@ -35,16 +35,29 @@ from admon.timeutil import now_ms
 # --- who is asking ------------------------------------------------------------------------------
 
 
+#: ``last_used_ms`` of a token is refreshed at most this often (a read should not write each time).
+TOKEN_TOUCH_MS = 60_000
+
+
 def viewer_for_token(s: Session, secret: str | None) -> Viewer:
-    """The :class:`Viewer` of an API token; no token is the anonymous viewer, a bad one a 401."""
+    """The :class:`Viewer` of an API token; no token is the anonymous viewer, a bad one a 401.
+
+    The same rules as :func:`admon.registry.repository.verify_api_token` (unknown, revoked,
+    expired or inactive = invalid), but ``last_used_ms`` is written at most once a minute.
+    """
     if not secret:
         return ANONYMOUS
-    user = registry.verify_api_token(s, secret)
-    if user is None:
+    token = s.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == registry.hash_token(secret)))
+    now = now_ms()
+    user = s.get(UserRow, token.user_id) if token is not None else None
+    if (token is None or token.revoked or (token.expires_ms is not None and token.expires_ms <= now)
+            or user is None or not user.is_active):
         raise AuthenticationError(
             "the API token is unknown, revoked or expired; create a new one with "
             "`admon token create --user NAME`"
         )
+    if token.last_used_ms is None or now - token.last_used_ms > TOKEN_TOUCH_MS:
+        token.last_used_ms = now
     return viewer_for_user(s, user)
 
 
@@ -123,6 +136,23 @@ def update_entity(s: Session, viewer: Viewer, entity_id: int, body: EntityUpdate
 
 # --- runs and results ---------------------------------------------------------------------------
 
+RESULT_COLUMNS = (ResultRow.id, ResultRow.run_id, ResultRow.window_end_ms, ResultRow.group_key,
+                  ResultRow.timestamp_ms, ResultRow.anomaly_score, ResultRow.is_anomaly, ResultRow.threshold)
+
+
+class ResultView(NamedTuple):
+    """A scored bucket as readers see it (a result row without its exported document)."""
+
+    id: str
+    run_id: int
+    window_end_ms: int
+    group_key: dict[str, Any]
+    timestamp_ms: int
+    anomaly_score: float | None
+    is_anomaly: bool
+    threshold: float | None
+
+
 
 def list_runs(s: Session, viewer: Viewer, entity_id: int, limit: int = 100) -> Sequence[RunRow]:
     row, _ = get_entity(s, viewer, entity_id)
@@ -140,33 +170,48 @@ def list_results(
     anomalies_only: bool = False,
     latest_only: bool = True,
     limit: int = 10_000,
-) -> list[ResultRow]:
-    """Results with ``start <= timestamp < end``, by timestamp.
+) -> list[ResultView]:
+    """Results with ``start <= timestamp < end``, by timestamp (then group).
 
     Sliding windows score a bucket several times; ``latest_only`` keeps, per group
-    and timestamp, the score of the newest window (what the UI plots).
+    and timestamp, the score of the newest window (what the UI plots). Only the
+    columns a reader needs are loaded (not the exported document), as plain rows.
     """
     row, _ = get_entity(s, viewer, entity_id)
     query = (
-        select(ResultRow)
+        select(*RESULT_COLUMNS)
         .where(
             ResultRow.entity_id == row.id,
             ResultRow.timestamp_ms >= start_ms,
             ResultRow.timestamp_ms < end_ms,
         )
-        .order_by(ResultRow.timestamp_ms, ResultRow.window_end_ms)
+        .order_by(ResultRow.timestamp_ms, ResultRow.window_end_ms.desc())
     )
     if anomalies_only:
         query = query.where(ResultRow.is_anomaly.is_(True))
-    rows = s.scalars(query).all()
-    if group:
-        rows = [r for r in rows if _matches(r.group_key, group)]
+    for key, value in (group or {}).items():  # json_extract on SQLite, ->> on PostgreSQL
+        query = query.where(ResultRow.group_key[key].as_string() == str(value))
+    rows = [ResultView(*r) for r in s.execute(query)]
     if latest_only:
-        newest: dict[tuple[str, int], ResultRow] = {}
-        for r in rows:  # ordered by window_end: later windows overwrite earlier ones
-            newest[(_key_text(r.group_key), r.timestamp_ms)] = r
-        rows = sorted(newest.values(), key=lambda r: (r.timestamp_ms, _key_text(r.group_key)))
-    return list(rows[:limit])
+        seen: set[tuple[int, str]] = set()
+        newest = []
+        for r in rows:  # per timestamp, the newest window comes first
+            key = (r.timestamp_ms, _key_text(r.group_key))
+            if key not in seen:
+                seen.add(key)
+                newest.append(r)
+        rows = newest
+    if not group:
+        rows.sort(key=lambda r: (r.timestamp_ms, _key_text(r.group_key)))
+    return rows[:limit]
+
+
+def results_version(s: Session, entity_id: int) -> tuple:
+    """Changes whenever a run of the entity finishes (and so whenever its results can change)."""
+    return tuple(s.execute(
+        select(func.count(RunRow.id), func.max(RunRow.finished_ms), func.max(RunRow.id))
+        .where(RunRow.entity_id == entity_id)
+    ).one())
 
 
 def get_result(s: Session, viewer: Viewer, entity_id: int, result_id: str) -> ResultRow:
@@ -183,10 +228,6 @@ def latest_result_ms(s: Session, entity_id: int) -> int | None:
 
 def _key_text(key: dict[str, Any]) -> str:
     return ",".join(f"{k}={key[k]}" for k in sorted(key))
-
-
-def _matches(key: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    return all(str(key.get(k)) == str(v) for k, v in wanted.items())
 
 
 # --- models -------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ import zipfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import TypeAdapter
 from fastapi.responses import StreamingResponse
 
 from admon.registry.schemas import ProjectCreate, ProjectUpdate
@@ -99,9 +100,10 @@ def list_runs(
     return [RunPublic.model_validate(r) for r in repo.list_runs(s, viewer, entity_id, limit)]
 
 
-@router.get("/entities/{entity_id}/results", tags=["results"])
+@router.get("/entities/{entity_id}/results", tags=["results"], response_model=list[ResultPublic])
 def list_results(
     entity_id: int,
+    request: Request,
     s: SessionDep,
     viewer: ViewerDep,
     start: TimeParam = None,
@@ -110,15 +112,24 @@ def list_results(
     anomalies_only: bool = False,
     all_windows: Annotated[bool, Query(description="every window's score, not only the newest")] = False,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
-) -> list[ResultPublic]:
+) -> Response:
     """Scored buckets in ``[start, end)`` (default: the last day with results)."""
-    entity, _ = repo.get_entity(s, viewer, entity_id)
+    entity, _ = repo.get_entity(s, viewer, entity_id)  # access control before any cache
     start_ms, end_ms = views.resolve_range(s, entity, start, end)
-    rows = repo.list_results(
-        s, viewer, entity_id, start_ms, end_ms, group=views.parse_group(group),
-        anomalies_only=anomalies_only, latest_only=not all_windows, limit=limit,
-    )
-    return [ResultPublic.model_validate(r) for r in rows]
+    wanted = views.parse_group(group)
+    cache = request.app.state.results_cache
+    key = (entity_id, start_ms, end_ms, views.group_text(wanted), anomalies_only, all_windows, limit,
+           repo.results_version(s, entity_id))
+    body = cache.get(key)
+    if body is None:
+        rows = repo.list_results(s, viewer, entity_id, start_ms, end_ms, group=wanted,
+                                 anomalies_only=anomalies_only, latest_only=not all_windows, limit=limit)
+        body = _RESULTS.dump_json([ResultPublic.model_validate(r) for r in rows])
+        cache.put(key, body)
+    return Response(body, media_type="application/json")
+
+
+_RESULTS = TypeAdapter(list[ResultPublic])
 
 
 @router.get("/entities/{entity_id}/plot", tags=["results"])
