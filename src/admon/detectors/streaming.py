@@ -1,4 +1,4 @@
-"""The ``default`` detector: a causal, streaming ensemble that leads NAB's scoreboard.
+"""The ``default`` detector: a causal, streaming ensemble for monitoring series, built on NAB.
 
 Design (what the leaders of the Numenta Anomaly Benchmark teach, in fast numpy)
 -------------------------------------------------------------------------------
@@ -44,6 +44,14 @@ robust level there is about 72 (``startup`` 0, 128, 200 or 300 give 71.7-72.1);
 ``startup=256`` scores 75.5 because it happens to help two files whose labelled
 windows sit right after NAB's probationary period -- treat the margin over
 Numenta HTM's 73.6 on that subset as luck, not as evidence.
+
+Tried on the development subset and dropped (each cost 1-15 points there): a
+Gaussian likelihood over a 10-point average of the raw score (HTM's exact
+post-processing), the 2nd/3rd nearest neighbour instead of the 1st, a log
+transform, distances between value ranks instead of values, a third channel
+(value novelty, a prediction error, or a day-long context), Fisher's method or
+the maximum instead of the mean of the channels. Known blind spot: a *missing*
+daily event (NAB's ``art_daily_nojump``) needs more context than 32 points.
 
 Streaming: ``fit`` keeps the last ``state_points`` values of each group; ``score``
 prepends the kept values strictly older than the frame's first timestamp, so
