@@ -119,6 +119,12 @@ def test_labels_export_writes_a_nab_dataset_the_benchmark_reads(world_env, clien
     notes = json.loads((tmp_path / "ds" / "labels" / "annotations.json").read_text())
     assert {n["author"] for n in notes} == {"alice"} and len(notes) == 5
 
+    # and `admon benchmark` scores a detector on it
+    code, out = cli("benchmark", str(tmp_path / "ds"), "--detector", "robust_zscore", "--out", str(tmp_path / "bench"))
+    assert code == 0, out
+    flat = " ".join(out.split())
+    assert "2 files, 4 labelled windows" in flat and "robust_zscore" in flat
+
     # the same dataset, zipped, over HTTP
     r = client.get(f"/api/entities/{e}/labels.zip")
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
