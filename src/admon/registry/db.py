@@ -76,6 +76,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA cache_size=-65536")  # 64 MB: results/outbox indexes stay in memory
         cur.close()
 
     @event.listens_for(engine, "begin")
