@@ -108,3 +108,46 @@ def test_cli_not_found(args):
     from admon.errors import NotFoundError
 
     assert isinstance(invoke(*args).exception, NotFoundError)
+
+
+def test_admon_scheduler_process_serves_metrics_and_stops_on_sigterm(lake, tmp_path):
+    """The real `admon scheduler` script: runs until SIGTERM, with /metrics while it runs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from runs_helpers import free_port
+
+    invoke("project", "create", "--title", "XRootD")
+    invoke("entity", "create", "--from-yaml", str(write_entity(tmp_path / "e.yaml")))
+    from admon.registry.api import DetectionEntity
+    from admon.timeutil import to_epoch_ms
+
+    DetectionEntity.get(1).update(schedule_from_ms=to_epoch_ms("2022-05-10T01:00:00Z"))
+    port = free_port()
+    env = {**os.environ, "ADMON_SINKS": "prometheus", "ADMON_SCHEDULER_POLL_SECONDS": "0.2"}
+    admon = os.path.join(os.path.dirname(sys.executable), "admon")
+    proc = subprocess.Popen([admon, "scheduler", "--metrics-port", str(port), "--now",
+                             "2022-05-10T01:10:00Z"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, body = time.monotonic() + 90, ""
+        while time.monotonic() < deadline:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.HTTPError:
+                body = ""
+            if 'admon_runs_total{entity="xrootd-1h",status="succeeded"} 3.0' in body:
+                break
+            time.sleep(0.3)
+        assert 'admon_runs_total{entity="xrootd-1h",status="succeeded"} 3.0' in body
+        assert body.count("admon_anomaly_score{") == HOSTS
+        assert proc.poll() is None  # still running: nothing left to do is not a reason to stop
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "scheduler stopped" in out
