@@ -41,9 +41,12 @@ def test_errors_are_one_clear_line_and_exit_code_2(tmp_path):
     assert out.returncode == 2 and "not after start" in out.stderr
 
 
-def test_demo_prints_documents_and_saves_a_plot(tmp_path):
+def test_demo_runs_the_whole_loop_and_saves_a_plot(tmp_path):
     out = admon("demo", "--out", str(tmp_path), "--hosts", "3")
     assert '"agg_interval_seconds": "300"' in out.stdout
+    assert "93 windows: 93 run now" in out.stdout  # one day of 15-minute slides of a 1-hour window
     png = next(tmp_path.glob("xrootd_*.png"))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     assert str(png) in out.stdout.replace("\n", "")
+    again = admon("demo", "--out", str(tmp_path), "--hosts", "3")  # the same windows are not run twice
+    assert "0 run now, 93 already done" in again.stdout
