@@ -88,10 +88,15 @@ class BacktestConfig(BaseModel):
 
 
 def model_label(model: Forecaster) -> str:
-    """``name(param=value, ...)`` with the parameters that differ from the defaults."""
+    """``name(param=value, ...)`` with the parameters that differ from the defaults.
+
+    >>> model_label(create("lstm", epochs=1)), model_label(create("gbm", n_lags=3))
+    ('lstm(look_back=1, epochs=1, batch_size=1)', 'gbm(n_lags=3)')
+    """
     defaults = type(model.config)()
     changed = [
-        f"{k}={v}" for k, v in model.config.model_dump().items() if getattr(defaults, k) != v
+        f"{k}={v}" for k, v in model.config.model_dump().items()
+        if getattr(defaults, k) != v or k in model.label_params
     ]
     return f"{model.name}({', '.join(changed)})" if changed else model.name
 

@@ -97,6 +97,8 @@ class Forecaster(abc.ABC):
     handles_gaps: ClassVar[bool] = False
     #: Modules ``fit`` imports on first use (a backtest imports them before it measures).
     requires: ClassVar[tuple[str, ...]] = ()
+    #: Parameters a backtest label always shows, default or not (the NOTED table's axes).
+    label_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ForecasterConfig | None = None, **params: Any) -> None:
         if config is not None and params:

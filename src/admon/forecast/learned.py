@@ -167,6 +167,7 @@ class LSTM(Forecaster):
     name = "lstm"
     Config = LSTMConfig
     requires = ("torch",)
+    label_params = ("look_back", "epochs", "batch_size")
 
     def min_length(self, season: int) -> int:
         return self.config.look_back + 10
