@@ -80,11 +80,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(env: dict, port: int, log: Path, cache: int) -> subprocess.Popen:
+def start_server(env: dict, port: int, log: Path, cache: int, workers: int) -> subprocess.Popen:
     admon = Path(sys.executable).with_name("admon")
     # The server's output goes to a file: an unread pipe would fill up and stall the server.
     proc = subprocess.Popen([str(admon), "serve", "--no-scheduler", "--port", str(port), "--log-level", "warning",
-                             "--results-cache", str(cache)],
+                             "--results-cache", str(cache), "--workers", str(workers)],
                             env=env, stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -189,7 +189,8 @@ def closed_loop(client: Client, concurrency: int, seconds: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rates", default="100,200,300", help="open-loop request rates per second")
-    parser.add_argument("--uncached-rates", default="100,200", help="open-loop rates with the cache off")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (one per core)")
+    parser.add_argument("--uncached-rates", default="50", help="open-loop rates with the cache off")
     parser.add_argument("--seconds", type=float, default=15.0, help="duration of each rate")
     parser.add_argument("--hosts", type=int, default=20, help="hosts (groups) with results")
     parser.add_argument("--concurrency", type=int, default=16, help="clients of the closed-loop run")
@@ -205,7 +206,7 @@ def main() -> None:
     rows = []
     for cache, rates in ((512, args.rates), (0, args.uncached_rates)):
         port = free_port()
-        server = start_server(env, port, home / "server.log", cache)
+        server = start_server(env, port, home / "server.log", cache, args.workers)
         client = Client(port, paths, token)
         try:
             for _ in range(50):  # warm up connections and caches
@@ -221,7 +222,7 @@ def main() -> None:
                 server.kill()
 
     print(f"\nGET /api/entities/{{id}}/results, one host-day (288 buckets, newest of 4 windows each), "
-          f"{args.hosts} hosts, SQLite, token auth, 1 uvicorn worker\n")
+          f"{args.hosts} hosts, SQLite, token auth, {args.workers} uvicorn worker(s)\n")
     print("| results cache | load | requests | achieved req/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:

@@ -18,19 +18,28 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Do not run the embedded scheduler.")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (each with its scheduler; leases keep them apart).")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     results_cache: Annotated[int, typer.Option(help="Results responses kept in memory (0: none).")] = 512,
 ) -> None:
     """Run the web service (REST API under /api, web UI at /, OpenAPI at /docs)."""
+    import json
+    import os
+
     import uvicorn
 
-    from admon.service.app import create_app
+    from admon.service.app import SERVE_OPTIONS_ENV, create_app_from_env
     from admon.settings import load_settings
 
-    app = create_app(load_settings(), scheduler=not no_scheduler, results_cache=results_cache)
-
+    load_settings()  # fail fast, before any worker starts
+    # Worker processes build their app from the environment (uvicorn's factory mode).
+    os.environ[SERVE_OPTIONS_ENV] = json.dumps({"scheduler": not no_scheduler, "results_cache": results_cache})
     console.print(f"admon serving on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    if workers == 1:
+        uvicorn.run(create_app_from_env(), host=host, port=port, log_level=log_level)
+    else:
+        uvicorn.run("admon.service.app:create_app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level)
 
 
 @user_app.command("add")

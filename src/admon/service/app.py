@@ -41,11 +41,13 @@ def create_app(
     scheduler: bool = False,
     max_body_bytes: int = MAX_BODY_BYTES,
     results_cache: int = 512,
+    threads: int = 12,
 ) -> FastAPI:
     """The admon web service for ``settings`` (default: from the environment).
 
     ``scheduler=True`` runs the embedded scheduler in this process while the app lives;
-    ``results_cache`` is how many serialized results responses are kept (0: none).
+    ``results_cache`` is how many serialized results responses are kept (0: none);
+    ``threads`` is the size of the worker pool sync routes run in.
     """
     settings = settings or load_settings()
     engine = get_engine(settings.database_url)  # fails fast on a bad URL; migrates the schema
@@ -53,6 +55,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        import anyio.to_thread
+
+        # Sync routes run in this pool; more threads than database connections only queue
+        # on the connection pool (and thrash the GIL) instead of on the thread limiter.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         stop = _start_scheduler(settings) if scheduler else None
         try:
             yield
@@ -96,6 +103,19 @@ def create_app(
         return Response(generate_latest(get_registry()), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+#: Environment variable ``admon serve`` passes its options to worker processes in.
+SERVE_OPTIONS_ENV = "ADMON_SERVE_OPTIONS"
+
+
+def create_app_from_env() -> FastAPI:
+    """``create_app`` with settings from ``ADMON_*`` and the options of ``admon serve``."""
+    import json
+    import os
+
+    options = json.loads(os.environ.get(SERVE_OPTIONS_ENV) or "{}")
+    return create_app(load_settings(), **options)
 
 
 # --- errors -------------------------------------------------------------------------------------

@@ -56,7 +56,11 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_viewer(request: Request, s: SessionDep) -> Viewer:
-    return repo.viewer_for_token(s, bearer_token(request))
+    viewer = repo.viewer_for_token(s, bearer_token(request))
+    # Hand the connection back to the pool while the request waits for a worker thread for the
+    # route itself: a connection held across that wait starves the pool under load.
+    s.commit()
+    return viewer
 
 
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
