@@ -129,7 +129,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo lake, plot and outputs.")] = Path("demo-out"),
     hosts: Annotated[int, typer.Option(help="Hosts in the generated lake.")] = 8,
 ) -> None:
-    """Generate a small lake, run the design's two-source config for one host-day, plot it."""
+    """The whole loop on a generated lake: read, register, train, run a day of windows, plot."""
     from admon.demo import run_demo
 
     run_demo(out, hosts=hosts, console=console)
