@@ -103,3 +103,18 @@ def test_cli_save_job_writes_a_loadable_config(tmp_path):
     assert job.rule.threshold == 4e8 and job.rule.min_duration_minutes == 45
     out = runner.invoke(build_app(), ["forecast", "save-job", "x", "--threshold", "1"])
     assert out.exit_code != 0 and "needs both --threshold and --webhook" in str(out.exception)
+
+
+def test_cli_backtest_on_lake_data(tmp_path):
+    from admon.cli import build_app
+    from admon.forecast.fts_lake import generate_fts_lake
+
+    generate_fts_lake(tmp_path, links=2, days=3, seed=2, step_seconds=300)
+    runner = CliRunner()
+    args = ["forecast", "backtest", "--lake", "--root", str(tmp_path), "--days", "3", "--origins", "2",
+            "--model", "seasonal_naive"]
+    out = runner.invoke(build_app(), [*args, "--link", "CERN-PROD:FZK-LCG2"])
+    assert out.exit_code == 0, out.output
+    assert "CERN-PROD->FZK-LCG2 throughput from" in out.output and "864 points" in out.output
+    out = runner.invoke(build_app(), [*args, "--link", "CERN-PROD:PIC"])
+    assert out.exit_code != 0 and "link CERN-PROD:PIC has no data" in str(out.exception)

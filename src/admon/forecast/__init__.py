@@ -28,6 +28,9 @@ _EXPORTS = {
     "ThroughputRule": "admon.forecast.actions",
     "ForecastJobConfig": "admon.forecast.job",
     "run_forecast_job": "admon.forecast.job",
+    "ForecastRunner": "admon.forecast.scheduling",
+    "save_forecast_job": "admon.forecast.scheduling",
+    "load_forecast_job": "admon.forecast.scheduling",
 }
 
 __all__ = sorted(_EXPORTS)
