@@ -104,3 +104,26 @@ def test_expired_lease_is_taken_over(db_url, lake):
     with session_scope() as s:
         assert len(repo.list_results(s, claim.run_id)) == HOSTS
         assert repo.get_run(s, claim.run_id).status == "succeeded"
+
+
+def test_postgresql_claim_skips_rows_locked_by_another_scheduler(postgres_url, lake, monkeypatch):
+    """SKIP LOCKED: a run row another transaction holds is passed over, not waited for."""
+    import sqlalchemy as sa
+
+    # without SKIP LOCKED the claim would wait for the lock: make that an error after 5 s
+    monkeypatch.setenv("ADMON_DATABASE_URL", postgres_url + "?options=-c%20lock_timeout%3D5000")
+    make_entity(interval=10, slide=5, schedule_from="2022-05-10T00:10:00Z", sources=1)
+    runner = Runner(load_settings())
+    Scheduler(runner, clock=lambda: to_epoch_ms("2022-05-10T00:20:00Z")).plan()
+    other = sa.create_engine(postgres_url)
+    try:
+        with other.connect() as conn:
+            oldest = conn.execute(sa.text(
+                "SELECT id FROM runs ORDER BY window_end_ms LIMIT 1 FOR UPDATE")).scalar()
+            claim = runner.claim()  # would wait (and then fail) without SKIP LOCKED
+            assert claim is not None and claim.run_id != oldest
+            assert claim.window_end_ms == to_epoch_ms("2022-05-10T00:15:00Z")
+            conn.rollback()
+        assert runner.claim().run_id == oldest
+    finally:
+        other.dispose()
