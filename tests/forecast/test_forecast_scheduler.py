@@ -1,4 +1,4 @@
-"""An FTS forecast entity on the real scheduler fires its webhook once for a generated episode."""
+"""An FTS forecast entity on the standard scheduler fires its webhook once for a generated episode."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from admon.errors import NotFoundError
 from admon.forecast.actions import ThroughputRule
 from admon.forecast.fts_lake import fts_input_config, generate_fts_lake, read_episodes
 from admon.forecast.job import ForecastJobConfig
-from admon.forecast.scheduling import ForecastRunner, load_forecast_job, save_forecast_job
+from admon.forecast.scheduling import load_forecast_job, save_forecast_job
 from admon.registry import repository as repo
 from admon.registry.api import DetectionEntity, Project
 from admon.registry.db import dispose_all, session_scope
 from admon.registry.models import RunRow
+from admon.runs.runner import Runner
 from admon.runs.scheduler import Scheduler
 from admon.settings import load_settings
 
@@ -54,7 +55,7 @@ def test_fts_forecast_entity_runs_on_the_scheduler_and_fires_once(fts_lake, rece
         schedule_from_ms=episode["start_ms"] // (10 * MIN) * (10 * MIN) - 60 * MIN,
     )
     clock = {"now": episode["end_ms"] + 60 * MIN}
-    scheduler = Scheduler(ForecastRunner(load_settings(max_catch_up_windows=500)), clock=lambda: clock["now"])
+    scheduler = Scheduler(Runner(load_settings(max_catch_up_windows=500)), clock=lambda: clock["now"])
     report = scheduler.tick()
     assert report.executed > 20 and all(o.status == "succeeded" for o in report.outcomes), report.outcomes
     assert len(receiver.received) == 1
@@ -76,7 +77,7 @@ def test_fts_forecast_entity_runs_on_the_scheduler_and_fires_once(fts_lake, rece
 
     # A restart later: the same windows are not run (nor announced) twice.
     clock["now"] += 5 * MIN
-    again = Scheduler(ForecastRunner(load_settings(max_catch_up_windows=500)), clock=lambda: clock["now"]).tick()
+    again = Scheduler(Runner(load_settings(max_catch_up_windows=500)), clock=lambda: clock["now"]).tick()
     assert again.executed == 0 and len(receiver.received) == 1
 
 
@@ -88,7 +89,7 @@ def test_a_missing_job_config_fails_the_run_clearly(fts_lake):
         schedule_from_ms=pd.Timestamp("2022-05-11").value // 10**6,
     )
     clock = pd.Timestamp("2022-05-11 00:10").value // 10**6
-    report = Scheduler(ForecastRunner(load_settings()), clock=lambda: clock).tick()
+    report = Scheduler(Runner(load_settings()), clock=lambda: clock).tick()
     assert report.outcomes and all(o.status != "succeeded" for o in report.outcomes)
     with session_scope() as s:
         run = s.get(RunRow, report.outcomes[0].run_id)

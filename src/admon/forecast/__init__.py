@@ -28,7 +28,7 @@ _EXPORTS = {
     "ThroughputRule": "admon.forecast.actions",
     "ForecastJobConfig": "admon.forecast.job",
     "run_forecast_job": "admon.forecast.job",
-    "ForecastRunner": "admon.forecast.scheduling",
+    "execute_forecast": "admon.forecast.scheduling",
     "save_forecast_job": "admon.forecast.scheduling",
     "load_forecast_job": "admon.forecast.scheduling",
 }

@@ -4,9 +4,9 @@ A forecast entity is an ordinary registered entity (project, windows, InputDataC
 with ``inference_namespace="forecast"``; its ``inference_model`` names a job config saved in
 the model store at ``<store>/forecast/<name>/job.json`` (:func:`save_forecast_job`). The
 window ``[t - interval_minutes, t)`` is the history the forecaster is fitted on, ``t`` is
-"now". :class:`ForecastRunner` is the scheduler's :class:`~admon.runs.runner.Runner` that
-runs these entities through :func:`admon.forecast.job.run_forecast_job` and every other
-entity as before; use it as ``Scheduler(ForecastRunner())``.
+"now". The scheduler's :class:`~admon.runs.runner.Runner` hands these entities to
+:func:`execute_forecast`, which runs :func:`admon.forecast.job.run_forecast_job` with the
+runner's reader, run records, result rows and sinks; every other entity runs as before.
 
 Each run exports one document per link (same deterministic id scheme as anomaly results):
 ``type="forecast_result"``, the forecast steps with their band, ``is_anomaly`` = the rule's
@@ -67,24 +67,10 @@ def is_forecast_entity(entity: EntitySpec) -> bool:
     return entity.inference_namespace == NAMESPACE
 
 
-class ForecastRunner(Runner):
-    """A Runner that also runs forecast entities; every other entity runs exactly as before."""
-
-    def execute(self, claim: Claim) -> RunOutcome:
-        try:
-            entity = self.entity(claim.entity_id)
-        except Exception:  # noqa: BLE001 - the base runner records this failure its own way
-            return super().execute(claim)
-        if not is_forecast_entity(entity):
-            return super().execute(claim)
-        return execute_forecast(self, claim, entity)
-
-
 def execute_forecast(runner: Runner, claim: Claim, entity: EntitySpec) -> RunOutcome:
     """Run one claimed window of a forecast entity with ``runner``'s reader, sinks and records.
 
-    This is the whole hook: a Runner that calls it for ``is_forecast_entity(entity)`` runs
-    forecast entities (``ForecastRunner`` does exactly that).
+    ``Runner.execute`` calls it for entities with ``inference_namespace == "forecast"``.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}

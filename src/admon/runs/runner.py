@@ -244,6 +244,10 @@ class Runner:
         timings: dict[str, float] = {}
         try:
             entity = self.entity(claim.entity_id)
+            if entity.inference_namespace == "forecast":  # forecast job kind (issue 8)
+                from admon.forecast.scheduling import execute_forecast
+
+                return execute_forecast(self, claim, entity)
             self.on_event("run_started", run_id=claim.run_id, entity=entity.title,
                           window_end_ms=claim.window_end_ms, attempt=claim.attempts)
             t0 = time.perf_counter()
