@@ -123,6 +123,8 @@ def test_http_receiver_down_then_up_delivers_everything_in_order_once(db_url, la
     assert receiver.requests >= 2 + (7 * HOSTS) // 4
     with session_scope() as s:
         assert set(ids) == {r for (r,) in s.execute(repo.select(repo.ResultRow.id)).all()}
+        # acknowledged documents leave the outbox (the results table keeps them)
+        assert s.execute(repo.select(repo.func.count()).select_from(repo.OutboxRow)).scalar() == 0
     # a second backfill sends nothing new
     backfill(de.id, "2022-05-10T00:00:00Z", "2022-05-10T00:40:00Z", runner=runner)
     runner.deliver()

@@ -139,7 +139,11 @@ class ResultRow(Base):
 
 
 class OutboxRow(Base):
-    """A document waiting for one durable sink; deleted never, marked delivered on acknowledgement."""
+    """A document waiting for one durable sink; deleted once the sink acknowledged it.
+
+    (``delivered``/``delivered_ms`` stay for tools that mark instead of delete; admon's own
+    delivery deletes, so every row here is still owed.)
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (

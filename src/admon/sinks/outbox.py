@@ -3,7 +3,9 @@
 A run writes its results and one outbox row per (durable sink, document) in the
 same transaction as its status, so a document is queued exactly when its run
 succeeded. :func:`deliver` then sends each sink's pending documents in window
-order, marks them delivered once the sink accepted them, and on a failure stops
+order, deletes them from the outbox once the sink accepted them (the ``results``
+table keeps every document; the outbox holds only what is still owed, so it stays
+small however long admon runs), and on a failure stops
 that sink (keeping the order) until a backoff has passed. One process at a time
 delivers to a sink (lease ``deliver:<sink url>``).
 """
@@ -14,7 +16,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from admon.registry import repository as repo
@@ -115,8 +117,7 @@ def _deliver_sink(factory, sink, owner, lease, batch_size, backoff_seconds, leas
             report.pending_sinks.append(sink.url)
             return
         with factory() as s:
-            s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(
-                delivered=True, delivered_ms=now_ms(), attempts=OutboxRow.attempts + 1, last_error=None))
+            s.execute(delete(OutboxRow).where(OutboxRow.id.in_(ids)))
             s.commit()
             # renew: a long backlog must not let the lease lapse under us
             repo.acquire_lease(s, lease, owner, int(lease_seconds * 1000), now)
