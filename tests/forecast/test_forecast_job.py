@@ -84,6 +84,9 @@ def test_job_errors_are_per_link_or_clear(fts):
         run_forecast_job(config, frame, DAY0 - 1)
     with pytest.raises(ConfigError, match="unknown forecaster 'prophet'"):
         ForecastJobConfig(forecaster={"name": "prophet"})
+    rule = ThroughputRule(threshold=1, min_duration_minutes=90, webhook_url="http://127.0.0.1:9/")
+    with pytest.raises(ConfigError, match="covers 60 min, less than the rule's 90 min"):
+        ForecastJobConfig(horizon=12, interval_seconds=300, rule=rule)
 
 
 def test_gaps_are_filled_for_models_that_cannot_take_them(fts):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from admon.errors import AdmonError, ConfigError, DataError
 from admon.forecast.actions import ActionState, FiredAction, ThroughputRule, evaluate_rule, link_key
@@ -56,6 +56,16 @@ class ForecastJobConfig(BaseModel):
             super().__init__(**kwargs)
         except ValidationError as exc:
             raise ConfigError(explain_validation("ForecastJobConfig", exc)) from None
+
+    @model_validator(mode="after")
+    def _check_rule_fits_horizon(self) -> ForecastJobConfig:
+        covered = self.horizon * self.interval_seconds / 60
+        if self.rule is not None and covered < self.rule.min_duration_minutes:
+            raise ValueError(
+                f"horizon {self.horizon} x {self.interval_seconds} s covers {covered:g} min, less than the "
+                f"rule's {self.rule.min_duration_minutes:g} min, so it could never fire; raise horizon"
+            )
+        return self
 
     @field_validator("forecaster")
     @classmethod
