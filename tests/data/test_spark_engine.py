@@ -45,6 +45,7 @@ def test_job_sql_is_rendered_with_the_spark_fixes():
     assert sql == "SELECT * FROM (SELECT COALESCE(`a.x`, `b.x`) AS x FROM s) AS _where WHERE x > 1"
 
 
+@pytest.mark.spark
 def test_division_matches_duckdb(spark):
     import duckdb
 
