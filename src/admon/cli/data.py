@@ -32,7 +32,8 @@ def lake_generate(
     days: Annotated[int, typer.Option(help="Number of days.")] = 1,
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2022-05-10",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same bytes.")] = 0,
-    step_seconds: Annotated[int, typer.Option(help="Seconds between points of a host and topic.")] = 10,
+    step_seconds: Annotated[Optional[int], typer.Option(
+        help="Seconds between points of a series (default: 10 for xrootd, 60 for fts).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json, json.gz or parquet.")] = "json",
     kind: Annotated[str, typer.Option(help="xrootd (collectd topics) or fts (transfer links).")] = "xrootd",
 ) -> None:
@@ -41,7 +42,7 @@ def lake_generate(
     if kind == "fts":
         from admon.forecast.fts_lake import generate_fts_lake
 
-        summary = generate_fts_lake(target, days=days, start=start, seed=seed, step_seconds=step_seconds)
+        summary = generate_fts_lake(target, days=days, start=start, seed=seed, step_seconds=step_seconds or 60)
         console.print(f"wrote FTS lake under [bold]{target}[/]: {summary}")
         return
     if kind != "xrootd":
@@ -49,7 +50,7 @@ def lake_generate(
     from admon.data.generate import generate_lake
 
     summary = generate_lake(target, hosts=hosts, days=days, start=start, seed=seed,
-                            step_seconds=step_seconds, fmt=fmt)  # type: ignore[arg-type]
+                            step_seconds=step_seconds or 10, fmt=fmt)  # type: ignore[arg-type]
     console.print(
         f"wrote {summary.documents:,} documents in {len(summary.files)} files under [bold]{target}[/], "
         f"{summary.anomalies} injected anomalies labelled in {summary.labels_path}"
