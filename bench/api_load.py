@@ -189,7 +189,7 @@ def closed_loop(client: Client, concurrency: int, seconds: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rates", default="100,200,300", help="open-loop request rates per second")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (one per core)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--uncached-rates", default="50", help="open-loop rates with the cache off")
     parser.add_argument("--seconds", type=float, default=15.0, help="duration of each rate")
     parser.add_argument("--hosts", type=int, default=20, help="hosts (groups) with results")
@@ -213,6 +213,7 @@ def main() -> None:
                 client.get()
             for r in rates.split(","):
                 rows.append(open_loop(client, float(r), args.seconds) | {"cache": cache})
+            rows.append(closed_loop(client, 1, args.seconds / 2) | {"cache": cache})  # service time
             rows.append(closed_loop(client, args.concurrency, args.seconds) | {"cache": cache})
         finally:
             server.terminate()
