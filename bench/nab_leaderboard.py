@@ -7,7 +7,8 @@ Each detector runs with its default parameters through the causal runner of
 file; past scores must not change when future rows are added). A detector the
 runner refuses, or one that fails, is listed with the reason. Prints one table:
 NAB standard / reward_low_FP_rate / reward_low_FN_rate, event F1, point-adjusted
-F1, range F1, AUC-PR and the seconds spent in fit + score (one thread).
+F1, range F1, AUC-PR, the wall-clock seconds spent in fit + score (one thread)
+and the CPU seconds of that thread.
 """
 
 from __future__ import annotations
