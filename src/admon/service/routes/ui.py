@@ -109,7 +109,7 @@ def _gantt(runs) -> dict:
     stages: list[str] = []
     rows = []
     for run in runs:
-        timings = dict(run.timings or {})
+        timings = {k: v for k, v in (run.timings or {}).items() if not k.startswith("total")}
         for name in timings:
             if name not in stages:
                 stages.append(name)
@@ -118,7 +118,10 @@ def _gantt(runs) -> dict:
             seconds = float(seconds or 0.0)
             bars.append({"stage": name, "offset": offset, "width": seconds})
             offset += seconds
-        wall = ((run.finished_ms - run.started_ms) / 1000) if run.finished_ms and run.started_ms else offset
+        # the recorded total (or the wall time) also covers what no stage accounts for
+        recorded = next((float(v) for k, v in (run.timings or {}).items() if k.startswith("total") and v), None)
+        wall = recorded or (((run.finished_ms - run.started_ms) / 1000) if run.finished_ms and run.started_ms
+                            else offset)
         rows.append({"run": run, "bars": bars, "total": max(offset, wall)})
     longest = max((r["total"] for r in rows), default=0.0) or 1.0
     colours = {name: STAGE_COLOURS[i % len(STAGE_COLOURS)] for i, name in enumerate(stages)}
