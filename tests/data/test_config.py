@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from admon import InputDataConfig, SourceConfig
 from admon.errors import ConfigError
@@ -24,7 +25,7 @@ def test_round_trips_through_json_and_yaml():
 
 def test_configs_are_frozen_and_reject_unknown_keys():
     idc = two_sources()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         idc.agg_method = "sum"
     with pytest.raises(ConfigError, match="colour: Extra inputs are not permitted"):
         InputDataConfig.from_json('{"source_configs": [], "agg_interval_seconds": 1, "colour": "red"}')

@@ -38,7 +38,7 @@ from admon.data.report import ReadReport, SourceReport
 from admon.data.schema import ScanField, plan_scan, sample_schema
 from admon.errors import ConfigError, DataError
 from admon.settings import load_settings
-from admon.timeutil import TimeLike, check_window, format_ms
+from admon.timeutil import TimeLike, check_window
 
 
 class DataSource:
