@@ -7,10 +7,8 @@ Debian packages (``make system-deps``); a missing one fails the tests, never ski
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -20,15 +18,6 @@ import pytest
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SHOTS = Path(tempfile.gettempdir()) / "admon-e2e-shots"
-
-
-def _service_conftest():
-    path = Path(__file__).parents[1] / "service" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("admon_service_test_world", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
-    spec.loader.exec_module(module)
-    return module
 
 
 def _free_port() -> int:
@@ -47,7 +36,9 @@ def e2e_world(tmp_path_factory):
                   topics=["xrootd_raw_gled", "xrootd_raw_alice"])
     settings = load_settings(database_url=f"sqlite:///{home / 'e2e.db'}", lake_root=str(home / "lake"),
                              model_store=str(home / "models"))
-    return _service_conftest().build_world(settings)
+    from tests.service.conftest import build_world
+
+    return build_world(settings)
 
 
 @pytest.fixture(scope="session")
