@@ -16,6 +16,7 @@ from admon.registry.schemas import ProjectCreate, ProjectUpdate
 from admon.service import repo, views
 from admon.service.deps import SessionDep, SettingsDep, ViewerDep
 from admon.service.labels import export_labels
+from admon.timeutil import check_window, to_epoch_ms
 from admon.service.schemas import (
     AnnotationCreate,
     AnnotationPublic,
@@ -155,10 +156,10 @@ def plot_data(
 def list_annotations(
     entity_id: int, s: SessionDep, viewer: ViewerDep, start: TimeParam = None, end: TimeParam = None
 ) -> list[AnnotationPublic]:
-    start_ms = views.to_epoch_ms(start) if start is not None else None
-    end_ms = views.to_epoch_ms(end) if end is not None else None
+    start_ms = to_epoch_ms(start) if start is not None else None
+    end_ms = to_epoch_ms(end) if end is not None else None
     if start_ms is not None and end_ms is not None:
-        views.check_window(start_ms, end_ms)
+        check_window(start_ms, end_ms)
     return [AnnotationPublic.model_validate(a) for a in repo.list_annotations(s, viewer, entity_id, start_ms, end_ms)]
 
 
