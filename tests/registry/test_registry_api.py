@@ -231,3 +231,28 @@ def test_named_lease_has_one_holder_until_it_expires(db_url):
         assert not repo.acquire_lease(s, "deliver:x", "a", ttl_ms=60_000, now=71_000)
         repo.release_lease(s, "deliver:x", "b")
         assert repo.acquire_lease(s, "deliver:x", "a", ttl_ms=60_000, now=72_000)
+
+
+def test_upgrade_from_the_first_migration_keeps_data(db_url):
+    """A database created at revision 0001 is brought to head on first use, rows intact."""
+    from alembic import command
+    from alembic.config import Config
+
+    from admon.registry.db import _create_engine, head_revisions
+
+    engine = _create_engine(db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    with engine.begin() as conn:
+        conn.execute(db.text("INSERT INTO projects (title, description, is_private, created_ms, "
+                             "updated_ms) VALUES ('old', '', false, 1, 1)"))
+    engine.dispose()
+    assert Project.get("old").created_ms == 1  # get_engine migrates to head first
+    with db.get_engine(db_url).connect() as conn:
+        version = conn.execute(db.text("SELECT version_num FROM alembic_version")).scalar()
+    assert {version} == head_revisions() == {"0002"}
+    indexes = {ix["name"] for ix in inspect(db.get_engine(db_url)).get_indexes("results")}
+    assert "ix_results_entity_timestamp" in indexes

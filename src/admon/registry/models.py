@@ -125,6 +125,7 @@ class RunRow(Base):
 
 class ResultRow(Base):
     __tablename__ = "results"
+    __table_args__ = (Index("ix_results_entity_timestamp", "entity_id", "timestamp_ms"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # deterministic document id
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
