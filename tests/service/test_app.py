@@ -20,6 +20,15 @@ def test_openapi_lists_every_endpoint_of_the_issue(client):
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
 
 
+def test_docs_work_offline(client):
+    page = client.get("/docs").text
+    assert "cdn." not in page and "/static/swagger-ui/swagger-ui-bundle.js" in page
+    js = client.get("/static/swagger-ui/swagger-ui-bundle.js")
+    assert js.status_code == 200 and len(js.content) > 500_000
+    assert client.get("/static/swagger-ui/swagger-ui.css").status_code == 200
+    assert client.get("/static/app.css").status_code == 200  # the UI's own assets are still served
+
+
 def test_health_and_metrics(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     r = client.get("/metrics")

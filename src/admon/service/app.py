@@ -72,6 +72,8 @@ def create_app(
         summary="Anomaly detection on monitoring data: projects, entities, runs, results, labels.",
         version=_version(),
         lifespan=lifespan,
+        docs_url=None,  # served below from the installed Swagger UI, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.session_factory = session_factory(settings.database_url)
@@ -88,6 +90,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(ui.router)
     _mount_model_serving(app)
+    _mount_offline_docs(app)  # before /static, which would shadow /static/swagger-ui
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
     @app.get("/healthz", include_in_schema=False)
@@ -103,6 +106,25 @@ def create_app(
         return Response(generate_latest(get_registry()), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _mount_offline_docs(app: FastAPI) -> None:
+    """OpenAPI docs at ``/docs`` with Swagger UI's files from the swagger-ui-bundle package, so
+    the page works on a machine without internet access, like the rest of the UI."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/static/swagger-ui", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="admon — API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
 
 
 #: Environment variable ``admon serve`` passes its options to worker processes in.
