@@ -186,6 +186,8 @@ def run_demo(out: Path, *, hosts: int = 8, console: Console | None = None) -> di
     console.rule("[bold]5. the joined series, the scores and the detections of one host")
     png = plot_host(frame, host, labels, out / f"xrootd_{host}.png", results=results)
     console.print(f"plot (injected anomalies shaded red, detections marked): [bold]{png}[/]")
-    console.print("See it in the browser: [bold].venv/bin/admon serve[/] then open http://127.0.0.1:8000")
+    console.print("See it in the browser: [bold].venv/bin/admon serve[/] then open "
+                  f"http://127.0.0.1:8000/entities/{entity.id}?group=host={host}"
+                  f"&start={DEMO_DAY}T00:00:00Z&end={END_DAY}T00:00:00Z")
     return {"lake": lake, "frame": frame, "host": host, "plot": str(png), "labels": labels,
             "entity": entity, "results": results, "backfill": report}
