@@ -19,9 +19,10 @@ ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
 def spark():
     """One SparkSession (``local[2]``) for the whole test session: the JVM starts once.
 
-    Tiny data: two shuffle partitions, no adaptive re-planning and no code generation
-    (interpreting a small plan is faster than compiling every new one), no UI, bound to
-    127.0.0.1.
+    Tiny data: one shuffle partition (no range-sampling job for ORDER BY), no adaptive
+    re-planning and no code generation (interpreting a small plan is faster than compiling
+    every new one), no UI, bound to 127.0.0.1. Tests that need several partitions set
+    ``spark.sql.shuffle.partitions`` themselves.
     """
     # Python workers (applyInPandas) must run this interpreter, which has admon and pandas.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -33,7 +34,7 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.shuffle.partitions", "1")
         .config("spark.default.parallelism", "2")
         .config("spark.sql.adaptive.enabled", "false")
         .config("spark.sql.codegen.wholeStage", "false")

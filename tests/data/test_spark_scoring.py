@@ -21,6 +21,15 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 WINDOW = (DAY0, DAY0 + 86_400_000)
 
 
+@pytest.fixture(autouse=True)
+def _groups_over_several_tasks(spark):
+    """Four groups over three shuffle partitions: groups are scored in different tasks."""
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.shuffle.partitions", "3")
+    yield
+    spark.conf.set("spark.sql.shuffle.partitions", before)
+
+
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
     from admon.data.generate import generate_lake
