@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     )
     sink_batch_size: int = Field(500, ge=1, description="Documents per sink request.")
     sink_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one HTTP sink request.")
+    max_context_buckets: int = Field(
+        2016, ge=0,
+        description="At most this many buckets of history are read before a run's window, for "
+        "detectors whose score depends on earlier points (their lookback).")
 
 
 def load_settings(**overrides: object) -> Settings:

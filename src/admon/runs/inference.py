@@ -134,6 +134,30 @@ def score_rows(model: LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
     return scored
 
 
+def context_ms(model: LoadedModel, agg_interval_ms: int, max_buckets: int) -> int:
+    """How much history before a window a run reads: the detector's lookback (capped), in ms.
+
+    Rolling and streaming detectors score a point from the points before it; a run that
+    reads them scores its window as a run over the whole series would.
+    """
+    buckets = min(max(int(getattr(model.detector, "lookback", 0) or 0), 0), max_buckets)
+    return buckets * agg_interval_ms
+
+
+def score_with_context(model: LoadedModel, frame: pd.DataFrame, window_start_ms: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score ``frame`` (window plus its context) and keep the rows of the window.
+
+    Returns the window's rows and their scores (:func:`score_rows`), both re-indexed from 0.
+    The one path of scheduled runs and of ``admon reproduce``.
+    """
+    frame = frame.reset_index(drop=True)
+    if frame.empty:
+        return frame, pd.DataFrame(columns=["raw_score", "anomaly_score", "threshold", "top_features"])
+    scored = score_rows(model, frame)
+    keep = (frame["timestamp"] >= window_start_ms).to_numpy()
+    return frame[keep].reset_index(drop=True), scored[keep].reset_index(drop=True)
+
+
 def summarize(frame: pd.DataFrame, scored: pd.DataFrame, group_by: list[str]) -> pd.DataFrame:
     """One row per group: the peak anomaly score of the window, its bucket, label and features."""
     from admon.detectors.postrules import severity

@@ -90,7 +90,9 @@ def reproduce(run_id: int, *, database_url: str | None = None, settings=None) ->
     runner = Runner(settings, database_url=database_url, sinks=[])
     if prov.get("lake_root") and prov["lake_root"] != runner.settings.lake_root:
         notes.append(f"lake root is now {runner.settings.lake_root!r}, was {prov['lake_root']!r}")
-    frame, _ = runner.reader(entity, int(prov["window_start_ms"]), int(prov["window_end_ms"]))
+    window_start = int(prov["window_start_ms"])
+    context = int(prov.get("context_ms") or 0)
+    frame, _ = runner.reader(entity, window_start - context, int(prov["window_end_ms"]))
     model = runner.model_for(entity)
     model_ok = model.model_id == prov.get("model_id") and model.content_hash == prov.get("model_hash")
     if not model_ok:
@@ -100,14 +102,13 @@ def reproduce(run_id: int, *, database_url: str | None = None, settings=None) ->
         notes.append(f"admon commit is now {environment_provenance()['git_commit'][:12]}, was "
                      f"{str(prov.get('git_commit'))[:12]}")
     group_by = list(idc.group_by)
-    frame = frame.reset_index(drop=True)
-    raw = inference.score_rows(model, frame)["raw_score"] if len(frame) else pd.Series([], dtype=float)
-    digest = inference.scores_hash(frame, group_by, raw)
+    frame, scored = inference.score_with_context(model, frame, window_start)
+    digest = inference.scores_hash(frame, group_by, scored["raw_score"].astype(float))
     max_diff = None
     with session_scope(database_url) as s:
         recorded = {tuple(sorted(r.group_key.items())): r.anomaly_score for r in repo.list_results(s, run_id)}
     if len(frame):
-        per_group = inference.summarize(frame, inference.score_rows(model, frame), group_by)
+        per_group = inference.summarize(frame, scored, group_by)
         diffs = []
         for record in per_group.to_dict("records"):
             key = tuple(sorted((g, _plain(record[g])) for g in group_by))

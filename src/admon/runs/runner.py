@@ -250,12 +250,21 @@ class Runner:
                 return execute_forecast(self, claim, entity)
             self.on_event("run_started", run_id=claim.run_id, entity=entity.title,
                           window_end_ms=claim.window_end_ms, attempt=claim.attempts)
+            model = self.model_for(entity)
+            context = inference.context_ms(model, entity.idc.agg_interval_ms, self.settings.max_context_buckets)
             t0 = time.perf_counter()
-            frame, report = self.reader(entity, claim.window_start_ms, claim.window_end_ms)
+            frame, report = self.reader(entity, claim.window_start_ms - context, claim.window_end_ms)
             timings["read_s"] = round(time.perf_counter() - t0, 6)
             t0 = time.perf_counter()
-            model = self.model_for(entity)
-            per_group, digest = self._score(entity, claim, model, frame)
+            frame, per_group, digest = self._score(entity, claim, model, frame, context)
+            if frame.empty and report.get("skipped"):
+                # files were there but nothing in the window could be used: a data problem to
+                # retry and then report, not an empty success
+                from admon.errors import DataError
+
+                raise DataError(
+                    f"no readable row in the window ending {claim.window_end_ms}; the read skipped "
+                    f"{report['skipped']}; check the lake with `admon data preview --strict`")
             timings["score_s"] = round(time.perf_counter() - t0, 6)
             t0 = time.perf_counter()
             docs = self._documents(entity, claim, model, per_group)
@@ -269,6 +278,7 @@ class Runner:
                 "model_fit_on_window": model.fit_on_window,
                 "window_start_ms": claim.window_start_ms,
                 "window_end_ms": claim.window_end_ms,
+                "context_ms": context,
                 "lake_root": self.settings.lake_root,
                 "rows_in": report.get("rows_used", report.get("rows_in")),
                 "rows": int(len(frame)),
@@ -293,22 +303,19 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - every run error is recorded, never lost
             return self._record_failure(claim, exc, timings, started)
 
-    def _score(self, entity: EntitySpec, claim: Claim, model, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-        key = (entity.config_hash, claim.window_start_ms, claim.window_end_ms, model.model_id,
+    def _score(self, entity: EntitySpec, claim: Claim, model, frame: pd.DataFrame,
+               context: int) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+        """The window's rows, its per-group results and its scores hash (``frame`` = window
+        plus ``context`` ms of history, scored together)."""
+        key = (entity.config_hash, claim.window_start_ms, claim.window_end_ms, context, model.model_id,
                model.content_hash)
         cached = self._scores.get(key)
         if cached is not None:
             return cached
         group_by = list(entity.idc.group_by)
-        frame = frame.reset_index(drop=True)
-        if frame.empty:
-            scored = pd.DataFrame(columns=["raw_score", "anomaly_score", "threshold", "top_features"])
-            result = (inference.summarize(frame, scored, group_by),
-                      inference.scores_hash(frame, group_by, pd.Series([], dtype=float)))
-        else:
-            scored = inference.score_rows(model, frame)
-            result = (inference.summarize(frame, scored, group_by),
-                      inference.scores_hash(frame, group_by, scored["raw_score"]))
+        window, scored = inference.score_with_context(model, frame, claim.window_start_ms)
+        result = (window, inference.summarize(window, scored, group_by),
+                  inference.scores_hash(window, group_by, scored["raw_score"].astype(float)))
         if len(self._scores) >= 64:
             self._scores.pop(next(iter(self._scores)))
         self._scores[key] = result
