@@ -16,12 +16,7 @@ DOCS = [monit("h1", "cpu", DAY0 + i * MIN, float(i)) for i in range(10)]
 
 
 @pytest.mark.parametrize("kind", ["truncated-gzip", "corrupt-parquet"])
-def test_an_unreadable_file_is_counted_the_same_on_both_engines(request, engine, tmp_path, kind):
-    if engine is None and kind == "corrupt-parquet":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "embedded engine bug (reported to the data lead): a corrupt Parquet footer fails "
-            "read_parquet at bind time with a plain duckdb.Error, which DuckDBEngine.is_read_error "
-            "does not treat as a read error, so the whole read fails instead of counting the file")))
+def test_an_unreadable_file_is_counted_the_same_on_both_engines(engine, tmp_path, kind):
     write_docs(tmp_path, DOCS)
     folder = tmp_path / "collectd/raw/monitoring/2022/05/10"
     if kind == "truncated-gzip":

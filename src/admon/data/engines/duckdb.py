@@ -136,4 +136,8 @@ class DuckDBEngine:
 
     def is_read_error(self, exc: BaseException) -> bool:
         """Whether an exception from a query is a file that could not be read (vs. a bug)."""
-        return isinstance(exc, (duckdb.IOException, duckdb.InvalidInputException))
+        # Any error while executing (a corrupt Parquet footer is a plain duckdb.Error) may be a
+        # file; the caller then probes file by file, so a real bug still surfaces. Errors of the
+        # SQL itself are never file problems.
+        return isinstance(exc, duckdb.Error) and not isinstance(
+            exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException))
