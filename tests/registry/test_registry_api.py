@@ -256,3 +256,11 @@ def test_upgrade_from_the_first_migration_keeps_data(db_url):
     assert {version} == head_revisions() == {"0002"}
     indexes = {ix["name"] for ix in inspect(db.get_engine(db_url)).get_indexes("results")}
     assert "ix_results_entity_timestamp" in indexes
+
+
+def test_an_unsupported_database_url_is_a_clear_error():
+    from admon.errors import ConfigError
+    from admon.registry.db import get_engine
+
+    with pytest.raises(ConfigError, match="'nonsense', which admon does not support"):
+        get_engine("nonsense://somewhere/db")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from admon.errors import ConfigError
@@ -61,7 +62,13 @@ def _create_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True)
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"ADMON_DATABASE_URL {url!r} names the database kind {parsed.get_backend_name()!r}, which "
+            "admon does not support; use sqlite:///path or postgresql+psycopg://user@host:5432/db"
+        ) from None
 
 
 def _tune_sqlite(engine: Engine) -> None:
