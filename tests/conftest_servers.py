@@ -190,3 +190,18 @@ def prometheus_server():
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def db_url(request, monkeypatch):
+    """The registry database of a test (the SQLite file of the isolated env, or a fresh PostgreSQL
+    database), also set as ADMON_DATABASE_URL: a test taking it runs on both."""
+    from admon.registry import db
+
+    if request.param == "sqlite":
+        url = os.environ["ADMON_DATABASE_URL"]
+    else:
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("ADMON_DATABASE_URL", url)
+    yield url
+    db.dispose_all()

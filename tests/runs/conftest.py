@@ -3,7 +3,6 @@ an entity over the lake, and a real HTTP receiver."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -12,10 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest_servers import postgres_server, postgres_url  # noqa: E402,F401
+from conftest_servers import db_url, postgres_server, postgres_url  # noqa: E402,F401
 from runs_helpers import LAKE_DAY, generate_small_lake  # noqa: E402
 
-from admon.registry import db  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,18 +31,6 @@ def lake(small_lake_template, tmp_path, monkeypatch):
     shutil.copytree(small_lake_template, root)
     monkeypatch.setenv("ADMON_LAKE_ROOT", str(root))
     return root
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def db_url(request, monkeypatch):
-    """The registry of this test (SQLite file, or a fresh PostgreSQL database), as ADMON_DATABASE_URL."""
-    if request.param == "sqlite":
-        url = os.environ["ADMON_DATABASE_URL"]
-    else:
-        url = request.getfixturevalue("postgres_url")
-        monkeypatch.setenv("ADMON_DATABASE_URL", url)
-    yield url
-    db.dispose_all()
 
 
 @pytest.fixture
