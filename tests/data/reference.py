@@ -68,7 +68,7 @@ def run(docs: list[dict], config: InputDataConfig, start: int, end: int, topics:
             if identity in seen:
                 continue
             seen.add(identity)
-            buckets[(*identity[0], ts // interval * interval)].append((ts, vals))
+            buckets[(*identity[0], ts - ts % interval)].append((ts, vals))
         for key, rows in buckets.items():
             for i, v in enumerate(values):
                 result[key][source.output_name(v)] = aggregate(config.agg_method, [(t, vals[i]) for t, vals in rows])

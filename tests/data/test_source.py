@@ -135,6 +135,15 @@ def test_time_bounds_are_half_open_and_accept_every_time_type(engine, tmp_path):
         read(engine, one_source(), tmp_path, DAY0 + 10, DAY0)
 
 
+def test_timestamps_before_1970_fall_in_the_bucket_that_starts_at_or_before_them(engine, tmp_path):
+    # -1 ms and -299,999 ms belong to the bucket [-300,000, 0), 0 to [0, 300,000)
+    write_docs(tmp_path, [flat("h1", "cpu", -299_999, 1.0), flat("h1", "cpu", -1, 2.0)], day="1969/12/31")
+    write_docs(tmp_path, [flat("h1", "cpu", 0, 4.0)], day="1970/01/01")
+    frame, _ = read(engine, one_source("sum"), tmp_path, -600_000, 300_000)
+    assert frame["timestamp"].tolist() == [-300_000, 0]
+    assert frame["value"].tolist() == [3.0, 4.0]
+
+
 def test_monit_documents_are_flattened_and_data_wins_a_clash(engine, tmp_path):
     write_docs(tmp_path, [{"metadata": {"host": "h1", "topic": "cpu", "timestamp": DAY0, "value": 1.0},
                            "data": {"value": 5.0}},

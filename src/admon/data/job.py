@@ -169,7 +169,9 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int) -> st
     interval = plan.config.agg_interval_ms
     ts = q(TIMESTAMP)
     row_cols = ", ".join(q(c) for c in [*plan.keys, TIMESTAMP, *plan.values])
-    bucket = f"(({ts} // {interval}) * {interval})"
+    # floor, not truncation: ``%`` takes the dividend's sign on both engines, so a
+    # timestamp before 1970 still lands in the bucket that starts at or before it
+    bucket = f"({ts} - ((({ts} % {interval}) + {interval}) % {interval}))"
     valid = "FILTER (WHERE _reason IS NULL)"
     selects = [f"{q(k)} AS {q(plan.source.output_name(k))}" for k in plan.keys]
     selects.append(f"{bucket} AS {ts}")
