@@ -58,3 +58,14 @@ def test_lake_paths_become_hadoop_urls():
     assert spark_path("/lake/x.json").startswith("file:///lake/")
     assert spark_path("s3://bucket/lake/x.json") == "s3a://bucket/lake/x.json"
     assert spark_path("hdfs://nn:8020/lake/x.json") == "hdfs://nn:8020/lake/x.json"
+
+
+def test_a_native_spark_read_is_counted_on_the_cluster_like_a_pandas_read(spark, tmp_path):
+    write_docs(tmp_path, [*DOCS, monit("h2", "cpu", DAY0, 1.0), monit("h3", "cpu", DAY0 + 20 * MIN, 2.0)])
+    source = DataSource(spark, one_source("sum"), lake_root=str(tmp_path))
+    native = source.read(*WINDOW)
+    native_report = source.last_report
+    frame = source.read_pandas(*WINDOW)
+    assert type(native).__name__ == "DataFrame" and not hasattr(native, "iloc")  # still a Spark frame
+    assert (native_report.rows_out, native_report.groups_out) == (len(frame), 3) == (4, 3)
+    assert native.count() == len(frame)  # the result outlives the job's temporary views

@@ -103,13 +103,10 @@ class DataSource:
                     report.sources[i].days = sorted({str(f.day) for f in files})
                 created += self._aggregate_path(prefix, members, plans, files, tables, start_ms, end_ms, report)
             frame = self.engine.result(render(join_sql(self.config, tables), self.engine.dialect))
-            pandas_frame = self.engine.to_pandas(frame)
-            report.rows_out = len(pandas_frame)
-            report.groups_out = (
-                len(pandas_frame.drop_duplicates(list(self.config.group_by))) if self.config.group_by
-                else int(len(pandas_frame) > 0)
-            )
-            result = frame if native and pandas_frame is not frame else self._typed(pandas_frame)
+            # a Spark result stays on the cluster (counted there); DuckDB's native result is pandas
+            report.rows_out, report.groups_out = self.engine.count(frame, self.config.group_by)
+            stays = native and not isinstance(frame, pd.DataFrame)
+            result = frame if stays else self._typed(self.engine.to_pandas(frame))
         finally:
             self.engine.drop([*created, *tables])
         report.seconds = time.perf_counter() - started

@@ -58,6 +58,9 @@ class Engine(Protocol):
     def to_pandas(self, frame: Any) -> pd.DataFrame:
         """An engine-native result as pandas."""
 
+    def count(self, frame: Any, group_by: Sequence[str]) -> tuple[int, int]:
+        """Rows and distinct groups of an engine-native result, counted where the data is."""
+
     def drop(self, names: Sequence[str]) -> None:
         """Drop views/tables this read created (names that do not exist are ignored)."""
 

@@ -123,6 +123,10 @@ class DuckDBEngine:
     def to_pandas(self, frame: Any) -> pd.DataFrame:
         return frame
 
+    def count(self, frame: Any, group_by: Sequence[str]) -> tuple[int, int]:
+        groups = len(frame.drop_duplicates(list(group_by))) if group_by else int(len(frame) > 0)
+        return len(frame), groups
+
     def drop(self, names: Sequence[str]) -> None:
         kinds = dict(
             self.con.execute(

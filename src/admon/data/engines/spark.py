@@ -321,6 +321,17 @@ class SparkEngine:
     def to_pandas(self, frame: Any) -> pd.DataFrame:
         return frame.toArrow().to_pandas()
 
+    def count(self, frame: Any, group_by: Sequence[str]) -> tuple[int, int]:
+        """One aggregation on the executors (it also fills the result's checkpoint)."""
+        from pyspark.sql import functions as F
+
+        if not group_by:
+            rows = frame.count()
+            return rows, int(rows > 0)
+        totals = frame.agg(F.count(F.lit(1)).alias("rows"),
+                           F.countDistinct(*(F.col(_q(c)) for c in group_by)).alias("groups")).first()
+        return int(totals["rows"]), int(totals["groups"])
+
     def drop(self, names: Sequence[str]) -> None:
         catalog = self.spark.catalog
         for name in reversed(list(names)):
