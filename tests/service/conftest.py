@@ -89,11 +89,6 @@ def seed_results(s, entity_id: int, *, windows: int = 2, anomaly_at: int = 100) 
 
 
 def build_world(settings: Settings) -> World:
-    from admon.service.app import create_app  # noqa: F401  (creates the service tables too)
-    from admon.registry.db import get_engine
-    from admon.service.models import ensure_tables
-
-    ensure_tables(get_engine(settings.database_url))
     tokens = {}
     with session_scope(settings.database_url) as s:
         for name, groups, admin in [("alice", ["ops"], False), ("bob", ["other"], False),

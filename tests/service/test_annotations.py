@@ -154,3 +154,18 @@ def test_user_add_and_token_create_give_a_working_token(world_env, client, cli):
     assert me == {"username": "carol", "groups": ["ml", "ops"], "is_admin": False}
     titles = {p["title"] for p in client.get("/api/projects", headers={"Authorization": f"Bearer {token}"}).json()}
     assert titles == {"Public", "Secret"}
+
+
+def test_labels_live_in_the_registry_annotations_table(world, client):
+    """One table for annotations: what the service stores, the registry lists (with the author's id)."""
+    from sqlalchemy import inspect
+
+    from admon.registry import repository as registry
+    from admon.registry.db import get_engine, session_scope
+
+    created = _label(client, world, label="anomaly", start_ms=DAY0, end_ms=DAY0 + H, kind="spike")
+    with session_scope(world.settings.database_url) as s:
+        rows = registry.list_annotations(s, entity_id=world.public_entity)
+        alice = registry.get_user(s, "alice")
+        assert [(r.id, r.kind, r.author, r.user_id) for r in rows] == [(created["id"], "spike", "alice", alice.id)]
+    assert "service_annotations" not in inspect(get_engine(world.settings.database_url)).get_table_names()

@@ -117,12 +117,9 @@ def labels_export(
     from admon.service import repo
     from admon.service.access import Viewer
     from admon.service.labels import export_labels
-    from admon.service.models import ensure_tables
-    from admon.registry.db import get_engine
     from admon.settings import load_settings
 
     settings = load_settings()
-    ensure_tables(get_engine(settings.database_url))
     with session_scope(settings.database_url) as s:
         viewer = (repo.viewer_for_user(s, registry.get_user(s, as_user)) if as_user
                   else Viewer(0, "admon-cli", frozenset(), is_admin=True))  # the operator sees all

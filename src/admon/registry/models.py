@@ -230,7 +230,13 @@ class ApiTokenRow(Base):
 
 
 class AnnotationRow(Base):
-    """An expert's label on a time range of one entity's group (the annotation loop)."""
+    """An expert's label on a time range of one entity's group (the annotation loop).
+
+    Either a range label drawn on the plot or a verdict on one detected anomaly
+    (``detection_id``: a result id); ``series`` is the value column it was drawn on,
+    ``kind`` a free classification (``spike``, ``drop``, ...). ``author``/``updated_by``
+    are user names, kept as text so that a label outlives its author's account.
+    """
 
     __tablename__ = "annotations"
 
@@ -238,9 +244,15 @@ class AnnotationRow(Base):
     entity_id: Mapped[int | None] = mapped_column(ForeignKey("detection_entities.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     group_key: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    series: Mapped[str | None] = mapped_column(String(200))
     start_ms: Mapped[int] = mapped_column(BigInteger)
     end_ms: Mapped[int] = mapped_column(BigInteger)
     label: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(64), default="", server_default="")
     comment: Mapped[str] = mapped_column(Text, default="")
     dataset: Mapped[str | None] = mapped_column(String(200))
+    detection_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    author: Mapped[str | None] = mapped_column(String(200))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+    updated_ms: Mapped[int | None] = mapped_column(BigInteger)

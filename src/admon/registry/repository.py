@@ -425,16 +425,25 @@ def add_annotation(
     user_id: int | None = None,
     comment: str = "",
     dataset: str | None = None,
+    series: str | None = None,
+    kind: str = "",
+    detection_id: str | None = None,
+    author: str | None = None,
 ) -> AnnotationRow:
+    """A new label on ``[start_ms, end_ms)`` of an entity's group (or a verdict on ``detection_id``)."""
     row = AnnotationRow(
         entity_id=entity_id,
         user_id=user_id,
         group_key=group_key or {},
+        series=series,
         start_ms=start_ms,
         end_ms=end_ms,
         label=label,
+        kind=kind,
         comment=comment,
         dataset=dataset,
+        detection_id=detection_id,
+        author=author,
         created_ms=now_ms(),
     )
     s.add(row)
@@ -443,14 +452,47 @@ def add_annotation(
 
 
 def list_annotations(
-    s: Session, *, entity_id: int | None = None, dataset: str | None = None
+    s: Session,
+    *,
+    entity_id: int | None = None,
+    dataset: str | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
 ) -> Sequence[AnnotationRow]:
+    """Annotations by start time; ``start_ms``/``end_ms`` keep those overlapping that range."""
     query = select(AnnotationRow).order_by(AnnotationRow.start_ms, AnnotationRow.id)
     if entity_id is not None:
         query = query.where(AnnotationRow.entity_id == entity_id)
     if dataset is not None:
         query = query.where(AnnotationRow.dataset == dataset)
+    if start_ms is not None:
+        query = query.where(AnnotationRow.end_ms > start_ms)
+    if end_ms is not None:
+        query = query.where(AnnotationRow.start_ms < end_ms)
     return s.scalars(query).all()
+
+
+def update_annotation(
+    s: Session, annotation_id: int, changes: dict[str, Any], *, updated_by: str | None
+) -> AnnotationRow:
+    """Set the non-None ``changes`` on an annotation and record who edited it, and when."""
+    row = s.get(AnnotationRow, annotation_id)
+    if row is None:
+        raise NotFoundError(f"no annotation {annotation_id}")
+    for key, value in changes.items():
+        if value is not None:
+            setattr(row, key, value)
+    row.updated_by, row.updated_ms = updated_by, now_ms()
+    s.flush()
+    return row
+
+
+def delete_annotation(s: Session, annotation_id: int) -> None:
+    row = s.get(AnnotationRow, annotation_id)
+    if row is None:
+        raise NotFoundError(f"no annotation {annotation_id}")
+    s.delete(row)
+    s.flush()
 
 
 # --- helpers ----------------------------------------------------------------------------------

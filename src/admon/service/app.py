@@ -26,7 +26,6 @@ from admon.errors import AdmonError
 from admon.registry.db import get_engine, session_factory
 from admon.service.access import AuthenticationError
 from admon.service.cache import ResponseCache
-from admon.service.models import ensure_tables
 from admon.settings import Settings, load_settings
 
 log = logging.getLogger("admon.service")
@@ -50,8 +49,7 @@ def create_app(
     ``threads`` is the size of the worker pool sync routes run in.
     """
     settings = settings or load_settings()
-    engine = get_engine(settings.database_url)  # fails fast on a bad URL; migrates the schema
-    ensure_tables(engine)
+    get_engine(settings.database_url)  # fails fast on a bad URL; migrates the schema
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):

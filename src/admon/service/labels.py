@@ -30,8 +30,7 @@ from sqlalchemy.orm import Session
 from admon.errors import ConfigError, DataError
 from admon.service import repo
 from admon.service.access import Viewer
-from admon.service.models import ANOMALOUS_LABELS
-from admon.service.schemas import AnnotationPublic
+from admon.service.schemas import ANOMALOUS_LABELS, AnnotationPublic
 from admon.service.views import group_text, read_input
 from admon.settings import Settings
 from admon.timeutil import MS_PER_DAY, align_down, check_window, to_epoch_ms

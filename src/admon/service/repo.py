@@ -4,7 +4,7 @@ Routes stay thin: they parse the request, call one function here with the
 session and the :class:`~admon.service.access.Viewer`, and return the result.
 Registry rows are changed only through :mod:`admon.registry.repository`; this
 module adds the visibility rule (a hidden project is *not found*), the results
-and runs queries of the UI, and the service's annotations.
+and runs queries of the UI, and the rules of the annotation tool.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from admon.errors import ConfigError, NotFoundError
 from admon.registry import repository as registry
-from admon.registry.models import ApiTokenRow, EntityRow, ProjectRow, ResultRow, RunRow, UserRow
+from admon.registry.models import AnnotationRow, ApiTokenRow, EntityRow, ProjectRow, ResultRow, RunRow, UserRow
 from admon.registry.schemas import EntityCreate, EntityUpdate, ProjectCreate, ProjectUpdate
 from admon.service.access import (
     ANONYMOUS,
@@ -28,7 +28,6 @@ from admon.service.access import (
     can_see,
     check_writable,
 )
-from admon.service.models import ServiceAnnotationRow
 from admon.service.schemas import AnnotationCreate, AnnotationUpdate, EntityCreateBody, EntityUpdateBody
 from admon.timeutil import now_ms
 
@@ -251,19 +250,14 @@ def list_models(s: Session, viewer: Viewer, model_store: str) -> list[dict[str, 
 
 def list_annotations(
     s: Session, viewer: Viewer, entity_id: int, start_ms: int | None = None, end_ms: int | None = None
-) -> Sequence[ServiceAnnotationRow]:
+) -> Sequence[AnnotationRow]:
     row, _ = get_entity(s, viewer, entity_id)
-    query = select(ServiceAnnotationRow).where(ServiceAnnotationRow.entity_id == row.id)
-    if start_ms is not None:
-        query = query.where(ServiceAnnotationRow.end_ms > start_ms)
-    if end_ms is not None:
-        query = query.where(ServiceAnnotationRow.start_ms < end_ms)
-    return s.scalars(query.order_by(ServiceAnnotationRow.start_ms, ServiceAnnotationRow.id)).all()
+    return registry.list_annotations(s, entity_id=row.id, start_ms=start_ms, end_ms=end_ms)
 
 
 def create_annotation(
     s: Session, viewer: Viewer, entity_id: int, data: AnnotationCreate
-) -> ServiceAnnotationRow:
+) -> AnnotationRow:
     row, project = get_entity(s, viewer, entity_id)
     check_writable(viewer, project)
     values = data.model_dump()
@@ -276,16 +270,13 @@ def create_annotation(
         step = int(row.input_data_config.get("agg_interval_seconds", 60)) * 1000
         values.update(start_ms=result.timestamp_ms, end_ms=result.timestamp_ms + step,
                       group_key=dict(result.group_key))
-    annotation = ServiceAnnotationRow(**values, entity_id=row.id, author=viewer.username,
-                                      created_ms=now_ms())
-    s.add(annotation)
-    s.flush()
-    return annotation
+    return registry.add_annotation(s, **values, entity_id=row.id, user_id=viewer.user_id or None,
+                                   author=viewer.username)
 
 
-def get_annotation(s: Session, viewer: Viewer, entity_id: int, annotation_id: int) -> ServiceAnnotationRow:
+def get_annotation(s: Session, viewer: Viewer, entity_id: int, annotation_id: int) -> AnnotationRow:
     get_entity(s, viewer, entity_id)
-    row = s.get(ServiceAnnotationRow, annotation_id)
+    row = s.get(AnnotationRow, annotation_id)
     if row is None or row.entity_id != entity_id:
         raise NotFoundError(f"no annotation {annotation_id} on entity {entity_id}")
     return row
@@ -293,7 +284,7 @@ def get_annotation(s: Session, viewer: Viewer, entity_id: int, annotation_id: in
 
 def update_annotation(
     s: Session, viewer: Viewer, entity_id: int, annotation_id: int, data: AnnotationUpdate
-) -> ServiceAnnotationRow:
+) -> AnnotationRow:
     row = get_annotation(s, viewer, entity_id, annotation_id)
     _, project = get_entity(s, viewer, entity_id)
     check_writable(viewer, project)
@@ -310,20 +301,14 @@ def update_annotation(
     except ValidationError as exc:
         raise ConfigError("invalid annotation: " + "; ".join(
             e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
-    for key, value in changes.items():
-        if value is not None:
-            setattr(row, key, value)
-    row.updated_by, row.updated_ms = viewer.username, now_ms()
-    s.flush()
-    return row
+    return registry.update_annotation(s, row.id, changes, updated_by=viewer.username)
 
 
 def delete_annotation(s: Session, viewer: Viewer, entity_id: int, annotation_id: int) -> None:
     row = get_annotation(s, viewer, entity_id, annotation_id)
     _, project = get_entity(s, viewer, entity_id)
     check_writable(viewer, project)
-    s.delete(row)
-    s.flush()
+    registry.delete_annotation(s, row.id)
 
 
 def check_entity_visible(s: Session, viewer: Viewer, entity_id: int) -> EntityRow:

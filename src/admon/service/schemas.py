@@ -19,9 +19,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from admon.service.models import RANGE_LABELS, VERDICTS
 from admon.timeutil import format_ms
 
+#: Labels of a time range drawn on the plot.
+RANGE_LABELS = ("anomaly", "normal")
+#: Verdicts on a detected anomaly.
+VERDICTS = ("confirmed", "expected", "false_alarm")
+#: Labels that make a window of the exported benchmark dataset (the data really is anomalous).
+ANOMALOUS_LABELS = frozenset({"anomaly", "confirmed", "expected"})
 Label = Literal["anomaly", "normal", "confirmed", "expected", "false_alarm"]
 GroupKey = dict[str, str | int | float | bool | None]
 
@@ -203,7 +208,7 @@ class AnnotationPublic(_Out):
     kind: str
     comment: str
     detection_id: str | None
-    author: str
+    author: str | None  # None: added outside the service (registry API), no author recorded
     created_ms: int
     updated_by: str | None
     updated_ms: int | None
