@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest_servers import free_port
+from conftest_servers import db_url, free_port, postgres_server, postgres_url  # noqa: F401
 
 STEP = 300_000
 T0 = 1_652_169_600_000

@@ -122,3 +122,67 @@ def test_0003_downgrade_drops_the_new_columns(db_url):
     columns = {c["name"] for c in sa.inspect(engine).get_columns("annotations")}
     assert columns.isdisjoint({"series", "kind", "detection_id", "author", "updated_by", "updated_ms"})
     engine.dispose()
+
+
+def test_0004_adds_the_model_hash_columns_and_keeps_entities_and_runs(db_url):
+    from admon.registry.models import RunRow
+
+    engine = _at_revision(db_url, "0003")
+    runs_0003 = sa.table(  # the runs table as migration 0003 left it (no model_sha256)
+        "runs", sa.column("id"), sa.column("entity_id"), sa.column("window_start_ms"),
+        sa.column("window_end_ms"), sa.column("status"), sa.column("attempts"), sa.column("failures"),
+        sa.column("next_attempt_ms"), sa.column("trigger"), sa.column("scores_hash"),
+        sa.column("provenance", sa.JSON), sa.column("created_ms"),
+    )
+    entities_0003 = sa.table(
+        "detection_entities", *(sa.column(c) for c in (
+            "id", "project_id", "title", "interval_minutes", "sliding_interval_minutes", "config_hash",
+            "inference_model", "inference_namespace", "monit_producer", "enabled", "created_ms",
+            "updated_ms")),
+        sa.column("input_data_config", sa.JSON), sa.column("monit_label", sa.JSON),
+    )
+    with engine.begin() as conn:
+        conn.execute(sa.insert(ProjectRow.__table__).values(id=1, title="p", description="",
+                                                            is_private=False, created_ms=1, updated_ms=1))
+        conn.execute(sa.insert(entities_0003).values(
+            id=3, project_id=1, title="e", interval_minutes=60, sliding_interval_minutes=15,
+            input_data_config={}, config_hash="h", inference_model="m", inference_namespace="ns",
+            monit_producer="admon", monit_label={"a": "b"}, enabled=True, created_ms=1, updated_ms=2))
+        conn.execute(sa.insert(runs_0003).values(
+            id=9, entity_id=3, window_start_ms=0, window_end_ms=60, status="succeeded", attempts=1,
+            failures=0, next_attempt_ms=0, trigger="scheduler", scores_hash="s",
+            provenance={"model_hash": "ab" * 32}, created_ms=5))
+    engine.dispose()
+
+    engine = db.get_engine(db_url)  # migrates to head on first use
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+    with db.session_scope(db_url) as s:
+        entity = s.get(EntityRow, 3)
+        assert (entity.title, entity.inference_model, entity.monit_label, entity.updated_ms) == ("e", "m", {"a": "b"}, 2)
+        assert (entity.model_version, entity.model_sha256) == (None, None)  # recorded by its next run
+        run = s.get(RunRow, 9)
+        assert (run.status, run.scores_hash, run.provenance, run.model_sha256) == (
+            "succeeded", "s", {"model_hash": "ab" * 32}, None)
+        from admon.registry import repository as repo
+
+        assert [e.id for e in repo.record_model(s, "ns", "m", "2", "cd" * 32)] == [3]
+    with db.session_scope(db_url) as s:
+        assert (s.get(EntityRow, 3).model_version, s.get(EntityRow, 3).model_sha256) == ("2", "cd" * 32)
+
+
+def test_0004_downgrade_drops_the_model_hash_columns(db_url):
+    from alembic import command
+    from alembic.config import Config
+
+    engine = _at_revision(db_url, "0004")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0003")
+    inspector = sa.inspect(engine)
+    assert {c["name"] for c in inspector.get_columns("detection_entities")}.isdisjoint(
+        {"model_version", "model_sha256"})
+    assert "model_sha256" not in {c["name"] for c in inspector.get_columns("runs")}
+    engine.dispose()

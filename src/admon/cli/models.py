@@ -107,6 +107,8 @@ def train_cmd(
         table.add_row(rec["stage"], rec["status"], f"{rec['seconds']:.3f}", json.dumps(detail, default=str)[:80])
     console.print(table)
     console.print(f"content sha256 {m.content_sha256}" + (" (promoted)" if promote else ""))
+    if result.recorded_entities:
+        console.print(f"recorded in the registry for entities {_ids(result.recorded_entities)}")
 
 
 @model_app.command("list")
@@ -148,16 +150,42 @@ def model_show(namespace: str, model: str, version: Annotated[Optional[str], typ
 
 @model_app.command("promote")
 def model_promote(namespace: str, model: str, version: str, store: StoreOpt = None) -> None:
-    """Make VERSION the production version."""
-    v = _store(store).promote(namespace, model, version)
+    """Make VERSION the production version and record its content hash for the entities running it."""
+    st = _store(store)
+    st.verify(namespace, model, version)  # never promote (and record) a corrupt version
+    v = st.promote(namespace, model, version)
     console.print(f"{namespace}/{model}: production is now version {v}")
+    _record(st, namespace, model, v)
 
 
 @model_app.command("rollback")
 def model_rollback(namespace: str, model: str, store: StoreOpt = None) -> None:
-    """Return production to the previously promoted version."""
-    v = _store(store).rollback(namespace, model)
+    """Return production to the previously promoted version and record its content hash."""
+    st = _store(store)
+    v = st.rollback(namespace, model)
     console.print(f"{namespace}/{model}: rolled back, production is now version {v}")
+    _record(st, namespace, model, v)
+
+
+def _record(st, namespace: str, model: str, version: str) -> None:
+    """Record ``version``'s content hash on the registry entities that run ``namespace/model``."""
+    from admon.models.store import is_runs_store
+    from admon.registry.api import record_model
+
+    if not is_runs_store(st):
+        console.print(f"[yellow]registry not updated: {st.url} is not the store runs load from "
+                      "(ADMON_MODEL_STORE)[/]")
+        return
+    entities = record_model(namespace, model, version, store=st)
+    sha = st.manifest(namespace, model, version).content_sha256
+    if entities:
+        console.print(f"recorded version {version} (sha256 {sha}) for entities {_ids([e.id for e in entities])}")
+    else:
+        console.print(f"no registry entity runs {namespace}/{model}; nothing recorded")
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(f"#{i}" for i in ids)
 
 
 @model_app.command("verify")

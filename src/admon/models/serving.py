@@ -414,8 +414,8 @@ def resolve_model(namespace: str, model: str, *, store: Any = None, version: str
             from admon.errors import IntegrityError
 
             raise IntegrityError(
-                f"remote model {model} serves content sha256 {remote.content_hash[:12]}..., "
-                f"expected {expected_sha256[:12]}...; refusing to use it"
+                f"remote model {model} serves content sha256 {remote.content_hash}, the registry "
+                f"recorded {expected_sha256}; refusing to use it. Fix: serve the recorded model again"
             )
         return remote
     from admon.models.store import ModelStore

@@ -15,6 +15,11 @@ downloads the files, checks every hash (and, if given, the hash the registry
 recorded) *before* deserialising anything, and refuses a mismatch with
 :class:`~admon.errors.IntegrityError`. Nothing is ever unpickled.
 
+The registry records, per detection entity, the version and ``content_sha256`` its runs
+may load (set on training with promotion, ``admon model promote|rollback``, see
+:func:`admon.registry.api.record_model`): a version re-written in the store, even with a
+consistent manifest and pointer, fails every run until it is re-trained or promoted again.
+
 >>> import tempfile, numpy as np, pandas as pd
 >>> from admon.detectors import create
 >>> frame = pd.DataFrame({"host": "h", "timestamp": np.arange(50, dtype="int64") * 300_000,
@@ -415,10 +420,12 @@ class ModelStore:
                 "not match its content_sha256 (tampered manifest); refusing to load"
             )
         if expected_sha256 is not None and expected_sha256 != manifest.content_sha256:
+            ns, name, v = manifest.namespace, manifest.model, manifest.version
             raise IntegrityError(
-                f"model {manifest.namespace}/{manifest.model} v{manifest.version} has content sha256 "
-                f"{manifest.content_sha256[:12]}..., the registry expects {expected_sha256[:12]}...; "
-                "refusing to load (re-register the model or restore the artifact)"
+                f"model {ns}/{name} version {v}: the registry recorded content sha256 {expected_sha256}, "
+                f"the store holds {manifest.content_sha256}; refusing to load a model swapped since it "
+                f"was recorded. Fix: re-train it (`admon train`), restore the artifact, or, if this "
+                f"content is intended, record it with `admon model promote {ns} {name} {v}`"
             )
 
     # ------------------------------------------------------------------ promotion
@@ -455,6 +462,19 @@ class ModelStore:
         pointer = {**pointer, "production": history[-1], "history": history}
         self._write_json(f"{self._path(namespace, model)}/{POINTER}", pointer)
         return history[-1]
+
+
+def is_runs_store(store: ModelStore, settings: Any = None) -> bool:
+    """Whether ``store`` is the store scheduled runs load from (the ``model_store`` setting).
+
+    Only a model of that store may have its hash recorded in the registry: recording one from
+    another store would make every run refuse the model it actually loads.
+    """
+    if settings is None:
+        from admon.settings import load_settings
+
+        settings = load_settings()
+    return store.url == ModelStore(settings.model_store).url
 
 
 def _sha256(data: bytes) -> str:

@@ -51,6 +51,8 @@ class TrainingResult:
     post_rules: Any
     stages: list[dict[str, Any]]
     metrics: dict[str, Any]
+    #: Ids of the registry entities whose recorded model content is now this version.
+    recorded_entities: list[int] = dataclasses.field(default_factory=list)
 
 
 def read_with_retry(read: Callable[[], pd.DataFrame], *, attempts: int = 3, backoff_seconds: float = 0.5,
@@ -162,6 +164,8 @@ def train(
     checkpoint_dir: str | Path | None = None,
     progress: bool = False,
     on_epoch: Callable[[int, int, float], None] | None = None,
+    record: bool | None = None,
+    database_url: str | None = None,
 ) -> TrainingResult:
     """Train ``detector`` on ``[start, end)`` of ``input_data_config`` and store it as ``namespace/model``.
 
@@ -169,9 +173,16 @@ def train(
     ``DataSource(engine, input_data_config).read_pandas(start, end)`` is used, the
     read of every scheduled run. ``store``: a :class:`~admon.models.store.ModelStore`,
     a root URL, or None for ``ADMON_MODEL_STORE``.
+
+    A promoted version's content hash is recorded in the registry (``database_url``,
+    default ``ADMON_DATABASE_URL``) on every detection entity whose model is
+    ``namespace/model``, so their runs load it and refuse any other content
+    (:func:`admon.registry.api.record_model`). ``record=None`` (default) records only when
+    ``store`` is the store scheduled runs load from (``ADMON_MODEL_STORE``); ``True`` or
+    ``False`` forces it either way.
     """
     from admon.detectors.postrules import PostRules
-    from admon.models.store import ModelStore
+    from admon.models.store import ModelStore, is_runs_store
     from admon.models.transforms import apply_transforms, validate_transforms
 
     start_ms, end_ms = check_window(start, end)
@@ -264,7 +275,13 @@ def train(
         rec.update(version=manifest.version, content_sha256=manifest.content_sha256)
     if hasattr(det, "checkpoint_dir") and det.checkpoint_dir is not None:
         _clear_checkpoint(Path(det.checkpoint_dir))
-    return TrainingResult(manifest, det, rules, stages.records, metrics)
+    recorded: list[int] = []
+    if promote and (record if record is not None else is_runs_store(store)):
+        from admon.registry.api import record_model
+
+        recorded = [e.id for e in record_model(namespace, model, manifest.version, store=store,
+                                               database_url=database_url)]
+    return TrainingResult(manifest, det, rules, stages.records, metrics, recorded)
 
 
 def _split_timestamp(frame: pd.DataFrame, fraction: float) -> int | None:

@@ -38,7 +38,7 @@ from admon.registry.db import session_scope
 from admon.registry.models import EntityRow, ProjectRow
 from admon.registry.schemas import EntityCreate, EntityUpdate, ProjectCreate, ProjectUpdate
 
-__all__ = ["Project", "DetectionEntity"]
+__all__ = ["DetectionEntity", "Project", "record_model"]
 
 
 @dataclasses.dataclass
@@ -130,6 +130,11 @@ class DetectionEntity:
     the model store; while none is stored there, runs use the documented fallback of
     :mod:`admon.runs.inference` (a robust z-score fitted on each window, model id
     ``builtin:robust_zscore``).
+
+    ``model_version``/``model_sha256`` record which stored content the entity runs: set when
+    a model is trained and promoted, promoted or rolled back for it (:func:`record_model`,
+    :meth:`record_model`), or by its first run if none was recorded. Runs refuse a model
+    whose content hash differs (:class:`~admon.errors.IntegrityError`).
     """
 
     id: int
@@ -147,6 +152,8 @@ class DetectionEntity:
     schedule_from_ms: int | None
     created_ms: int
     updated_ms: int
+    model_version: str | None = None
+    model_sha256: str | None = None
     database_url: str | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -167,6 +174,8 @@ class DetectionEntity:
             schedule_from_ms=row.schedule_from_ms,
             created_ms=row.created_ms,
             updated_ms=row.updated_ms,
+            model_version=row.model_version,
+            model_sha256=row.model_sha256,
             database_url=database_url,
         )
 
@@ -240,6 +249,19 @@ class DetectionEntity:
         self._refresh(fresh)
         return self
 
+    def record_model(self, version: str | int | None = None, *, store: Any = None) -> DetectionEntity:
+        """Record ``version`` (default: production) of this entity's model, as it is in the store now.
+
+        The artifacts are checked against their manifest first. ``store``: a
+        :class:`~admon.models.store.ModelStore`, a root URL or None (``ADMON_MODEL_STORE``).
+        """
+        manifest = _verified_manifest(self.inference_namespace, self.inference_model, version, store)
+        with session_scope(self.database_url) as s:
+            row = repo.record_entity_model(s, self.id, manifest.version, manifest.content_sha256)
+            fresh = self._from_row(row, self.database_url)
+        self._refresh(fresh)
+        return self
+
     def enable(self) -> DetectionEntity:
         return self._set_enabled(True)
 
@@ -262,3 +284,35 @@ class DetectionEntity:
         for field in dataclasses.fields(self):
             if field.name != "database_url":
                 setattr(self, field.name, getattr(fresh, field.name))
+
+
+def record_model(namespace: str, model: str, version: str | int | None = None, *, store: Any = None,
+                 database_url: str | None = None) -> list[DetectionEntity]:
+    """Record ``version`` (default: production) of ``namespace/model`` on every entity that runs it.
+
+    What training with promotion, ``admon model promote`` and ``admon model rollback`` call:
+    from then on those entities' runs load only this content. The artifacts are checked
+    against their manifest before the hash is recorded. Returns the updated entities.
+
+    >>> import os, tempfile, numpy as np, pandas as pd
+    >>> from admon.detectors import create
+    >>> from admon.models.store import ModelStore
+    >>> store = ModelStore(tempfile.mkdtemp())
+    >>> frame = pd.DataFrame({"host": "h", "timestamp": np.arange(50, dtype="int64") * 300_000,
+    ...                       "v": np.sin(np.arange(50.0))})
+    >>> m = store.put("ns", "m", create("robust_zscore").fit(frame))
+    >>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "rec.db")
+    >>> record_model("ns", "m", store=store, database_url=url)  # no entity runs it yet
+    []
+    """
+    manifest = _verified_manifest(namespace, model, version, store)
+    with session_scope(database_url) as s:
+        rows = repo.record_model(s, namespace, model, manifest.version, manifest.content_sha256)
+        return [DetectionEntity._from_row(r, database_url) for r in rows]
+
+
+def _verified_manifest(namespace: str, model: str, version: str | int | None, store: Any):
+    from admon.models.store import ModelStore
+
+    store = store if isinstance(store, ModelStore) else ModelStore(store)
+    return store.verify(namespace, model, version)

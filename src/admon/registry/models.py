@@ -89,6 +89,11 @@ class EntityRow(Base):
     schedule_from_ms: Mapped[int | None] = mapped_column(BigInteger)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
+    # The model store version and content sha256 recorded when a model was trained, promoted or
+    # rolled back for this entity; runs refuse a model whose content differs. NULL: not recorded
+    # yet (the first run records what it loads).
+    model_version: Mapped[str | None] = mapped_column(String(32))
+    model_sha256: Mapped[str | None] = mapped_column(String(64))
 
     project: Mapped[ProjectRow] = relationship(back_populates="entities")
 
@@ -118,6 +123,7 @@ class RunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     provenance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     scores_hash: Mapped[str | None] = mapped_column(String(64))
+    model_sha256: Mapped[str | None] = mapped_column(String(64))  # content hash of the model that scored it
     created_ms: Mapped[int] = mapped_column(BigInteger)
     started_ms: Mapped[int | None] = mapped_column(BigInteger)
     finished_ms: Mapped[int | None] = mapped_column(BigInteger)

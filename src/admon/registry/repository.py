@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
-from admon.errors import ConflictError, NotFoundError
+from admon.errors import ConfigError, ConflictError, NotFoundError
 from admon.registry.models import (
     AnnotationRow,
     ApiTokenRow,
@@ -167,16 +167,67 @@ def update_entity(s: Session, ref: int | str, data: EntityUpdate) -> EntityRow:
     )
     if changes.get("title") and changes["title"] != row.title:
         _check_entity_title(s, row.project_id, changes["title"])
+    model_before = (row.inference_namespace, row.inference_model)
     for key, value in changes.items():
         if value is None and key not in ("schedule_from_ms",):
             continue
         setattr(row, key, value)
+    if (row.inference_namespace, row.inference_model) != model_before:
+        # another model: the recorded content hash was that of the old one
+        row.model_version = row.model_sha256 = None
     if data.input_data_config is not None:
         row.input_data_config = data.input_data_config.model_dump(mode="json")
         row.config_hash = data.input_data_config.content_hash()
     row.updated_ms = now_ms()
     _flush(s, f"entity title {changes.get('title')!r} is taken in this project")
     return row
+
+
+def record_model(s: Session, namespace: str, model: str, version: str, sha256: str) -> Sequence[EntityRow]:
+    """Record ``version`` and its content ``sha256`` on every entity whose model is ``namespace/model``.
+
+    Called when that model is trained and promoted, promoted or rolled back: every entity
+    running it runs the new production version from then on, and its runs refuse other content.
+    Returns the updated entities.
+    """
+    rows = s.scalars(
+        select(EntityRow)
+        .where(EntityRow.inference_namespace == namespace, EntityRow.inference_model == model)
+        .order_by(EntityRow.id)
+    ).all()
+    for row in rows:
+        _set_model(row, version, sha256)
+    s.flush()
+    return rows
+
+
+def record_entity_model(s: Session, ref: int | str, version: str, sha256: str) -> EntityRow:
+    """Record ``version`` and its content ``sha256`` as the model content of one entity."""
+    row = get_entity(s, ref)
+    _set_model(row, version, sha256)
+    s.flush()
+    return row
+
+
+def record_model_if_unset(s: Session, entity_id: int, version: str, sha256: str) -> bool:
+    """Record the model content of an entity that has none recorded yet (its first load).
+
+    One conditional statement: if another process recorded one meanwhile, that one stays.
+    Returns whether this call recorded it.
+    """
+    return bool(s.execute(
+        update(EntityRow)
+        .where(EntityRow.id == entity_id, EntityRow.model_sha256.is_(None))
+        .values(model_version=str(version), model_sha256=sha256, updated_ms=now_ms())
+    ).rowcount)
+
+
+def _set_model(row: EntityRow, version: str, sha256: str) -> None:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ConfigError(f"model content hash {sha256!r} is not a sha256 hex digest (64 characters 0-9a-f)")
+    row.model_version = str(version)
+    row.model_sha256 = sha256
+    row.updated_ms = now_ms()
 
 
 def set_entity_enabled(s: Session, ref: int | str, enabled: bool) -> EntityRow:

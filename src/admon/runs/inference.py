@@ -1,7 +1,8 @@
 """Inference: load the entity's model and turn a window's frame into per-group results.
 
 The model is ``inference_model`` in ``inference_namespace`` of the model store
-(:mod:`admon.models`), loaded only if its content hash matches its manifest.
+(:mod:`admon.models`), loaded only if its content hash matches its manifest and the
+hash the registry recorded for the entity (see :meth:`admon.runs.runner.Runner.model_for`).
 
 **Fallback when no trained model exists.** If the store holds no version of
 that model, the run still works: a built-in ``robust_zscore`` detector is fitted
@@ -65,18 +66,27 @@ def fallback_model() -> LoadedModel:
 
 
 def load_model(namespace: str, name: str, *, store: str | None = None,
-               version: str | None = None) -> LoadedModel:
-    """The newest (or given) version of ``namespace/name`` from the model store, else the fallback.
+               version: str | None = None, expected_sha256: str | None = None) -> LoadedModel:
+    """The production (or given) version of ``namespace/name`` from the model store, else the fallback.
 
-    A model that exists but fails its hash check raises :class:`~admon.errors.IntegrityError`:
-    a tampered model is an error, never silently replaced by the fallback.
+    A model that exists but fails its hash check, or whose content hash is not
+    ``expected_sha256`` (what the registry recorded for the entity), raises
+    :class:`~admon.errors.IntegrityError`: a tampered or swapped model is an error, never
+    silently replaced by the fallback. So is a recorded model that is no longer stored.
     """
     loader = _store_loader()
     if loader is None:
+        if expected_sha256 is not None:
+            raise NotFoundError(f"the model store is not installed; cannot load {namespace}/{name}")
         return fallback_model()
     try:
-        return loader(namespace, name, store=store, version=version)
-    except NotFoundError:
+        return loader(namespace, name, store=store, version=version, expected_sha256=expected_sha256)
+    except NotFoundError as exc:
+        if expected_sha256 is not None:
+            raise NotFoundError(
+                f"the registry recorded content sha256 {expected_sha256} for model {namespace}/{name}, "
+                f"but the store has no such model ({exc}); restore it or re-train it (`admon train`)"
+            ) from exc
         return fallback_model()
 
 
@@ -89,11 +99,13 @@ def _store_loader():
     return _load_from_store
 
 
-def _load_from_store(namespace: str, name: str, *, store: str | None, version: str | None) -> LoadedModel:
+def _load_from_store(namespace: str, name: str, *, store: str | None, version: str | None,
+                     expected_sha256: str | None = None) -> LoadedModel:
     from admon.models import store as model_store
 
-    # production version, else the newest; every artifact hash is checked before loading
-    trained = model_store.load(namespace, name, version, root=store)
+    # production version, else the newest; every artifact hash (and the registry's record of the
+    # content hash, if given) is checked before loading
+    trained = model_store.load(namespace, name, version, root=store, expected_sha256=expected_sha256)
     return LoadedModel(
         model_id=trained.model_id,
         content_hash=trained.content_hash,

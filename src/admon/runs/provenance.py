@@ -1,10 +1,11 @@
 """Provenance of a run (REANA-style): what produced these scores, and can they be reproduced?
 
 Each run records the config hash, admon's version and git commit, the model's id
-and content hash, the data window and row counts (see
+and content hash (also the run's ``model_sha256`` column), the data window and row counts (see
 :meth:`admon.runs.runner.Runner.execute`), plus the hash of every (group,
 timestamp, raw score). :func:`reproduce` reads the same window again, scores it
-with the same model and compares.
+with the entity's model (refused, like a scheduled run, if its content is not what the
+registry recorded) and compares.
 
 >>> sorted(environment_provenance())
 ['admon_version', 'git_commit', 'python']
@@ -55,12 +56,16 @@ class ReproduceReport:
     config_hash_matches: bool
     max_abs_score_diff: float | None
     notes: list[str]
+    #: Content sha256 of the model that scored now, and of the one the run recorded.
+    model_hash: str = ""
+    recorded_model_hash: str | None = None
 
     def summary(self) -> str:
         verdict = "IDENTICAL" if self.identical else "DIFFERENT"
         return (f"run {self.run_id}: scores {verdict} (rows recorded {self.rows_recorded}, now "
-                f"{self.rows_now}; model {self.model_id}; hash {self.recomputed_hash[:12]} vs "
-                f"{(self.recorded_hash or '-')[:12]})" + "".join(f"\n  - {n}" for n in self.notes))
+                f"{self.rows_now}; model {self.model_id} sha256 {self.model_hash[:12]}; hash "
+                f"{self.recomputed_hash[:12]} vs {(self.recorded_hash or '-')[:12]})"
+                + "".join(f"\n  - {n}" for n in self.notes))
 
 
 def reproduce(run_id: int, *, database_url: str | None = None, settings=None) -> ReproduceReport:
@@ -80,6 +85,7 @@ def reproduce(run_id: int, *, database_url: str | None = None, settings=None) ->
                 "can be reproduced")
         prov = dict(run.provenance)
         recorded_hash, recorded_rows = run.scores_hash, run.rows
+        recorded_model_hash = run.model_sha256 or prov.get("model_hash")
         entity = EntitySpec.from_row(repo.get_entity(s, run.entity_id))
     notes: list[str] = []
     idc = InputDataConfig._validated(prov["input_data_config"])
@@ -93,11 +99,12 @@ def reproduce(run_id: int, *, database_url: str | None = None, settings=None) ->
     window_start = int(prov["window_start_ms"])
     context = int(prov.get("context_ms") or 0)
     frame, _ = runner.reader(entity, window_start - context, int(prov["window_end_ms"]))
+    # loaded only if its content is what the registry records for the entity (IntegrityError if not)
     model = runner.model_for(entity)
-    model_ok = model.model_id == prov.get("model_id") and model.content_hash == prov.get("model_hash")
+    model_ok = model.model_id == prov.get("model_id") and model.content_hash == recorded_model_hash
     if not model_ok:
         notes.append(f"model is now {model.model_id} ({model.content_hash[:12]}), was "
-                     f"{prov.get('model_id')} ({str(prov.get('model_hash'))[:12]})")
+                     f"{prov.get('model_id')} ({str(recorded_model_hash)[:12]})")
     if prov.get("git_commit") != environment_provenance()["git_commit"]:
         notes.append(f"admon commit is now {environment_provenance()['git_commit'][:12]}, was "
                      f"{str(prov.get('git_commit'))[:12]}")
@@ -118,7 +125,8 @@ def reproduce(run_id: int, *, database_url: str | None = None, settings=None) ->
         max_diff = max(diffs) if diffs else None
     identical = digest == recorded_hash and len(frame) == recorded_rows
     return ReproduceReport(run_id, identical, recorded_hash, digest, recorded_rows, len(frame),
-                           model.model_id, model_ok, config_ok, max_diff, notes)
+                           model.model_id, model_ok, config_ok, max_diff, notes, model.content_hash,
+                           recorded_model_hash)
 
 
 def _plain(value):

@@ -78,6 +78,9 @@ class EntitySpec:
     enabled: bool
     schedule_from_ms: int | None
     created_ms: int
+    #: The model version and content hash the registry recorded (None: not yet, see model_for).
+    model_version: str | None = None
+    model_sha256: str | None = None
 
     @classmethod
     def from_row(cls, row: EntityRow) -> EntitySpec:
@@ -88,6 +91,7 @@ class EntitySpec:
             inference_model=row.inference_model, inference_namespace=row.inference_namespace,
             monit_producer=row.monit_producer, monit_label=dict(row.monit_label or {}),
             enabled=row.enabled, schedule_from_ms=row.schedule_from_ms, created_ms=row.created_ms,
+            model_version=row.model_version, model_sha256=row.model_sha256,
         )
 
 
@@ -167,16 +171,51 @@ class Runner:
         self._scores.clear()
 
     def model_for(self, entity: EntitySpec) -> inference.LoadedModel:
-        """The entity's model; a lookup (found or not) is reused for ``MODEL_CACHE_SECONDS``,
-        so a newly published version is picked up within that time."""
-        key = (entity.inference_namespace, entity.inference_model)
+        """The entity's model, loaded only if its content is what the registry recorded.
+
+        The production version of ``inference_namespace/inference_model`` is loaded with
+        ``expected_sha256`` = the entity's recorded ``model_sha256``; other content (a version
+        re-written in the store, or a version promoted without recording it) raises
+        :class:`~admon.errors.IntegrityError`, which fails the run. An entity with no record
+        (created before migration 0004, or before its model was stored) records the content
+        its first run loads (trust on first use); the builtin fallback is never recorded.
+
+        A lookup (found or not) is reused for ``MODEL_CACHE_SECONDS``, so a newly published
+        version is picked up within that time.
+        """
+        from admon.errors import IntegrityError
+
+        key = (entity.inference_namespace, entity.inference_model, entity.model_sha256)
         cached = self._models.get(key)
         if cached is not None and time.monotonic() - cached[0] < MODEL_CACHE_SECONDS:
             return cached[1]
-        model = inference.load_model(entity.inference_namespace, entity.inference_model,
-                                     store=self.settings.model_store)
+        try:
+            model = inference.load_model(entity.inference_namespace, entity.inference_model,
+                                         store=self.settings.model_store, expected_sha256=entity.model_sha256)
+        except IntegrityError as exc:
+            if entity.model_sha256 is None:  # the store's own check failed: its message says it all
+                raise
+            raise IntegrityError(
+                f"entity {entity.title!r} (#{entity.id}) has model {entity.inference_namespace}/"
+                f"{entity.inference_model} version {entity.model_version} recorded in the registry: {exc}"
+            ) from exc
+        if entity.model_sha256 is None and not model.fit_on_window and model.content_hash:
+            self._record_first_load(entity, model)
         self._models[key] = (time.monotonic(), model)
         return model
+
+    def _record_first_load(self, entity: EntitySpec, model: inference.LoadedModel) -> None:
+        from admon.registry import repository as repo
+
+        manifest = getattr(model.trained, "manifest", None)
+        version = manifest.version if manifest is not None else model.model_id.rsplit("/", 1)[-1]
+        with self.factory() as s:
+            recorded = repo.record_model_if_unset(s, entity.id, version, model.content_hash)
+            s.commit()
+        if recorded:
+            log.info("entity %s: recorded model %s (sha256 %s) on its first load", entity.id,
+                     model.model_id, model.content_hash)
+        self._entities.pop(entity.id, None)  # read the record (ours or another process's) again
 
     def remember_entities(self, specs: list[EntitySpec]) -> None:
         """Entities already read (by the scheduler's plan): no second query per run."""
@@ -351,7 +390,7 @@ class Runner:
                        RunRow.status == RUNNING)
                 .values(status=SUCCEEDED, rows=int(len(frame)), groups=int(len(per_group)),
                         anomalies=int(sum(1 for d in docs if d["is_anomaly"])), provenance=provenance,
-                        scores_hash=digest, error=None, lease_owner=None, lease_expires_ms=None,
+                        scores_hash=digest, model_sha256=provenance["model_hash"], error=None, lease_owner=None, lease_expires_ms=None,
                         finished_ms=now)
             ).rowcount
             if not owned:
