@@ -13,6 +13,7 @@ from admon.detectors.streaming import (
     causal_rank,
     left_nn_distance,
     paa_channel,
+    quantile_shift,
     refractory,
     score_series,
     spatial_anomaly,
@@ -50,8 +51,40 @@ def test_causal_rank_matches_brute_force_with_bounded_history():
             assert got[t] == pytest.approx(expected)
 
 
+def test_quantile_shift_matches_brute_force():
+    x = np.random.default_rng(7).standard_normal(400).cumsum()
+    windows, reference = (5, 12), 60
+    got = quantile_shift(x, windows, reference)
+    qs = [0.1, 0.25, 0.5, 0.75, 0.9]
+    for w, dist in zip(windows, got):
+        for t in range(len(x)):
+            ref = x[max(0, t - w - reference + 1) : t - w + 1] if t - w + 1 > 0 else x[:0]
+            if t + 1 < w or len(ref) < max(windows):
+                assert dist[t] == 0.0
+                continue
+            recent = x[t - w + 1 : t + 1]
+            iqr = np.quantile(ref, 0.75) - np.quantile(ref, 0.25)
+            scale = max(iqr, 0.1 * ref.std(ddof=1)) + 1e-9
+            expected = np.mean(np.abs(np.quantile(recent, qs) - np.quantile(ref, qs))) / scale
+            assert dist[t] == pytest.approx(expected, rel=1e-6, abs=1e-9), (w, t)
+
+
+def test_a_shift_only_lowers_the_bar_for_context_evidence():
+    x = _series(1500, seed=6)
+    x[1200:] = 10 + 3 * (x[1200:] - 10)  # the spread triples: a distribution shift
+    with_shift = score_series(x)
+    without = score_series(x, DefaultConfig(shift_windows=(), refractory_gap=0.0))
+    # before the change no shift is a record, so the two designs differ only by the refractory gap
+    assert np.abs(with_shift[:1150] - without[:1150]).max() <= 0.5
+    # the shift record corroborates the context channels early in the change
+    assert with_shift[1200:1300].max() >= without[1200:1300].max()
+    assert with_shift[1200:1300].max() > np.quantile(with_shift[300:1190], 0.99)
+
+
 def test_post_rules_by_hand():
     assert refractory(np.array([0.2, 0.9, 0.5, 0.95, 0.1]), 2).tolist() == [0.2, 0.9, 0.25, 0.95, 0.05]
+    # with a gap, creeping up from 0.9 to 0.95 closes only half of the way to 1: halved
+    assert refractory(np.array([0.2, 0.9, 0.95, 0.99]), 3, gap=0.6).tolist() == [0.2, 0.9, 0.475, 0.99]
     x = np.array([0.0, 10.0] * 60 + [10.4, 11.0])
     exc = spatial_anomaly(x, tolerance=0.05, warmup=100)
     assert exc[-2] == 0.0  # 4 % beyond the old range: within tolerance
@@ -127,4 +160,6 @@ def test_config_is_frozen_and_strict():
         DefaultDetector(windw=3)
     with pytest.raises(ConfigError):
         DefaultDetector(short_window=0)
+    with pytest.raises(ConfigError, match="at least 2 points"):
+        DefaultDetector(shift_windows=(16, 1))
     assert DefaultConfig().spatial_tolerance == 0.05
