@@ -81,9 +81,6 @@ run over ``f`` from scratch. Scores lie in [0, 1].
 
 from __future__ import annotations
 
-import bisect
-import math
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -205,26 +202,14 @@ def causal_rank(raw: np.ndarray, history: int, warmup: int) -> np.ndarray:
     >>> causal_rank(np.array([1.0, 2, 3, 2, 10]), history=100, warmup=2).round(3).tolist()
     [0.0, 0.0, 0.848, 0.5, 0.988]
     """
-    out = np.zeros(len(raw))
-    window: list[float] = []
-    fifo: deque[float] = deque()
+    from admon.detectors.kernels import rank_codes
+
+    raw = np.asarray(raw, dtype=float)
+    if len(raw) == 0:
+        return np.zeros(0)
     maxima = pd.Series(raw).rolling(history, min_periods=1).max().shift(1).to_numpy()
-    insort, left, right, exp = bisect.insort, bisect.bisect_left, bisect.bisect_right, math.exp
-    for t, r in enumerate(np.asarray(raw, dtype=float).tolist()):
-        n = len(window)
-        if n >= warmup:
-            lo = left(window, r)
-            if lo == n:
-                mx = maxima[t]
-                excess = (r - mx) / (abs(mx) + 1e-12)
-                out[t] = 1.0 - 0.5 / n * exp(-min(excess, 50.0))
-            else:
-                out[t] = (lo + 0.5 * (right(window, r, lo) - lo)) / n
-        insort(window, r)
-        fifo.append(r)
-        if len(fifo) > history:
-            del window[left(window, fifo.popleft())]
-    return out
+    codes = np.unique(raw, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    return rank_codes(codes, raw, maxima, history, warmup)
 
 
 def paa_channel(x: np.ndarray, paa: int, window: int, history: int, exclude_first: int = 0) -> np.ndarray:
@@ -271,18 +256,21 @@ def quantile_shift(x: np.ndarray, windows: tuple[int, ...], reference: int) -> l
     >>> float(d[99]), round(float(d[107]), 1)
     (0.0, 10.0)
     """
+    from admon.detectors.kernels import rolling_quantiles
+
+    x = np.asarray(x, dtype=float)
     n = len(x)
-    series = pd.Series(np.asarray(x, dtype=float))
-    ref = series.rolling(reference, min_periods=max(windows))
-    ref_q = {q: ref.quantile(q).to_numpy() for q in sorted({*SHIFT_QUANTILES, 0.25, 0.75})}
-    ref_sd = ref.std().to_numpy()
+    wanted = np.array(sorted({*SHIFT_QUANTILES, 0.25, 0.75}))
+    ref_q = dict(zip(wanted.tolist(), rolling_quantiles(x, reference, max(windows), wanted)))
+    ref_sd = pd.Series(x).rolling(reference, min_periods=max(windows)).std().to_numpy()
+    qs = np.array(SHIFT_QUANTILES)
     out = []
     for w in windows:
         def before(a: np.ndarray, w: int = w) -> np.ndarray:  # the reference ends w points back
             return np.concatenate([np.full(min(w, n), np.nan), a[: max(n - w, 0)]])
 
-        recent = series.rolling(w, min_periods=w)
-        dist = sum(np.abs(recent.quantile(q).to_numpy() - before(ref_q[q])) for q in SHIFT_QUANTILES)
+        recent = rolling_quantiles(x, w, w, qs)
+        dist = sum(np.abs(recent[k] - before(ref_q[q])) for k, q in enumerate(SHIFT_QUANTILES))
         scale = np.maximum(before(ref_q[0.75]) - before(ref_q[0.25]), 0.1 * before(ref_sd)) + 1e-9
         out.append(np.nan_to_num(dist / len(SHIFT_QUANTILES) / scale, nan=0.0))
     return out
