@@ -42,7 +42,7 @@ def moved(name: str, value: Any, factor: float) -> Any:
         return [moved(name, v, factor) for v in value]
     if isinstance(value, int):
         return max(2 if name in ("paa", "shift_windows") else 1, round(value * factor))
-    return value * factor
+    return round(value * factor, 9)  # 0.0375, not 0.037500000000000006
 
 
 def main(argv: list[str] | None = None) -> int:
