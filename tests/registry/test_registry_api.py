@@ -264,3 +264,34 @@ def test_an_unsupported_database_url_is_a_clear_error():
 
     with pytest.raises(ConfigError, match="'nonsense', which admon does not support"):
         get_engine("nonsense://somewhere/db")
+
+
+def test_entity_fields_are_defined_once_in_entity_create():
+    """EntityUpdate, the service's bodies and the stored record all follow EntityCreate's fields."""
+    import dataclasses
+
+    from admon.registry.schemas import EntityCreate, EntityRecord, EntityUpdate
+    from admon.service.schemas import EntityCreateBody, EntityPublic, EntityUpdateBody
+
+    settable = set(EntityCreate.model_fields)
+    assert set(EntityUpdate.model_fields) == settable - {"project_id"}
+    assert set(EntityCreateBody.model_fields) == settable
+    assert set(EntityUpdateBody.model_fields) == settable - {"project_id", "schedule_from_ms"}
+    assert settable <= {f.name for f in dataclasses.fields(EntityRecord)}
+    assert set(EntityPublic.model_fields) == settable | {"id", "config_hash", "created_ms", "updated_ms"}
+    # the same limits everywhere: the title's length, the model's name
+    for model in (EntityUpdate, EntityCreateBody, EntityUpdateBody):
+        assert model.model_fields["title"].metadata == EntityCreate.model_fields["title"].metadata
+    assert all(f.default is None for f in EntityUpdate.model_fields.values())
+
+
+def test_entity_update_applies_the_create_rules_to_what_it_changes(db_url):
+    _, de = design_entities()
+    with pytest.raises(ConfigError, match=r"monit_label\['k'\] = 1 is a int"):
+        de.update(monit_label={"k": 1})
+    with pytest.raises(ConfigError, match="True is not a whole number of minutes"):
+        de.update(interval_minutes=True)
+    with pytest.raises(ConfigError, match="title: String should have at least 1 character"):
+        de.update(title="")
+    assert de.update(monit_label={"k": "v"}, title="renamed").monit_label == {"k": "v"}
+    assert DetectionEntity.get(de.id).title == "renamed"

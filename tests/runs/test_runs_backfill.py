@@ -119,3 +119,20 @@ def test_reproduce_refuses_unfinished_runs(db_url, lake):
         run_id = repo.list_runs(s, de.id)[0].id
     with pytest.raises(ConflictError, match="status 'pending'"):
         reproduce(run_id)
+
+
+def test_entity_spec_carries_every_field_of_the_registry_record(db_url, lake):
+    import dataclasses
+
+    from admon.registry.schemas import EntityRecord
+    from admon.runs.runner import EntitySpec
+
+    de = make_entity()
+    with session_scope() as s:
+        spec = EntitySpec.from_row(repo.get_entity(s, de.id))
+    renamed = {"interval_minutes": "interval_ms", "sliding_interval_minutes": "slide_ms",
+               "input_data_config": "idc"}
+    names = {renamed.get(f.name, f.name) for f in dataclasses.fields(EntityRecord)}
+    assert names == {f.name for f in dataclasses.fields(EntitySpec)}
+    assert (spec.interval_ms, spec.slide_ms) == (de.interval_minutes * 60_000, de.sliding_interval_minutes * 60_000)
+    assert spec.idc == de.input_data_config and spec.monit_label == de.monit_label

@@ -36,7 +36,13 @@ from admon.config import InputDataConfig
 from admon.registry import repository as repo
 from admon.registry.db import session_scope
 from admon.registry.models import EntityRow, ProjectRow
-from admon.registry.schemas import EntityCreate, EntityUpdate, ProjectCreate, ProjectUpdate
+from admon.registry.schemas import (
+    EntityCreate,
+    EntityRecord,
+    EntityUpdate,
+    ProjectCreate,
+    ProjectUpdate,
+)
 
 __all__ = ["DetectionEntity", "Project", "record_model"]
 
@@ -122,7 +128,7 @@ class Project:
 
 
 @dataclasses.dataclass
-class DetectionEntity:
+class DetectionEntity(EntityRecord):
     """What to read, how often, which model scores it, and where its results go.
 
     The scheduler runs it on the windows ``[t - interval_minutes, t)``, ``t`` aligned to
@@ -135,49 +141,15 @@ class DetectionEntity:
     a model is trained and promoted, promoted or rolled back for it (:func:`record_model`,
     :meth:`record_model`), or by its first run if none was recorded. Runs refuse a model
     whose content hash differs (:class:`~admon.errors.IntegrityError`).
+
+    Its fields are those of :class:`~admon.registry.schemas.EntityRecord`.
     """
 
-    id: int
-    project_id: int
-    title: str
-    interval_minutes: int
-    sliding_interval_minutes: int
-    input_data_config: InputDataConfig
-    config_hash: str
-    inference_model: str
-    inference_namespace: str
-    monit_producer: str
-    monit_label: dict[str, str]
-    enabled: bool
-    schedule_from_ms: int | None
-    created_ms: int
-    updated_ms: int
-    model_version: str | None = None
-    model_sha256: str | None = None
     database_url: str | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @classmethod
     def _from_row(cls, row: EntityRow, database_url: str | None) -> DetectionEntity:
-        return cls(
-            id=row.id,
-            project_id=row.project_id,
-            title=row.title,
-            interval_minutes=row.interval_minutes,
-            sliding_interval_minutes=row.sliding_interval_minutes,
-            input_data_config=InputDataConfig._validated(row.input_data_config),
-            config_hash=row.config_hash,
-            inference_model=row.inference_model,
-            inference_namespace=row.inference_namespace,
-            monit_producer=row.monit_producer,
-            monit_label=dict(row.monit_label or {}),
-            enabled=row.enabled,
-            schedule_from_ms=row.schedule_from_ms,
-            created_ms=row.created_ms,
-            updated_ms=row.updated_ms,
-            model_version=row.model_version,
-            model_sha256=row.model_sha256,
-            database_url=database_url,
-        )
+        return cls(**EntityRecord.values_of(row), database_url=database_url)
 
     @classmethod
     def create(

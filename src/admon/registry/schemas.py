@@ -14,9 +14,20 @@ admon.errors.ConfigError: interval_minutes 0 must be > 0; e.g. 60
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 
 from admon.config import InputDataConfig
 from admon.errors import ConfigError
@@ -107,9 +118,49 @@ class EntityFields:
         return interval, sliding
 
 
-class EntityCreate(_Input):
+class _EntityRules(_Input):
+    """The per-field rules of an entity, for :class:`EntityCreate` and the models derived from it.
+
+    ``None`` means "the field's default" (``{}`` for ``monit_label`` on create, "unchanged" on
+    update); a required field given ``None`` is an error naming it.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True,
                               arbitrary_types_allowed=True)
+
+    @classmethod
+    def _given(cls, name: str, value: Any) -> bool:
+        """False where ``value`` is None for an optional field: it takes the default, unchecked."""
+        return value is not None or cls.model_fields[name].is_required()
+
+    @field_validator("monit_label", mode="before", check_fields=False)
+    @classmethod
+    def _label(cls, value: Any) -> Any:
+        if not cls._given("monit_label", value):
+            return cls.model_fields["monit_label"].get_default(call_default_factory=True)
+        return _check_label(value)
+
+    @field_validator("input_data_config", mode="before", check_fields=False)
+    @classmethod
+    def _idc(cls, value: Any) -> Any:
+        return _check_idc(value) if cls._given("input_data_config", value) else None
+
+    @field_validator("interval_minutes", "sliding_interval_minutes", mode="before", check_fields=False)
+    @classmethod
+    def _int(cls, value: Any, info: ValidationInfo) -> Any:
+        if cls._given(info.field_name, value) and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{value!r} is not a whole number of minutes")
+        return value
+
+
+class EntityCreate(_EntityRules):
+    """A detection entity to register: the one list of an entity's settable fields.
+
+    Adding a field here adds it, with its limits, to :class:`EntityUpdate` and to the
+    service's request and response bodies (:mod:`admon.service.schemas`). What it stores
+    also needs its column (registry models and a migration) and its place in
+    :class:`EntityRecord`; a test checks the record keeps every field.
+    """
 
     project_id: int
     title: str = Field(min_length=1, max_length=300)
@@ -123,40 +174,83 @@ class EntityCreate(_Input):
     enabled: bool = True
     schedule_from_ms: int | None = None
 
-    _label = field_validator("monit_label", mode="before")(classmethod(lambda cls, v: _check_label(v)))
-    _idc = field_validator("input_data_config", mode="before")(classmethod(lambda cls, v: _check_idc(v)))
-
-    @field_validator("interval_minutes", "sliding_interval_minutes", mode="before")
-    @classmethod
-    def _int(cls, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{value!r} is not a whole number of minutes")
-        return value
-
     @model_validator(mode="after")
     def _intervals(self) -> EntityCreate:
         EntityFields.check_intervals(self.interval_minutes, self.sliding_interval_minutes)
         return self
 
 
-class EntityUpdate(_Input):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True,
-                              arbitrary_types_allowed=True)
+def entity_fields(
+    *,
+    optional: bool = False,
+    constrained: bool = True,
+    exclude: frozenset[str] | set[str] = frozenset(),
+    types: dict[str, Any] | None = None,
+) -> dict[str, tuple[Any, Any]]:
+    """The fields of :class:`EntityCreate` as :func:`pydantic.create_model` takes them.
 
-    title: str | None = Field(None, min_length=1, max_length=300)
-    interval_minutes: int | None = None
-    sliding_interval_minutes: int | None = None
-    input_data_config: InputDataConfig | None = None
-    inference_model: str | None = Field(None, min_length=1, max_length=200)
-    inference_namespace: str | None = Field(None, min_length=1, max_length=200)
-    monit_producer: str | None = Field(None, min_length=1, max_length=200)
-    monit_label: dict[str, str] | None = None
-    enabled: bool | None = None
-    schedule_from_ms: int | None = None
+    ``optional``: every field ``None`` by default (an update); ``constrained=False``: bare
+    required fields without limits or defaults (a response); ``types`` replaces annotations
+    (the service takes and returns ``input_data_config`` as JSON).
 
-    _label = field_validator("monit_label", mode="before")(
-        classmethod(lambda cls, v: None if v is None else _check_label(v))
-    )
-    _idc = field_validator("input_data_config", mode="before")(
-        classmethod(lambda cls, v: None if v is None else _check_idc(v))
-    )
+    >>> sorted(entity_fields(optional=True, exclude={"project_id"}))[:3]
+    ['enabled', 'inference_model', 'inference_namespace']
+    """
+    types = types or {}
+    out: dict[str, tuple[Any, Any]] = {}
+    for name, field in EntityCreate.model_fields.items():
+        if name in exclude:
+            continue
+        annotation = types.get(name, field.annotation)
+        if not constrained:
+            out[name] = (annotation, ...)
+        elif optional:
+            unset = FieldInfo.merge_field_infos(field, default=None, default_factory=None)
+            out[name] = (annotation | None, unset)
+        else:
+            out[name] = (annotation, FieldInfo.merge_field_infos(field))
+    return out
+
+
+#: Changes to an entity: every field of :class:`EntityCreate` but ``project_id``, all optional.
+EntityUpdate = create_model(
+    "EntityUpdate", __base__=_EntityRules, __module__=__name__,
+    **entity_fields(optional=True, exclude={"project_id"}),
+)
+
+
+@dataclasses.dataclass
+class EntityRecord:
+    """A stored detection entity as plain values (no session attached).
+
+    The fields of :class:`EntityCreate` (but ``input_data_config`` parsed) plus what the
+    registry adds: id, the config's hash, timestamps and the recorded model. The base of
+    :class:`~admon.registry.api.DetectionEntity`, and what a run reads its entity from
+    (:class:`~admon.runs.runner.EntitySpec`).
+    """
+
+    id: int
+    project_id: int
+    title: str
+    interval_minutes: int
+    sliding_interval_minutes: int
+    input_data_config: InputDataConfig
+    config_hash: str
+    inference_model: str
+    inference_namespace: str
+    monit_producer: str
+    monit_label: dict[str, str]
+    enabled: bool
+    schedule_from_ms: int | None
+    created_ms: int
+    updated_ms: int
+    model_version: str | None = None
+    model_sha256: str | None = None
+
+    @staticmethod
+    def values_of(row: Any) -> dict[str, Any]:
+        """The record's fields read from an ``EntityRow``, the stored JSON config parsed."""
+        values = {f.name: getattr(row, f.name) for f in dataclasses.fields(EntityRecord)}
+        values["input_data_config"] = InputDataConfig._validated(row.input_data_config)
+        values["monit_label"] = dict(row.monit_label or {})
+        return values

@@ -41,6 +41,7 @@ from admon.registry.models import (
     ResultRow,
     RunRow,
 )
+from admon.registry.schemas import EntityRecord
 from admon.runs import inference
 from admon.runs.provenance import environment_provenance
 from admon.settings import Settings, load_settings
@@ -62,7 +63,11 @@ def new_owner_id() -> str:
 
 @dataclasses.dataclass
 class EntitySpec:
-    """What a run needs of its entity, read once (plain values, no session attached)."""
+    """What a run needs of its entity, read once (plain values, no session attached).
+
+    Read from the registry's :class:`~admon.registry.schemas.EntityRecord`, in a run's units
+    (windows in ms, ``idc``): every field of the record, so a field added there is here too.
+    """
 
     id: int
     project_id: int
@@ -78,21 +83,20 @@ class EntitySpec:
     enabled: bool
     schedule_from_ms: int | None
     created_ms: int
+    updated_ms: int
     #: The model version and content hash the registry recorded (None: not yet, see model_for).
     model_version: str | None = None
     model_sha256: str | None = None
 
     @classmethod
     def from_row(cls, row: EntityRow) -> EntitySpec:
-        return cls(
-            id=row.id, project_id=row.project_id, title=row.title,
-            interval_ms=row.interval_minutes * 60_000, slide_ms=row.sliding_interval_minutes * 60_000,
-            idc=InputDataConfig._validated(row.input_data_config), config_hash=row.config_hash,
-            inference_model=row.inference_model, inference_namespace=row.inference_namespace,
-            monit_producer=row.monit_producer, monit_label=dict(row.monit_label or {}),
-            enabled=row.enabled, schedule_from_ms=row.schedule_from_ms, created_ms=row.created_ms,
-            model_version=row.model_version, model_sha256=row.model_sha256,
-        )
+        values = EntityRecord.values_of(row)
+        values = {
+            "interval_ms": values.pop("interval_minutes") * 60_000,
+            "slide_ms": values.pop("sliding_interval_minutes") * 60_000,
+            "idc": values.pop("input_data_config"),
+        } | values
+        return cls(**values)
 
 
 @dataclasses.dataclass

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from admon.registry.schemas import entity_fields
 from admon.timeutil import format_ms
 
 #: Labels of a time range drawn on the plot.
@@ -53,50 +54,34 @@ class ProjectPublic(_Out):
     updated_ms: int
 
 
-class EntityCreateBody(_In):
-    """A detection entity to register; the registry's own rules validate it further."""
+# The entity's fields are those of the registry's EntityCreate (one list, one set of limits);
+# the service takes and returns input_data_config as JSON, which the registry's rules then
+# validate, so a bad config is the registry's ConfigError, the same as from the Python API.
+_JSON_CONFIG = {"input_data_config": dict[str, Any]}
 
-    project_id: int
-    title: str = Field(min_length=1, max_length=300)
-    interval_minutes: int
-    sliding_interval_minutes: int
-    input_data_config: dict[str, Any]
-    inference_model: str = Field(min_length=1, max_length=200)
-    inference_namespace: str = Field(min_length=1, max_length=200)
-    monit_producer: str = Field("admon", min_length=1, max_length=200)
-    monit_label: dict[str, str] = Field(default_factory=dict)
-    enabled: bool = True
-    schedule_from_ms: int | None = None
+EntityCreateBody = create_model(
+    "EntityCreateBody", __base__=_In, __module__=__name__, __doc__=(
+        "A detection entity to register; the registry's own rules validate it further."),
+    **entity_fields(types=_JSON_CONFIG),
+)
 
-
-class EntityUpdateBody(_In):
-    title: str | None = Field(None, min_length=1, max_length=300)
-    interval_minutes: int | None = None
-    sliding_interval_minutes: int | None = None
-    input_data_config: dict[str, Any] | None = None
-    inference_model: str | None = Field(None, min_length=1, max_length=200)
-    inference_namespace: str | None = Field(None, min_length=1, max_length=200)
-    monit_producer: str | None = Field(None, min_length=1, max_length=200)
-    monit_label: dict[str, str] | None = None
-    enabled: bool | None = None
+#: Changes to an entity (``schedule_from_ms`` is set at creation only).
+EntityUpdateBody = create_model(
+    "EntityUpdateBody", __base__=_In, __module__=__name__,
+    **entity_fields(optional=True, exclude={"project_id", "schedule_from_ms"}, types=_JSON_CONFIG),
+)
 
 
-class EntityPublic(_Out):
-    id: int
-    project_id: int
-    title: str
-    interval_minutes: int
-    sliding_interval_minutes: int
-    input_data_config: dict[str, Any]
-    config_hash: str
-    inference_model: str
-    inference_namespace: str
-    monit_producer: str
-    monit_label: dict[str, str]
-    enabled: bool
-    schedule_from_ms: int | None
-    created_ms: int
-    updated_ms: int
+def _public_entity_fields() -> dict[str, tuple[Any, Any]]:
+    fields: dict[str, tuple[Any, Any]] = {"id": (int, ...)}
+    for name, spec in entity_fields(constrained=False, types=_JSON_CONFIG).items():
+        fields[name] = spec
+        if name == "input_data_config":
+            fields["config_hash"] = (str, ...)  # next to the config it hashes, as it always was
+    return fields | {"created_ms": (int, ...), "updated_ms": (int, ...)}
+
+
+EntityPublic = create_model("EntityPublic", __base__=_Out, __module__=__name__, **_public_entity_fields())
 
 
 # --- runs and results ---------------------------------------------------------------------------
