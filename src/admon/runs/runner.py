@@ -394,7 +394,8 @@ class Runner:
                        RunRow.status == RUNNING)
                 .values(status=SUCCEEDED, rows=int(len(frame)), groups=int(len(per_group)),
                         anomalies=int(sum(1 for d in docs if d["is_anomaly"])), provenance=provenance,
-                        scores_hash=digest, model_sha256=provenance["model_hash"], error=None, lease_owner=None, lease_expires_ms=None,
+                        scores_hash=digest, model_sha256=provenance.get("model_hash"),  # none for a forecast job
+                        error=None, lease_owner=None, lease_expires_ms=None,
                         finished_ms=now)
             ).rowcount
             if not owned:
