@@ -166,3 +166,43 @@ def test_a_revoked_token_stops_working(world, client):
             registry.ApiTokenRow.token_hash == registry.hash_token(world.tokens["alice"])))
         registry.revoke_api_token(s, token.id)
     assert client.get("/api/me", headers=world.auth("alice")).status_code == 401
+
+
+def _alice_token(s, world):
+    from admon.registry import repository as registry
+
+    return s.scalar(registry.select(registry.ApiTokenRow).where(
+        registry.ApiTokenRow.token_hash == registry.hash_token(world.tokens["alice"])))
+
+
+def test_an_expired_token_or_an_inactive_user_is_401(world, client):
+    from admon.registry.db import session_scope
+    from admon.registry.models import UserRow
+
+    with session_scope(world.settings.database_url) as s:
+        _alice_token(s, world).expires_ms = 1
+    assert client.get("/api/me", headers=world.auth("alice")).status_code == 401
+    with session_scope(world.settings.database_url) as s:
+        _alice_token(s, world).expires_ms = None
+        s.get(UserRow, _alice_token(s, world).user_id).is_active = False
+    assert client.get("/api/me", headers=world.auth("alice")).status_code == 401
+
+
+def test_a_token_records_its_last_use(world, client):
+    from admon.registry.db import session_scope
+
+    with session_scope(world.settings.database_url) as s:
+        _alice_token(s, world).last_used_ms = None
+    assert client.get("/api/me", headers=world.auth("alice")).status_code == 200
+    with session_scope(world.settings.database_url) as s:
+        assert _alice_token(s, world).last_used_ms is not None
+
+
+def test_a_hidden_entity_s_results_answer_like_a_missing_one(world, client):
+    # The results read checks visibility with its own query (it is the hot path).
+    query = "results?start=2022-05-10T00:00:00Z&end=2022-05-11T00:00:00Z"
+    hidden = client.get(f"/api/entities/{world.private_entity}/{query}", headers=world.auth("bob"))
+    missing = client.get(f"/api/entities/999999/{query}", headers=world.auth("bob"))
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["detail"].replace(str(world.private_entity), "N") == \
+        missing.json()["detail"].replace("999999", "N")

@@ -45,9 +45,12 @@ def group_text(key: dict[str, Any]) -> str:
 
 
 def resolve_range(
-    s: Session, entity: EntityRow, start: str | None, end: str | None
+    s: Session, entity: EntityRow | None, start: str | None, end: str | None
 ) -> tuple[int, int]:
-    """The ``[start, end)`` to show: as given, or the last day of results (or of the clock)."""
+    """The ``[start, end)`` to show: as given, or the last day of results (or of the clock).
+
+    ``entity`` is only needed when ``start`` and ``end`` are not both given.
+    """
     if start is None and end is None:
         latest = repo.latest_result_ms(s, entity.id)
         step = _step_ms(entity)

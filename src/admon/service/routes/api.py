@@ -115,8 +115,14 @@ def list_results(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> Response:
     """Scored buckets in ``[start, end)`` (default: the last day with results)."""
-    entity, _ = repo.get_entity(s, viewer, entity_id)  # access control before any cache
-    start_ms, end_ms = views.resolve_range(s, entity, start, end)
+    # Access control before any cache. Dashboards repeat this read with an explicit range: that
+    # path checks visibility with one query instead of loading the entity and project rows.
+    if start is not None and end is not None:
+        repo.check_results_visible(s, viewer, entity_id)
+        start_ms, end_ms = views.resolve_range(s, None, start, end)
+    else:
+        entity, _ = repo.get_entity(s, viewer, entity_id)
+        start_ms, end_ms = views.resolve_range(s, entity, start, end)
     wanted = views.parse_group(group)
     cache = request.app.state.results_cache
     key = (entity_id, start_ms, end_ms, views.group_text(wanted), anomalies_only, all_windows, limit,
