@@ -9,6 +9,10 @@ production) over a fresh SQLite registry seeded with one day of results for
   server cannot hide its queueing (no coordinated omission);
 * closed loop: ``--concurrency`` clients back to back, for the peak throughput.
 
+Each row also gives the CPU time the server (all its processes) and this load
+generator spent per request, so a saturated generator or a busy machine shows up,
+and the load average before and after the run.
+
 Each request is ``GET /api/entities/{id}/results?start&end&group=host=<h>`` with a
 bearer token (one host-day: 288 scored buckets as JSON), hosts in rotation.
 Prints one table. Goal: p99 <= 100 ms at 200 requests/s on 2 cores.
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 DAY0 = 1652140800000
@@ -123,6 +128,34 @@ class Client:
             return False
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` and its children (the uvicorn workers), Linux only."""
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def measured(run, server_pid: int) -> dict:
+    """``run()``'s row plus the CPU the server and this load generator spent per request."""
+    server0, client0 = cpu_seconds(server_pid), time.process_time()
+    row = run()
+    n = max(1, len(row["lat"]))
+    return row | {"server_cpu": (cpu_seconds(server_pid) - server0) / n,
+                  "client_cpu": (time.process_time() - client0) / n}
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
@@ -196,6 +229,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="clients of the closed-loop run")
     args = parser.parse_args()
 
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     home = Path(tempfile.mkdtemp(prefix="admon-api-load-"))
     url = f"sqlite:///{home / 'admon.db'}"
     entity_id, token = seed(url, args.hosts)
@@ -212,9 +246,12 @@ def main() -> None:
             for _ in range(50):  # warm up connections and caches
                 client.get()
             for r in rates.split(","):
-                rows.append(open_loop(client, float(r), args.seconds) | {"cache": cache})
-            rows.append(closed_loop(client, 1, args.seconds / 2) | {"cache": cache})  # service time
-            rows.append(closed_loop(client, args.concurrency, args.seconds) | {"cache": cache})
+                rows.append(measured(partial(open_loop, client, float(r), args.seconds), server.pid)
+                            | {"cache": cache})
+            rows.append(measured(partial(closed_loop, client, 1, args.seconds / 2), server.pid)  # service time
+                        | {"cache": cache})
+            rows.append(measured(partial(closed_loop, client, args.concurrency, args.seconds), server.pid)
+                        | {"cache": cache})
         finally:
             server.terminate()
             try:
@@ -224,12 +261,15 @@ def main() -> None:
 
     print(f"\nGET /api/entities/{{id}}/results, one host-day (288 buckets, newest of 4 windows each), "
           f"{args.hosts} hosts, SQLite, token auth, {args.workers} uvicorn worker(s)\n")
-    print("| results cache | load | requests | achieved req/s | p50 ms | p90 ms | p99 ms | max ms | errors |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"load average before: {load_before}; after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    print("| results cache | load | requests | achieved req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
+          "| server CPU ms/req | generator CPU ms/req |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         lat = [x * 1000 for x in r["lat"]]
         print(f"| {'on' if r['cache'] else 'off'} | {r['mode']} | {r['requests']} | {r['rps']:.0f} | {percentile(lat, 50):.1f} | "
-              f"{percentile(lat, 90):.1f} | {percentile(lat, 99):.1f} | {max(lat):.1f} | {r['errors']} |")
+              f"{percentile(lat, 90):.1f} | {percentile(lat, 99):.1f} | {max(lat):.1f} | {r['errors']} | "
+              f"{r['server_cpu'] * 1000:.2f} | {r['client_cpu'] * 1000:.2f} |")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,12 @@ from admon.service.access import (
     can_see,
     check_writable,
 )
-from admon.service.schemas import AnnotationCreate, AnnotationUpdate, EntityCreateBody, EntityUpdateBody
+from admon.service.schemas import (
+    AnnotationCreate,
+    AnnotationUpdate,
+    EntityCreateBody,
+    EntityUpdateBody,
+)
 from admon.timeutil import now_ms
 
 # --- who is asking ------------------------------------------------------------------------------
