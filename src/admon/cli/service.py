@@ -26,20 +26,15 @@ def serve(
     import json
     import os
 
-    import uvicorn
-
-    from admon.service.app import SERVE_OPTIONS_ENV, create_app_from_env
+    from admon.service.app import SERVE_OPTIONS_ENV
+    from admon.service.server import serve as run_server
     from admon.settings import load_settings
 
     load_settings()  # fail fast, before any worker starts
     # Worker processes build their app from the environment (uvicorn's factory mode).
     os.environ[SERVE_OPTIONS_ENV] = json.dumps({"scheduler": not no_scheduler, "results_cache": results_cache})
     console.print(f"admon serving on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
-    if workers == 1:
-        uvicorn.run(create_app_from_env(), host=host, port=port, log_level=log_level)
-    else:
-        uvicorn.run("admon.service.app:create_app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level)
+    run_server(host=host, port=port, workers=workers, log_level=log_level)
 
 
 @user_app.command("add")
