@@ -155,6 +155,14 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.score(frame).to_numpy(), det.score(frame).to_numpy())
 
 
+def test_lookback_covers_every_channel_and_the_rank_history():
+    det = DefaultDetector()
+    c = det.config
+    assert det.lookback == c.paa * (c.long_window + c.history) + c.rank_history  # the PAA channel is the widest
+    wide_shift = DefaultDetector(shift_reference=20_000)
+    assert wide_shift.lookback == 20_000 + max(c.shift_windows) + c.rank_history
+
+
 def test_config_is_frozen_and_strict():
     with pytest.raises(ConfigError, match="unknown parameter"):
         DefaultDetector(windw=3)

@@ -329,6 +329,17 @@ class DefaultDetector(Detector):
     Config = DefaultConfig
     multivariate = False
 
+    @property
+    def lookback(self) -> int:
+        """The points a score depends on: the widest channel span plus the raw scores its ranks
+        are measured against. Scheduled runs read this much before their window (capped by
+        ``ADMON_MAX_CONTEXT_BUCKETS``), so the stream moves on from run to run instead of
+        restarting from the fitted state each time."""
+        c = self.config
+        span = max(c.short_window + c.history, c.paa * (c.long_window + c.history),
+                   c.shift_reference + max(c.shift_windows, default=0))
+        return span + c.rank_history
+
     def _fit(self, frame: pd.DataFrame) -> None:
         keys, times, values, lengths = [], [], [], []
         keep = self.config.state_points
