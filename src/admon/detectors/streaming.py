@@ -260,19 +260,18 @@ def quantile_shift(x: np.ndarray, windows: tuple[int, ...], reference: int) -> l
 
     x = np.asarray(x, dtype=float)
     n = len(x)
-    wanted = np.array(sorted({*SHIFT_QUANTILES, 0.25, 0.75}))
-    ref_q = dict(zip(wanted.tolist(), rolling_quantiles(x, reference, max(windows), wanted)))
+    qs = np.array(SHIFT_QUANTILES)  # includes the quartiles of the scale
+    ref_q = rolling_quantiles(x, reference, max(windows), qs)
     ref_sd = pd.Series(x).rolling(reference, min_periods=max(windows)).std().to_numpy()
-    qs = np.array(SHIFT_QUANTILES)
+    q25, q75 = SHIFT_QUANTILES.index(0.25), SHIFT_QUANTILES.index(0.75)
     out = []
     for w in windows:
-        def before(a: np.ndarray, w: int = w) -> np.ndarray:  # the reference ends w points back
-            return np.concatenate([np.full(min(w, n), np.nan), a[: max(n - w, 0)]])
-
-        recent = rolling_quantiles(x, w, w, qs)
-        dist = sum(np.abs(recent[k] - before(ref_q[q])) for k, q in enumerate(SHIFT_QUANTILES))
-        scale = np.maximum(before(ref_q[0.75]) - before(ref_q[0.25]), 0.1 * before(ref_sd)) + 1e-9
-        out.append(np.nan_to_num(dist / len(SHIFT_QUANTILES) / scale, nan=0.0))
+        # the reference ends w points back: shift its rolling statistics by w
+        ref = np.concatenate([np.full((len(qs), min(w, n)), np.nan), ref_q[:, : max(n - w, 0)]], axis=1)
+        sd = np.concatenate([np.full(min(w, n), np.nan), ref_sd[: max(n - w, 0)]])
+        dist = np.abs(rolling_quantiles(x, w, w, qs) - ref).mean(axis=0)
+        scale = np.maximum(ref[q75] - ref[q25], 0.1 * sd) + 1e-9
+        out.append(np.nan_to_num(dist / scale, nan=0.0))
     return out
 
 
