@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 DEBS := postgresql prometheus chromium chromium-driver openjdk-17-jre-headless
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv system-deps bench clean
+.PHONY: demo test lint venv system-deps bench clean
 
 venv: $(VENV)/.installed
 
@@ -33,6 +33,13 @@ demo: venv
 
 test: venv system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# What CI checks besides the tests: ruff, the type check (packages listed under
+# [tool.mypy] in pyproject.toml) and no new import cycle among admon's modules.
+lint: venv
+	$(BIN)/ruff check src tests bench .ci
+	$(BIN)/mypy
+	$(BIN)/python .ci/check_import_cycles.py --known .ci/import_cycles_known.txt
 
 bench: venv
 	$(BIN)/python bench/data_job.py
