@@ -18,6 +18,11 @@ from collections.abc import Iterator
 from admon.errors import ConfigError
 
 MS_PER_DAY = 86_400_000
+# The documented range of instants admon accepts, in epoch ms: [1970-01-01, 2200-01-01).
+# A lake row outside it is skipped and counted (timestamp_out_of_range); windows and
+# request parameters are checked against it too.
+MIN_TIMESTAMP_MS = 0
+MAX_TIMESTAMP_MS = 7_258_118_400_000
 TimeLike = int | float | str | dt.datetime | dt.date
 
 
