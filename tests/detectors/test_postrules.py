@@ -7,8 +7,17 @@ import pandas as pd
 import pytest
 
 import admon.detectors as detectors
-from admon.detectors.postrules import Calibrator, PostRules, contributions, severity, top_features
-from admon.errors import ConfigError, NotFittedError
+from admon.detectors.postrules import (
+    Calibrator,
+    PostRuleChain,
+    PostRules,
+    available_post_rules,
+    contributions,
+    post_rule_from_dict,
+    severity,
+    top_features,
+)
+from admon.errors import ConfigError, DataError, NotFittedError
 
 
 def test_calibration_is_monotonic_bounded_and_spreads_the_tail():
@@ -67,3 +76,119 @@ def test_contributions_point_at_the_column_that_moved(name, frame_factory, fast_
     assert np.allclose(shares.sum(axis=1), 1.0)
     assert shares.loc[row].idxmax() == "alice_value"
     assert top_features(shares.loc[[row]], top=1) == [["alice_value"]]
+
+
+# ---------------------------------------------------------------------------- the chain
+def _old_post_rules_dict(threshold: float, calibrator: Calibrator) -> dict:
+    """What PostRules.to_dict() wrote into postrules.json before post-rules were a chain."""
+    return {"threshold": threshold, "calibrator": {"config": calibrator.config.model_dump(), "state": calibrator.state()}}
+
+
+def test_every_rule_round_trips_as_name_and_params():
+    assert {"calibrate", "threshold", "suppress", "sustained"} <= set(available_post_rules())
+    for spec in ({"name": "calibrate", "max_surprise": 5.0}, {"name": "threshold", "threshold": 60.0},
+                 {"name": "suppress", "period": 10, "gap": 0.1, "factor": 0.25, "top": 100.0},
+                 {"name": "sustained", "min_duration_minutes": 15.0}):
+        rule = post_rule_from_dict(spec)
+        assert rule.get_config() == {**rule.config.model_dump(mode="json"), "name": spec["name"]}
+        assert post_rule_from_dict(json.loads(json.dumps(rule.to_dict()))).get_config() == rule.get_config()
+
+
+def test_a_fitted_chain_round_trips_through_json_with_identical_results():
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"host": np.repeat(["a", "b"], 300), "timestamp": np.tile(np.arange(300) * 300_000, 2),
+                          "v": 0.0})
+    raw = pd.Series(rng.random(600), index=frame.index)
+    chain = PostRuleChain([{"name": "suppress", "period": 5}, {"name": "calibrate"},
+                           {"name": "threshold", "threshold": 60}]).fit(raw, frame)
+    again = PostRuleChain.from_dict(json.loads(json.dumps(chain.to_dict())))
+    assert [r.name for r in again] == ["suppress", "calibrate", "threshold"]
+    pd.testing.assert_frame_equal(again.apply(raw, frame), chain.apply(raw, frame))
+
+
+def test_an_old_post_rules_dict_loads_as_the_equivalent_chain():
+    rng = np.random.default_rng(3)
+    training, new = rng.normal(size=1000), pd.Series([0.0, 2.5, 6.0])
+    old = _old_post_rules_dict(40.0, Calibrator(max_surprise=5.0).fit(training))
+    chain = PostRuleChain.from_dict(old)
+    assert [r.name for r in chain] == ["calibrate", "threshold"]
+    expected = Calibrator(max_surprise=5.0).fit(training).transform(new.to_numpy())
+    out = chain.apply(new)
+    np.testing.assert_array_equal(out["anomaly_score"].to_numpy(), expected)
+    assert out["is_anomaly"].tolist() == list(expected >= 40.0) and (out["threshold"] == 40.0).all()
+    assert list(out.columns) == ["raw_score", "anomaly_score", "severity", "is_anomaly", "threshold"]
+
+
+def test_an_old_default_model_gets_back_the_refractory_period_its_detector_applied():
+    # before the chain, the default detector suppressed inside score(); its stored post-rules
+    # only calibrate and threshold, so loading them with the detector puts suppress first
+    det = detectors.create("default", refractory=7, refractory_gap=0.1)
+    old = _old_post_rules_dict(75.0, Calibrator().fit(np.linspace(0, 1, 100)))
+    chain = PostRuleChain.from_dict(old, detector=det)
+    assert [r.get_config() for r in chain][0] == {"name": "suppress", "period": 7, "gap": 0.1, "factor": 0.5, "top": 1.0}
+    assert [r.name for r in PostRuleChain.from_dict(old, detector=detectors.create("ewma"))] == ["calibrate", "threshold"]
+
+
+def test_suppress_needs_the_frame_and_works_per_group():
+    chain = PostRuleChain([{"name": "suppress", "period": 3, "gap": 0.0}])
+    with pytest.raises(ConfigError, match="suppress.*frame"):
+        chain.apply(pd.Series([0.5, 0.4]))
+    # rows of two hosts interleaved and out of time order: each host is its own series
+    frame = pd.DataFrame({"host": ["a", "b", "a", "b", "a"], "timestamp": [2, 0, 0, 1, 1], "v": 0.0})
+    raw = pd.Series([0.3, 0.8, 0.9, 0.6, 0.5], index=[10, 11, 12, 13, 14])
+    frame.index = raw.index
+    out = chain.apply(raw, frame)["anomaly_score"]
+    # host a in time order: 0.9, 0.5, 0.3 -> 0.9, 0.25, 0.15; host b: 0.8, 0.6 -> 0.8, 0.3
+    assert out.to_dict() == {10: 0.15, 11: 0.8, 12: 0.9, 13: 0.3, 14: 0.25}
+    with pytest.raises(DataError, match="index"):
+        chain.apply(raw, frame.reset_index(drop=True))
+
+
+def test_sustained_keeps_only_runs_lasting_long_enough():
+    ts = np.arange(8, dtype=np.int64) * 300_000  # 5-minute steps
+    frame = pd.DataFrame({"timestamp": ts, "v": 0.0})
+    raw = pd.Series([9.0, 9, 1, 9, 9, 9, 1, 9])
+    chain = PostRuleChain([{"name": "threshold", "threshold": 5},
+                           {"name": "sustained", "min_duration_minutes": 15}])
+    assert chain.apply(raw, frame)["is_anomaly"].astype(int).tolist() == [0, 0, 0, 1, 1, 1, 0, 0]
+    with pytest.raises(ConfigError, match="threshold"):
+        PostRuleChain([{"name": "sustained", "min_duration_minutes": 15}])
+    with pytest.raises(ConfigError, match="timestamp"):
+        chain.apply(raw, frame[["v"]])
+
+
+def test_bad_rules_are_config_errors_that_say_what_to_fix():
+    with pytest.raises(ConfigError, match="unknown post-rule 'refractory'; available post-rules: calibrate"):
+        PostRuleChain([{"name": "refractory"}])
+    with pytest.raises(ConfigError, match="unknown parameter 'periods'"):
+        PostRuleChain([{"name": "suppress", "periods": 3}])
+    with pytest.raises(ConfigError, match="threshold 150.0 must be within 0..100"):
+        PostRuleChain([{"name": "calibrate"}, {"name": "threshold", "threshold": 150}])
+    # before calibrate a threshold is on the detector's own scale
+    assert len(PostRuleChain([{"name": "threshold", "threshold": 150}])) == 1
+    with pytest.raises(DataError, match="unknown key"):
+        PostRuleChain.from_dict({"rules": [], "extra": 1})
+
+
+def test_a_trained_default_model_runs_the_chain_the_benchmark_runs(tmp_path):
+    # training stores the detector's chain (suppress, calibrate, threshold) and every
+    # inference path applies it: the scores runs see are suppressed as the benchmark's are
+    from admon.models.store import ModelStore
+    from admon.models.training import train
+
+    rng = np.random.default_rng(5)
+    x = np.sin(np.arange(1600) * 2 * np.pi / 96) + 0.1 * rng.standard_normal(1600)
+    x[1500:1510] += 4.0
+    frame = pd.DataFrame({"host": "h", "timestamp": np.arange(1600, dtype=np.int64) * 300_000, "v": x})
+    result = train(None, 0, 1600 * 300_000, "default", namespace="ns", model="m",
+                   frame=frame.iloc[:1200], store=ModelStore(tmp_path), record=False)
+    assert [r.name for r in result.post_rules] == ["suppress", "calibrate", "threshold"]
+    loaded = ModelStore(tmp_path).load("ns", "m")
+    assert [r.name for r in loaded.post_rules] == ["suppress", "calibrate", "threshold"]
+    window = frame.iloc[1400:].reset_index(drop=True)
+    raw = loaded.detector.score(window)
+    suppressed = PostRuleChain(loaded.post_rules.rules[:1]).apply(raw, window)["anomaly_score"]
+    assert (suppressed < raw).any()
+    expected = loaded.post_rules.apply(raw, window)
+    got = loaded.predict(window)
+    np.testing.assert_array_equal(got["anomaly_score"].to_numpy(), expected["anomaly_score"].to_numpy())

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from admon import detectors
+from admon.detectors.postrules import PostRuleChain, refractory
 from admon.detectors.streaming import (
     DefaultConfig,
     DefaultDetector,
@@ -14,7 +15,6 @@ from admon.detectors.streaming import (
     left_nn_distance,
     paa_channel,
     quantile_shift,
-    refractory,
     score_series,
     spatial_anomaly,
 )
@@ -73,8 +73,8 @@ def test_a_shift_only_lowers_the_bar_for_context_evidence():
     x = _series(1500, seed=6)
     x[1200:] = 10 + 3 * (x[1200:] - 10)  # the spread triples: a distribution shift
     with_shift = score_series(x)
-    without = score_series(x, DefaultConfig(shift_windows=(), refractory_gap=0.0))
-    # before the change no shift is a record, so the two designs differ only by the refractory gap
+    without = score_series(x, DefaultConfig(shift_windows=()))
+    # before the change no shift is a record, so the two designs hardly differ
     assert np.abs(with_shift[:1150] - without[:1150]).max() <= 0.5
     # the shift record corroborates the context channels early in the change
     assert with_shift[1200:1300].max() >= without[1200:1300].max()
@@ -143,6 +143,22 @@ def test_groups_are_scored_independently_and_missing_values_are_tolerated():
     s = DefaultDetector().fit(frame).score(frame)
     np.testing.assert_allclose(s[frame.host == "a"].to_numpy(), score_series(a))
     assert np.isfinite(s).all()
+
+
+def test_the_detector_only_scores_and_its_chain_starts_with_the_refractory_period():
+    # suppress moved from score_series into the post-rule chain: per group, same numbers
+    a, b = _series(700, 7), _series(700, 8) * 2
+    a[500:505] += 3.0
+    frame = pd.concat([_frame(a, ["a"]), _frame(b, ["b"])], ignore_index=True)
+    det = DefaultDetector(refractory=20, refractory_gap=0.3).fit(frame)
+    raw = det.score(frame)
+    assert det.default_post_rules() == [{"name": "suppress", "period": 20, "gap": 0.3, "factor": 0.5, "top": 1.0}]
+    suppressed = PostRuleChain(det.default_post_rules()).apply(raw, frame)["anomaly_score"]
+    for host, x in (("a", a), ("b", b)):
+        rows = frame.host == host
+        np.testing.assert_array_equal(raw[rows].to_numpy(), score_series(x, det.config))
+        np.testing.assert_array_equal(suppressed[rows].to_numpy(), refractory(score_series(x, det.config), 20, 0.3))
+    assert (suppressed < raw).any()  # the rule does something on this series
 
 
 def test_save_load_round_trip(tmp_path):

@@ -16,8 +16,9 @@ Traceback (most recent call last):
 ...
 admon.errors.ConfigError: invalid config for robust_zscore: unknown parameter 'windw'; valid parameters: features, group_by, window, min_periods, aggregate
 
-Registering a detector of your own (modules listed in ``_BUILTIN_MODULES`` and the
-``admon.detectors`` entry-point group are imported by :func:`available`):
+Registering a detector of your own (a plugin package declares it in the
+``admon.detectors`` entry-point group instead, see :mod:`admon.plugins`; plugin authors
+run the conformance suite of :mod:`admon.testing.checks` on it):
 
 >>> from admon.detectors.base import Detector
 >>> @detectors.register("always_zero")
@@ -34,14 +35,15 @@ statsmodels, torch) are imported inside ``fit``/``score`` of the detectors that 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from admon.detectors.base import Detector, DetectorConfig
+from admon.detectors.base import DETECTORS, Detector, DetectorConfig
 from admon.errors import ConfigError
 
 __all__ = [
+    "DETECTORS",
+    "ENTRY_POINT_GROUP",
     "Detector",
     "DetectorConfig",
     "available",
@@ -53,77 +55,29 @@ __all__ = [
     "unregister",
 ]
 
-# Modules whose import registers built-in detectors (cheap: no heavy imports at top level).
-_BUILTIN_MODULES = (
-    "admon.detectors.statistical",
-    "admon.detectors.sklearn_based",
-    "admon.detectors.deep",
-    "admon.detectors.ensemble",
-    "admon.detectors.streaming",
-)
-ENTRY_POINT_GROUP = "admon.detectors"
-
-_REGISTRY: dict[str, type[Detector]] = {}
-_loaded = False
+ENTRY_POINT_GROUP = DETECTORS.group
 
 D = TypeVar("D", bound=type[Detector])
 
 
 def register(name: str) -> Callable[[D], D]:
     """Class decorator adding a :class:`Detector` subclass to the registry under ``name``."""
-    if not name or not name.replace("_", "").isalnum() or name != name.lower():
-        raise ConfigError(f"detector name {name!r} must be lower_snake_case, e.g. 'my_detector'")
-
-    def decorate(cls: D) -> D:
-        if not (isinstance(cls, type) and issubclass(cls, Detector)):
-            raise ConfigError(f"@register({name!r}) needs a Detector subclass, got {cls!r}")
-        existing = _REGISTRY.get(name)
-        if existing is not None and existing.__qualname__ != cls.__qualname__:
-            raise ConfigError(f"detector name {name!r} is already used by {existing.__qualname__}")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
+    return DETECTORS.register(name)  # type: ignore[return-value]
 
 
 def unregister(name: str) -> None:
     """Remove ``name`` from the registry (tests and notebooks)."""
-    _REGISTRY.pop(name, None)
-
-
-def _load_builtins() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # a real missing dependency inside the module: report it
-                raise
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        ep.load()
+    DETECTORS.unregister(name)
 
 
 def available() -> list[str]:
     """Sorted names of every registered detector."""
-    _load_builtins()
-    return sorted(_REGISTRY)
+    return DETECTORS.names()
 
 
 def get_class(name: str) -> type[Detector]:
     """The detector class registered as ``name``; ConfigError listing valid names otherwise."""
-    _load_builtins()
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown detector {name!r}; available detectors: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+    return DETECTORS.get(name)
 
 
 def create(name: str, **params: Any) -> Detector:

@@ -51,6 +51,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from admon.errors import ConfigError, DataError, NotFittedError
+from admon.plugins import Registry
 
 TIMESTAMP = "timestamp"
 SCORE_NAME = "anomaly_score"
@@ -199,6 +200,15 @@ class Detector(abc.ABC):
         """
         return 0
 
+    def default_post_rules(self) -> list[dict[str, Any]]:
+        """Post-rules (``{"name": ..., **params}``) a chain built for this detector starts with.
+
+        They act on the raw scores, before ``calibrate`` and ``threshold``
+        (:meth:`admon.detectors.postrules.PostRuleChain.for_detector`); the detector's
+        own ``score`` never applies them. None by default.
+        """
+        return []
+
     def get_config(self) -> dict[str, Any]:
         """``{"name": ..., **params}``: JSON-able and accepted by :func:`admon.detectors.from_config`."""
         return {"name": self.name, **self.config.model_dump(mode="json")}
@@ -247,8 +257,6 @@ class Detector(abc.ABC):
         Called on the base class it dispatches on the saved name; called on a
         subclass it checks that the saved detector is of that class.
         """
-        from admon.detectors import get_class
-
         directory = Path(directory)
         path = directory / STATE_JSON
         if not path.is_file():
@@ -256,7 +264,7 @@ class Detector(abc.ABC):
         doc = json.loads(path.read_text())
         params = dict(doc["config"])
         name = params.pop("name")
-        klass = get_class(name)
+        klass = DETECTORS.get(name)
         if cls is not Detector and not issubclass(klass, cls):
             raise DataError(f"{directory} holds a {name!r} detector, not a {cls.__name__}")
         det = klass(**params)
@@ -337,11 +345,7 @@ class Detector(abc.ABC):
             if missing:
                 raise DataError(f"group_by column(s) {missing} not in frame columns {list(frame.columns)}")
             return list(self.config.group_by)
-        return [
-            c for c in frame.columns
-            if c != TIMESTAMP
-            and (not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))
-        ]
+        return default_group_columns(frame)
 
     def _resolve_features(self, frame: pd.DataFrame, groups: list[str]) -> list[str]:
         if self.config.features is not None:
@@ -378,21 +382,63 @@ class Detector(abc.ABC):
 
         Univariate/time-series detectors score each group on its own series.
         """
-        n = len(frame)
-        if not self.group_columns_:
-            pos = np.arange(n)
-            if TIMESTAMP in frame.columns:
-                pos = pos[np.argsort(frame[TIMESTAMP].to_numpy(), kind="stable")]
-            yield (), pos
-            return
-        grouped = frame.groupby(self.group_columns_, sort=True, dropna=False, observed=True)
-        codes = grouped.ngroup().to_numpy()
-        ts = frame[TIMESTAMP].to_numpy() if TIMESTAMP in frame.columns else np.arange(n)
-        order = np.lexsort((ts, codes))
-        bounds = np.flatnonzero(np.diff(codes[order])) + 1
-        for chunk in np.split(order, bounds):
-            key = tuple(frame[c].iat[chunk[0]] for c in self.group_columns_)
-            yield tuple(None if pd.isna(k) else k for k in key), chunk
+        return group_positions(frame, self.group_columns_)
+
+
+def group_positions(frame: pd.DataFrame, group_columns: list[str]) -> Iterator[tuple[tuple, np.ndarray]]:
+    """``(group key, row positions ordered by timestamp)`` for every group of ``frame``.
+
+    Groups come sorted by key (missing keys as None); rows without a ``timestamp``
+    column keep their order.
+
+    >>> f = pd.DataFrame({"host": ["b", "a", "b"], "timestamp": [600, 0, 0]})
+    >>> [(key, pos.tolist()) for key, pos in group_positions(f, ["host"])]
+    [(('a',), [1]), (('b',), [2, 0])]
+    """
+    n = len(frame)
+    if not group_columns:
+        pos = np.arange(n)
+        if TIMESTAMP in frame.columns:
+            pos = pos[np.argsort(frame[TIMESTAMP].to_numpy(), kind="stable")]
+        yield (), pos
+        return
+    grouped = frame.groupby(group_columns, sort=True, dropna=False, observed=True)
+    codes = grouped.ngroup().to_numpy()
+    ts = frame[TIMESTAMP].to_numpy() if TIMESTAMP in frame.columns else np.arange(n)
+    order = np.lexsort((ts, codes))
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    for chunk in np.split(order, bounds):
+        key = tuple(frame[c].iat[chunk[0]] for c in group_columns)
+        yield tuple(None if pd.isna(k) else k for k in key), chunk
+
+
+def default_group_columns(frame: pd.DataFrame) -> list[str]:
+    """The group columns of a frame when nothing names them: every non-numeric column but ``timestamp``.
+
+    >>> default_group_columns(pd.DataFrame({"host": ["a"], "timestamp": [0], "v": [1.0]}))
+    ['host']
+    """
+    return [
+        c for c in frame.columns
+        if c != TIMESTAMP
+        and (not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))
+    ]
+
+
+#: The one name -> detector class registry (:mod:`admon.detectors` is its public face).
+#: Its built-in modules are cheap to import: heavy libraries load inside fit/score.
+DETECTORS: Registry[type[Detector]] = Registry(
+    "detector",
+    "admon.detectors",
+    base=Detector,
+    builtin_modules=(
+        "admon.detectors.statistical",
+        "admon.detectors.sklearn_based",
+        "admon.detectors.deep",
+        "admon.detectors.ensemble",
+        "admon.detectors.streaming",
+    ),
+)
 
 
 def _is_sklearn(value: Any) -> bool:

@@ -1,35 +1,73 @@
-"""Post-rules, kept apart from detectors: calibration to 0-100, severity, threshold, contributions.
+"""Post-rules: one chain of registered rules turns a detector's raw scores into results.
 
-Raw detector scores have arbitrary scales. :class:`Calibrator` learns the
-distribution of training scores and maps a raw score to 0-100 from how rare it
-is (as Elastic's anomaly score does): ``100 * surprise / max_surprise`` with
-``surprise = -log10(tail probability)``, the tail beyond the training data
-extrapolated by an exponential fit to the top of the training scores. Then
-Elastic's severity bands apply (warning < 25 <= minor < 50 <= major < 75 <= critical)
-and one threshold on the 0-100 score makes the label, for every detector alike.
+A detector only scores. A :class:`PostRuleChain` (Merlion's post-rule sequence) then
+applies its rules in order; each rule is a class with a frozen pydantic config that
+round-trips as ``{"name": ..., **params}`` through one name -> class registry
+(:data:`POST_RULES`, entry-point group ``admon.post_rules``). Built in:
+
+* ``suppress`` -- the refractory period: a score is multiplied by ``factor`` unless
+  it beats the largest score of the previous ``period`` rows of its group by ``gap``
+  of the distance from that maximum to ``top``: one event raises one alarm, at its start.
+* ``calibrate`` -- raw score -> 0-100 from how rare it is among the training scores (as
+  Elastic's anomaly score): ``100 * surprise / max_surprise`` with ``surprise = -log10(tail
+  probability)``, the tail beyond the training data extrapolated by an exponential fit;
+  adds Elastic's ``severity`` band (warning < 25 <= minor < 50 <= major < 75 <= critical).
+* ``threshold`` -- ``is_anomaly = score >= threshold`` (on the calibrated scale after ``calibrate``).
+* ``sustained`` -- keeps ``is_anomaly`` only on runs of flagged rows of a group lasting at
+  least ``min_duration_minutes`` (the transfer-forecast rule: throughput >= X for >= D minutes).
+
+A chain is fitted once on training scores (each rule learns from the output of the rules
+before it) and stored with the model (``postrules.json``, :meth:`PostRuleChain.to_dict`).
+:meth:`PostRuleChain.for_detector` builds the chain of a detector: the rules it asks for
+(:meth:`~admon.detectors.base.Detector.default_post_rules`, e.g. the default detector's
+``suppress``), then ``calibrate`` and ``threshold``.
 
 >>> import numpy as np, pandas as pd
 >>> rng = np.random.default_rng(0)
 >>> rules = PostRules(threshold=75).fit(pd.Series(rng.normal(size=2000)))
+>>> [rule.name for rule in rules]
+['calibrate', 'threshold']
 >>> out = rules.apply(pd.Series([0.0, 3.0, 8.0]))
 >>> out["severity"].tolist()
 ['warning', 'minor', 'critical']
 >>> out["is_anomaly"].tolist()
 [False, False, True]
->>> PostRules.from_dict(rules.to_dict()).apply(pd.Series([8.0]))["anomaly_score"].round(3).tolist() == out["anomaly_score"].iloc[[2]].round(3).tolist()
+>>> again = PostRuleChain.from_dict(rules.to_dict())
+>>> again.apply(pd.Series([8.0]))["anomaly_score"].tolist() == out["anomaly_score"].iloc[[2]].tolist()
 True
+
+Rules that look at earlier rows (``suppress``, ``sustained``) need the scored frame, for
+its groups and timestamps:
+
+>>> frame = pd.DataFrame({"host": ["a"] * 4 + ["b"] * 2, "timestamp": [0, 1, 2, 3, 0, 1],
+...                       "v": [0.0] * 6})
+>>> chain = PostRuleChain([{"name": "suppress", "period": 2, "gap": 0.0}])
+>>> chain.apply(pd.Series([0.2, 0.9, 0.5, 0.95, 0.9, 0.3]), frame)["anomaly_score"].tolist()
+[0.2, 0.9, 0.25, 0.95, 0.9, 0.15]
+>>> chain.to_dict()
+{'rules': [{'name': 'suppress', 'period': 2, 'gap': 0.0, 'factor': 0.5, 'top': 1.0}]}
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+import abc
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from admon.errors import ConfigError, NotFittedError
+from admon.detectors.base import (
+    TIMESTAMP,
+    Detector,
+    default_group_columns,
+    explain_validation,
+    group_positions,
+)
+from admon.errors import ConfigError, DataError, NotFittedError
+from admon.plugins import Registry
 
 #: Elastic's severity bands on the 0-100 score: (lower bound, name), ascending.
 SEVERITY_BANDS: tuple[tuple[float, str], ...] = (
@@ -38,6 +76,9 @@ SEVERITY_BANDS: tuple[tuple[float, str], ...] = (
     (50.0, "major"),
     (75.0, "critical"),
 )
+#: The scale ``calibrate`` maps scores to; a ``threshold`` after it must lie on it.
+CALIBRATED_RANGE = (0.0, 100.0)
+DEFAULT_THRESHOLD = 75.0
 
 
 def severity(score: float) -> str:
@@ -53,19 +94,192 @@ def severity(score: float) -> str:
     return name
 
 
-class CalibratorConfig(BaseModel):
+def refractory(scores: np.ndarray, period: int, gap: float = 0.0, *, factor: float = 0.5,
+               top: float = 1.0) -> np.ndarray:
+    """Multiply by ``factor`` every score that does not beat the largest of the previous
+    ``period`` scores by ``gap`` of the distance from that maximum to ``top``.
+
+    >>> refractory(np.array([0.2, 0.9, 0.5, 0.95, 0.1]), 2).tolist()
+    [0.2, 0.9, 0.25, 0.95, 0.05]
+    >>> refractory(np.array([0.2, 0.9, 0.5, 0.95, 0.1]), 2, gap=0.6).tolist()
+    [0.2, 0.9, 0.25, 0.475, 0.05]
+    """
+    if period <= 0 or len(scores) == 0:
+        return scores
+    prev = pd.Series(scores).rolling(period, min_periods=1).max().shift(1).to_numpy()
+    need = np.where(np.isfinite(prev), prev + gap * (top - np.nan_to_num(prev)), -np.inf)
+    return np.where(scores <= need, factor * scores, scores)
+
+
+# ---------------------------------------------------------------------------- context
+@dataclass(frozen=True)
+class ScoreContext:
+    """Where each score sits: the row positions of every group in time order, and the timestamps.
+
+    Pointwise rules (``calibrate``, ``threshold``) ignore it; rules that look at earlier
+    rows of a group (``suppress``, ``sustained``) call :meth:`require`.
+    """
+
+    series: tuple[np.ndarray, ...] | None = None
+    timestamps: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame | None, rows: int, group_by: Iterable[str] | None = None) -> ScoreContext:
+        """The context of ``rows`` scores aligned to ``frame`` (None: no context known)."""
+        if frame is None:
+            return cls()
+        if not isinstance(frame, pd.DataFrame):
+            raise DataError(f"post-rules take the scored frame as a pandas DataFrame, got {type(frame).__name__}")
+        if len(frame) != rows:
+            raise DataError(f"the frame has {len(frame)} rows but there are {rows} scores; pass the frame that was scored")
+        groups = list(group_by) if group_by is not None else default_group_columns(frame)
+        missing = [c for c in groups if c not in frame.columns]
+        if missing:
+            raise DataError(f"group column(s) {missing} not in the scored frame's columns {list(frame.columns)}")
+        timestamps = None
+        if TIMESTAMP in frame.columns:
+            timestamps = frame[TIMESTAMP].to_numpy(dtype=np.int64)
+        series = tuple(pos for _, pos in group_positions(frame, groups)) if rows else ()
+        return cls(series, timestamps)
+
+    def require(self, rule: str) -> tuple[np.ndarray, ...]:
+        """The per-group positions, or a ConfigError saying the rule needs the frame."""
+        if self.series is None:
+            raise ConfigError(
+                f"post-rule {rule!r} looks at earlier rows of each group, so it needs the scored frame "
+                "(its groups and order): call apply(scores, frame) / fit(scores, frame)"
+            )
+        return self.series
+
+    def require_times(self, rule: str) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """The per-group positions and the timestamps, or a ConfigError saying what is missing."""
+        series = self.require(rule)
+        if self.timestamps is None:
+            raise ConfigError(
+                f"post-rule {rule!r} measures durations, so the scored frame needs a 'timestamp' column"
+            )
+        return series, self.timestamps
+
+
+# ---------------------------------------------------------------------------- rules
+class PostRuleConfig(BaseModel):
+    """Base of every post-rule config: frozen, unknown keys are errors."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+
+class PostRule(abc.ABC):
+    """One step of a :class:`PostRuleChain`: ``fit`` on training scores, ``apply`` to new ones.
+
+    A rule reads and writes columns of the score table: ``anomaly_score`` (the current
+    score), ``severity``, ``is_anomaly``, ``threshold``. Subclasses set ``Config`` and are
+    registered with :func:`register_post_rule` (which sets ``name``). Fitted state, if any,
+    is a JSON-able dict (:meth:`_state` / :meth:`_set_state`) stored with the config.
+    """
+
+    Config: ClassVar[type[PostRuleConfig]] = PostRuleConfig
+    name: ClassVar[str] = ""
+
+    def __init__(self, config: PostRuleConfig | dict | None = None, **params: Any) -> None:
+        if config is not None and params:
+            raise ConfigError(f"{type(self).__name__}: give either a config or keyword parameters, not both")
+        if isinstance(config, self.Config):
+            self.config = config
+            return
+        try:
+            self.config = self.Config(**(dict(config or {}) | params))
+        except ValidationError as exc:
+            owner = f"post-rule {self.name or type(self).__name__}"
+            raise ConfigError(explain_validation(owner, exc, list(self.Config.model_fields))) from None
+
+    @property
+    def lookback(self) -> int:
+        """Earlier rows of a group the rule looks at (0: each row alone)."""
+        return 0
+
+    def fit(self, table: pd.DataFrame, context: ScoreContext) -> PostRule:
+        """Learn from the training score table (what the earlier rules made of it); ``self``."""
+        return self
+
+    @abc.abstractmethod
+    def apply(self, table: pd.DataFrame, context: ScoreContext) -> pd.DataFrame:
+        """A new score table (``table`` is not modified)."""
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"name": ..., **params}``."""
+        return {"name": self.name, **self.config.model_dump(mode="json")}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config, plus ``"state"`` when the rule holds fitted state: what :func:`post_rule_from_dict` reads."""
+        state = self._state()
+        return self.get_config() | ({"state": state} if state else {})
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        if state:
+            raise DataError(f"post-rule {self.name!r} has no fitted state, but the stored rule has {sorted(state)}")
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.config.model_dump().items())
+        return f"{type(self).__name__}({params})"
+
+
+#: The one name -> post-rule class registry (plugins: entry-point group ``admon.post_rules``).
+POST_RULES: Registry[type[PostRule]] = Registry("post-rule", "admon.post_rules", base=PostRule)
+
+R = TypeVar("R", bound=type[PostRule])
+
+
+def register_post_rule(name: str) -> Callable[[R], R]:
+    """Class decorator adding a :class:`PostRule` subclass to :data:`POST_RULES` as ``name``."""
+    return POST_RULES.register(name)  # type: ignore[return-value]
+
+
+def available_post_rules() -> list[str]:
+    """Sorted names of every registered post-rule."""
+    return POST_RULES.names()
+
+
+def create_post_rule(name: str, **params: Any) -> PostRule:
+    """A new post-rule ``name`` with ``params`` (validated by its config)."""
+    return POST_RULES.get(name)(**params)
+
+
+def post_rule_from_dict(spec: dict[str, Any]) -> PostRule:
+    """The rule described by ``{"name": ..., **params}`` (plus ``"state"`` if fitted)."""
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise ConfigError(f"a post-rule is {{'name': ..., **params}}, e.g. {{'name': 'threshold'}}; got {spec!r}")
+    params = dict(spec)
+    state = params.pop("state", None)
+    rule = create_post_rule(params.pop("name"), **params)
+    if state is not None:
+        if not isinstance(state, dict):
+            raise DataError(f"the stored state of post-rule {rule.name!r} is not a JSON object: {state!r}")
+        rule._set_state(state)
+    return rule
+
+
+class CalibratorConfig(PostRuleConfig):
     max_surprise: float = Field(6.0, gt=0, description="-log10 tail probability that maps to 100.")
     tail_quantile: float = Field(0.9, gt=0.5, lt=1.0, description="Where the exponential tail starts.")
     n_quantiles: int = Field(201, ge=11, description="Stored quantiles of the training scores.")
 
 
+_CALIBRATOR_STATE = ("quantiles_", "probs_", "tail_start_", "tail_scale_", "n_")
+
+
 class Calibrator:
     """Raw score -> 0-100 from the training-score distribution (fit once, JSON-serialisable)."""
 
-    def __init__(self, **params: Any) -> None:
-        self.config = CalibratorConfig(**params)
+    def __init__(self, config: CalibratorConfig | None = None, **params: Any) -> None:
+        if config is None:
+            try:
+                config = CalibratorConfig(**params)
+            except ValidationError as exc:
+                raise ConfigError(explain_validation("calibrate", exc, list(CalibratorConfig.model_fields))) from None
+        self.config = config
 
     def fit(self, scores: pd.Series | np.ndarray) -> Calibrator:
         s = np.asarray(scores, dtype=float)
@@ -104,57 +318,297 @@ class Calibrator:
         surprise = -np.log10(self.tail_probability(scores))
         return np.clip(100.0 * surprise / self.config.max_surprise, 0.0, 100.0)
 
+    def state(self) -> dict[str, Any]:
+        """The fitted state (empty before ``fit``)."""
+        return {k: getattr(self, k) for k in _CALIBRATOR_STATE if hasattr(self, k)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        unknown = sorted(set(state) - set(_CALIBRATOR_STATE))
+        if unknown:
+            raise DataError(f"stored calibration state has unknown field(s) {unknown}; valid: {list(_CALIBRATOR_STATE)}")
+        for k, v in state.items():
+            setattr(self, k, v)
+
     def to_dict(self) -> dict[str, Any]:
-        state = {k: getattr(self, k) for k in ("quantiles_", "probs_", "tail_start_", "tail_scale_", "n_") if hasattr(self, k)}
-        return {"config": self.config.model_dump(), "state": state}
+        return {"config": self.config.model_dump(), "state": self.state()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibrator:
         cal = cls(**data.get("config", {}))
-        for k, v in data.get("state", {}).items():
-            setattr(cal, k, v)
+        cal.set_state(data.get("state", {}))
         return cal
 
 
-class PostRules:
-    """Calibration + severity + threshold, applied to raw detector scores.
+@register_post_rule("calibrate")
+class CalibrateRule(PostRule):
+    """Score -> 0-100 by its rarity among the training scores; adds the ``severity`` band."""
 
-    ``threshold`` is on the calibrated 0-100 scale (default 75 = Elastic's "critical").
-    """
+    Config = CalibratorConfig
 
-    def __init__(self, threshold: float = 75.0, **calibrator_params: Any) -> None:
-        if not (0.0 <= float(threshold) <= 100.0) or math.isnan(float(threshold)):
-            raise ConfigError(f"threshold {threshold!r} must be within 0..100 (calibrated scale)")
-        self.threshold = float(threshold)
-        self.calibrator = Calibrator(**calibrator_params)
+    def __init__(self, config: PostRuleConfig | dict | None = None, **params: Any) -> None:
+        super().__init__(config, **params)
+        self.calibrator = Calibrator(self.config)  # type: ignore[arg-type]
 
-    def fit(self, training_scores: pd.Series | np.ndarray) -> PostRules:
-        self.calibrator.fit(training_scores)
+    def fit(self, table: pd.DataFrame, context: ScoreContext) -> CalibrateRule:
+        self.calibrator.fit(table["anomaly_score"].to_numpy(dtype=float))
         return self
 
-    def apply(self, raw_scores: pd.Series) -> pd.DataFrame:
-        """``anomaly_score`` (0-100), ``severity``, ``is_anomaly``, ``threshold``, ``raw_score`` per row."""
-        raw = pd.Series(raw_scores, dtype=float)
-        calibrated = self.calibrator.transform(raw.to_numpy())
-        return pd.DataFrame(
-            {
-                "raw_score": raw.to_numpy(),
-                "anomaly_score": calibrated,
-                "severity": [severity(c) for c in calibrated],
-                "is_anomaly": calibrated >= self.threshold,
-                "threshold": self.threshold,
-            },
-            index=raw.index,
-        )
+    def apply(self, table: pd.DataFrame, context: ScoreContext) -> pd.DataFrame:
+        calibrated = self.calibrator.transform(table["anomaly_score"].to_numpy(dtype=float))
+        return table.assign(anomaly_score=calibrated, severity=[severity(c) for c in calibrated])
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "calibrator": self.calibrator.to_dict()}
+    def _state(self) -> dict[str, Any]:
+        return self.calibrator.state()
+
+    def _set_state(self, state: dict[str, Any]) -> None:
+        self.calibrator.set_state(state)
+
+
+class ThresholdConfig(PostRuleConfig):
+    threshold: float = Field(DEFAULT_THRESHOLD, allow_inf_nan=False,
+                             description="Scores >= this are anomalies (0-100 after calibrate).")
+
+
+@register_post_rule("threshold")
+class ThresholdRule(PostRule):
+    """``is_anomaly = anomaly_score >= threshold`` (a missing score is never an anomaly)."""
+
+    Config = ThresholdConfig
+
+    def apply(self, table: pd.DataFrame, context: ScoreContext) -> pd.DataFrame:
+        value = float(self.config.threshold)  # type: ignore[attr-defined]
+        with np.errstate(invalid="ignore"):
+            flags = table["anomaly_score"].to_numpy(dtype=float) >= value
+        return table.assign(is_anomaly=flags, threshold=value)
+
+
+class SuppressConfig(PostRuleConfig):
+    period: int = Field(50, ge=0, description="Rows after a peak during which lower scores are suppressed (0: off).")
+    gap: float = Field(0.25, ge=0.0, lt=1.0,
+                       description="Fraction of the distance to `top` a score must close over the recent peak.")
+    factor: float = Field(0.5, gt=0.0, le=1.0, description="What a suppressed score is multiplied by.")
+    top: float = Field(1.0, gt=0.0, allow_inf_nan=False,
+                       description="Top of the score scale: 1 for [0, 1] detector scores, 100 after calibrate.")
+
+
+@register_post_rule("suppress")
+class SuppressRule(PostRule):
+    """The refractory period (see :func:`refractory`), per group in time order.
+
+    One event raises one alarm at its start, even when its evidence keeps creeping
+    upward: NAB rewards early detection and charges every extra alarm outside the window.
+    A score depends on the ``period`` raw scores before it, not on earlier suppressions.
+    """
+
+    Config = SuppressConfig
+
+    @property
+    def lookback(self) -> int:
+        return int(self.config.period)  # type: ignore[attr-defined]
+
+    def apply(self, table: pd.DataFrame, context: ScoreContext) -> pd.DataFrame:
+        c = self.config
+        scores = table["anomaly_score"].to_numpy(dtype=float)
+        out = scores.copy()
+        for pos in context.require(self.name):
+            out[pos] = refractory(scores[pos], c.period, c.gap, factor=c.factor, top=c.top)  # type: ignore[attr-defined]
+        return table.assign(anomaly_score=out)
+
+
+class SustainedConfig(PostRuleConfig):
+    min_duration_minutes: float = Field(gt=0, allow_inf_nan=False,
+                                        description="D: how long a run of flagged rows must last.")
+
+
+@register_post_rule("sustained")
+class SustainedRule(PostRule):
+    """Keep ``is_anomaly`` only on runs of consecutive flagged rows of a group lasting >= D.
+
+    A row covers ``[t, t + step)`` (``step``: the group's time step), so a run of ``k``
+    rows lasts ``k * step``. A group with one row has no step: nothing in it is sustained.
+    A run that reaches the end of the table counts with the rows it has.
+    """
+
+    Config = SustainedConfig
+
+    def apply(self, table: pd.DataFrame, context: ScoreContext) -> pd.DataFrame:
+        if "is_anomaly" not in table.columns:
+            raise ConfigError("post-rule 'sustained' keeps flagged rows: put a 'threshold' rule before it")
+        series, timestamps = context.require_times(self.name)
+        flags = table["is_anomaly"].to_numpy(dtype=bool)
+        out = np.zeros(len(flags), dtype=bool)
+        minutes = float(self.config.min_duration_minutes)  # type: ignore[attr-defined]
+        for pos in series:
+            steps = np.diff(timestamps[pos])
+            steps = steps[steps > 0]
+            if len(steps) == 0:
+                continue
+            need = int(np.ceil(minutes * 60_000 / float(steps.min()) - 1e-9))
+            out[pos] = long_runs(flags[pos], need)
+        return table.assign(is_anomaly=out)
+
+
+def long_runs(flags: np.ndarray, need: int) -> np.ndarray:
+    """True on the runs of consecutive True values that are at least ``need`` long.
+
+    >>> long_runs(np.array([1, 1, 0, 1, 1, 1, 0], dtype=bool), 3).astype(int).tolist()
+    [0, 0, 0, 1, 1, 1, 0]
+    """
+    flags = np.asarray(flags, dtype=bool)
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    out = np.zeros(len(flags), dtype=bool)
+    for start, end in zip(starts, ends):
+        if end - start >= need:
+            out[start:end] = True
+    return out
+
+
+# ---------------------------------------------------------------------------- chain
+class PostRuleChain:
+    """Rules applied in order to raw scores: ``apply(raw, frame)`` gives the result table.
+
+    The table has ``raw_score`` and ``anomaly_score`` (the score after the rules), plus
+    what the rules add: ``severity`` (calibrate), ``is_anomaly`` and ``threshold``
+    (threshold), aligned to the raw scores' index.
+    """
+
+    def __init__(self, rules: Iterable[PostRule | dict[str, Any]] = ()) -> None:
+        self.rules: list[PostRule] = [r if isinstance(r, PostRule) else post_rule_from_dict(r) for r in rules]
+        self._check_order()
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PostRules:
-        rules = cls(threshold=data.get("threshold", 75.0))
-        rules.calibrator = Calibrator.from_dict(data.get("calibrator", {}))
-        return rules
+    def for_detector(cls, detector: Detector, threshold: float = DEFAULT_THRESHOLD,
+                     **calibrator_params: Any) -> PostRuleChain:
+        """The chain a model of ``detector`` is trained with: its own rules, then calibrate, threshold."""
+        return cls([*_detector_rules(detector), CalibrateRule(**calibrator_params),
+                    ThresholdRule(threshold=threshold)])
+
+    def _check_order(self) -> None:
+        calibrated = flagged = False
+        for rule in self.rules:
+            if isinstance(rule, CalibrateRule):
+                calibrated = True
+            elif isinstance(rule, ThresholdRule):
+                flagged = True
+                value = rule.config.threshold  # type: ignore[attr-defined]
+                low, high = CALIBRATED_RANGE
+                if calibrated and not low <= value <= high:
+                    raise ConfigError(
+                        f"threshold {value!r} must be within {low:g}..{high:g}: it follows calibrate, "
+                        "so it is on the calibrated scale"
+                    )
+            elif isinstance(rule, SustainedRule) and not flagged:
+                raise ConfigError("post-rule 'sustained' keeps flagged rows: put a 'threshold' rule before it")
+
+    # ------------------------------------------------------------------ use
+    def fit(self, raw_scores: pd.Series | np.ndarray, frame: pd.DataFrame | None = None, *,
+            group_by: Iterable[str] | None = None) -> PostRuleChain:
+        """Fit each rule on the training scores as the rules before it left them; ``self``."""
+        table, context = self._start(raw_scores, frame, group_by)
+        for rule in self.rules:
+            rule.fit(table, context)
+            table = rule.apply(table, context)
+        return self
+
+    def apply(self, raw_scores: pd.Series | np.ndarray, frame: pd.DataFrame | None = None, *,
+              group_by: Iterable[str] | None = None) -> pd.DataFrame:
+        """The result table of ``raw_scores`` (aligned to ``frame``, the frame that was scored).
+
+        ``group_by`` names the group columns (default: every non-numeric column but
+        ``timestamp``); only rules that look at earlier rows need ``frame`` at all.
+        """
+        table, context = self._start(raw_scores, frame, group_by)
+        for rule in self.rules:
+            table = rule.apply(table, context)
+        return table
+
+    @staticmethod
+    def _start(raw_scores: pd.Series | np.ndarray, frame: pd.DataFrame | None,
+               group_by: Iterable[str] | None) -> tuple[pd.DataFrame, ScoreContext]:
+        if isinstance(raw_scores, pd.Series):
+            raw = raw_scores.astype(float)
+            if frame is not None and len(frame) == len(raw) and not raw.index.equals(frame.index):
+                raise DataError("the scores' index differs from the frame's; pass the scores of that frame")
+        else:
+            index = frame.index if frame is not None else None
+            raw = pd.Series(np.asarray(raw_scores, dtype=float).reshape(-1), index=index, dtype=float)
+        values = raw.to_numpy(dtype=float)
+        table = pd.DataFrame({"raw_score": values, "anomaly_score": values.copy()}, index=raw.index)
+        return table, ScoreContext.of(frame, len(raw), group_by)
+
+    def before(self, name: str) -> PostRuleChain:
+        """The rules before the first one named ``name`` (all of them if none is).
+
+        The benchmark applies ``chain.before("calibrate")``: the rules that shape the raw
+        scores, with NAB's own corpus-wide threshold in place of calibrate and threshold.
+        """
+        names = [r.name for r in self.rules]
+        stop = names.index(name) if name in names else len(names)
+        return PostRuleChain(self.rules[:stop])
+
+    @property
+    def lookback(self) -> int:
+        """Earlier rows of a group a result depends on through the rules."""
+        return sum(r.lookback for r in self.rules)
+
+    def __iter__(self) -> Iterator[PostRule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __repr__(self) -> str:
+        return f"PostRuleChain({self.rules!r})"
+
+    # ------------------------------------------------------------------ storage
+    def to_dict(self) -> dict[str, Any]:
+        """``{"rules": [{"name": ..., **params, "state"?: ...}, ...]}``: JSON-able, stored with the model."""
+        return {"rules": [r.to_dict() for r in self.rules]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, detector: Detector | None = None) -> PostRuleChain:
+        """The chain :meth:`to_dict` wrote; also the fixed ``PostRules`` of models stored before chains.
+
+        That older shape, ``{"threshold": ..., "calibrator": {"config": ..., "state": ...}}``,
+        loads as ``calibrate -> threshold``, preceded by ``detector``'s own rules if it is given:
+        those used to run inside the detector (the default detector's refractory period).
+        """
+        if not isinstance(data, dict):
+            raise DataError(f"stored post-rules must be a JSON object, got {type(data).__name__}")
+        if "rules" in data:
+            extra = sorted(set(data) - {"rules"})
+            if extra:
+                raise DataError(f"a stored post-rule chain is {{'rules': [...]}}; it has unknown key(s) {extra}")
+            if not isinstance(data["rules"], list):
+                raise DataError(f"a stored post-rule chain's 'rules' is a list, got {data['rules']!r}")
+            return PostRuleChain(data["rules"])
+        unknown = sorted(set(data) - {"threshold", "calibrator"})
+        if unknown:
+            raise DataError(
+                f"stored post-rules have unknown key(s) {unknown}: neither a chain {{'rules': [...]}} "
+                "nor the older {'threshold': ..., 'calibrator': ...}"
+            )
+        calibrator = data.get("calibrator") or {}
+        calibrate = CalibrateRule(**calibrator.get("config", {}))
+        calibrate._set_state(calibrator.get("state", {}))
+        threshold = ThresholdRule(threshold=data.get("threshold", DEFAULT_THRESHOLD))
+        return PostRuleChain([*_detector_rules(detector), calibrate, threshold])
+
+
+class PostRules(PostRuleChain):
+    """The standard chain ``calibrate -> threshold`` with ``threshold`` on the 0-100 scale.
+
+    The post-rules of every model before chains had more rules, and still the chain of
+    a detector that asks for no rules of its own. ``from_dict`` gives a :class:`PostRuleChain`.
+    """
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, **calibrator_params: Any) -> None:
+        super().__init__([CalibrateRule(**calibrator_params), ThresholdRule(threshold=threshold)])
+
+
+def _detector_rules(detector: Detector | None) -> list[dict[str, Any]]:
+    return [] if detector is None else detector.default_post_rules()
 
 
 def contributions(detector, frame: pd.DataFrame) -> pd.DataFrame:

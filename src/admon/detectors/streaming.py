@@ -39,6 +39,9 @@ largest score of the previous ``refractory`` points *and* closes
 ``refractory_gap`` of the gap between that maximum and 1. One event raises one
 alarm at its start (NAB rewards early detection and charges every extra alarm
 outside the labelled window), even when its evidence keeps creeping upward.
+The detector only scores: the period is the ``suppress`` rule of
+:mod:`admon.detectors.postrules`, which starts this detector's post-rule chain
+(:meth:`DefaultDetector.default_post_rules`; runs and ``admon benchmark`` apply it).
 
 All parameters are fixed: nothing is tuned per file or per category, and no
 parameter depends on a series' length or scale (everything is rank-, range- or
@@ -70,13 +73,18 @@ prepends the kept values strictly older than the frame's first timestamp, so
 run over ``f`` from scratch. Scores lie in [0, 1].
 
 >>> import numpy as np, pandas as pd
+>>> from admon.detectors.postrules import PostRuleChain
 >>> rng = np.random.default_rng(0)
 >>> x = np.sin(np.arange(600) * 2 * np.pi / 50) + 0.05 * rng.standard_normal(600)
 >>> x[500:505] += 3.0
 >>> frame = pd.DataFrame({"timestamp": np.arange(600) * 300_000, "value": x})
->>> s = DefaultDetector().fit(frame).score(frame)
+>>> det = DefaultDetector().fit(frame)
+>>> s = det.score(frame)
 >>> int(s.iloc[450:].idxmax()) in range(500, 505), float(s.min()) >= 0.0, float(s.max()) <= 1.0
 (True, True, True)
+>>> chain = PostRuleChain(det.default_post_rules())
+>>> [rule.name for rule in chain], int(chain.apply(s, frame)["anomaly_score"].iloc[450:].idxmax()) in range(500, 505)
+(['suppress'], True)
 """
 
 from __future__ import annotations
@@ -90,7 +98,6 @@ from pydantic import Field, field_validator
 
 from admon.detectors import register
 from admon.detectors.base import TIMESTAMP, Detector, DetectorConfig, group_key_str
-
 
 #: Quantiles compared by the distribution-shift channels.
 SHIFT_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -112,9 +119,15 @@ class DefaultConfig(DetectorConfig):
     shift_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of a record shift against the context score.")
     spatial_tolerance: float = Field(0.05, ge=0.0, description="Range fraction a new extreme must exceed.")
     spatial_warmup: int = Field(100, ge=1, description="Points before new extremes count.")
-    refractory: int = Field(50, ge=0, description="Points after a peak during which lower scores are halved.")
+    # The two parameters of the ``suppress`` rule this detector's chain starts with (score() does not
+    # apply it): kept in its config, as Merlion keeps a model's post-rule settings in the model's
+    # config, so that `admon benchmark --param refractory=...` and stored models keep working.
+    refractory: int = Field(
+        50, ge=0, description="suppress rule: points after a peak during which lower scores are halved."
+    )
     refractory_gap: float = Field(
-        0.25, ge=0.0, lt=1.0, description="Fraction of the gap to 1 a score must close over the recent peak."
+        0.25, ge=0.0, lt=1.0,
+        description="suppress rule: fraction of the gap to 1 a score must close over the recent peak.",
     )
     state_points: int = Field(10_000, ge=100, description="Values per group kept by fit for streaming.")
 
@@ -275,24 +288,8 @@ def quantile_shift(x: np.ndarray, windows: tuple[int, ...], reference: int) -> l
     return out
 
 
-def refractory(scores: np.ndarray, period: int, gap: float = 0.0) -> np.ndarray:
-    """Halve every score that does not beat the largest of the previous ``period``
-    scores by ``gap`` of the distance from that maximum to 1.
-
-    >>> refractory(np.array([0.2, 0.9, 0.5, 0.95, 0.1]), 2).tolist()
-    [0.2, 0.9, 0.25, 0.95, 0.05]
-    >>> refractory(np.array([0.2, 0.9, 0.5, 0.95, 0.1]), 2, gap=0.6).tolist()
-    [0.2, 0.9, 0.25, 0.475, 0.05]
-    """
-    if period <= 0 or len(scores) == 0:
-        return scores
-    prev = pd.Series(scores).rolling(period, min_periods=1).max().shift(1).to_numpy()
-    need = np.where(np.isfinite(prev), prev + gap * (1.0 - np.nan_to_num(prev)), -np.inf)
-    return np.where(scores <= need, 0.5 * scores, scores)
-
-
 def score_series(values: np.ndarray, config: DefaultConfig | None = None) -> np.ndarray:
-    """Scores in [0, 1] of one univariate series, each from the values up to it."""
+    """Scores in [0, 1] of one univariate series, each from the values up to it (before post-rules)."""
     cfg = config or DefaultConfig()
     x = forward_fill(values)
     if len(x) == 0:
@@ -313,7 +310,7 @@ def score_series(values: np.ndarray, config: DefaultConfig | None = None) -> np.
         score = np.maximum(score, np.where(shift > 1.0 - cfg.shift_tail, corroborated, 0.0))
     excess = spatial_anomaly(x, cfg.spatial_tolerance, cfg.spatial_warmup)
     score = np.where(excess > 0, 0.99 + 0.01 * np.tanh(excess), score)
-    return np.clip(refractory(score, cfg.refractory, cfg.refractory_gap), 0.0, 1.0)
+    return np.clip(score, 0.0, 1.0)
 
 
 # ---------------------------------------------------------------------------- detector
@@ -338,6 +335,11 @@ class DefaultDetector(Detector):
         span = max(c.short_window + c.history, c.paa * (c.long_window + c.history),
                    c.shift_reference + max(c.shift_windows, default=0))
         return span + c.rank_history
+
+    def default_post_rules(self) -> list[dict[str, Any]]:
+        """The ``suppress`` rule (the refractory period) on the [0, 1] scores, before calibration."""
+        return [{"name": "suppress", "period": self.config.refractory, "gap": self.config.refractory_gap,
+                 "factor": 0.5, "top": 1.0}]
 
     def _fit(self, frame: pd.DataFrame) -> None:
         keys, times, values, lengths = [], [], [], []

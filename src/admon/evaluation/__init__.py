@@ -17,7 +17,14 @@
 73.96
 """
 
-from admon.evaluation.corpus import Corpus, CorpusFile, load_corpus, open_corpus, read_results, write_results
+from admon.evaluation.corpus import (
+    Corpus,
+    CorpusFile,
+    load_corpus,
+    open_corpus,
+    read_results,
+    write_results,
+)
 from admon.evaluation.metrics import auc_pr, event_f1, point_adjusted_f1, range_precision_recall
 from admon.evaluation.nab import PROFILES, corpus_nab_scores, nab_scores, optimize_threshold
 

@@ -38,10 +38,27 @@ from typing import Any
 
 import numpy as np
 
+from admon import detectors
+from admon.detectors.base import Detector
+from admon.detectors.postrules import PostRuleChain
+from admon.detectors.streaming import causal_rank
 from admon.errors import ConfigError
 from admon.evaluation.corpus import Corpus, CorpusFile, write_results
-from admon.evaluation.metrics import auc_pr, event_counts, event_prf, point_adjust, point_counts, range_sums, to_events
-from admon.evaluation.nab import PROBATION_PERCENT, ProfileResult, corpus_nab_scores, probationary_length
+from admon.evaluation.metrics import (
+    auc_pr,
+    event_counts,
+    event_prf,
+    point_adjust,
+    point_counts,
+    range_sums,
+    to_events,
+)
+from admon.evaluation.nab import (
+    PROBATION_PERCENT,
+    ProfileResult,
+    corpus_nab_scores,
+    probationary_length,
+)
 
 # float32 models (torch) differ in the last bits with the batch they are run in
 CAUSAL_TOLERANCE = 1e-6
@@ -105,8 +122,6 @@ def squash(scores: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     >>> squash({"a": np.array([5.0, 1.0, 3.0, 9.0])})["a"].round(3).tolist()
     [0.0, 0.0, 0.5, 0.925]
     """
-    from admon.detectors.streaming import causal_rank
-
     clean = {k: np.nan_to_num(np.asarray(v, dtype=float), nan=0.0, posinf=1e300, neginf=-1e300)
              for k, v in scores.items()}
     values = [v for v in clean.values() if len(v)]
@@ -115,22 +130,36 @@ def squash(scores: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: causal_rank(v, history=max(len(v), 1), warmup=1) for k, v in clean.items()}
 
 
+def shaping_rules(detector: Detector) -> PostRuleChain:
+    """The rules of ``detector``'s post-rule chain that a benchmark applies to its raw scores.
+
+    The same chain as a run's (:meth:`PostRuleChain.for_detector`) up to ``calibrate``:
+    NAB picks one threshold for the whole corpus on [0, 1] scores, which stands in for
+    calibrate and threshold. So the default detector is benchmarked with its ``suppress``.
+
+    >>> from admon.detectors import create
+    >>> [rule.name for rule in shaping_rules(create("default"))], len(shaping_rules(create("ewma")))
+    (['suppress'], 0)
+    """
+    return PostRuleChain.for_detector(detector).before("calibrate")
+
+
 def _score_file(
     name: str, params: Mapping[str, Any], f: CorpusFile, check_causal: bool
 ) -> tuple[np.ndarray, float, float]:
-    from admon import detectors
-
     frame = f.frame()
     n = len(frame)
     fit_rows = max(int(probationary_length(n)), 1)
     started, cpu_started = time.perf_counter(), time.thread_time()
     det = detectors.create(name, **params).fit(frame.iloc[:fit_rows])
-    scores = det.score(frame).to_numpy(dtype=float)
+    rules = shaping_rules(det)
+    scores = rules.apply(det.score(frame), frame)["anomaly_score"].to_numpy(dtype=float)
     seconds, cpu = time.perf_counter() - started, time.thread_time() - cpu_started
     if check_causal and n > fit_rows + 2:
         cut = fit_rows + (n - fit_rows) // 2
         again = detectors.create(name, **params).fit(frame.iloc[:fit_rows])
-        head = again.score(frame.iloc[:cut]).to_numpy(dtype=float)
+        head_frame = frame.iloc[:cut]
+        head = rules.apply(again.score(head_frame), head_frame)["anomaly_score"].to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isclose(head, scores[:cut], rtol=CAUSAL_TOLERANCE, atol=CAUSAL_TOLERANCE))
         if len(bad):
             raise ConfigError(
@@ -150,8 +179,6 @@ def run_detector(
     jobs: int = 1,
 ) -> DetectorRun:
     """Score every file of ``corpus`` with detector ``name`` and evaluate the scores."""
-    from admon import detectors
-
     params = dict(params or {})
     detectors.create(name, **params)  # validate name and parameters before any work
     if jobs > 1:

@@ -154,7 +154,7 @@ class TrainedModel:
 
         raw = self.detector.score(frame)
         if self.post_rules is not None:
-            out = self.post_rules.apply(raw)
+            out = self.post_rules.apply(raw, frame, group_by=self.detector.group_columns_)
         else:
             out = pd.DataFrame({"raw_score": raw, "anomaly_score": raw}, index=frame.index)
         if len(frame):
@@ -369,7 +369,7 @@ class ModelStore:
             detector = Detector.load(art)
             rules = None
             if (art / POSTRULES_FILE).is_file():
-                rules = PostRules.from_dict(json.loads((art / POSTRULES_FILE).read_text()))
+                rules = PostRules.from_dict(json.loads((art / POSTRULES_FILE).read_text()), detector=detector)
         if manifest.transforms:
             detector = TransformedDetector(detector, manifest.transforms)
         return TrainedModel(detector=detector, post_rules=rules, manifest=manifest)

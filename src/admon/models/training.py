@@ -181,7 +181,7 @@ def train(
     ``store`` is the store scheduled runs load from (``ADMON_MODEL_STORE``); ``True`` or
     ``False`` forces it either way.
     """
-    from admon.detectors.postrules import PostRules
+    from admon.detectors.postrules import PostRuleChain
     from admon.models.store import ModelStore, is_runs_store
     from admon.models.transforms import apply_transforms, validate_transforms
 
@@ -252,15 +252,16 @@ def train(
     # 5. validate and calibrate
     with stages.stage("validate") as rec:
         train_scores = det.score(fit_part)
-        rules = PostRules(threshold=threshold)
-        all_scores = train_scores
+        # the detector's own rules (e.g. the default detector's suppress), calibrate, threshold
+        rules = PostRuleChain.for_detector(det, threshold=threshold)
+        all_scores, scored = train_scores, fit_part
         if len(val_part):
             val_scores = det.score(val_part)
-            all_scores = pd.concat([train_scores, val_scores])
+            all_scores, scored = pd.concat([train_scores, val_scores]), pd.concat([fit_part, val_part])
             metrics["validation"] = _score_stats(val_scores)
-        rules.fit(all_scores)
+        rules.fit(all_scores, scored, group_by=det.group_columns_)
         if len(val_part):
-            calibrated = rules.apply(val_scores)
+            calibrated = rules.apply(val_scores, val_part, group_by=det.group_columns_)
             metrics["validation"]["flagged_share"] = round(float(calibrated["is_anomaly"].mean()), 6)
         metrics["training_scores"] = _score_stats(train_scores)
         rec.update(rows=len(val_part))
