@@ -59,7 +59,8 @@ def test_train_without_registry_and_refuse_tampered_model_with_exit_code(lake, x
                            "--from", START, "--to", END, "--no-progress"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     ok = subprocess.run([*admon, "model", "verify", "ns", "m"], env=env, capture_output=True, text=True)
-    assert ok.returncode == 0 and "OK" in ok.stdout
+    assert ok.returncode == 0 and "no recorded hash for ns/m version 1" in ok.stdout  # no entity runs it
+    assert "verified" not in ok.stdout
     (store / "ns" / "m" / "1" / "artifact" / "postrules.json").write_text("{}")
     bad = subprocess.run([*admon, "model", "verify", "ns", "m"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "postrules.json" in bad.stderr
@@ -83,3 +84,15 @@ def test_train_a_deep_model_with_a_progress_bar(lake, xrootd_config, tmp_path):
     m = ModelStore().manifest("ns", "deep")
     assert m.detector == "autoencoder" and len(m.metrics["training_loss"]) == 2
     assert m.transforms == [{"name": "log1p"}]
+
+
+def test_model_verify_without_arguments_prints_usage_not_a_traceback():
+    """Issue 12: `admon model verify` with no arguments printed a traceback instead of usage."""
+    done = subprocess.run([sys.executable, "-m", "admon.cli", "model", "verify"], capture_output=True, text=True)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Usage" in done.stdout + done.stderr and "model verify" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    missing_model = subprocess.run([sys.executable, "-m", "admon.cli", "model", "verify", "ns"],
+                                   capture_output=True, text=True)
+    assert missing_model.returncode == 2 and "Traceback" not in missing_model.stderr
+    assert "model" in missing_model.stderr.lower() and "Usage" in missing_model.stderr

@@ -4,16 +4,16 @@ the v2 endpoint with identical scores (CLI -> model store -> runner -> sink, and
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from admon.cli import build_app
 from admon.data.source import DataSource
-from admon.models.serving import create_router, frame_to_v2_inputs
+from admon.models.serving import frame_to_v2_inputs
+from admon.service.app import create_app
+from admon.settings import load_settings
 
 
 def test_admon_train_then_scheduled_run_and_v2_give_identical_scores(lake, xrootd_config, tmp_path, monkeypatch):
@@ -37,9 +37,7 @@ def test_admon_train_then_scheduled_run_and_v2_give_identical_scores(lake, xroot
     docs = [json.loads(line) for f in sorted((tmp_path / "out").glob("*.jsonl")) for line in f.read_text().splitlines()]
     assert len(docs) == 6 and {d["model_id"] for d in docs} == {"admon-dev/xrootd-model/1"}
 
-    app = FastAPI()
-    app.include_router(create_router())
-    v2 = TestClient(app)
+    v2 = TestClient(create_app(load_settings()))  # the service's v2 routes; the project is public
     source = DataSource(None, xrootd_config)
     for (start, end), window_docs in pd.DataFrame(docs).groupby(["window_start", "window_end"]):
         frame = source.read_pandas(int(start), int(end))

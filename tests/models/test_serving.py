@@ -1,4 +1,8 @@
-"""KServe v2 serving: TestClient for the protocol, a real uvicorn on 127.0.0.1 for the client."""
+"""KServe v2 serving: TestClient for the protocol, a real uvicorn on 127.0.0.1 for the client.
+
+The routes are served by the admon service (``create_app``), behind its access rule: the model
+here is run by an entity of a public project, so anybody may use it (the access rule itself is
+tested in tests/security/test_model_serving_access.py)."""
 
 from __future__ import annotations
 
@@ -8,33 +12,53 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi import FastAPI
+from conftest_servers import free_port
 from fastapi.testclient import TestClient
 
+from admon import DetectionEntity, Project
 from admon.models.serving import (
-    RemoteModel, V2Client, create_router, frame_to_v2_inputs, resolve_model, v2_inputs_to_frame,
+    RemoteModel,
+    V2Client,
+    frame_to_v2_inputs,
+    resolve_model,
+    v2_inputs_to_frame,
 )
 from admon.models.store import ModelStore
 from admon.models.training import train
-from conftest_servers import free_port
+from admon.registry.api import record_model
+from admon.service.app import create_app
+from admon.settings import load_settings
 
 NAME = "admon-dev:xrootd-model"
 
 
 @pytest.fixture
-def trained(frame, tmp_path):
-    store = ModelStore(tmp_path / "store")
+def trained(frame, tmp_path, xrootd_config, monkeypatch):
+    """admon-dev/xrootd-model in the store runs load from, run by a public project's entity (which
+    thus has the content hash recorded)."""
+    monkeypatch.setenv("ADMON_MODEL_STORE", str(tmp_path / "store"))
+    project = Project.create(title="XRootD", project_url="https://example.org/x", description="d",
+                             is_private=False, egroup="admon-dev")
+    DetectionEntity.create(project=project, title="xrootd 1h", interval_minutes=60, sliding_interval_minutes=60,
+                           input_data_config=xrootd_config, inference_model="xrootd-model",
+                           inference_namespace="admon-dev", monit_producer="admon", monit_label={"a": "b"})
+    store = ModelStore()
     res = train(None, int(frame.timestamp.min()), int(frame.timestamp.max()) + 1, "robust_zscore", {"window": 6},
                 namespace="admon-dev", model="xrootd-model", store=store, frame=frame,
                 transforms=[{"name": "clip", "lower": 0.0}])
+    assert res.recorded_entities
     return store, res
+
+
+def _server() -> TestClient:
+    """A fresh admon service (nothing cached) over this test's registry and model store."""
+    return TestClient(create_app(load_settings()))
 
 
 @pytest.fixture
 def client(trained):
-    app = FastAPI()
-    app.include_router(create_router(trained[0]))
-    return TestClient(app)
+    with _server() as c:
+        yield c
 
 
 def _window(frame):
@@ -52,6 +76,7 @@ def test_health_and_metadata(client, trained):
     assert meta["name"] == NAME and meta["versions"] == ["1"] and meta["platform"] == "admon"
     assert [i["name"] for i in meta["inputs"]] == ["host", "timestamp", "gled_value", "alice_value"]
     assert meta["parameters"]["content_sha256"] == trained[1].manifest.content_sha256
+    assert meta["parameters"]["recorded_sha256"] == trained[1].manifest.content_sha256
     assert client.get(f"/v2/models/{NAME}/ready").json() == {"name": NAME, "ready": True}
 
 
@@ -101,9 +126,8 @@ def test_errors_follow_the_protocol(client, trained, frame):
     store = trained[0]
     with open(f"{store.root}/admon-dev/xrootd-model/1/artifact/postrules.json", "a") as fh:
         fh.write(" ")
-    app = FastAPI()
-    app.include_router(create_router(store))
-    r = TestClient(app).post(f"/v2/models/{NAME}/infer", json={"inputs": frame_to_v2_inputs(frame.head(3))})
+    with _server() as fresh:
+        r = fresh.post(f"/v2/models/{NAME}/infer", json={"inputs": frame_to_v2_inputs(frame.head(3))})
     assert r.status_code == 409 and "postrules.json" in r.json()["error"]
 
 
@@ -112,7 +136,11 @@ def test_follows_promotion_and_rollback(client, trained, frame):
     train(None, int(frame.timestamp.min()), int(frame.timestamp.max()) + 1, "pca", namespace="admon-dev",
           model="xrootd-model", store=store, frame=frame)
     assert client.get(f"/v2/models/{NAME}").json()["parameters"]["detector"] == "pca"
+    # production moved back without recording it: the entity's runs would refuse it, and so does serving
     store.rollback("admon-dev", "xrootd-model")
+    refused = client.get(f"/v2/models/{NAME}")
+    assert refused.status_code == 409 and "admon model promote" in refused.json()["error"]
+    record_model("admon-dev", "xrootd-model", store=store)  # what `admon model rollback` does too
     assert client.get(f"/v2/models/{NAME}").json()["parameters"]["detector"] == "robust_zscore"
 
 
@@ -128,8 +156,7 @@ def test_inputs_round_trip():
 def uvicorn_server(trained):
     import uvicorn
 
-    app = FastAPI()
-    app.include_router(create_router(trained[0]))
+    app = create_app(load_settings())
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

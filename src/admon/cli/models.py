@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from admon.errors import ConfigError
+from admon.errors import ConfigError, IntegrityError
 
 console = Console()
 model_app = typer.Typer(help="List, inspect, promote and roll back stored models.", no_args_is_help=True)
 
-StoreOpt = Annotated[Optional[str], typer.Option("--store", help="Model store root (default: ADMON_MODEL_STORE).")]
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Model store root (default: ADMON_MODEL_STORE).")]
 
 
 def _store(root: str | None):
@@ -62,19 +62,19 @@ def _entity(ref: str):
 
 
 def train_cmd(
-    entity: Annotated[Optional[str], typer.Argument(help="Detection entity id or title.")] = None,
+    entity: Annotated[str | None, typer.Argument(help="Detection entity id or title.")] = None,
     start: Annotated[str, typer.Option("--from", help="Training window start (epoch ms or ISO).")] = ...,
     end: Annotated[str, typer.Option("--to", help="Training window end, exclusive.")] = ...,
     detector: Annotated[str, typer.Option(help="Detector name (see `admon detectors`).")] = "robust_zscore",
-    param: Annotated[Optional[list[str]], typer.Option("--param", help="Detector parameter KEY=VALUE (repeatable).")] = None,
-    params_json: Annotated[Optional[str], typer.Option("--params-json", help="Detector parameters as a JSON object.")] = None,
-    transforms_json: Annotated[Optional[str], typer.Option("--transforms-json", help="Transforms, a JSON list of {name, ...}.")] = None,
-    input_config: Annotated[Optional[Path], typer.Option("--input-config", help="InputDataConfig YAML/JSON (without an entity).")] = None,
-    namespace: Annotated[Optional[str], typer.Option(help="Model namespace (default: the entity's).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model name (default: the entity's).")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="Detector parameter KEY=VALUE (repeatable).")] = None,
+    params_json: Annotated[str | None, typer.Option("--params-json", help="Detector parameters as a JSON object.")] = None,
+    transforms_json: Annotated[str | None, typer.Option("--transforms-json", help="Transforms, a JSON list of {name, ...}.")] = None,
+    input_config: Annotated[Path | None, typer.Option("--input-config", help="InputDataConfig YAML/JSON (without an entity).")] = None,
+    namespace: Annotated[str | None, typer.Option(help="Model namespace (default: the entity's).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name (default: the entity's).")] = None,
     threshold: Annotated[float, typer.Option(help="Threshold on the 0-100 calibrated score.")] = 75.0,
     store: StoreOpt = None,
-    lake_root: Annotated[Optional[str], typer.Option("--lake-root", help="Lake root (default: ADMON_LAKE_ROOT).")] = None,
+    lake_root: Annotated[str | None, typer.Option("--lake-root", help="Lake root (default: ADMON_LAKE_ROOT).")] = None,
     promote: Annotated[bool, typer.Option("--promote/--no-promote", help="Make the new version production.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar for deep models.")] = True,
 ) -> None:
@@ -113,7 +113,7 @@ def train_cmd(
 
 @model_app.command("list")
 def model_list(
-    namespace: Annotated[Optional[str], typer.Argument(help="Only this namespace.")] = None,
+    namespace: Annotated[str | None, typer.Argument(help="Only this namespace.")] = None,
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per version instead of a table.")] = False,
 ) -> None:
@@ -142,7 +142,7 @@ def model_list(
 
 
 @model_app.command("show")
-def model_show(namespace: str, model: str, version: Annotated[Optional[str], typer.Argument()] = None,
+def model_show(namespace: str, model: str, version: Annotated[str | None, typer.Argument()] = None,
                store: StoreOpt = None) -> None:
     """The manifest of a version (default: production) as JSON."""
     typer.echo(json.dumps(_store(store).manifest(namespace, model, version).model_dump(mode="json"), indent=2))
@@ -188,13 +188,50 @@ def _ids(ids: list[int]) -> str:
     return ", ".join(f"#{i}" for i in ids)
 
 
-@model_app.command("verify")
-def model_verify(namespace: str, model: str, version: Annotated[Optional[str], typer.Argument()] = None,
-                 sha256: Annotated[Optional[str], typer.Option(help="Content hash the registry expects.")] = None,
+@model_app.command("verify", no_args_is_help=True)
+def model_verify(namespace: str, model: str, version: Annotated[str | None, typer.Argument()] = None,
+                 sha256: Annotated[str | None, typer.Option(help="Content hash to expect, besides the registry's.")] = None,
                  store: StoreOpt = None) -> None:
-    """Check every artifact hash (exit code 2 and a red line if tampered)."""
-    m = _store(store).verify(namespace, model, version, expected_sha256=sha256)
-    console.print(f"{namespace}/{model} version {m.version}: {len(m.files)} files OK, sha256 {m.content_sha256}")
+    """Check every artifact hash against the manifest, and the content hash against the one the
+    registry recorded for the entities running the model, as scheduled runs do (exit code 2 if
+    either differs). Content without a recorded hash is reported as such, not as verified."""
+    from admon.models.store import is_runs_store, recorded_sha256, unrecorded_note
+
+    st = _store(store)
+    concrete = st.resolve(namespace, model, version)
+    records, entity_ids = [], []
+    if is_runs_store(st):  # the registry's records are of the store runs load from, not of copies elsewhere
+        records, entity_ids = _registry_records(namespace, model)
+    recorded = recorded_sha256(namespace, model, concrete, records, production=version in (None, "production"))
+    if sha256 is not None and recorded is not None and sha256 != recorded:
+        raise IntegrityError(
+            f"--sha256 {sha256} is not the content hash {recorded} the registry recorded for "
+            f"{namespace}/{model}; check which one you meant"
+        )
+    m = st.verify(namespace, model, concrete, expected_sha256=recorded or sha256)
+    checked = f"{namespace}/{model} version {m.version}: {len(m.files)} files match the manifest"
+    if recorded is not None:
+        typer.echo(f"{checked}; content sha256 {m.content_sha256} matches the hash the registry recorded "
+                   f"for entities {_ids(entity_ids)}: verified")
+    elif sha256 is not None:
+        typer.echo(f"{checked}; content sha256 {m.content_sha256} matches the given --sha256 "
+                   "(the registry recorded none)")
+    else:
+        why = "" if is_runs_store(st) else f"{st.url} is not the store runs load from (ADMON_MODEL_STORE)"
+        typer.echo(f"{unrecorded_note(namespace, model, m.version, why)} "
+                   f"({len(m.files)} files, content sha256 {m.content_sha256})")
+
+
+def _registry_records(namespace: str, model: str) -> tuple[list[tuple[str | None, str | None]], list[int]]:
+    """The ``(model_version, model_sha256)`` recorded on the entities running ``namespace/model``
+    that have one, and those entities' ids."""
+    from admon.registry import repository
+    from admon.registry.db import session_scope
+
+    with session_scope() as s:
+        recorded = [(e.model_version, e.model_sha256, e.id)
+                    for e, _ in repository.model_users(s, namespace, model) if e.model_sha256]
+    return [(v, sha) for v, sha, _ in recorded], [i for _, _, i in recorded]
 
 
 def detectors_cmd() -> None:

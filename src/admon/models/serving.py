@@ -19,6 +19,29 @@ same path scheduled runs use, so both give identical scores.
 entity point at one (``inference_model = "http://host:port/v2/models/ns:model"``)
 instead of loading its model locally.
 
+Who may use a model. The routes take the access decision from a dependency the service
+passes (``create_router(access=...)``, :func:`admon.service.deps.get_model_grant`), with the
+rule every admon endpoint keeps (:func:`admon.service.access.can_see_model`):
+
+* a model run by an entity of a **private project** is that project's: only members of its
+  egroup (and admins) may use it -- its post-rules hold quantiles of the project's data;
+* a model run only by entities of **public projects** is public, like those projects;
+* a model **no entity runs** belongs to no project, so no group can vouch for who should see
+  it: it is served to authenticated callers (any valid token), never to anonymous ones.
+
+A model the caller may not see is answered exactly as a missing one (404, the same body, on
+every route, before the request body is looked at), and no answer lists other models or
+shows a store path. An unknown, revoked or expired token is a 401, as everywhere.
+
+Which content is served. A model is loaded only after every artifact hash matched its
+manifest *and* the content hash matched the one the registry recorded for it (the check
+scheduled runs make, :func:`admon.models.store.recorded_sha256`): the production version
+against every entity running the model, an explicit version against the records of that
+version. A version re-written in the store (files, manifest and pointer together) is refused
+with 409. Content the registry recorded no hash for is served, and its metadata says so in
+``parameters.integrity`` ("no recorded hash for ...: content checked against its own manifest
+only").
+
 >>> frame_to_v2_inputs(pd.DataFrame({"host": ["a"], "timestamp": [0], "v": [float("nan")]}))
 [{'name': 'host', 'datatype': 'BYTES', 'shape': [1], 'data': ['a']}, {'name': 'timestamp', 'datatype': 'INT64', 'shape': [1], 'data': [0]}, {'name': 'v', 'datatype': 'FP64', 'shape': [1], 'data': [None]}]
 """
@@ -28,13 +51,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from fastapi import Request  # resolved by name in the route signatures below
+from fastapi import Depends, Request  # Request is resolved by name in the route signatures below
 
-from admon.errors import AdmonError, ConfigError, DataError, NotFoundError
+from admon.errors import AdmonError, ConfigError, DataError, NotFoundError, PermissionDeniedError
 
 NAME_SEPARATOR = ":"
 OUTPUT_TYPES = {
@@ -126,13 +150,35 @@ def split_name(name: str) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------- server
+@dataclass(frozen=True)
+class ModelGrant:
+    """The access decision on one model for one request (what the ``access`` dependency returns).
+
+    ``visible``: whether the caller may see the model at all; if not, it is answered as missing.
+    ``recorded``: the ``(model_version, model_sha256)`` the registry recorded on the entities
+    running it, which the served content must match (see :func:`~admon.models.store.recorded_sha256`).
+    """
+
+    visible: bool
+    recorded: tuple[tuple[str | None, str | None], ...] = ()
+
+
+def model_not_found(name: str) -> NotFoundError:
+    """The one answer for a model that is missing *or* hidden from the caller: it names only ``name``."""
+    return NotFoundError(
+        f"no model {name!r}; the models of the entities you can see are listed at /api/models "
+        "(a private project's model needs a token of one of its members)"
+    )
+
+
 class ModelCache:
-    """Loaded models by (namespace, model, version, content hash); reloaded when production moves."""
+    """Loaded models by (namespace, model, version, recorded hash); reloaded when production moves
+    or the registry records other content."""
 
     def __init__(self, store_factory: Callable[[], Any]) -> None:
         self._factory = store_factory
         self._store = None
-        self._models: dict[tuple[str, str, str], Any] = {}
+        self._models: dict[tuple[str, str, str, str | None], Any] = {}
         self._lock = threading.Lock()
 
     @property
@@ -141,21 +187,48 @@ class ModelCache:
             self._store = self._factory()
         return self._store
 
-    def get(self, name: str, version: str | None = None):
+    def get(self, name: str, version: str | None, grant: ModelGrant) -> tuple[Any, str | None]:
+        """The model ``name`` (version: None for production) and the registry's hash it matched
+        (None: none recorded); :func:`model_not_found` for a hidden or missing model."""
+        from admon.models.store import recorded_sha256
+
         ns, model = split_name(name)
-        concrete = self.store.resolve(ns, model, version)
-        key = (ns, model, concrete)
+        if not grant.visible or not self.store.has_model(ns, model):
+            raise model_not_found(name)
+        try:
+            concrete = self.store.resolve(ns, model, version)
+        except NotFoundError:
+            if not self.store.has_model(ns, model):  # removed meanwhile; the store's message lists the others
+                raise model_not_found(name) from None
+            raise  # no such version of a model the caller may see: the store's message says which exist
+        expected = recorded_sha256(ns, model, concrete, grant.recorded, production=version in (None, "production"))
+        key = (ns, model, concrete, expected)
         with self._lock:
             cached = self._models.get(key)
         if cached is None:
-            cached = self.store.load(ns, model, concrete)
+            cached = self.store.load(ns, model, concrete, expected_sha256=expected)
             with self._lock:
                 self._models[key] = cached
-        return cached
+        return cached, expected
 
 
-def create_router(store: Any = None) -> Any:
-    """The KServe v2 routes over ``store`` (a ModelStore, a root URL, or None for ``ADMON_MODEL_STORE``)."""
+def _integrity(loaded: Any, expected: str | None) -> str:
+    from admon.models.store import unrecorded_note
+
+    m = loaded.manifest
+    if expected is None:
+        return unrecorded_note(m.namespace, m.model, m.version)
+    return f"content sha256 {m.content_sha256} matches the hash the registry recorded: verified"
+
+
+def create_router(store: Any = None, *, access: Callable[..., ModelGrant]) -> Any:
+    """The KServe v2 routes over ``store`` (a ModelStore, a root URL, or None for ``ADMON_MODEL_STORE``).
+
+    ``access`` is a FastAPI dependency returning the :class:`ModelGrant` of the model named by
+    the path parameter ``name`` for the caller of the request; it runs before the request body
+    is read. The service passes :func:`admon.service.deps.get_model_grant` (``admon serve``
+    mounts this router through :func:`admon.service.app.create_app`).
+    """
     from fastapi import APIRouter
     from fastapi.responses import JSONResponse
 
@@ -168,6 +241,7 @@ def create_router(store: Any = None) -> Any:
 
     cache = ModelCache(factory)
     router = APIRouter(tags=["v2 inference"])
+    granted = Depends(access)  # one dependency object for every model route
 
     def error(exc: AdmonError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=exc.http_status)
@@ -184,14 +258,13 @@ def create_router(store: Any = None) -> Any:
     def server_metadata() -> dict:
         return {"name": "admon", "version": admon.__version__, "extensions": []}
 
-    def metadata(name: str, version: str | None):
+    def metadata(name: str, version: str | None, grant: ModelGrant):
         try:
-            loaded = cache.get(name, version)
+            loaded, expected = cache.get(name, version, grant)
         except AdmonError as exc:
             return error(exc)
         m = loaded.manifest
-        ns, model = split_name(name)
-        versions = [v.version for v in cache.store.versions(ns, model)]
+        versions = [v.version for v in cache.store.versions(m.namespace, m.model)]
         inputs = [{"name": c, "datatype": "BYTES", "shape": [-1]} for c in m.group_columns]
         inputs.append({"name": "timestamp", "datatype": "INT64", "shape": [-1]})
         inputs += [{"name": c, "datatype": "FP64", "shape": [-1]} for c in m.feature_columns]
@@ -207,16 +280,23 @@ def create_router(store: Any = None) -> Any:
                 "detector": m.detector,
                 "lookback": int(getattr(loaded.detector, "lookback", 0)),
                 "content_sha256": m.content_sha256,
+                "recorded_sha256": expected,
+                "integrity": _integrity(loaded, expected),
                 "transforms": m.transforms,
                 "post_rules": loaded.post_rules.to_dict() if loaded.post_rules is not None else None,
             },
         }
 
-    def infer(name: str, version: str | None, body: Any):
+    async def infer(name: str, version: str | None, request: Request, grant: ModelGrant):
         try:
+            # the model first: a caller who may not see it learns nothing from how its body fails
+            loaded, expected = cache.get(name, version, grant)
+            try:
+                body = json.loads(await request.body())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise DataError(f"request body is not JSON: {exc}; send a JSON object with 'inputs'") from None
             if not isinstance(body, dict):
                 raise DataError("a v2 infer request is a JSON object with 'inputs'")
-            loaded = cache.get(name, version)
             frame = v2_inputs_to_frame(body.get("inputs"))
             result = loaded.predict(frame)
             from admon.detectors.postrules import contributions
@@ -234,42 +314,34 @@ def create_router(store: Any = None) -> Any:
         if wanted:
             outputs = [o for o in outputs if o["name"] in wanted]
         response = {"model_name": name, "model_version": loaded.manifest.version, "outputs": outputs,
-                    "parameters": {"content_sha256": loaded.manifest.content_sha256}}
+                    "parameters": {"content_sha256": loaded.manifest.content_sha256, "recorded_sha256": expected}}
         if "id" in body:
             response["id"] = body["id"]
         return response
 
-    async def _json(request: Request) -> Any:
-        try:
-            return json.loads(await request.body())
-        except json.JSONDecodeError as exc:
-            return error(DataError(f"request body is not JSON: {exc}"))
-
     @router.get("/v2/models/{name}")
-    def model_metadata(name: str):
-        return metadata(name, None)
+    def model_metadata(name: str, grant: ModelGrant = granted):
+        return metadata(name, None, grant)
 
     @router.get("/v2/models/{name}/versions/{version}")
-    def model_version_metadata(name: str, version: str):
-        return metadata(name, version)
+    def model_version_metadata(name: str, version: str, grant: ModelGrant = granted):
+        return metadata(name, version, grant)
 
     @router.get("/v2/models/{name}/ready")
-    def model_ready(name: str):
+    def model_ready(name: str, grant: ModelGrant = granted):
         try:
-            cache.get(name, None)
+            cache.get(name, None, grant)
         except AdmonError as exc:
             return JSONResponse({"name": name, "ready": False, "error": str(exc)}, status_code=exc.http_status)
         return {"name": name, "ready": True}
 
     @router.post("/v2/models/{name}/infer")
-    async def model_infer(name: str, request: Request):
-        body = await _json(request)
-        return body if isinstance(body, JSONResponse) else infer(name, None, body)
+    async def model_infer(name: str, request: Request, grant: ModelGrant = granted):
+        return await infer(name, None, request, grant)
 
     @router.post("/v2/models/{name}/versions/{version}/infer")
-    async def model_version_infer(name: str, version: str, request: Request):
-        body = await _json(request)
-        return body if isinstance(body, JSONResponse) else infer(name, version, body)
+    async def model_version_infer(name: str, version: str, request: Request, grant: ModelGrant = granted):
+        return await infer(name, version, request, grant)
 
     return router
 
@@ -278,11 +350,15 @@ def create_router(store: Any = None) -> Any:
 class V2Client:
     """A small client for a KServe v2 endpoint (admon's or any compatible server)."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 30.0, headers: dict[str, str] | None = None,
+                 token: str | None = None) -> None:
         import httpx
 
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers or {})
+        headers = dict(headers or {})
+        if token:  # an admon API token: a private project's model is served to its members only
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     def close(self) -> None:
         self._http.close()
@@ -292,10 +368,15 @@ class V2Client:
             body = response.json()
         except ValueError:
             body = {"error": response.text}
+        # the v2 routes answer {"error": ...}; the service's own checks (a bad token) {"detail": ...}
+        message = body.get("error") or body.get("detail") or body
         if response.status_code == 404:
-            raise NotFoundError(f"{self.base_url}: {body.get('error', 'not found')}")
+            raise NotFoundError(f"{self.base_url}: {message}")
+        if response.status_code in (401, 403):
+            raise PermissionDeniedError(f"{self.base_url} answered {response.status_code}: {message}; "
+                                        "give V2Client a valid token (token=...)")
         if response.status_code >= 400:
-            raise DataError(f"{self.base_url} answered {response.status_code}: {body.get('error', body)}")
+            raise DataError(f"{self.base_url} answered {response.status_code}: {message}")
         return body
 
     def live(self) -> bool:

@@ -19,6 +19,8 @@ The registry records, per detection entity, the version and ``content_sha256`` i
 may load (set on training with promotion, ``admon model promote|rollback``, see
 :func:`admon.registry.api.record_model`): a version re-written in the store, even with a
 consistent manifest and pointer, fails every run until it is re-trained or promoted again.
+``admon model verify`` and the v2 endpoints check the same record (:func:`recorded_sha256`);
+where none is recorded they say so (:func:`unrecorded_note`) instead of reporting "verified".
 
 >>> import tempfile, numpy as np, pandas as pd
 >>> from admon.detectors import create
@@ -40,7 +42,8 @@ import json
 import re
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -315,6 +318,10 @@ class ModelStore:
                     out.append((ns, name))
         return sorted(out)
 
+    def has_model(self, namespace: str, model: str) -> bool:
+        """Whether ``namespace/model`` has at least one complete version."""
+        return bool(self._version_ids(namespace, model))
+
     def versions(self, namespace: str, model: str) -> list[ModelManifest]:
         """Manifests of every complete version, oldest first."""
         return [self.manifest(namespace, model, v) for v in self._version_ids(namespace, model)]
@@ -462,6 +469,40 @@ class ModelStore:
         pointer = {**pointer, "production": history[-1], "history": history}
         self._write_json(f"{self._path(namespace, model)}/{POINTER}", pointer)
         return history[-1]
+
+
+def recorded_sha256(namespace: str, model: str, version: str,
+                    records: Iterable[tuple[str | None, str | None]], *, production: bool) -> str | None:
+    """The content hash the registry vouches for ``version`` of ``namespace/model``, or None.
+
+    ``records`` are the ``(model_version, model_sha256)`` the registry holds for the entities
+    running the model (:func:`admon.registry.repository.model_users`). When the *production*
+    version is asked for (what scheduled runs load) every entity's record applies, whatever
+    version it names, since each of their runs refuses other content; for an explicit version,
+    only the records of that version do. Records that disagree cannot all be met:
+    :class:`~admon.errors.IntegrityError`. Pass the result as ``expected_sha256`` to
+    :meth:`ModelStore.load` or :meth:`ModelStore.verify`, which refuse other content.
+
+    >>> recorded_sha256("ns", "m", "2", [("1", "a" * 64)], production=False) is None
+    True
+    >>> recorded_sha256("ns", "m", "2", [("1", "a" * 64)], production=True) == "a" * 64
+    True
+    """
+    relevant = sorted({sha for v, sha in records if sha and (production or str(v) == str(version))})
+    if len(relevant) > 1:
+        raise IntegrityError(
+            f"the registry records {len(relevant)} different content hashes for model {namespace}/{model} "
+            f"({', '.join(h[:12] + '...' for h in relevant)}); at most one can match the store. Fix: record "
+            f"the intended version for every entity with `admon model promote {namespace} {model} VERSION`"
+        )
+    return relevant[0] if relevant else None
+
+
+def unrecorded_note(namespace: str, model: str, version: str, why: str = "") -> str:
+    """What ``admon model verify`` and model serving say of content the registry recorded no hash for."""
+    reason = f" ({why})" if why else ""
+    return (f"no recorded hash for {namespace}/{model} version {version}{reason}: "
+            "content checked against its own manifest only")
 
 
 def is_runs_store(store: ModelStore, settings: Any = None) -> bool:

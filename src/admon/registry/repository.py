@@ -222,6 +222,20 @@ def record_model_if_unset(s: Session, entity_id: int, version: str, sha256: str)
     ).rowcount)
 
 
+def model_users(s: Session, namespace: str, model: str) -> Sequence[Any]:
+    """Every entity whose model is ``namespace/model``, with its project, in id order.
+
+    Who may see a stored model, and which content the registry recorded for it
+    (``model_version``/``model_sha256``), follow from these (model serving, ``admon model verify``).
+    """
+    return s.execute(
+        select(EntityRow, ProjectRow)
+        .join(ProjectRow, ProjectRow.id == EntityRow.project_id)
+        .where(EntityRow.inference_namespace == namespace, EntityRow.inference_model == model)
+        .order_by(EntityRow.id)
+    ).all()
+
+
 def _set_model(row: EntityRow, version: str, sha256: str) -> None:
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ConfigError(f"model content hash {sha256!r} is not a sha256 hex digest (64 characters 0-9a-f)")

@@ -13,6 +13,7 @@ private project -- and everything under it -- exists only for members of its
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,30 @@ def can_see(viewer: Viewer, project: Any) -> bool:
     return (not project.is_private) or viewer.is_admin or (
         project.egroup is not None and project.egroup in viewer.groups
     )
+
+
+def can_see_model(viewer: Viewer, projects: Iterable[Any]) -> bool:
+    """Who may use a stored model (model serving), from the ``projects`` of the entities running it.
+
+    A model run by an entity of a private project is that project's (its post-rules hold
+    quantiles of the project's data): visible to whoever can see one of those private projects.
+    A model run only by public projects' entities is public. A model no entity runs belongs to
+    no project, so no group vouches for it: it is visible to authenticated callers, never to
+    anonymous ones.
+
+    >>> ops = type("P", (), {"is_private": True, "egroup": "ops"})()
+    >>> public = type("P", (), {"is_private": False, "egroup": "ops"})()
+    >>> ann, bob = Viewer(1, "ann", frozenset({"ops"})), Viewer(2, "bob", frozenset({"other"}))
+    >>> can_see_model(bob, [public, ops]), can_see_model(ann, [public, ops]), can_see_model(ANONYMOUS, [public])
+    (False, True, True)
+    >>> can_see_model(ANONYMOUS, []), can_see_model(bob, [])
+    (False, True)
+    """
+    projects = list(projects)
+    if not projects:
+        return viewer.is_authenticated
+    private = [p for p in projects if p.is_private]
+    return not private or any(can_see(viewer, p) for p in private)
 
 
 def can_write(viewer: Viewer, project: Any) -> bool:

@@ -9,7 +9,6 @@ HTTP: JSON ``{"detail": "..."}`` under ``/api``, an HTML page elsewhere.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 from pathlib import Path
@@ -226,18 +225,13 @@ class BodyLimit:
 
 
 def _mount_model_serving(app: FastAPI) -> None:
-    """Mount the KServe v2 router of :mod:`admon.models.serving` when that module exists."""
-    try:
-        serving = importlib.import_module("admon.models.serving")
-    except ModuleNotFoundError as exc:
-        if exc.name != "admon.models.serving":
-            raise
-        return
-    router = getattr(serving, "router", None)
-    if router is None and hasattr(serving, "create_router"):
-        router = serving.create_router()
-    if router is not None:
-        app.include_router(router)
+    """Mount the KServe v2 routes of :mod:`admon.models.serving` over the settings' model store,
+    behind the access rule of every endpoint (a private project's model is not found for others)."""
+    # imported here, like the routers above: the service's modules load when an app is created
+    from admon.models.serving import create_router
+    from admon.service.deps import get_model_grant
+
+    app.include_router(create_router(app.state.settings.model_store, access=get_model_grant))
 
 
 def _start_scheduler(settings: Settings):

@@ -1,4 +1,5 @@
-"""Typed dependencies of the routes: ``SettingsDep``, ``SessionDep``, ``ViewerDep``.
+"""Typed dependencies of the routes: ``SettingsDep``, ``SessionDep``, ``ViewerDep``, and the
+access decision of the model-serving routes (:func:`get_model_grant`).
 
 A route declares what it needs by type, e.g. ``def read(s: SessionDep, viewer: ViewerDep)``.
 The session commits when the route returned and rolls back when it raised, before
@@ -13,8 +14,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from admon.models.serving import NAME_SEPARATOR, ModelGrant
+from admon.registry import repository as registry
 from admon.service import repo
-from admon.service.access import AuthenticationError, Viewer
+from admon.service.access import AuthenticationError, Viewer, can_see_model
 from admon.settings import Settings
 
 #: Name of the cookie the web UI keeps the API token in after login.
@@ -64,3 +67,20 @@ def get_viewer(request: Request, s: SessionDep) -> Viewer:
 
 
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
+
+
+def get_model_grant(name: str, viewer: ViewerDep, s: SessionDep) -> ModelGrant:
+    """Whether the caller may use the v2 model ``name`` (``<namespace>:<model>``), and the content
+    hashes the registry recorded for it: the rule of :func:`admon.service.access.can_see_model`.
+
+    The v2 routes of :mod:`admon.models.serving` depend on it (mounted by ``create_app``); they
+    answer an invisible model exactly as a missing one.
+    """
+    namespace, sep, model = name.partition(NAME_SEPARATOR)
+    if not sep or not namespace or not model:
+        return ModelGrant(visible=False)
+    users = registry.model_users(s, namespace, model)
+    visible = can_see_model(viewer, [project for _, project in users])
+    recorded = tuple((e.model_version, e.model_sha256) for e, _ in users if e.model_sha256)
+    s.commit()  # release the connection before the (possibly long) load and inference
+    return ModelGrant(True, recorded) if visible else ModelGrant(visible=False)
