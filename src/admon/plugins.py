@@ -117,6 +117,11 @@ class Registry(Generic[T]):
         self.load()
         return name in self._items
 
+    def refresh(self) -> None:
+        """Look at the installed entry points again (a plugin installed into a running process)."""
+        self._loaded = False
+        self.load()
+
     def load(self) -> None:
         """Import the built-in modules and the entry points of ``group`` (once)."""
         if self._loaded:

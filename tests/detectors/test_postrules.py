@@ -18,6 +18,7 @@ from admon.detectors.postrules import (
     top_features,
 )
 from admon.errors import ConfigError, DataError, NotFittedError
+from admon.testing.checks import parametrize_with_checks
 
 
 def test_calibration_is_monotonic_bounded_and_spreads_the_tail():
@@ -192,3 +193,12 @@ def test_a_trained_default_model_runs_the_chain_the_benchmark_runs(tmp_path):
     expected = loaded.post_rules.apply(raw, window)
     got = loaded.predict(window)
     np.testing.assert_array_equal(got["anomaly_score"].to_numpy(), expected["anomaly_score"].to_numpy())
+
+
+# ---------------------------------------------------------------------------- conformance
+RULE_PARAMS = {"sustained": {"min_duration_minutes": 15}}
+
+
+@parametrize_with_checks([post_rule_from_dict({"name": n, **RULE_PARAMS.get(n, {})}) for n in available_post_rules()])
+def test_post_rule_conforms(obj, check):
+    check(obj)

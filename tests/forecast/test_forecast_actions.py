@@ -41,6 +41,16 @@ def test_predicted_episode_needs_the_full_duration(rule):
     assert predicted_episode(forecast("2022-05-10", [6.0, 6.0, 6.0, 1]), lower) is None
 
 
+def test_the_rule_is_the_post_rule_chain_threshold_then_sustained(rule):
+    chain = rule.post_rules()
+    assert chain.to_dict() == {"rules": [{"name": "threshold", "threshold": 5.0},
+                                         {"name": "sustained", "min_duration_minutes": 15.0}]}
+    fc = forecast("2022-05-10", [6, 6, 1, 6, 6, 6, 1, 9])
+    steps = pd.DataFrame({"timestamp": fc.index.as_unit("ms").asi8})
+    assert chain.apply(fc["mean"].to_numpy(), steps)["is_anomaly"].astype(int).tolist() == [0, 0, 0, 1, 1, 1, 0, 0]
+    assert predicted_episode(fc, rule)["expected_start"] == "2022-05-10T00:15:00Z"
+
+
 def test_fires_exactly_once_per_episode_and_again_after_it_clears(rule, receiver, tmp_path):
     state = ActionState(tmp_path / "actions.sqlite")
     sequence = [HIGH, HIGH, HIGH, LOW, LOW, HIGH, HIGH]

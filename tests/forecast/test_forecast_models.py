@@ -7,10 +7,10 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from forecast_helpers import QUICK, SEASON, seasonal_series, true_shape
 
 import admon.forecast as fc
 from admon.errors import ConfigError, DataError, NotFittedError
-from forecast_helpers import QUICK, SEASON, seasonal_series, true_shape
 
 ALL = fc.available()
 

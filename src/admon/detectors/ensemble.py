@@ -27,7 +27,7 @@ from pydantic import Field, field_validator
 
 from admon.detectors import from_config, register
 from admon.detectors.base import Detector, DetectorConfig
-from admon.detectors.postrules import Calibrator
+from admon.detectors.postrules import Calibrator, contributions
 
 
 class EnsembleConfig(DetectorConfig):
@@ -82,8 +82,6 @@ class Ensemble(Detector):
         return c.max(axis=1) if self.config.combine == "max" else c.mean(axis=1)
 
     def _feature_scores(self, frame: pd.DataFrame) -> np.ndarray | None:
-        from admon.detectors.postrules import contributions
-
         # average of the members' feature shares, weighted by each member's calibrated score
         c = self._calibrated(frame)
         total = np.zeros((len(frame), len(self.feature_columns_)))

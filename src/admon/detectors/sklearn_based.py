@@ -103,9 +103,9 @@ class LocalOutlierFactor(_SklearnDetector):
         # keep fewer neighbours than distinct training rows
         x = self._training_rows(self._filled_values(frame))
         n_distinct = len(np.unique(x, axis=0))
+        from sklearn.neighbors import LocalOutlierFactor as SkLOF
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import RobustScaler
-        from sklearn.neighbors import LocalOutlierFactor as SkLOF
 
         k = max(1, min(self.config.n_neighbors, len(x) - 1, max(n_distinct - 1, 1)))
         self.model_ = make_pipeline(RobustScaler(unit_variance=True), SkLOF(n_neighbors=k, novelty=True))

@@ -215,7 +215,9 @@ def causal_rank(raw: np.ndarray, history: int, warmup: int) -> np.ndarray:
     >>> causal_rank(np.array([1.0, 2, 3, 2, 10]), history=100, warmup=2).round(3).tolist()
     [0.0, 0.0, 0.848, 0.5, 0.988]
     """
-    from admon.detectors.kernels import rank_codes
+    from admon.detectors.kernels import (
+        rank_codes,  # numba: imported on first score, not with the registry
+    )
 
     raw = np.asarray(raw, dtype=float)
     if len(raw) == 0:
@@ -269,7 +271,7 @@ def quantile_shift(x: np.ndarray, windows: tuple[int, ...], reference: int) -> l
     >>> float(d[99]), round(float(d[107]), 1)
     (0.0, 10.0)
     """
-    from admon.detectors.kernels import rolling_quantiles
+    from admon.detectors.kernels import rolling_quantiles  # numba: imported on first score
 
     x = np.asarray(x, dtype=float)
     n = len(x)

@@ -1,7 +1,9 @@
 """Transfer-link actions: fire a webhook when a link's forecast stays high long enough.
 
 The rule "predicted throughput on a link >= ``threshold`` for >= ``min_duration_minutes``"
-is checked on every fresh forecast. When it starts to hold, a webhook POST announces the
+is checked on every fresh forecast. It is the post-rule chain ``threshold -> sustained``
+(:mod:`admon.detectors.postrules`) applied to the forecast ``band``; :class:`ThroughputRule`
+adds where the notice goes. When it starts to hold, a webhook POST announces the
 episode (link, expected start and end, predicted volume); while it keeps holding nothing more
 is sent; once it clears, the episode is closed and the next one may fire again. The open
 episodes live in a small SQLite file, so a restart neither repeats nor forgets a notice, and
@@ -31,6 +33,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from admon.detectors.base import TIMESTAMP
+from admon.detectors.postrules import PostRuleChain
 from admon.errors import ConfigError
 from admon.forecast.base import explain_validation
 from admon.timeutil import format_ms
@@ -65,44 +69,41 @@ class ThroughputRule(BaseModel):
     def describe(self) -> str:
         return f"{self.band} throughput >= {self.threshold:g} B/s for >= {self.min_duration_minutes:g} min"
 
+    def post_rules(self) -> PostRuleChain:
+        """The condition as a post-rule chain: ``threshold`` then ``sustained``."""
+        return PostRuleChain([
+            {"name": "threshold", "threshold": self.threshold},
+            {"name": "sustained", "min_duration_minutes": self.min_duration_minutes},
+        ])
+
 
 def predicted_episode(forecast: pd.DataFrame, rule: ThroughputRule) -> dict[str, Any] | None:
     """The first run of forecast steps with ``band >= threshold`` lasting ``>= D`` minutes, or None.
 
     A step covers ``[t, t + step)``; the predicted volume is the forecast mean times the step.
     """
-    if len(forecast) == 0:
-        return None
-    index = pd.DatetimeIndex(forecast.index)
-    step = index[1] - index[0] if len(index) > 1 else None
-    if step is None:
+    if len(forecast) < 2:
         return None  # one step says nothing about a duration
-    step_s = step.total_seconds()
-    high = forecast[rule.band].to_numpy(dtype=float) >= rule.threshold
-    need = int(np.ceil(rule.min_duration_minutes * 60 / step_s - 1e-9))
-    i = 0
-    while i < len(high):
-        if not high[i]:
-            i += 1
-            continue
-        j = i
-        while j < len(high) and high[j]:
-            j += 1
-        if j - i >= need:
-            mean = forecast["mean"].to_numpy(dtype=float)[i:j]
-            start_ms = int(index[i].value // 1_000_000)
-            end_ms = int((index[j - 1] + step).value // 1_000_000)
-            return {
-                "expected_start": format_ms(start_ms),
-                "expected_end": format_ms(end_ms),
-                "expected_start_ms": start_ms,
-                "expected_end_ms": end_ms,
-                "predicted_volume_bytes": float(np.sum(mean) * step_s),
-                "predicted_peak_throughput": float(np.max(mean)),
-                "runs_past_horizon": j == len(high),
-            }
-        i = j
-    return None
+    index = pd.DatetimeIndex(forecast.index)
+    steps = pd.DataFrame({TIMESTAMP: index.as_unit("ms").asi8})
+    held = rule.post_rules().apply(forecast[rule.band].to_numpy(dtype=float), steps)["is_anomaly"].to_numpy()
+    if not held.any():
+        return None
+    i = int(np.argmax(held))
+    j = i + int(np.argmin(held[i:])) if not held[i:].all() else len(held)
+    step = index[1] - index[0]
+    mean = forecast["mean"].to_numpy(dtype=float)[i:j]
+    start_ms = int(index[i].value // 1_000_000)
+    end_ms = int((index[j - 1] + step).value // 1_000_000)
+    return {
+        "expected_start": format_ms(start_ms),
+        "expected_end": format_ms(end_ms),
+        "expected_start_ms": start_ms,
+        "expected_end_ms": end_ms,
+        "predicted_volume_bytes": float(np.sum(mean) * step.total_seconds()),
+        "predicted_peak_throughput": float(np.max(mean)),
+        "runs_past_horizon": j == len(held),
+    }
 
 
 @dataclass

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Any, ClassVar, Self
+from collections.abc import Callable
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from admon.errors import ConfigError, DataError, NotFittedError
+from admon.plugins import Registry
 
 
 class ForecasterConfig(BaseModel):
@@ -84,14 +86,15 @@ def normal_quantile(level: float) -> float:
 
 
 class Forecaster(abc.ABC):
-    """Base class of forecasters. Subclasses set ``name``, ``Config`` and implement the hooks.
+    """Base class of forecasters. Subclasses set ``Config``, implement the hooks and are
+    registered with :func:`register_forecaster` (which sets ``name``).
 
     Fitted state has a trailing underscore: ``step_`` (the series step), ``last_`` (its last
     timestamp), ``season_`` (seasonal period in steps, 0 = none), ``fitted_`` (in-sample
     one-step-ahead predictions aligned to the series, NaN where the model has none).
     """
 
-    name: ClassVar[str]
+    name: ClassVar[str] = ""
     Config: ClassVar[type[ForecasterConfig]]
     #: True if ``fit`` accepts NaN gaps inside the series.
     handles_gaps: ClassVar[bool] = False
@@ -185,6 +188,23 @@ class Forecaster(abc.ABC):
         """``(mean, lower, upper)`` arrays of length ``horizon``."""
 
 
+#: The one name -> forecaster class registry (:mod:`admon.forecast.registry` is its public face;
+#: plugins: entry-point group ``admon.forecasters``).
+FORECASTERS: Registry[type[Forecaster]] = Registry(
+    "forecaster",
+    "admon.forecasters",
+    base=Forecaster,
+    builtin_modules=("admon.forecast.statistical", "admon.forecast.learned"),
+)
+
+F = TypeVar("F", bound=type[Forecaster])
+
+
+def register_forecaster(name: str) -> Callable[[F], F]:
+    """Class decorator adding a :class:`Forecaster` subclass to :data:`FORECASTERS` as ``name``."""
+    return FORECASTERS.register(name)  # type: ignore[return-value]
+
+
 def check_series(series: pd.Series, who: str) -> tuple[np.ndarray, pd.DatetimeIndex, pd.Timedelta]:
     """Values, index and step of a forecastable series, or a DataError saying what to fix."""
     if not isinstance(series, pd.Series):
@@ -217,9 +237,7 @@ def check_series(series: pd.Series, who: str) -> tuple[np.ndarray, pd.DatetimeIn
 
 
 def _gap_tolerant() -> list[str]:
-    from admon.forecast.registry import REGISTRY
-
-    return sorted(name for name, cls in REGISTRY.items() if cls.handles_gaps)
+    return [name for name, cls in FORECASTERS.items() if cls.handles_gaps]
 
 
 def widen(sigma: float, horizon: int, season: int | None = None) -> np.ndarray:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from admon.config import InputDataConfig, SourceConfig
 from admon.errors import ConfigError
 from admon.timeutil import MS_PER_DAY, to_epoch_ms
 
@@ -170,7 +171,7 @@ def generate_fts_lake(
     summary = FtsLakeSummary(str(root), links=pairs)
     per_day = MS_PER_DAY // step_ms
     for day_index in range(days):
-        day = dt.datetime.fromtimestamp((start_ms + day_index * MS_PER_DAY) / 1000, dt.timezone.utc)
+        day = dt.datetime.fromtimestamp((start_ms + day_index * MS_PER_DAY) / 1000, dt.UTC)
         folder = root / PRODUCER / TYPE_PREFIX / TYPE / f"{day:%Y/%m/%d}"
         folder.mkdir(parents=True, exist_ok=True)
         lines = []
@@ -205,8 +206,6 @@ def fts_input_config(interval_seconds: int = 300, agg_method: str = "avg", colum
     >>> fts_input_config(300).output_columns()
     ['source_se', 'dest_se', 'timestamp', 'throughput']
     """
-    from admon.config import InputDataConfig, SourceConfig
-
     unknown = sorted(set(columns) - set(FIELDS))
     if unknown:
         raise ConfigError(f"unknown FTS fields {unknown}; choose from {list(FIELDS)}")

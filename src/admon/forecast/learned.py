@@ -20,7 +20,14 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from admon.forecast.base import Forecaster, ForecasterConfig, normal_quantile, residual_sigma, widen
+from admon.forecast.base import (
+    Forecaster,
+    ForecasterConfig,
+    normal_quantile,
+    register_forecaster,
+    residual_sigma,
+    widen,
+)
 
 Season = int | str | None
 
@@ -41,6 +48,7 @@ class GradientBoostingConfig(ForecasterConfig):
     threads: int = Field(1, ge=1, description="OpenMP threads; 1 avoids spin-waiting on busy hosts.")
 
 
+@register_forecaster("gbm")
 class GradientBoosting(Forecaster):
     """HistGradientBoostingRegressor on recent lags, the same phase one season back and the clock.
 
@@ -52,7 +60,6 @@ class GradientBoosting(Forecaster):
     handled by the trees, NaN targets are not trained on.
     """
 
-    name = "gbm"
     Config = GradientBoostingConfig
     requires = ("sklearn.ensemble", "threadpoolctl")
     handles_gaps = True
@@ -155,6 +162,7 @@ def _torch_threads(n: int):
         torch.set_num_threads(before)
 
 
+@register_forecaster("lstm")
 class LSTM(Forecaster):
     """The LSTM of the NOTED slides: 1 input per step, ``units`` (4) LSTM units, a dense output.
 
@@ -164,7 +172,6 @@ class LSTM(Forecaster):
     errors accumulate, capped at the standard deviation of the training series. Cannot handle gaps. torch is imported on first fit.
     """
 
-    name = "lstm"
     Config = LSTMConfig
     requires = ("torch",)
     label_params = ("look_back", "epochs", "batch_size")

@@ -1,5 +1,8 @@
 """The one name -> forecaster class registry, used by the API, the CLI, backtests and jobs.
 
+Built-in forecasters register themselves (:func:`register`); a plugin package declares
+its own in the ``admon.forecasters`` entry-point group (see :mod:`admon.plugins`).
+
 >>> from admon.forecast import available, create, from_dict
 >>> available()
 ['arima', 'ets', 'gbm', 'lstm', 'seasonal_naive']
@@ -9,7 +12,7 @@ True
 >>> create("prophet")
 Traceback (most recent call last):
 ...
-admon.errors.ConfigError: unknown forecaster 'prophet'; use one of: arima, ets, gbm, lstm, seasonal_naive
+admon.errors.ConfigError: unknown forecaster 'prophet'; available forecasters: arima, ets, gbm, lstm, seasonal_naive
 """
 
 from __future__ import annotations
@@ -17,26 +20,26 @@ from __future__ import annotations
 from typing import Any
 
 from admon.errors import ConfigError
-from admon.forecast.base import Forecaster
-from admon.forecast.learned import LSTM, GradientBoosting
-from admon.forecast.statistical import ARIMA, ETS, SeasonalNaive
+from admon.forecast.base import FORECASTERS, Forecaster, register_forecaster
 
-REGISTRY: dict[str, type[Forecaster]] = {
-    cls.name: cls for cls in (SeasonalNaive, ETS, ARIMA, GradientBoosting, LSTM)
-}
+__all__ = ["FORECASTERS", "available", "create", "from_dict", "get", "register", "unregister"]
+
+register = register_forecaster
+
+
+def unregister(name: str) -> None:
+    """Remove ``name`` from the registry (tests and notebooks)."""
+    FORECASTERS.unregister(name)
 
 
 def available() -> list[str]:
     """Names of the registered forecasters, sorted."""
-    return sorted(REGISTRY)
+    return FORECASTERS.names()
 
 
 def get(name: str) -> type[Forecaster]:
     """The forecaster class registered as ``name``."""
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"unknown forecaster {name!r}; use one of: {', '.join(available())}") from None
+    return FORECASTERS.get(name)
 
 
 def create(name: str, **params: Any) -> Forecaster:

@@ -18,7 +18,14 @@ import pandas as pd
 from pydantic import Field
 
 from admon.errors import DataError
-from admon.forecast.base import Forecaster, ForecasterConfig, normal_quantile, residual_sigma, widen
+from admon.forecast.base import (
+    Forecaster,
+    ForecasterConfig,
+    normal_quantile,
+    register_forecaster,
+    residual_sigma,
+    widen,
+)
 
 Season = int | str | None
 
@@ -27,6 +34,7 @@ class SeasonalNaiveConfig(ForecasterConfig):
     season: Season = Field("1D", description="Seasonal period: steps (int) or a duration ('1D').")
 
 
+@register_forecaster("seasonal_naive")
 class SeasonalNaive(Forecaster):
     """Repeat the last observed season: the forecast at ``t + h`` is the value one season earlier.
 
@@ -35,7 +43,6 @@ class SeasonalNaive(Forecaster):
     Without a season (``season=None`` or 0) this is the naive "last value" forecast.
     """
 
-    name = "seasonal_naive"
     Config = SeasonalNaiveConfig
     handles_gaps = True
 
@@ -74,6 +81,7 @@ class ETSConfig(ForecasterConfig):
     maxiter: int = Field(200, ge=1, description="Optimiser iterations.")
 
 
+@register_forecaster("ets")
 class ETS(Forecaster):
     """Additive-error exponential smoothing (statsmodels ``ETSModel``), additive season.
 
@@ -81,7 +89,6 @@ class ETS(Forecaster):
     5 minutes) stay cheap; the band is the model's own prediction interval. Cannot handle gaps.
     """
 
-    name = "ets"
     Config = ETSConfig
     requires = ("statsmodels.tsa.exponential_smoothing.ets",)
 
@@ -127,6 +134,7 @@ class ARIMAConfig(ForecasterConfig):
     maxiter: int = Field(50, ge=1, description="Optimiser iterations.")
 
 
+@register_forecaster("arima")
 class ARIMA(Forecaster):
     """ARIMA errors around Fourier seasonal terms (dynamic harmonic regression), in two stages.
 
@@ -137,7 +145,6 @@ class ARIMA(Forecaster):
     forecast. The state-space fit skips NaN gaps natively; the band is the ARIMA interval.
     """
 
-    name = "arima"
     Config = ARIMAConfig
     handles_gaps = True
     requires = ("statsmodels.tsa.statespace.sarimax",)

@@ -30,51 +30,30 @@ import numpy as np
 import pandas as pd
 
 from admon.errors import ConfigError, DataError
+from admon.plugins import Registry
 
 Transform = Callable[..., pd.DataFrame]
 ENTRY_POINT_GROUP = "admon.transforms"
-_TRANSFORMS: dict[str, Transform] = {}
-_entry_points_loaded = False
+#: The one name -> transform function registry (plugins: entry-point group ``admon.transforms``).
+TRANSFORMS: Registry[Transform] = Registry("transform", ENTRY_POINT_GROUP)
 
 
 def register_transform(name: str) -> Callable[[Transform], Transform]:
     """Decorator registering ``f(frame, **params) -> frame`` under ``name``."""
-
-    def decorate(fn: Transform) -> Transform:
-        _TRANSFORMS[name] = fn
-        return fn
-
-    return decorate
+    return TRANSFORMS.register(name)
 
 
 def available_transforms() -> list[str]:
-    _load_entry_points()
-    return sorted(_TRANSFORMS)
-
-
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        _TRANSFORMS.setdefault(ep.name, ep.load())
+    return TRANSFORMS.names()
 
 
 def validate_transforms(specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Check every spec names a known transform with parameters it accepts."""
-    _load_entry_points()
     out = []
     for spec in specs or []:
         if not isinstance(spec, dict) or "name" not in spec:
             raise ConfigError(f"a transform spec is {{'name': ..., **params}}; got {spec!r}")
-        fn = _TRANSFORMS.get(spec["name"])
-        if fn is None:
-            raise ConfigError(
-                f"unknown transform {spec['name']!r}; available: {', '.join(available_transforms())}"
-            )
+        fn = TRANSFORMS.get(spec["name"])
         params = {k: v for k, v in spec.items() if k != "name"}
         sig = inspect.signature(fn)
         accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
@@ -92,7 +71,7 @@ def apply_transforms(frame: pd.DataFrame, specs: Sequence[dict[str, Any]]) -> pd
     """Apply ``specs`` in order; the input frame is not modified."""
     for spec in validate_transforms(specs):
         params = {k: v for k, v in spec.items() if k != "name"}
-        result = _TRANSFORMS[spec["name"]](frame, **params)
+        result = TRANSFORMS.get(spec["name"])(frame, **params)
         if not isinstance(result, pd.DataFrame):
             raise DataError(f"transform {spec['name']!r} returned {type(result).__name__}, not a DataFrame")
         frame = result

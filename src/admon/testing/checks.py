@@ -1,0 +1,346 @@
+"""The conformance suites of detectors and post-rules, importable by plugin authors.
+
+The same checks admon runs over its built-ins (``tests/detectors``) run over yours,
+as scikit-learn's ``parametrize_with_checks`` does for estimators::
+
+    import pytest
+    from admon.testing.checks import parametrize_with_checks
+    from my_package.detectors import MyDetector      # registered as "my_detector"
+    from my_package.rules import MyRule              # registered as "my_rule"
+
+    @parametrize_with_checks([MyDetector(window=12), MyRule()])
+    def test_admon_conformance(obj, check):
+        check(obj)
+
+Each check takes the object as given (unfitted), works on a fresh copy of it and
+raises ``AssertionError`` saying what broke. A detector or rule must be registered
+(decorator or entry point) for its config to round-trip through the registry.
+
+>>> from admon.detectors import create
+>>> pairs = list(checks_for([create("robust_zscore")]))
+>>> pairs[0][1].__name__, len(pairs) == len(DETECTOR_CHECKS)
+('check_fit_returns_self_and_scores_are_finite_and_aligned', True)
+>>> pairs[0][1](pairs[0][0])  # runs the check; silent when it passes
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from admon.detectors import from_config, to_config
+from admon.detectors.base import Detector
+from admon.detectors.postrules import PostRule, PostRuleChain, ScoreContext, post_rule_from_dict
+from admon.errors import ConfigError, NotFittedError
+
+STEP = 300_000  # 5-minute buckets
+T0 = 1_652_169_600_000
+
+
+def make_frame(hosts: Iterable[str] = ("h1", "h2", "h3"), n: int = 160, seed: int = 0,
+               spike: tuple[str, int, str, float] | None = None) -> pd.DataFrame:
+    """A data-layer-shaped frame: ``host`` (str), ``timestamp`` (int64 ms), ``gled_value``, ``alice_value``.
+
+    ``spike=(host, step, column, value)`` sets one value.
+
+    >>> make_frame(hosts=("a",), n=3).columns.tolist()
+    ['host', 'timestamp', 'gled_value', 'alice_value']
+    """
+    rng = np.random.default_rng(seed)
+    parts = []
+    t = np.arange(n)
+    for i, h in enumerate(hosts):
+        gled = 100 + 10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1, n) + i
+        alice = 5 + rng.normal(0, 0.5, n)
+        parts.append(pd.DataFrame({"host": h, "timestamp": T0 + t.astype("int64") * STEP,
+                                   "gled_value": gled, "alice_value": alice}))
+    frame = pd.concat(parts, ignore_index=True)
+    frame["host"] = frame["host"].astype("str")
+    if spike is not None:
+        host, idx, col, value = spike
+        frame.loc[(frame["host"] == host) & (frame["timestamp"] == T0 + idx * STEP), col] = value
+    return frame
+
+
+# ---------------------------------------------------------------------------- detectors
+def _fresh(detector: Detector) -> Detector:
+    return type(detector)(detector.config)
+
+
+def _check_scores(scores: Any, frame: pd.DataFrame, who: str) -> None:
+    assert isinstance(scores, pd.Series), f"{who}: score() returned {type(scores).__name__}, not a Series"
+    assert scores.dtype == np.float64, f"{who}: scores have dtype {scores.dtype}, not float64"
+    assert scores.index.equals(frame.index), f"{who}: scores are not aligned to the frame's index"
+    assert np.isfinite(scores.to_numpy()).all(), f"{who}: some scores are not finite"
+
+
+def check_fit_returns_self_and_scores_are_finite_and_aligned(detector: Detector) -> None:
+    det, frame = _fresh(detector), make_frame()
+    assert det.fit(frame) is det, f"{det.name}: fit() must return self"
+    _check_scores(det.score(frame), frame, det.name)
+
+
+def check_input_frame_is_unchanged(detector: Detector) -> None:
+    frame = make_frame()
+    before = frame.copy(deep=True)
+    _fresh(detector).fit(frame).score(frame)
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def check_save_load_gives_identical_scores(detector: Detector) -> None:
+    det, frame = _fresh(detector).fit(make_frame()), make_frame()
+    with tempfile.TemporaryDirectory(prefix="admon-check-") as tmp:
+        det.save(Path(tmp) / "m")
+        loaded = Detector.load(Path(tmp) / "m")
+    assert type(loaded) is type(det), f"{det.name}: loaded a {type(loaded).__name__}"
+    assert to_config(loaded) == to_config(det), f"{det.name}: the config changed through save/load"
+    np.testing.assert_array_equal(loaded.score(frame).to_numpy(), det.score(frame).to_numpy())
+
+
+def check_saved_artifacts_are_not_pickles(detector: Detector) -> None:
+    det = _fresh(detector).fit(make_frame())
+    with tempfile.TemporaryDirectory(prefix="admon-check-") as tmp:
+        det.save(Path(tmp) / "m")
+        for path in (Path(tmp) / "m").rglob("*"):
+            if path.is_file():
+                assert path.suffix in {".json", ".npz", ".skops", ".safetensors"}, f"{det.name} saved {path.name}"
+                assert not path.read_bytes().startswith(b"\x80"), f"{path.name} looks like a pickle"
+
+
+def check_same_seed_gives_same_scores(detector: Detector) -> None:
+    frame = make_frame()
+    a = _fresh(detector).fit(frame).score(frame)
+    b = _fresh(detector).fit(frame).score(frame)
+    np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
+
+
+def check_nan_gaps_are_handled(detector: Detector) -> None:
+    frame = make_frame()
+    rng = np.random.default_rng(3)
+    holes = rng.choice(len(frame), size=len(frame) // 10, replace=False)
+    frame.loc[holes, "gled_value"] = np.nan
+    frame.loc[frame.index[20:30], "alice_value"] = np.nan  # a whole gap
+    frame = frame.drop(index=frame.index[40:45])  # missing buckets (absent rows)
+    det = _fresh(detector).fit(frame)
+    _check_scores(det.score(frame), frame, det.name)
+
+
+def check_constant_series_raises_nothing(detector: Detector) -> None:
+    frame = make_frame(hosts=("c1", "c2"), n=80)
+    frame["gled_value"] = 7.0
+    frame["alice_value"] = 0.0
+    det = _fresh(detector).fit(frame)
+    _check_scores(det.score(frame), frame, det.name)
+    bumped = frame.copy()
+    bumped.loc[50, "gled_value"] = 8.0
+    _check_scores(det.score(bumped), bumped, det.name)
+
+
+def check_score_before_fit_raises_not_fitted(detector: Detector) -> None:
+    with pytest.raises(NotFittedError, match="fit"):
+        _fresh(detector).score(make_frame())
+
+
+def check_config_round_trips(detector: Detector) -> None:
+    cfg = to_config(detector)
+    assert cfg["name"] == detector.name, f"config name {cfg['name']!r} is not the registered {detector.name!r}"
+    assert to_config(from_config(cfg)) == cfg, f"{detector.name}: config does not round-trip the registry"
+    assert json.loads(json.dumps(cfg)) == cfg, f"{detector.name}: config is not JSON-able"
+
+
+def check_unknown_parameter_is_a_config_error_naming_it(detector: Detector) -> None:
+    with pytest.raises(ConfigError, match="no_such_param"):
+        type(detector)(no_such_param=1)
+
+
+def check_config_is_frozen(detector: Detector) -> None:
+    with pytest.raises(ValidationError):
+        detector.config.features = ("x",)  # type: ignore[misc]
+
+
+def check_row_order_does_not_change_a_rows_score(detector: Detector) -> None:
+    frame = make_frame()
+    det = _fresh(detector).fit(frame)
+    expected = det.score(frame)
+    shuffled = frame.sample(frac=1.0, random_state=7)
+    got = det.score(shuffled)
+    assert got.index.equals(shuffled.index), f"{det.name}: scores of a shuffled frame are not aligned to it"
+    np.testing.assert_allclose(got.sort_index().to_numpy(), expected.sort_index().to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def check_unseen_group_and_short_window_are_scored(detector: Detector) -> None:
+    det = _fresh(detector).fit(make_frame())
+    window = make_frame(hosts=("h1", "new-host"), n=12, seed=5)
+    _check_scores(det.score(window), window, det.name)
+
+
+def check_empty_frame_scores_empty(detector: Detector) -> None:
+    frame = make_frame()
+    scores = _fresh(detector).fit(frame).score(frame.iloc[0:0])
+    assert len(scores) == 0 and scores.dtype == np.float64, f"{detector.name}: an empty frame gave {scores!r}"
+
+
+def check_a_groups_scores_do_not_depend_on_the_other_groups(detector: Detector) -> None:
+    # what per-group scoring (and the Spark adapter, one group per task) relies on
+    frame = make_frame()
+    det = _fresh(detector).fit(frame)
+    together = det.score(frame)
+    for host in ("h1", "h3"):
+        alone = frame[frame["host"] == host]
+        np.testing.assert_allclose(det.score(alone).to_numpy(), together[alone.index].to_numpy(),
+                                   rtol=1e-6, atol=1e-9)
+
+
+def check_its_post_rule_chain_labels_its_scores(detector: Detector) -> None:
+    # the chain a model of this detector is trained with: its own rules, calibrate, threshold
+    frame = make_frame()
+    det = _fresh(detector).fit(frame)
+    scores = det.score(frame)
+    chain = PostRuleChain.for_detector(det).fit(scores, frame, group_by=det.group_columns_)
+    out = chain.apply(scores, frame, group_by=det.group_columns_)
+    assert out.index.equals(frame.index), f"{det.name}: post-rule results are not aligned to the frame"
+    assert out["anomaly_score"].between(0, 100).all() and out["is_anomaly"].dtype == bool
+    again = PostRuleChain.from_dict(json.loads(json.dumps(chain.to_dict())))
+    pd.testing.assert_frame_equal(again.apply(scores, frame, group_by=det.group_columns_), out)
+
+
+DETECTOR_CHECKS: tuple[Callable[[Detector], None], ...] = (
+    check_fit_returns_self_and_scores_are_finite_and_aligned,
+    check_input_frame_is_unchanged,
+    check_save_load_gives_identical_scores,
+    check_saved_artifacts_are_not_pickles,
+    check_same_seed_gives_same_scores,
+    check_nan_gaps_are_handled,
+    check_constant_series_raises_nothing,
+    check_score_before_fit_raises_not_fitted,
+    check_config_round_trips,
+    check_unknown_parameter_is_a_config_error_naming_it,
+    check_config_is_frozen,
+    check_row_order_does_not_change_a_rows_score,
+    check_unseen_group_and_short_window_are_scored,
+    check_empty_frame_scores_empty,
+    check_a_groups_scores_do_not_depend_on_the_other_groups,
+    check_its_post_rule_chain_labels_its_scores,
+)
+
+
+# ---------------------------------------------------------------------------- post-rules
+def _fresh_rule(rule: PostRule) -> PostRule:
+    return type(rule)(rule.config)
+
+
+def score_table(frame: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, ScoreContext]:
+    """A score table for ``frame`` as a rule finds it mid-chain: scores in [0, 1], the top tenth flagged."""
+    scores = np.random.default_rng(seed).random(len(frame))
+    table = pd.DataFrame({"raw_score": scores, "anomaly_score": scores, "is_anomaly": scores >= 0.9,
+                          "threshold": 0.9}, index=frame.index)
+    return table, ScoreContext.of(frame, len(frame), ["host"])
+
+
+def _fitted(rule: PostRule) -> PostRule:
+    frame = make_frame()
+    table, context = score_table(frame, seed=1)
+    fitted = _fresh_rule(rule)
+    assert fitted.fit(table, context) is fitted, f"post-rule {rule.name}: fit() must return self"
+    return fitted
+
+
+def check_rule_config_round_trips(rule: PostRule) -> None:
+    cfg = rule.get_config()
+    assert cfg["name"] == rule.name and rule.name, f"post-rule {type(rule).__name__} is not registered"
+    again = post_rule_from_dict(json.loads(json.dumps(cfg)))
+    assert type(again) is type(rule) and again.get_config() == cfg, f"post-rule {rule.name}: config does not round-trip"
+
+
+def check_rule_unknown_parameter_is_a_config_error_naming_it(rule: PostRule) -> None:
+    with pytest.raises(ConfigError, match="no_such_param"):
+        post_rule_from_dict({**rule.get_config(), "no_such_param": 1})
+
+
+def check_rule_config_is_frozen(rule: PostRule) -> None:
+    field = next(iter(type(rule.config).model_fields), None)
+    if field is not None:
+        with pytest.raises(ValidationError):
+            setattr(rule.config, field, None)
+
+
+def check_rule_leaves_its_input_alone_and_keeps_the_rows(rule: PostRule) -> None:
+    fitted, frame = _fitted(rule), make_frame()
+    table, context = score_table(frame)
+    before = table.copy(deep=True)
+    out = fitted.apply(table, context)
+    pd.testing.assert_frame_equal(table, before)
+    assert out.index.equals(table.index), f"post-rule {rule.name}: output rows differ from its input's"
+    np.testing.assert_array_equal(out["raw_score"].to_numpy(), table["raw_score"].to_numpy())
+
+
+def check_rule_fitted_state_round_trips(rule: PostRule) -> None:
+    fitted, frame = _fitted(rule), make_frame()
+    table, context = score_table(frame)
+    again = post_rule_from_dict(json.loads(json.dumps(fitted.to_dict())))
+    pd.testing.assert_frame_equal(again.apply(table, context), fitted.apply(table, context))
+
+
+def check_rule_is_deterministic(rule: PostRule) -> None:
+    frame = make_frame()
+    table, context = score_table(frame)
+    pd.testing.assert_frame_equal(_fitted(rule).apply(table, context), _fitted(rule).apply(table, context))
+
+
+def check_rule_treats_groups_apart_and_ignores_row_order(rule: PostRule) -> None:
+    fitted, frame = _fitted(rule), make_frame()
+    table, context = score_table(frame)
+    together = fitted.apply(table, context)
+    alone = frame[frame["host"] == "h2"]
+    part = fitted.apply(table.loc[alone.index], ScoreContext.of(alone, len(alone), ["host"]))
+    pd.testing.assert_frame_equal(part, together.loc[alone.index])
+    shuffled = frame.sample(frac=1.0, random_state=3)
+    mixed = fitted.apply(table.loc[shuffled.index], ScoreContext.of(shuffled, len(shuffled), ["host"]))
+    pd.testing.assert_frame_equal(mixed.sort_index(), together.sort_index())
+
+
+def check_rule_applies_to_an_empty_table(rule: PostRule) -> None:
+    frame = make_frame().iloc[0:0]
+    table, context = score_table(frame)
+    assert len(_fitted(rule).apply(table, context)) == 0
+
+
+POST_RULE_CHECKS: tuple[Callable[[PostRule], None], ...] = (
+    check_rule_config_round_trips,
+    check_rule_unknown_parameter_is_a_config_error_naming_it,
+    check_rule_config_is_frozen,
+    check_rule_leaves_its_input_alone_and_keeps_the_rows,
+    check_rule_fitted_state_round_trips,
+    check_rule_is_deterministic,
+    check_rule_treats_groups_apart_and_ignores_row_order,
+    check_rule_applies_to_an_empty_table,
+)
+
+
+# ---------------------------------------------------------------------------- pytest
+def checks_for(objects: Iterable[Detector | PostRule]) -> Iterator[tuple[Any, Callable[[Any], None]]]:
+    """``(object, check)`` for every check that applies to each detector or post-rule."""
+    for obj in objects:
+        if isinstance(obj, Detector):
+            checks: tuple[Callable[[Any], None], ...] = DETECTOR_CHECKS
+        elif isinstance(obj, PostRule):
+            checks = POST_RULE_CHECKS
+        else:
+            raise TypeError(f"admon has conformance checks for detectors and post-rules, not {obj!r}")
+        for check in checks:
+            yield obj, check
+
+
+def parametrize_with_checks(objects: Iterable[Detector | PostRule]) -> pytest.MarkDecorator:
+    """``pytest.mark.parametrize("obj, check", ...)`` over :func:`checks_for`, with readable ids."""
+    pairs = list(checks_for(objects))
+    ids = [f"{obj.name or type(obj).__name__}-{check.__name__.removeprefix('check_')}" for obj, check in pairs]
+    return pytest.mark.parametrize(("obj", "check"), pairs, ids=ids)
