@@ -126,7 +126,14 @@ class Registry(Generic[T]):
         """Import the built-in modules and the entry points of ``group`` (once)."""
         if self._loaded:
             return
-        self._loaded = True
+        self._loaded = True  # first, so a module that looks names up while it registers does not recurse
+        try:
+            self._import_all()
+        except Exception:
+            self._loaded = False  # the next lookup tries again and reports the error again
+            raise
+
+    def _import_all(self) -> None:
         for module in self.builtin_modules:
             try:
                 importlib.import_module(module)
