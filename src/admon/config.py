@@ -24,7 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from admon.data.filters import parse_filter, referenced_columns
+from admon.data.filters import check_filter_types, parse_filter, referenced_columns
 from admon.errors import ConfigError
 
 AggMethod = Literal[
@@ -32,6 +32,42 @@ AggMethod = Literal[
 ]
 AGG_METHODS: tuple[str, ...] = AggMethod.__args__  # type: ignore[attr-defined]
 TIMESTAMP = "timestamp"
+# admon's own columns (row counts, skip reasons, scan columns) carry this mark, and no column
+# name a user writes may hold it: a rename can never overwrite them.
+INTERNAL_MARK = "#"
+MAX_NAME_LENGTH = 255
+
+
+def check_column_name(field: str, name: str) -> None:
+    """Refuse a column name a user wrote (in ``field``) that the engines cannot take as it is.
+
+    >>> check_column_name("rename", "gled_value")
+    >>> check_column_name("rename", "#rows")
+    Traceback (most recent call last):
+    ...
+    ValueError: rename name '#rows' holds '#', which admon keeps for its internal columns; choose a name without it
+    """
+    if not isinstance(name, str) or not name:
+        problem = "is empty; give a name"
+    elif len(name) > MAX_NAME_LENGTH:
+        problem = f"is longer than {MAX_NAME_LENGTH} characters; shorten it"
+    elif name != name.strip():
+        problem = "starts or ends with spaces; remove them"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+        problem = "holds a control character; remove it"
+    elif INTERNAL_MARK in name:
+        problem = f"holds {INTERNAL_MARK!r}, which admon keeps for its internal columns; choose a name without it"
+    else:
+        return
+    raise ValueError(f"{field} name {name!r} {problem}")
+
+
+def _same_name(a: str, b: str) -> bool:
+    """Whether two column names are the same to the engines: DuckDB and Spark ignore case."""
+    return a.casefold() == b.casefold()
+
+
+_CASE_NOTE = "names are compared ignoring case, as DuckDB and Spark do"
 
 
 class _Frozen(BaseModel):
@@ -74,7 +110,10 @@ def _explain(name: str, exc: ValidationError) -> str:
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or name
         msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {msg} (got {err.get('input')!r})" if err["type"] != "value_error" else f"{where}: {msg}")
+        if err["type"] != "value_error":
+            parts.append(f"{where}: {msg} (got {err.get('input')!r})")
+        else:  # our own messages name their field already
+            parts.append(msg if not err["loc"] or msg.startswith(where) else f"{where}: {msg}")
     return f"invalid {name}: " + "; ".join(parts)
 
 
@@ -113,11 +152,18 @@ class SourceConfig(_Frozen):
     @field_validator("select")
     @classmethod
     def _check_select(cls, select: tuple[str, ...]) -> tuple[str, ...]:
+        for name in select:
+            check_column_name("select", name)
         if TIMESTAMP not in select:
             raise ValueError(f"select {list(select)} lacks 'timestamp'; add it")
         dupes = sorted({c for c in select if select.count(c) > 1})
         if dupes:
             raise ValueError(f"select names {dupes} more than once")
+        for i, a in enumerate(select):
+            for b in select[:i]:
+                if _same_name(a, b):
+                    raise ValueError(f"select names {b!r} and {a!r}, which differ only by case ({_CASE_NOTE}); "
+                                     "keep one of them")
         return select
 
     @field_validator("filter_expression")
@@ -134,7 +180,28 @@ class SourceConfig(_Frozen):
             raise ValueError(f"rename names {unknown}, which are not in select {list(self.select)}")
         if TIMESTAMP in self.rename:
             raise ValueError("'timestamp' cannot be renamed")
+        for column, name in self.rename.items():
+            check_column_name("rename", name)
+            clash = next((c for c in self.select if c != column and _same_name(name, self.output_name(c))), None)
+            clash = clash or next((c for c in self.select if c != column and _same_name(name, c)), None)
+            if clash is not None:
+                raise ValueError(
+                    f"rename gives {column!r} the name {name!r}, which selected column {clash!r} already has or "
+                    f"is given ({_CASE_NOTE}); give it another name"
+                )
+        if self.filter_expression is not None:
+            self._check_filter_columns(self.filter_expression)
         return self
+
+    def _check_filter_columns(self, text: str) -> None:
+        read = list(dict.fromkeys([*self.select, *self.filter_columns()]))
+        for name in self.filter_columns():
+            check_column_name("filter_expression column", name)
+            clash = next((c for c in read if c != name and _same_name(c, name)), None)
+            if clash is not None:
+                raise ValueError(f"filter_expression reads {name!r} and {clash!r}, which differ only by case "
+                                 f"({_CASE_NOTE}); write the column's name the same way everywhere")
+        check_filter_types(text, {TIMESTAMP: "number"})
 
     # --- derived names -------------------------------------------------------------------
     def output_name(self, column: str) -> str:
@@ -164,6 +231,20 @@ class InputDataConfig(_Frozen):
         except ValidationError as exc:
             raise ConfigError(_explain("InputDataConfig", exc)) from None
 
+    @field_validator("group_by")
+    @classmethod
+    def _check_group_by(cls, group_by: tuple[str, ...]) -> tuple[str, ...]:
+        for i, name in enumerate(group_by):
+            check_column_name("group_by", name)
+            if _same_name(name, TIMESTAMP):
+                raise ValueError(f"group_by must not contain {name!r} (the timestamp column): "
+                                 "time is bucketed, not grouped")
+            clash = next((g for g in group_by[:i] if _same_name(g, name)), None)
+            if clash is not None:
+                word = "are the same" if clash == name else "differ only by case"
+                raise ValueError(f"group_by names {clash!r} and {name!r} {word} ({_CASE_NOTE}); keep one")
+        return group_by
+
     @field_validator("agg_method", mode="before")
     @classmethod
     def _check_method(cls, method: Any) -> Any:
@@ -173,9 +254,7 @@ class InputDataConfig(_Frozen):
 
     @model_validator(mode="after")
     def _check_columns(self) -> InputDataConfig:
-        if TIMESTAMP in self.group_by:
-            raise ValueError("group_by must not contain 'timestamp': time is bucketed, not grouped")
-        seen: dict[str, int] = {}
+        seen: dict[str, tuple[int, str]] = {}
         for i, source in enumerate(self.source_configs):
             outputs = [source.output_name(c) for c in source.select]
             missing = [g for g in self.group_by if g not in outputs]
@@ -187,13 +266,30 @@ class InputDataConfig(_Frozen):
             for column in outputs:
                 if column == TIMESTAMP or column in self.group_by:
                     continue
-                if column in seen:
+                if column.casefold() in seen:
+                    first, name = seen[column.casefold()]
+                    same = f"{column!r} comes" if name == column else f"{name!r} and {column!r} ({_CASE_NOTE}) come"
                     raise ValueError(
-                        f"value column {column!r} comes from source_configs[{seen[column]}] and "
+                        f"value column {same} from source_configs[{first}] and "
                         f"source_configs[{i}]; give one of them another name with rename"
                     )
-                seen[column] = i
+                seen[column.casefold()] = (i, column)
+            if source.filter_expression is not None:
+                try:
+                    check_filter_types(source.filter_expression, self.declared_kinds(source))
+                except ConfigError as exc:
+                    raise ValueError(f"source_configs[{i}] ({source.lake_path()}): {exc}") from None
         return self
+
+    def declared_kinds(self, source: SourceConfig) -> dict[str, str]:
+        """What the document columns of a source hold, as the config declares them: the timestamp
+        and the value columns are numbers, the group columns text (columns read only by the
+        filter are not declared: their kind comes from the lake)."""
+        kinds = {TIMESTAMP: "number"}
+        for column in source.select:
+            if column != TIMESTAMP:
+                kinds[column] = "text" if source.output_name(column) in self.group_by else "number"
+        return kinds
 
     @property
     def agg_interval_ms(self) -> int:

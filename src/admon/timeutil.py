@@ -48,7 +48,7 @@ def to_epoch_ms(value: TimeLike) -> int:
             ) from None
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         return int(round(value.timestamp() * 1000))
     if isinstance(value, dt.date):
         return to_epoch_ms(dt.datetime(value.year, value.month, value.day))
@@ -80,8 +80,8 @@ def align_down(ts_ms: int, step_ms: int) -> int:
 
 def days_overlapping(start_ms: int, end_ms: int) -> Iterator[dt.date]:
     """UTC calendar days that overlap the half-open window ``[start_ms, end_ms)``."""
-    day = dt.datetime.fromtimestamp(start_ms / 1000, dt.timezone.utc).date()
-    last = dt.datetime.fromtimestamp((end_ms - 1) / 1000, dt.timezone.utc).date()
+    day = dt.datetime.fromtimestamp(start_ms / 1000, dt.UTC).date()
+    last = dt.datetime.fromtimestamp((end_ms - 1) / 1000, dt.UTC).date()
     while day <= last:
         yield day
         day += dt.timedelta(days=1)
@@ -89,9 +89,9 @@ def days_overlapping(start_ms: int, end_ms: int) -> Iterator[dt.date]:
 
 def format_ms(ts_ms: int) -> str:
     """ISO text of an epoch-ms instant, for messages and reports."""
-    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def now_ms() -> int:
     """The current time in epoch ms."""
-    return int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    return int(dt.datetime.now(dt.UTC).timestamp() * 1000)

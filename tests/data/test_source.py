@@ -135,13 +135,14 @@ def test_time_bounds_are_half_open_and_accept_every_time_type(engine, tmp_path):
         read(engine, one_source(), tmp_path, DAY0 + 10, DAY0)
 
 
-def test_timestamps_before_1970_fall_in_the_bucket_that_starts_at_or_before_them(engine, tmp_path):
-    # -1 ms and -299,999 ms belong to the bucket [-300,000, 0), 0 to [0, 300,000)
+def test_timestamps_before_1970_are_counted_out_of_range_and_1970_starts_the_first_bucket(engine, tmp_path):
+    # the documented range starts at 0 (issue 12): -1 ms and -299,999 ms are counted, not bucketed
     write_docs(tmp_path, [flat("h1", "cpu", -299_999, 1.0), flat("h1", "cpu", -1, 2.0)], day="1969/12/31")
-    write_docs(tmp_path, [flat("h1", "cpu", 0, 4.0)], day="1970/01/01")
-    frame, _ = read(engine, one_source("sum"), tmp_path, -600_000, 300_000)
-    assert frame["timestamp"].tolist() == [-300_000, 0]
-    assert frame["value"].tolist() == [3.0, 4.0]
+    write_docs(tmp_path, [flat("h1", "cpu", 0, 4.0), flat("h1", "cpu", 299_999, 5.0)], day="1970/01/01")
+    frame, report = read(engine, one_source("sum"), tmp_path, -600_000, 300_000)
+    assert frame["timestamp"].tolist() == [0]
+    assert frame["value"].tolist() == [9.0]
+    assert dict(report.skipped) == {"timestamp_out_of_range": 2}
 
 
 def test_monit_documents_are_flattened_and_data_wins_a_clash(engine, tmp_path):
@@ -181,7 +182,7 @@ BAD_CASES = {
     "missing_timestamp": (json.dumps({"metadata": {"host": "h1", "topic": "cpu"}, "data": {"value": 1.0}}),
                           "missing_timestamp"),
     "text_value": (json.dumps(monit("h1", "cpu", DAY0, "abc")), "invalid_value:value"),
-    "text_timestamp": (json.dumps(monit("h1", "cpu", "yesterday", 1.0)), "missing_timestamp"),
+    "text_timestamp": (json.dumps(monit("h1", "cpu", "yesterday", 1.0)), "timestamp_not_integer_ms"),
     "nan": (json.dumps(monit("h1", "cpu", DAY0, float("nan"))), "non_finite_value:value"),
     "infinity": (json.dumps(monit("h1", "cpu", DAY0, float("inf"))), "non_finite_value:value"),
     "duplicate": (json.dumps(GOLDEN_DOCS[0]), "duplicate"),

@@ -3,8 +3,10 @@
 For one source, over its scan view (see :mod:`admon.data.engines.base`):
 
 1. **flatten** — each field is ``COALESCE(data.f, metadata.f, f)`` (``data`` wins a clash);
+   the timestamp is read as text and parsed here, once for every engine: an integer number
+   of milliseconds in ``[MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS)`` (1970 to 2200), or a problem;
 2. **keep** rows with ``start <= timestamp < end`` that pass the filter, and rows whose
-   timestamp is unusable (so that they are counted);
+   timestamp has a problem (so that they are counted);
 3. **check** each row and give it at most one skip reason;
 4. **dedupe** exact repeats (same groups, timestamp and values), counting them;
 5. **aggregate** per ``(group_by…, floor(timestamp / interval) * interval)``, over valid rows
@@ -12,15 +14,47 @@ For one source, over its scan view (see :mod:`admon.data.engines.base`):
 
 The per-source aggregates are small; they are full-outer-joined on
 ``(group_by…, timestamp)`` so that a bucket missing in one source is null, never 0.
+
+admon's own columns are named with :data:`~admon.config.INTERNAL_MARK` (``#rows``,
+``#skip_0``, ...), which no column name of a config may hold, so a rename never clashes.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from admon.config import TIMESTAMP, InputDataConfig, SourceConfig
+from admon.config import INTERNAL_MARK, TIMESTAMP, InputDataConfig, SourceConfig
 from admon.data.filters import FILTER_DIALECT, parse_filter
 from admon.data.schema import ScanField
+from admon.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
+
+# Internal columns: the INTERNAL_MARK keeps them apart from every name a config may use.
+ROWS = f"{INTERNAL_MARK}rows"
+BUCKETS = f"{INTERNAL_MARK}buckets"
+DUPLICATES = f"{INTERNAL_MARK}duplicates"
+COPIES = f"{INTERNAL_MARK}n"
+EMPTY = f"{INTERNAL_MARK}empty"
+REASON = f"{INTERNAL_MARK}reason"
+FILE = f"{INTERNAL_MARK}file"
+LINE = f"{INTERNAL_MARK}line"
+TS_TEXT = f"{INTERNAL_MARK}timestamp_text"
+TS_NUMBER = f"{INTERNAL_MARK}timestamp_double"
+TS_INTEGRAL = f"{INTERNAL_MARK}timestamp_integral"
+TS_INT = f"{INTERNAL_MARK}timestamp_int"
+TS_PROBLEM = f"{INTERNAL_MARK}timestamp_problem"
+# Reasons of a timestamp that cannot be used, in the order they are checked.
+TIMESTAMP_REASONS = ("missing_timestamp", "timestamp_not_integer_ms", "timestamp_out_of_range",
+                     "timestamp_in_seconds")
+# Integer text, as JSON writes it (no backslashes: Spark SQL literals would unescape them).
+_INTEGER_TEXT = "^-?[0-9]+$"
+_BIGINT_SAFE = "9.0E18"  # doubles below this in magnitude convert to BIGINT on every engine
+
+
+def skip_column(i: int) -> str:
+    """The aggregate column counting the rows skipped for ``SourcePlan.reasons()[i]``."""
+    return f"{INTERNAL_MARK}skip_{i}"
 
 # agg_method -> SQL aggregate of a value column ``{v}``, the bucket's rows ordered by ``{t}``.
 # first/last break timestamp ties by the value itself, so that every engine agrees.
@@ -75,7 +109,7 @@ class SourcePlan:
         """Skip reasons this source can report, in the order they are checked."""
         return [
             "unreadable_document",
-            "missing_timestamp",
+            *TIMESTAMP_REASONS,
             *[f"missing_group_key:{k}" for k in self.keys],
             *[f"invalid_value:{v}" for v in self.values],
             *[f"non_finite_value:{v}" for v in self.values],
@@ -83,37 +117,71 @@ class SourcePlan:
 
 
 def _flat_columns(fields) -> list[str]:
-    """``COALESCE(data.f, metadata.f, f) AS f`` for each field (``data`` wins a clash)."""
+    """``COALESCE(data.f, metadata.f, f) AS f`` for each field (``data`` wins a clash); the
+    timestamp's text is named TS_TEXT, to be parsed by :func:`flat_sql`."""
     out = []
     for f in fields:
         cols = [q(f.scan_column(loc)) for loc in f.locations]
-        out.append(f"{cols[0] if len(cols) == 1 else 'COALESCE(' + ', '.join(cols) + ')'} AS {q(f.name)}")
+        name = TS_TEXT if f.name == TIMESTAMP else f.name
+        out.append(f"{cols[0] if len(cols) == 1 else 'COALESCE(' + ', '.join(cols) + ')'} AS {q(name)}")
     return out
 
 
+def flat_sql(fields, scan: str, start_ms: int, end_ms: int, *, passthrough: tuple[str, ...] = ()) -> str:
+    """Flattened rows of a scan: each field once, ``timestamp`` parsed, ``#timestamp_problem``
+    (NULL for a usable timestamp, else its reason) and ``#empty`` (every scan column NULL).
+
+    The timestamp is an integer number of milliseconds: JSON ``true``, ``1652141000000.5`` or
+    text is ``timestamp_not_integer_ms`` (never rounded); outside 1970–2200 it is
+    ``timestamp_out_of_range``; a value that lies in the window once multiplied by 1000 is
+    ``timestamp_in_seconds``. ``passthrough`` columns of the scan are carried along.
+    """
+    scan_columns = [q(f.scan_column(loc)) for f in fields for loc in f.locations]
+    empty = " AND ".join(f"{c} IS NULL" for c in scan_columns)
+    carried = "".join(f"{c}, " for c in passthrough)
+    raw = f"SELECT {carried}{', '.join(_flat_columns(fields))}, ({empty}) AS {q(EMPTY)} FROM {q(scan)}"
+    text, number, integral, value = q(TS_TEXT), q(TS_NUMBER), q(TS_INTEGRAL), q(TS_INT)
+    is_integer_text = f"REGEXP_MATCHES({text}, '{_INTEGER_TEXT}')"
+    typed = (
+        f"SELECT *, COALESCE({is_integer_text} OR ({number} % 1) = 0, FALSE) AS {integral}, "
+        f"CASE WHEN {is_integer_text} THEN TRY_CAST({text} AS BIGINT) "
+        f"WHEN ABS({number}) < {_BIGINT_SAFE} THEN TRY_CAST({number} AS BIGINT) END AS {value} "
+        f"FROM (SELECT *, TRY_CAST({text} AS DOUBLE) AS {number} FROM ({raw}) AS raw) AS number"
+    )
+    in_range = f"{value} >= {MIN_TIMESTAMP_MS} AND {value} < {MAX_TIMESTAMP_MS}"
+    # ts * 1000 in [start, end)  <=>  ts in [ceil(start / 1000), ceil(end / 1000)): no overflow
+    seconds = f"{value} >= {-(-start_ms // 1000)} AND {value} < {-(-end_ms // 1000)}"
+    problem = (
+        f"CASE WHEN {text} IS NULL THEN {lit(TIMESTAMP_REASONS[0])} "
+        f"WHEN NOT {integral} THEN {lit(TIMESTAMP_REASONS[1])} "
+        f"WHEN {value} IS NULL OR NOT ({in_range}) THEN {lit(TIMESTAMP_REASONS[2])} "
+        f"WHEN {value} >= {start_ms} AND {value} < {end_ms} THEN NULL "
+        f"WHEN {seconds} THEN {lit(TIMESTAMP_REASONS[3])} END"
+    )
+    return (f"SELECT *, CASE WHEN {integral} AND {in_range} THEN {value} END AS {q(TIMESTAMP)}, "
+            f"{problem} AS {q(TS_PROBLEM)} FROM ({typed}) AS typed")
+
+
 def _keep_condition(plan: SourcePlan, start_ms: int, end_ms: int) -> str:
-    """Rows in the window that pass the filter, and rows with an unusable timestamp (to be counted)
-    unless the filter excludes them. Written as an OR of plain conjunctions, so that engines push
-    the window and the filter down into the file scan (Parquet row groups are skipped)."""
+    """Rows in the window that pass the filter, and rows with a timestamp problem (to be counted)
+    unless the filter excludes them."""
     ts = q(TIMESTAMP)
     window = f"{ts} >= {start_ms} AND {ts} < {end_ms}"
     if not plan.source.filter_expression:
-        return f"({window}) OR {ts} IS NULL"
+        return f"({window}) OR {q(TS_PROBLEM)} IS NOT NULL"
     cond = parse_filter(plan.source.filter_expression).sql(FILTER_DIALECT, identify=True)
-    return f"(({cond}) AND {window}) OR ({ts} IS NULL AND COALESCE({cond}, TRUE))"
+    return f"(({cond}) AND {window}) OR ({q(TS_PROBLEM)} IS NOT NULL AND COALESCE({cond}, TRUE))"
 
 
 def kept_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line: bool = False) -> str:
-    """Flattened rows of a scan that are in the window and pass the filter, plus ``_empty``.
+    """Flattened rows of a scan that are in the window and pass the filter (see :func:`flat_sql`).
 
     Rows without a usable timestamp are kept too (when the filter does not exclude them),
     so that they are counted rather than lost.
     """
-    scan_columns = [q(f.scan_column(loc)) for f in plan.fields for loc in f.locations]
-    empty = " AND ".join(f"{c} IS NULL" for c in scan_columns)
-    extra = "_file, _line, " if line else ""
-    return (f"SELECT * FROM (SELECT {extra}{', '.join(_flat_columns(plan.fields))}, ({empty}) AS _empty "
-            f"FROM {q(scan)}) AS flat WHERE {_keep_condition(plan, start_ms, end_ms)}")
+    extra = (q(FILE), q(LINE)) if line else ()
+    flat = flat_sql(plan.fields, scan, start_ms, end_ms, passthrough=extra)
+    return f"SELECT * FROM ({flat}) AS flat WHERE {_keep_condition(plan, start_ms, end_ms)}"
 
 
 def shared_fields(plans: list[SourcePlan]):
@@ -135,16 +203,16 @@ def prefilter_sql(plans: list[SourcePlan], scan: str, start_ms: int, end_ms: int
     runs on it as if it were the scan.
     """
     fields = shared_fields(plans)
-    scan_columns = ", ".join(q(f.scan_column(loc)) for f in fields for loc in f.locations)
+    scan_columns = tuple(q(f.scan_column(loc)) for f in fields for loc in f.locations)
     keeps = " OR ".join(f"({_keep_condition(p, start_ms, end_ms)})" for p in plans)
-    return (f"SELECT {scan_columns} FROM (SELECT {scan_columns}, {', '.join(_flat_columns(fields))} "
-            f"FROM {q(scan)}) AS flat WHERE {keeps}")
+    flat = flat_sql(fields, scan, start_ms, end_ms, passthrough=scan_columns)
+    return f"SELECT {', '.join(scan_columns)} FROM ({flat}) AS flat WHERE {keeps}"
 
 
 def reason_sql(plan: SourcePlan) -> str:
     """SQL giving a kept row's skip reason, NULL for a valid row (the first failing check wins)."""
-    ts = q(TIMESTAMP)
-    whens = [f"WHEN _empty THEN {lit('unreadable_document')}", f"WHEN {ts} IS NULL THEN {lit('missing_timestamp')}"]
+    whens = [f"WHEN {q(EMPTY)} THEN {lit('unreadable_document')}",
+             f"WHEN {q(TS_PROBLEM)} IS NOT NULL THEN {q(TS_PROBLEM)}"]
     whens += [f"WHEN {q(k)} IS NULL THEN {lit('missing_group_key:' + k)}" for k in plan.keys]
     whens += [f"WHEN {q(v)} IS NULL THEN {lit('invalid_value:' + v)}" for v in plan.values]
     # (v - v) = 0 is false exactly for NaN and ±Inf, on every engine.
@@ -153,17 +221,17 @@ def reason_sql(plan: SourcePlan) -> str:
 
 
 def checked_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line: bool = False) -> str:
-    """Kept rows, each with its ``_reason`` (NULL = valid)."""
-    extra = "_file, _line, " if line else ""
+    """Kept rows, each with its ``#reason`` (NULL = valid)."""
+    extra = f"{q(FILE)}, {q(LINE)}, " if line else ""
     outputs = ", ".join(q(c) for c in [*plan.keys, TIMESTAMP, *plan.values])
-    return (f"SELECT {extra}{outputs}, {reason_sql(plan)} AS _reason "
+    return (f"SELECT {extra}{outputs}, {reason_sql(plan)} AS {q(REASON)} "
             f"FROM ({kept_sql(plan, scan, start_ms, end_ms, line=line)}) AS kept")
 
 
 def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int) -> str:
-    """Per-(groups, bucket) aggregates of one source plus ``_rows``, ``_duplicates``, ``_skip_<i>``.
+    """Per-(groups, bucket) aggregates of one source plus ``#rows``, ``#duplicates``, ``#skip_<i>``.
 
-    Exact repeats are folded first (``_n`` = copies); the reason of a row depends only on
+    Exact repeats are folded first (``#n`` = copies); the reason of a row depends only on
     its columns, so it is computed once per distinct row.
     """
     interval = plan.config.agg_interval_ms
@@ -172,21 +240,25 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int) -> st
     # floor, not truncation: ``%`` takes the dividend's sign on both engines, so a
     # timestamp before 1970 still lands in the bucket that starts at or before it
     bucket = f"({ts} - ((({ts} % {interval}) + {interval}) % {interval}))"
-    valid = "FILTER (WHERE _reason IS NULL)"
+    valid = f"FILTER (WHERE {q(REASON)} IS NULL)"
     selects = [f"{q(k)} AS {q(plan.source.output_name(k))}" for k in plan.keys]
     selects.append(f"{bucket} AS {ts}")
     template = AGGREGATES[plan.config.agg_method]
     for v in plan.values:
         selects.append(f"{template.format(v=q(v), t=ts)} {valid} AS {q(plan.source.output_name(v))}")
-    selects.append(f"COUNT(*) {valid} AS _rows")
-    selects.append(f"COALESCE(SUM(_n) {valid}, 0) - COUNT(*) {valid} AS _duplicates")
+    n = q(COPIES)
+    selects.append(f"COUNT(*) {valid} AS {q(ROWS)}")
+    selects.append(f"COALESCE(SUM({n}) {valid}, 0) - COUNT(*) {valid} AS {q(DUPLICATES)}")
     for i, reason in enumerate(plan.reasons()):
-        selects.append(f"COALESCE(SUM(_n) FILTER (WHERE _reason = {lit(reason)}), 0) AS _skip_{i}")
+        selects.append(f"COALESCE(SUM({n}) FILTER (WHERE {q(REASON)} = {lit(reason)}), 0) AS {q(skip_column(i))}")
     group = ", ".join([*(q(k) for k in plan.keys), bucket])
+    # the timestamp problem is part of a row's identity: rows whose timestamps are all NULL
+    # for different reasons are counted under each reason, not folded into one
+    row_identity = f"{row_cols}, {q(EMPTY)}, {q(TS_PROBLEM)}"
     return (
-        f"WITH uniq AS (SELECT {row_cols}, _empty, COUNT(*) AS _n "
-        f"FROM ({kept_sql(plan, scan, start_ms, end_ms)}) AS kept GROUP BY {row_cols}, _empty), "
-        f"checked AS (SELECT *, {reason_sql(plan)} AS _reason FROM uniq) "
+        f"WITH uniq AS (SELECT {row_identity}, COUNT(*) AS {n} "
+        f"FROM ({kept_sql(plan, scan, start_ms, end_ms)}) AS kept GROUP BY {row_identity}), "
+        f"checked AS (SELECT *, {reason_sql(plan)} AS {q(REASON)} FROM uniq) "
         f"SELECT {', '.join(selects)} FROM checked GROUP BY {group}"
     )
 
@@ -196,17 +268,29 @@ def empty_aggregate_sql(plan: SourcePlan) -> str:
     cols = [f"CAST(NULL AS VARCHAR) AS {q(plan.source.output_name(k))}" for k in plan.keys]
     cols.append(f"CAST(NULL AS BIGINT) AS {q(TIMESTAMP)}")
     cols += [f"CAST(NULL AS DOUBLE) AS {q(plan.source.output_name(v))}" for v in plan.values]
-    cols += ["CAST(0 AS BIGINT) AS _rows", "CAST(0 AS BIGINT) AS _duplicates"]
-    cols += [f"CAST(0 AS BIGINT) AS _skip_{i}" for i in range(len(plan.reasons()))]
+    cols += [f"CAST(0 AS BIGINT) AS {q(ROWS)}", f"CAST(0 AS BIGINT) AS {q(DUPLICATES)}"]
+    cols += [f"CAST(0 AS BIGINT) AS {q(skip_column(i))}" for i in range(len(plan.reasons()))]
     return f"SELECT {', '.join(cols)} WHERE 1 = 0"
 
 
 def report_sql(plan: SourcePlan, table: str) -> str:
     """Totals of one source's aggregate table: rows used, buckets, duplicates and skips."""
-    sums = ["COALESCE(SUM(_rows), 0) AS _rows", "COUNT(*) FILTER (WHERE _rows > 0) AS _buckets",
-            "COALESCE(SUM(_duplicates), 0) AS _duplicates"]
-    sums += [f"COALESCE(SUM(_skip_{i}), 0) AS _skip_{i}" for i in range(len(plan.reasons()))]
+    rows, duplicates = q(ROWS), q(DUPLICATES)
+    sums = [f"COALESCE(SUM({rows}), 0) AS {rows}", f"COUNT(*) FILTER (WHERE {rows} > 0) AS {q(BUCKETS)}",
+            f"COALESCE(SUM({duplicates}), 0) AS {duplicates}"]
+    sums += [f"COALESCE(SUM({q(skip_column(i))}), 0) AS {q(skip_column(i))}" for i in range(len(plan.reasons()))]
     return f"SELECT {', '.join(sums)} FROM {q(table)}"
+
+
+def read_totals(plan: SourcePlan, totals: Mapping) -> tuple[int, int, Counter]:
+    """``(rows used, buckets, skipped by reason)`` from the one row of :func:`report_sql`."""
+    skipped: Counter = Counter()
+    if int(totals[DUPLICATES]):
+        skipped["duplicate"] = int(totals[DUPLICATES])
+    for i, reason in enumerate(plan.reasons()):
+        if int(totals[skip_column(i)]):
+            skipped[reason] += int(totals[skip_column(i)])
+    return int(totals[ROWS]), int(totals[BUCKETS]), skipped
 
 
 def join_sql(config: InputDataConfig, tables: list[str]) -> str:
@@ -220,7 +304,7 @@ def join_sql(config: InputDataConfig, tables: list[str]) -> str:
             if c != TIMESTAMP and source.output_name(c) not in config.group_by
         ]
         cols = ", ".join(q(c) for c in [*keys, *values])
-        relations.append(f"(SELECT {cols} FROM {q(table)} WHERE _rows > 0) AS s{len(relations)}")
+        relations.append(f"(SELECT {cols} FROM {q(table)} WHERE {q(ROWS)} > 0) AS s{len(relations)}")
     body = relations[0] + "".join(f" FULL OUTER JOIN {r} USING ({using})" for r in relations[1:])
     outputs = ", ".join(q(c) for c in config.output_columns())
     order = ", ".join(q(k) for k in keys)

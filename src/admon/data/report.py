@@ -18,11 +18,21 @@ from dataclasses import dataclass, field
 REASONS = {
     "unreadable_document": "a line that is not a JSON object of the expected shape (malformed JSON, "
     "wrong nesting), or an empty record",
-    "missing_timestamp": "no usable 'timestamp' (missing, null or not an integer)",
+    "missing_timestamp": "no 'timestamp' (missing or null)",
+    "timestamp_not_integer_ms": "a 'timestamp' that is not an integer number of milliseconds (a fraction, "
+    "true/false, text that is not a number, an object)",
+    "timestamp_out_of_range": "a 'timestamp' outside 1970-01-01 to 2200-01-01 (epoch ms), e.g. negative",
+    "timestamp_in_seconds": "a 'timestamp' that lies in the window once multiplied by 1000: epoch seconds, "
+    "not milliseconds",
     "missing_group_key": "a group_by column is missing or null",
     "invalid_value": "a selected value is missing, null or not a number (JSON true/false read as 1/0)",
     "non_finite_value": "a selected value is NaN or ±Infinity",
     "duplicate": "an exact repeat of another document (same groups, timestamp and values)",
+}
+# Skip reasons that also warn in the report: they usually mean the whole source is written wrongly.
+WARNINGS = {
+    "timestamp_in_seconds": "{count} row(s) of {source} have timestamps that look like epoch seconds; "
+    "admon reads epoch milliseconds: write timestamps in milliseconds (seconds x 1000)",
 }
 
 
@@ -36,6 +46,11 @@ class SourceReport:
     rows_used: int = 0
     buckets: int = 0
     skipped: Counter = field(default_factory=Counter)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [text.format(count=self.skipped[reason], source=self.source)
+                for reason, text in WARNINGS.items() if self.skipped.get(reason)]
 
     def as_dict(self) -> dict:
         return {
@@ -80,6 +95,11 @@ class ReadReport:
         return sum(s.rows_used for s in self.sources)
 
     @property
+    def warnings(self) -> list[str]:
+        """What looks wrong with a whole source (e.g. timestamps in seconds), beyond the counts."""
+        return [w for s in self.sources for w in s.warnings]
+
+    @property
     def files_opened(self) -> list[str]:
         return [f for s in self.sources for f in s.files]
 
@@ -92,6 +112,7 @@ class ReadReport:
             "rows_out": self.rows_out,
             "groups_out": self.groups_out,
             "skipped": dict(sorted(self.skipped.items())),
+            "warnings": self.warnings,
             "seconds": round(self.seconds, 3),
             "sources": [s.as_dict() for s in self.sources],
         }

@@ -31,12 +31,19 @@ from admon.config import TIMESTAMP, InputDataConfig
 from admon.data.engines import engine_for
 from admon.data.engines.base import Engine, render
 from admon.data.job import (
-    SourcePlan, aggregate_sql, empty_aggregate_sql, join_sql, prefilter_sql, report_sql, shared_fields,
+    SourcePlan,
+    aggregate_sql,
+    empty_aggregate_sql,
+    join_sql,
+    prefilter_sql,
+    read_totals,
+    report_sql,
+    shared_fields,
 )
 from admon.data.lake import LakeFile, list_files
 from admon.data.report import ReadReport, SourceReport
 from admon.data.schema import ScanField, plan_scan, sample_schema
-from admon.errors import ConfigError, DataError
+from admon.errors import AdmonError, ConfigError, DataError
 from admon.settings import load_settings
 from admon.timeutil import TimeLike, check_window
 
@@ -101,7 +108,19 @@ class DataSource:
                 plans = {i: self._plan(sources[i], schema) for i in members}
                 for i in members:
                     report.sources[i].days = sorted({str(f.day) for f in files})
-                created += self._aggregate_path(prefix, members, plans, files, tables, start_ms, end_ms, report)
+                try:
+                    created += self._aggregate_path(prefix, members, plans, files, tables, start_ms, end_ms, report)
+                except Exception as exc:
+                    filters = [sources[i].filter_expression for i in members if sources[i].filter_expression]
+                    if isinstance(exc, AdmonError) or not filters or not self.engine.is_data_error(exc):
+                        raise
+                    # the engine's message quotes the data value: name the filter instead
+                    raise DataError(
+                        f"source {path}: filter_expression {' / '.join(map(repr, filters))} failed on the data "
+                        f"({type(exc).__name__}: a value of another kind than the filter compares it with, or "
+                        "arithmetic out of range); compare columns with values of their kind and keep arithmetic "
+                        "within range (timestamps are epoch ms, up to 7.3e12)"
+                    ) from None
             frame = self.engine.result(render(join_sql(self.config, tables), self.engine.dialect))
             # a Spark result stays on the cluster (counted there); DuckDB's native result is pandas
             report.rows_out, report.groups_out = self.engine.count(frame, self.config.group_by)
@@ -206,13 +225,8 @@ class DataSource:
 
     def _count(self, plan: SourcePlan, table: str, report: SourceReport) -> None:
         totals = self.engine.fetch(render(report_sql(plan, table), self.engine.dialect)).iloc[0]
-        report.rows_used = int(totals["_rows"])
-        report.buckets = int(totals["_buckets"])
-        if int(totals["_duplicates"]):
-            report.skipped["duplicate"] += int(totals["_duplicates"])
-        for i, reason in enumerate(plan.reasons()):
-            if int(totals[f"_skip_{i}"]):
-                report.skipped[reason] += int(totals[f"_skip_{i}"])
+        report.rows_used, report.buckets, skipped = read_totals(plan, totals)
+        report.skipped.update(skipped)
 
     def _raise_first_problem(self, plan, files, start_ms, end_ms, report: SourceReport) -> None:
         from admon.data.diagnose import first_problem

@@ -2,7 +2,7 @@
 
 An engine does four things: expose the lake files of one source as a *scan
 view* with one column per (field, location) — ``"data.value"``,
-``"metadata.host"``, ``"top.timestamp"``; run a SQL query into
+``"metadata#host"``, ``"top#timestamp"``; run a SQL query into
 a temporary table; return a query's result; and drop what it created. All
 transformation logic (flatten, validate, filter, dedupe, bucket, aggregate,
 join) is SQL written once in :mod:`admon.data.job`, in DuckDB's dialect, and
@@ -66,6 +66,10 @@ class Engine(Protocol):
 
     def is_read_error(self, exc: BaseException) -> bool:
         """Whether an exception from a query means a file could not be read (vs. a bug)."""
+
+    def is_data_error(self, exc: BaseException) -> bool:
+        """Whether an exception from a query is a value the job's SQL met (a failed conversion,
+        an overflow in the filter's arithmetic): the filter's fault, not a file's or a bug."""
 
 
 def render(sql: str, dialect: str) -> str:

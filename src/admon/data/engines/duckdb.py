@@ -142,6 +142,11 @@ class DuckDBEngine:
         """Whether an exception from a query is a file that could not be read (vs. a bug)."""
         # Any error while executing (a corrupt Parquet footer is a plain duckdb.Error) may be a
         # file; the caller then probes file by file, so a real bug still surfaces. Errors of the
-        # SQL itself are never file problems.
+        # SQL itself, and values the SQL cannot convert, are never file problems.
         return isinstance(exc, duckdb.Error) and not isinstance(
-            exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException))
+            exc, (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)) and not self.is_data_error(exc)
+
+    def is_data_error(self, exc: BaseException) -> bool:
+        # (an InvalidInputException is also what a corrupt file raises: only division by zero is the filter's)
+        return isinstance(exc, (duckdb.ConversionException, duckdb.OutOfRangeException)) or (
+            isinstance(exc, duckdb.InvalidInputException) and "Division by zero" in str(exc))

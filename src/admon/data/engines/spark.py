@@ -89,7 +89,7 @@ def _ieee_div(left: exp.Expression, right: exp.Expression) -> exp.Expression:
 def _where_on_aliases(node: exp.Select) -> exp.Expression | None:
     """DuckDB lets WHERE name a SELECT alias (``SELECT COALESCE(a, b) AS x ... WHERE x > 0``);
     Spark does not: filter a subquery instead. (FROM columns win over aliases in DuckDB;
-    the job's scan columns are dotted names such as ``data.x``, so they never clash.)"""
+    the job's scan columns are marked internal, e.g. ``data#x``, so they never clash.)"""
     where = node.args.get("where")
     if where is None or node.args.get("group") or node.args.get("having"):
         return None
@@ -347,6 +347,12 @@ class SparkEngine:
         text = str(exc)
         return any(s in text for s in ("FileNotFoundException", "EOFException", "ZipException",
                                        "CorruptedInputException", "FAILED_READ_FILE"))
+
+    def is_data_error(self, exc: BaseException) -> bool:
+        """A value Spark could not convert or compute with (ANSI mode), or operand types it refuses."""
+        text = str(exc)
+        return any(s in text for s in ("CAST_INVALID_INPUT", "ARITHMETIC_OVERFLOW", "DIVIDE_BY_ZERO",
+                                       "NumberFormatException", "DATATYPE_MISMATCH"))
 
 
 def _parquet_schema(path: str):

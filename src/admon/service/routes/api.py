@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import TypeAdapter
 from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter
 
+from admon.config import InputDataConfig
+from admon.data.schema import check_filters_against_lake
 from admon.registry.schemas import ProjectCreate, ProjectUpdate
 from admon.service import repo, views
 from admon.service.deps import SessionDep, SettingsDep, ViewerDep
 from admon.service.labels import export_labels
-from admon.timeutil import check_window, to_epoch_ms
 from admon.service.schemas import (
     AnnotationCreate,
     AnnotationPublic,
@@ -29,6 +30,7 @@ from admon.service.schemas import (
     ResultPublic,
     RunPublic,
 )
+from admon.timeutil import check_window, to_epoch_ms
 
 router = APIRouter(prefix="/api")
 
@@ -79,8 +81,12 @@ def list_entities(s: SessionDep, viewer: ViewerDep, project_id: int | None = Non
 
 
 @router.post("/entities", status_code=201, tags=["entities"])
-def create_entity(body: EntityCreateBody, s: SessionDep, viewer: ViewerDep) -> EntityPublic:
-    return EntityPublic.model_validate(repo.create_entity(s, viewer, body))
+def create_entity(body: EntityCreateBody, s: SessionDep, viewer: ViewerDep, settings: SettingsDep) -> EntityPublic:
+    row = repo.create_entity(s, viewer, body)
+    # a filter of the wrong kind for the lake's columns (topic == 1) is a 422 now, not a failed run
+    # later; raising here rolls the new entity back
+    check_filters_against_lake(InputDataConfig(**row.input_data_config), settings.lake_root)
+    return EntityPublic.model_validate(row)
 
 
 @router.get("/entities/{entity_id}", tags=["entities"])
@@ -89,8 +95,12 @@ def get_entity(entity_id: int, s: SessionDep, viewer: ViewerDep) -> EntityPublic
 
 
 @router.patch("/entities/{entity_id}", tags=["entities"])
-def update_entity(entity_id: int, body: EntityUpdateBody, s: SessionDep, viewer: ViewerDep) -> EntityPublic:
-    return EntityPublic.model_validate(repo.update_entity(s, viewer, entity_id, body))
+def update_entity(entity_id: int, body: EntityUpdateBody, s: SessionDep, viewer: ViewerDep,
+                  settings: SettingsDep) -> EntityPublic:
+    row = repo.update_entity(s, viewer, entity_id, body)
+    if body.input_data_config is not None:
+        check_filters_against_lake(InputDataConfig(**row.input_data_config), settings.lake_root)
+    return EntityPublic.model_validate(row)
 
 
 @router.get("/entities/{entity_id}/runs", tags=["runs"])
