@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from admon.data.filters import check_filter_types, parse_filter, referenced_columns
+from admon.data.lake import check_name
 from admon.errors import ConfigError
 
 AggMethod = Literal[
@@ -122,6 +123,13 @@ class SourceConfig(_Frozen):
 
     ``SourceConfig(producer, type_prefix, type, select=..., filter_expression=..., rename=...)``;
     the first three may be given by position, as in the original admonapi.
+
+    ``producer``, ``type_prefix`` and ``type`` name folders under the lake root, so each must be
+    a *lake name*: 1 to 255 of the characters ``A-Z a-z 0-9 _ . -``, and not ``.`` or ``..``
+    (so no separator, NUL, glob character or way out of the root; e.g. ``"collectd"``,
+    ``"raw"``, ``"monitoring"``). Anything else is a :class:`~admon.errors.ConfigError`.
+    In the day folders, only regular files inside the lake root are read; other entries are
+    skipped and counted (see :mod:`admon.data.lake`).
     """
 
     producer: str = Field(min_length=1)
@@ -148,6 +156,11 @@ class SourceConfig(_Frozen):
             super().__init__(**kwargs)
         except ValidationError as exc:
             raise ConfigError(_explain("SourceConfig", exc)) from None
+
+    @field_validator("producer", "type_prefix", "type")
+    @classmethod
+    def _check_lake_name(cls, name: str) -> str:
+        return check_name(name)  # a folder under the lake root: never '..', '/', NUL or a glob
 
     @field_validator("select")
     @classmethod

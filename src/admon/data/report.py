@@ -29,6 +29,16 @@ REASONS = {
     "non_finite_value": "a selected value is NaN or ±Infinity",
     "duplicate": "an exact repeat of another document (same groups, timestamp and values)",
 }
+# Why a file (a lake entry with a data suffix) was not read. Each counts files, not rows.
+FILE_REASONS = {
+    "unreadable_file": "a file that cannot be read at all (corrupt, truncated gzip, not Parquet)",
+    "not_regular_file": "not a regular file (a FIFO, socket, device, a directory named like a data "
+    "file, a dangling link); never opened",
+    "outside_lake": "a symbolic link (or one in a symlinked day folder) that resolves outside the lake "
+    "root; never opened",
+    "unsafe_file_name": "a file name with a backslash, ':' or a control character, which not every "
+    "engine can read literally; rename the file",
+}
 # Skip reasons that also warn in the report: they usually mean the whole source is written wrongly.
 WARNINGS = {
     "timestamp_in_seconds": "{count} row(s) of {source} have timestamps that look like epoch seconds; "

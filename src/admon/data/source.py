@@ -41,7 +41,7 @@ from admon.data.job import (
     shared_fields,
 )
 from admon.data.lake import LakeFile, list_files
-from admon.data.report import ReadReport, SourceReport
+from admon.data.report import FILE_REASONS, ReadReport, SourceReport
 from admon.data.schema import ScanField, plan_scan, sample_schema
 from admon.errors import AdmonError, ConfigError, DataError
 from admon.settings import load_settings
@@ -103,7 +103,9 @@ class DataSource:
             by_path.setdefault(source.lake_path(), []).append(i)
         try:
             for path, members in by_path.items():
-                files, _ = list_files(self.lake_root, path, start_ms, end_ms)
+                listing = list_files(self.lake_root, path, start_ms, end_ms)
+                self._skip_entries(listing.skipped, [report.sources[i] for i in members])
+                files = listing.files
                 schema = sample_schema(files) if files else None
                 plans = {i: self._plan(sources[i], schema) for i in members}
                 for i in members:
@@ -188,6 +190,20 @@ class DataSource:
             if self.strict and report.sources[i].skipped:
                 self._raise_first_problem(plans[i], used[i], start_ms, end_ms, report.sources[i])
         return created
+
+    def _skip_entries(self, skipped: list[tuple[str, str]], reports: list[SourceReport]) -> None:
+        """Count the lake entries that are not read (never opened), or raise in strict mode."""
+        if self.strict and skipped:
+            shown = ", ".join(f"{path!r} ({reason})" for reason, path in skipped[:5])
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            why = "; ".join(f"{r}: {FILE_REASONS[r]}" for r in sorted({r for r, _ in skipped}))
+            raise DataError(
+                f"lake entries that cannot be read: {shown}{more} ({why}); remove them from the lake, "
+                "or read without strict=True to skip and count them"
+            )
+        for reason, _ in skipped:
+            for r in reports:
+                r.skipped[reason] += 1
 
     def _with_readable(self, files: list[LakeFile], fields, run, reports: list[SourceReport]) -> list[LakeFile]:
         """``run(files)``; on a read error, set unreadable files aside (counted) and run again.

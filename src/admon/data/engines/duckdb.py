@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,20 @@ def _q(name: str) -> str:
 
 def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _exact_paths(files: Sequence[str]) -> str:
+    """A DuckDB list of file paths that each match only that file.
+
+    DuckDB expands ``*``, ``?`` and ``[...]`` in every path it reads, with no literal mode, so
+    a file named ``part-?.json`` would read its neighbours too; a one-character class matches
+    the character itself. (The lake skips names with a backslash, which DuckDB's expansion
+    takes for a separator.)
+
+    >>> _exact_paths(["/lake/a[1]/part-?.json", "/lake/b*.json"])
+    "['/lake/a[[]1]/part-[?].json', '/lake/b[*].json']"
+    """
+    return "[" + ", ".join(_lit(re.sub(r"[*?\[]", r"[\g<0>]", p)) for p in files) + "]"
 
 
 def _parquet_columns(files: Sequence[str]) -> set[tuple[str, str]]:
@@ -63,7 +78,7 @@ class DuckDBEngine:
         columns = {loc: f"STRUCT({', '.join(cols)})" for loc, cols in nested.items() if cols}
         columns.update(top)
         spec = "{" + ", ".join(f"{_lit(k)}: {_lit(v)}" for k, v in columns.items()) + "}"
-        file_list = "[" + ", ".join(_lit(p) for p in files) + "]"
+        file_list = _exact_paths(files)
         select = []
         for f in fields:
             for loc in f.locations:
@@ -77,7 +92,7 @@ class DuckDBEngine:
         )
 
     def _parquet_scan(self, files: Sequence[str], fields: Sequence[ScanField]) -> str:
-        file_list = "[" + ", ".join(_lit(p) for p in files) + "]"
+        file_list = _exact_paths(files)
         source = f"read_parquet({file_list}, union_by_name=true)"
         present = _parquet_columns(files)
         select = []

@@ -26,6 +26,8 @@ Lake roots are Hadoop URLs
 from __future__ import annotations
 
 import gzip
+import os
+import re
 import zlib
 from collections.abc import Sequence
 from typing import Any
@@ -186,19 +188,24 @@ def _parquet_cast(expr: str, arrow_type: Any, sql_type: str) -> str:
 
 # --- the engine ----------------------------------------------------------------------------------
 def spark_path(path: str) -> str:
-    """A lake file's path as a Hadoop URL: local paths become ``file://`` URLs.
+    """A lake file's path as a Hadoop URL that matches only that file: local paths become
+    ``file://`` URLs, and glob characters are escaped, because Spark expands every path it
+    reads as a Hadoop glob (``part-?.json`` would read its neighbours too).
 
     >>> spark_path("/lake/a/2022/05/10/part-0.json")
     'file:///lake/a/2022/05/10/part-0.json'
     >>> spark_path("hdfs://nn:8020/lake/x.json")
     'hdfs://nn:8020/lake/x.json'
+    >>> print(spark_path("/lake/a[1]/part-?{x}.json"))
+    file:///lake/a\\[1\\]/part-\\?\\{x\\}.json
     """
     if "://" in path:
         scheme, rest = path.split("://", 1)
-        return f"s3a://{rest}" if scheme == "s3" else path  # fsspec names S3 's3', Hadoop 's3a'
-    import os
-
-    return "file://" + os.path.abspath(path)
+        url = f"s3a://{rest}" if scheme == "s3" else path  # fsspec names S3 's3', Hadoop 's3a'
+    else:
+        url = "file://" + os.path.abspath(path)
+    # Hadoop's glob syntax (FileSystem.globStatus): a backslash escapes the next character.
+    return re.sub(r"[\\*?\[\]{}]", r"\\\g<0>", url)
 
 
 class SparkEngine:
