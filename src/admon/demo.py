@@ -139,11 +139,13 @@ def run_demo(out: Path, *, hosts: int = 8, console: Console | None = None) -> di
     from admon.cli.data import frame_table, print_report
     from admon.data.generate import generate_lake, host_names
     from admon.models.training import train
+    from admon.registry.db import init_database
     from admon.runs.backfill import backfill
     from admon.settings import load_settings
 
     console = console or Console()
     settings = load_settings()
+    init_database(settings.database_url)  # the demo may create the registry, like `admon db init`
     out = Path(out)
     lake = settings.lake_root
     console.rule("[bold]1. a synthetic MONIT lake")

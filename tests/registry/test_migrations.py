@@ -42,8 +42,8 @@ def _old_service_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def test_0003_moves_the_service_annotations_into_annotations(db_url):
-    engine = _at_revision(db_url, "0002")
+def test_0003_moves_the_service_annotations_into_annotations(empty_db_url):
+    engine = _at_revision(empty_db_url, "0002")
     old = _old_service_table(sa.MetaData(naming_convention=NAMING))
     annotations_0002 = sa.table(  # the registry table as migration 0002 left it
         "annotations", sa.column("entity_id"), sa.column("group_key", sa.JSON), sa.column("start_ms"),
@@ -77,12 +77,12 @@ def test_0003_moves_the_service_annotations_into_annotations(db_url):
         ])
     engine.dispose()
 
-    engine = db.get_engine(db_url)  # migrates to head on first use
+    engine = db.get_engine(empty_db_url)  # migrates to head on first use
     assert "service_annotations" not in sa.inspect(engine).get_table_names()
     assert "ix_annotations_detection_id" in {ix["name"] for ix in sa.inspect(engine).get_indexes("annotations")}
     from admon.registry import repository as repo
 
-    with db.session_scope(db_url) as s:
+    with db.session_scope(empty_db_url) as s:
         rows = repo.list_annotations(s)
         got = [(r.id, r.entity_id, r.user_id, r.group_key, r.series, r.start_ms, r.end_ms, r.label, r.kind,
                 r.comment, r.dataset, r.detection_id, r.author, r.created_ms, r.updated_by, r.updated_ms)
@@ -100,20 +100,20 @@ def test_0003_moves_the_service_annotations_into_annotations(db_url):
         assert new.id == 5
 
 
-def test_0003_without_a_service_table_only_adds_columns(db_url):
-    engine = _at_revision(db_url, "0002")
+def test_0003_without_a_service_table_only_adds_columns(empty_db_url):
+    engine = _at_revision(empty_db_url, "0002")
     engine.dispose()
-    engine = db.get_engine(db_url)
+    engine = db.get_engine(empty_db_url)
     columns = {c["name"] for c in sa.inspect(engine).get_columns("annotations")}
     assert {"series", "kind", "detection_id", "author", "updated_by", "updated_ms"} <= columns
     assert "service_annotations" not in sa.inspect(engine).get_table_names()
 
 
-def test_0003_downgrade_drops_the_new_columns(db_url):
+def test_0003_downgrade_drops_the_new_columns(empty_db_url):
     from alembic import command
     from alembic.config import Config
 
-    engine = _at_revision(db_url, "0003")
+    engine = _at_revision(empty_db_url, "0003")
     cfg = Config()
     cfg.set_main_option("script_location", str(db.MIGRATIONS_DIR))
     with engine.begin() as conn:
@@ -124,10 +124,10 @@ def test_0003_downgrade_drops_the_new_columns(db_url):
     engine.dispose()
 
 
-def test_0004_adds_the_model_hash_columns_and_keeps_entities_and_runs(db_url):
+def test_0004_adds_the_model_hash_columns_and_keeps_entities_and_runs(empty_db_url):
     from admon.registry.models import RunRow
 
-    engine = _at_revision(db_url, "0003")
+    engine = _at_revision(empty_db_url, "0003")
     runs_0003 = sa.table(  # the runs table as migration 0003 left it (no model_sha256)
         "runs", sa.column("id"), sa.column("entity_id"), sa.column("window_start_ms"),
         sa.column("window_end_ms"), sa.column("status"), sa.column("attempts"), sa.column("failures"),
@@ -154,10 +154,10 @@ def test_0004_adds_the_model_hash_columns_and_keeps_entities_and_runs(db_url):
             provenance={"model_hash": "ab" * 32}, created_ms=5))
     engine.dispose()
 
-    engine = db.get_engine(db_url)  # migrates to head on first use
+    engine = db.get_engine(empty_db_url)  # migrates to head on first use
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
-    with db.session_scope(db_url) as s:
+    with db.session_scope(empty_db_url) as s:
         entity = s.get(EntityRow, 3)
         assert (entity.title, entity.inference_model, entity.monit_label, entity.updated_ms) == ("e", "m", {"a": "b"}, 2)
         assert (entity.model_version, entity.model_sha256) == (None, None)  # recorded by its next run
@@ -167,15 +167,15 @@ def test_0004_adds_the_model_hash_columns_and_keeps_entities_and_runs(db_url):
         from admon.registry import repository as repo
 
         assert [e.id for e in repo.record_model(s, "ns", "m", "2", "cd" * 32)] == [3]
-    with db.session_scope(db_url) as s:
+    with db.session_scope(empty_db_url) as s:
         assert (s.get(EntityRow, 3).model_version, s.get(EntityRow, 3).model_sha256) == ("2", "cd" * 32)
 
 
-def test_0004_downgrade_drops_the_model_hash_columns(db_url):
+def test_0004_downgrade_drops_the_model_hash_columns(empty_db_url):
     from alembic import command
     from alembic.config import Config
 
-    engine = _at_revision(db_url, "0004")
+    engine = _at_revision(empty_db_url, "0004")
     cfg = Config()
     cfg.set_main_option("script_location", str(db.MIGRATIONS_DIR))
     with engine.begin() as conn:

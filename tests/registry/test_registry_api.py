@@ -62,12 +62,16 @@ def test_design_code_runs_unchanged_and_round_trips(db_url):
     assert Project.get("XRootD Anomaly Detection").id == project.id
 
 
-def test_default_database_is_a_sqlite_file_under_dot_admon(tmp_path, monkeypatch):
+def test_default_database_is_a_sqlite_file_under_dot_admon_made_by_init(tmp_path, monkeypatch):
     monkeypatch.delenv("ADMON_DATABASE_URL")
     monkeypatch.chdir(tmp_path)
     try:
-        Project.create(title="p")
+        with pytest.raises(ConfigError, match=r"\.admon/admon\.db does not exist.*`admon db init`"):
+            Project.create(title="p")
+        assert not (tmp_path / ".admon").exists()  # nothing was created on the side
+        db.init_database()
         assert (tmp_path / ".admon" / "admon.db").is_file()
+        Project.create(title="p")
         assert [p.title for p in Project.list()] == ["p"]
     finally:
         db.dispose_all()
@@ -159,9 +163,9 @@ def test_project_cascade_delete(db_url):
 
 
 def test_migrations_create_every_table_at_head(db_url):
+    from alembic.config import Config
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
-    from alembic.config import Config
 
     engine = db.get_engine(db_url)
     tables = set(inspect(engine).get_table_names())
@@ -233,7 +237,8 @@ def test_named_lease_has_one_holder_until_it_expires(db_url):
         assert repo.acquire_lease(s, "deliver:x", "a", ttl_ms=60_000, now=72_000)
 
 
-def test_upgrade_from_the_first_migration_keeps_data(db_url):
+def test_upgrade_from_the_first_migration_keeps_data(empty_db_url):
+    db_url = empty_db_url
     """A database created at revision 0001 is brought to head on first use, rows intact."""
     from alembic import command
     from alembic.config import Config

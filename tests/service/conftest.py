@@ -16,7 +16,7 @@ import pytest
 
 from admon.config import InputDataConfig, SourceConfig
 from admon.registry import repository as registry
-from admon.registry.db import session_scope
+from admon.registry.db import init_database, session_scope
 from admon.registry.models import ResultRow, RunRow
 from admon.registry.schemas import EntityCreate, ProjectCreate
 from admon.settings import Settings, load_settings
@@ -90,6 +90,7 @@ def seed_results(s, entity_id: int, *, windows: int = 2, anomaly_at: int = 100) 
 
 def build_world(settings: Settings) -> World:
     tokens = {}
+    init_database(settings.database_url)
     with session_scope(settings.database_url) as s:
         for name, groups, admin in [("alice", ["ops"], False), ("bob", ["other"], False),
                                     ("root", [], True)]:

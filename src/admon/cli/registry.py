@@ -1,10 +1,10 @@
-"""``admon project …`` and ``admon entity …``: the registry from the command line."""
+"""``admon db …``, ``admon project …`` and ``admon entity …``: the registry from the command line."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,17 +15,32 @@ from admon.errors import ConfigError
 console = Console()
 project_app = typer.Typer(help="Register and list projects.", no_args_is_help=True)
 entity_app = typer.Typer(help="Register, list and show detection entities.", no_args_is_help=True)
+db_app = typer.Typer(help="The registry database itself.", no_args_is_help=True)
 
-DbUrl = Annotated[Optional[str], typer.Option("--db", help="Registry URL (default: ADMON_DATABASE_URL).")]
+DbUrl = Annotated[str | None, typer.Option("--db", help="Registry URL (default: ADMON_DATABASE_URL).")]
+
+
+@db_app.command("init")
+def db_init(db: DbUrl = None) -> None:
+    """Create the registry database (SQLite: the file and its folder) or bring it to the newest
+    schema. Only this command (and the first `admon serve` or `admon demo`) creates a database."""
+    from admon.registry.db import database_url, init_database, sqlite_file
+
+    url = database_url(db)
+    engine = init_database(url)
+    with engine.connect() as conn:
+        revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    where = sqlite_file(url) or engine.url.render_as_string(hide_password=True)
+    console.print(f"registry database ready: {where} (schema revision {revision})", highlight=False)
 
 
 @project_app.command("create")
 def project_create(
     title: Annotated[str, typer.Option(help="Unique project title.")],
-    project_url: Annotated[Optional[str], typer.Option("--url", help="Project web page.")] = None,
+    project_url: Annotated[str | None, typer.Option("--url", help="Project web page.")] = None,
     description: Annotated[str, typer.Option(help="What the project detects.")] = "",
     private: Annotated[bool, typer.Option("--private/--public", help="Hide from other groups.")] = False,
-    egroup: Annotated[Optional[str], typer.Option(help="E-group owning the project.")] = None,
+    egroup: Annotated[str | None, typer.Option(help="E-group owning the project.")] = None,
     db: DbUrl = None,
 ) -> None:
     """Register a project."""
@@ -94,7 +109,7 @@ def entity_create(
 
 @entity_app.command("list")
 def entity_list(
-    project: Annotated[Optional[str], typer.Option(help="Only this project (title or id).")] = None,
+    project: Annotated[str | None, typer.Option(help="Only this project (title or id).")] = None,
     db: DbUrl = None,
 ) -> None:
     """List detection entities."""
@@ -146,5 +161,6 @@ def entity_disable(entity: Annotated[str, typer.Argument(help="Entity id or titl
 
 
 def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
     app.add_typer(project_app, name="project")
     app.add_typer(entity_app, name="entity")

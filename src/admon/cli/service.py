@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 console = Console()
+err_console = Console(stderr=True)
 user_app = typer.Typer(help="Users and their groups (a project's egroup owns it).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens for 'Authorization: Bearer …'.", no_args_is_help=True)
 labels_app = typer.Typer(help="Expert labels made in the web UI.", no_args_is_help=True)
@@ -26,11 +27,13 @@ def serve(
     import json
     import os
 
+    from admon.registry.db import init_database
     from admon.service.app import SERVE_OPTIONS_ENV
     from admon.service.server import serve as run_server
     from admon.settings import load_settings
 
-    load_settings()  # fail fast, before any worker starts
+    settings = load_settings()  # fail fast, before any worker starts
+    init_database(settings.database_url)  # the first serve creates the registry, like `admon db init`
     # Worker processes build their app from the environment (uvicorn's factory mode).
     os.environ[SERVE_OPTIONS_ENV] = json.dumps({"scheduler": not no_scheduler, "results_cache": results_cache})
     console.print(f"admon serving on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
@@ -40,9 +43,9 @@ def serve(
 @user_app.command("add")
 def user_add(
     name: Annotated[str, typer.Argument(help="User name.")],
-    group: Annotated[Optional[list[str]], typer.Option("--group", "-g", help="Group to join (repeatable).")] = None,
+    group: Annotated[list[str] | None, typer.Option("--group", "-g", help="Group to join (repeatable).")] = None,
     admin: Annotated[bool, typer.Option("--admin", help="May see and change every project.")] = False,
-    email: Annotated[Optional[str], typer.Option(help="E-mail address.")] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
 ) -> None:
     """Create a user (if new) and add them to groups."""
     from admon.errors import NotFoundError
@@ -84,27 +87,75 @@ def user_list() -> None:
 def token_create(
     user: Annotated[str, typer.Option("--user", "-u", help="User the token acts as.")],
     name: Annotated[str, typer.Option(help="What the token is for.")] = "",
-    days: Annotated[Optional[int], typer.Option(help="Expire after this many days (default: never).")] = None,
+    days: Annotated[int | None, typer.Option(
+        help="Expire after this many days (1 or more; default: 90).")] = None,
+    no_expiry: Annotated[bool, typer.Option(
+        "--no-expiry", help="A token that never expires (e.g. a service account); listed as 'never'.")] = False,
 ) -> None:
     """Create an API token and print it (it is shown only once; only its hash is stored)."""
     from admon.registry import repository as repo
     from admon.registry.db import session_scope
-    from admon.timeutil import MS_PER_DAY, now_ms
+    from admon.timeutil import format_ms
 
-    expires = now_ms() + days * MS_PER_DAY if days else None
+    expires = repo.token_expiry_ms(days, no_expiry=no_expiry)
     with session_scope() as s:
-        _, secret = repo.create_api_token(s, user, name, expires_ms=expires)
+        row, secret = repo.create_api_token(s, user, name, expires_ms=expires)
+        token_id = row.id
+    # stdout carries the secret alone, so that `TOKEN=$(admon token create …)` works
+    when = "never expires" if expires is None else f"expires {format_ms(expires)}"
+    err_console.print(f"token {token_id} for {user} {when}; it is shown once:", highlight=False)
     print(secret)
+
+
+@token_app.command("list")
+def token_list(
+    user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's tokens.")] = None,
+) -> None:
+    """Tokens with their owner, creation, expiry ('never' for a token without one), last use and
+    state; never the secret."""
+    from rich.table import Table
+
+    from admon.registry import repository as repo
+    from admon.registry.db import session_scope
+    from admon.timeutil import now_ms
+
+    now = now_ms()
+    table = Table("id", "user", "name", "prefix", "created", "expires", "last used", "state")
+    with session_scope() as s:
+        for row, username in repo.list_api_tokens(s, user):
+            expired = row.expires_ms is not None and row.expires_ms <= now
+            state = "revoked" if row.revoked else "expired" if expired else "active"
+            table.add_row(str(row.id), username, row.name or "-", row.prefix, _seconds(row.created_ms),
+                          "never" if row.expires_ms is None else _seconds(row.expires_ms),
+                          "never used" if row.last_used_ms is None else _seconds(row.last_used_ms), state)
+    console.print(table, soft_wrap=True)
+
+
+def _seconds(ms: int) -> str:
+    from admon.timeutil import format_ms
+
+    return format_ms(ms - ms % 1000)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(min=1, max=2**63 - 1, help="Token id (see `admon token list`).")]) -> None:
+    """Revoke a token: requests with it are refused from now on."""
+    from admon.registry import repository as repo
+    from admon.registry.db import session_scope
+
+    with session_scope() as s:
+        repo.revoke_api_token(s, token_id)
+    console.print(f"token {token_id} revoked")
 
 
 @labels_app.command("export")
 def labels_export(
     entity: Annotated[str, typer.Argument(help="Detection entity id or title.")],
     out: Annotated[Path, typer.Option("--out", help="Folder to write the NAB-format dataset to.")],
-    start: Annotated[Optional[str], typer.Option(help="Start of the data (default: whole days around labels and results).")] = None,
-    end: Annotated[Optional[str], typer.Option(help="End of the data.")] = None,
-    series: Annotated[Optional[str], typer.Option(help="Value column written as NAB's 'value' (default: the first).")] = None,
-    as_user: Annotated[Optional[str], typer.Option("--as-user", help="Export only what this user may see.")] = None,
+    start: Annotated[str | None, typer.Option(help="Start of the data (default: whole days around labels and results).")] = None,
+    end: Annotated[str | None, typer.Option(help="End of the data.")] = None,
+    series: Annotated[str | None, typer.Option(help="Value column written as NAB's 'value' (default: the first).")] = None,
+    as_user: Annotated[str | None, typer.Option("--as-user", help="Export only what this user may see.")] = None,
 ) -> None:
     """Write the entity's labels as a NAB dataset (data/<entity>/<group>.csv, labels/combined_windows.json)."""
     from admon.registry import repository as registry

@@ -1,13 +1,15 @@
 """``Project`` and ``DetectionEntity``: the registry as the user's code sees it.
 
 No session is passed around: each call opens one on the database of
-``ADMON_DATABASE_URL`` (default ``sqlite:///.admon/admon.db``, created and
-migrated on first use) and returns plain objects that stay usable after it
-closed. ``database_url=`` selects another database for one call.
+``ADMON_DATABASE_URL`` (default ``sqlite:///.admon/admon.db``, created by
+``admon db init`` and migrated on first use) and returns plain objects that stay
+usable after it closed. ``database_url=`` selects another database for one call.
 
 >>> import os, tempfile
 >>> from admon import SourceConfig, InputDataConfig
+>>> from admon.registry.db import init_database
 >>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "api.db")
+>>> _ = init_database(url)  # what `admon db init` does
 >>> project = Project.create(title="XRootD", project_url="https://example.org/x",
 ...                          description="demo", is_private=False, egroup="admon-dev",
 ...                          database_url=url)
@@ -273,7 +275,9 @@ def record_model(namespace: str, model: str, version: str | int | None = None, *
     >>> frame = pd.DataFrame({"host": "h", "timestamp": np.arange(50, dtype="int64") * 300_000,
     ...                       "v": np.sin(np.arange(50.0))})
     >>> m = store.put("ns", "m", create("robust_zscore").fit(frame))
+    >>> from admon.registry.db import init_database
     >>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "rec.db")
+    >>> _ = init_database(url)
     >>> record_model("ns", "m", store=store, database_url=url)  # no entity runs it yet
     []
     """

@@ -1,12 +1,25 @@
 """Engines, sessions and migrations of the registry database.
 
 Nothing happens at import time. The first :func:`get_engine` for a URL creates
-the engine (SQLite: the parent folder too), brings the schema to the newest
-Alembic revision, and caches the engine for this process. ``url=None`` means
-``ADMON_DATABASE_URL`` (default ``sqlite:///.admon/admon.db``).
+the engine, brings the schema to the newest Alembic revision, and caches the
+engine for this process. ``url=None`` means ``ADMON_DATABASE_URL`` (default
+``sqlite:///.admon/admon.db``).
+
+Only :func:`init_database` (``admon db init``, and the first ``admon serve`` or
+``admon demo``) creates a SQLite database file (and its folder): every other use
+of a URL whose file does not exist is a :class:`~admon.errors.ConfigError`
+saying so, instead of a silently created empty registry. A file the user may not
+write is an error naming it, too. (A PostgreSQL database is created by its
+server's administrator; admon creates or migrates the schema inside it.)
 
 >>> import tempfile, os
 >>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "sub", "reg.db")
+>>> with session_scope(url) as s:  # doctest: +ELLIPSIS
+...     pass
+Traceback (most recent call last):
+...
+admon.errors.ConfigError: the registry database ... does not exist ...; create it with `admon db init`...
+>>> _ = init_database(url)
 >>> with session_scope(url) as s:
 ...     s.execute(text("select count(*) from projects")).scalar()
 0
@@ -24,7 +37,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import NoSuchModuleError
+from sqlalchemy.exc import NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from admon.errors import ConfigError
@@ -34,7 +47,8 @@ _lock = threading.Lock()
 _engines: dict[tuple[int, str], Engine] = {}
 _factories: dict[tuple[int, str], sessionmaker[Session]] = {}
 
-__all__ = ["get_engine", "session_factory", "session_scope", "upgrade", "dispose_all", "text"]
+__all__ = ["get_engine", "init_database", "session_factory", "session_scope", "upgrade", "dispose_all",
+           "text"]
 
 
 def database_url(url: str | None = None) -> str:
@@ -55,8 +69,6 @@ def _create_engine(url: str) -> Engine:
             "or postgresql+psycopg://user@host:5432/admon"
         ) from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 60})
         _tune_sqlite(engine)
         return engine
@@ -150,18 +162,99 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The migrated engine of ``url`` (default: the ``ADMON_DATABASE_URL`` setting), cached."""
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (absolute), or None (another database, memory, a URI)."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None  # _create_engine names the bad URL
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name).expanduser().absolute()
+
+
+def _check_sqlite_file(url: str, *, create: bool) -> None:
+    """A missing file is an error unless ``create``; a file or folder admon may not write is one."""
+    path = sqlite_file(url)
+    if path is None:
+        return
+    if path.exists():
+        if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+            raise _read_only(path)
+        return
+    if not create:
+        raise ConfigError(
+            f"the registry database {path} does not exist (database URL {url}); create it with "
+            "`admon db init`, or set ADMON_DATABASE_URL to an existing registry"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the registry database {path} ({exc.strerror}); choose a folder you may "
+            "write in ADMON_DATABASE_URL"
+        ) from None
+    if not os.access(path.parent, os.W_OK):
+        raise ConfigError(
+            f"cannot create the registry database {path}: its folder is read-only for this user; "
+            "choose a folder you may write in ADMON_DATABASE_URL"
+        )
+
+
+def _read_only(path: Path) -> ConfigError:
+    # SQLite writes the file, and its -wal, -shm and migrate-lock files beside it.
+    return ConfigError(
+        f"the registry database {path} is read-only for this user; admon writes to it and to its "
+        f"folder: make both writable (chmod u+w {path} {path.parent}) or run admon as their owner"
+    )
+
+
+def _unusable(url: str, exc: BaseException) -> ConfigError:
+    """One line for a database that cannot be opened or migrated, instead of a traceback."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = lines[0] if lines else type(exc).__name__
+    path = sqlite_file(url)
+    if path is not None:
+        if "readonly" in reason or isinstance(exc, PermissionError):
+            return _read_only(path)
+        return ConfigError(
+            f"cannot open the registry database {path} ({reason}); check that it is an admon "
+            "registry and that you may read and write it and its folder"
+        )
+    shown = make_url(url).render_as_string(hide_password=True)
+    return ConfigError(
+        f"cannot open the registry database {shown} ({reason}); check ADMON_DATABASE_URL, that the "
+        "server runs and that the database exists"
+    )
+
+
+def get_engine(url: str | None = None, *, create: bool = False) -> Engine:
+    """The migrated engine of ``url`` (default: the ``ADMON_DATABASE_URL`` setting), cached.
+
+    A SQLite file that does not exist is an error unless ``create`` (see :func:`init_database`).
+    """
     resolved = database_url(url)
     key = (os.getpid(), resolved)  # a forked child must not share its parent's connections
     with _lock:
         engine = _engines.get(key)
         if engine is None:
+            _check_sqlite_file(resolved, create=create)
             engine = _create_engine(resolved)
-            upgrade(engine)
+            try:
+                upgrade(engine)
+            except (OperationalError, PermissionError) as exc:
+                engine.dispose()
+                raise _unusable(resolved, exc) from None
             _engines[key] = engine
             _factories[key] = sessionmaker(engine, expire_on_commit=False)
         return engine
+
+
+def init_database(url: str | None = None) -> Engine:
+    """Create the registry of ``url`` if it does not exist (SQLite: the file and its folder) and
+    bring its schema to the newest migration; what ``admon db init`` does. Safe to repeat."""
+    return get_engine(url, create=True)
 
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:

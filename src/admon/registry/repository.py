@@ -6,8 +6,9 @@ function takes an open :class:`~sqlalchemy.orm.Session` and leaves committing
 to the caller (``with session_scope() as s: ...``).
 
 >>> import os, tempfile
->>> from admon.registry.db import session_scope
+>>> from admon.registry.db import init_database, session_scope
 >>> url = "sqlite:///" + os.path.join(tempfile.mkdtemp(), "r.db")
+>>> _ = init_database(url)
 >>> with session_scope(url) as s:
 ...     p = create_project(s, ProjectCreate(title="demo", egroup="admon-dev"))
 ...     [row.title for row in list_projects(s)]
@@ -46,7 +47,7 @@ from admon.registry.schemas import (
     ProjectCreate,
     ProjectUpdate,
 )
-from admon.timeutil import now_ms
+from admon.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, MS_PER_DAY, now_ms
 
 # --- projects ---------------------------------------------------------------------------------
 
@@ -438,10 +439,54 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+#: Lifetime of a token created without saying how long it lives.
+DEFAULT_TOKEN_DAYS = 90
+#: Longest lifetime given in days; a token that never expires is asked for explicitly instead.
+MAX_TOKEN_DAYS = 3650
+
+
+def token_expiry_ms(days: int | None = None, *, no_expiry: bool = False, now: int | None = None) -> int | None:
+    """When a token created ``now`` expires: after ``days`` (default :data:`DEFAULT_TOKEN_DAYS`),
+    or never (``None``) only when ``no_expiry`` asks for it.
+
+    >>> token_expiry_ms(2, now=0), token_expiry_ms(no_expiry=True, now=0)
+    (172800000, None)
+    >>> token_expiry_ms(0)
+    Traceback (most recent call last):
+    ...
+    admon.errors.ConfigError: --days 0 is not a positive number of days; give --days 1 or more, or --no-expiry for a token that never expires
+    """
+    if no_expiry:
+        if days is not None:
+            raise ConfigError(f"give --days {days} or --no-expiry, not both")
+        return None
+    days = DEFAULT_TOKEN_DAYS if days is None else days
+    if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
+        raise ConfigError(
+            f"--days {days} is not a positive number of days; give --days 1 or more, "
+            "or --no-expiry for a token that never expires"
+        )
+    if days > MAX_TOKEN_DAYS:
+        raise ConfigError(
+            f"--days {days} is more than {MAX_TOKEN_DAYS} days; give fewer, "
+            "or --no-expiry for a token that never expires"
+        )
+    return (now_ms() if now is None else now) + days * MS_PER_DAY
+
+
 def create_api_token(
     s: Session, user: int | str, name: str = "", *, expires_ms: int | None = None
 ) -> tuple[ApiTokenRow, str]:
-    """A new token for ``user``: the row and the secret (shown once, never stored)."""
+    """A new token for ``user``: the row and the secret (shown once, never stored).
+
+    ``expires_ms=None`` is a token that never expires: callers decide that explicitly (the CLI
+    only with ``--no-expiry``, see :func:`token_expiry_ms`).
+    """
+    if expires_ms is not None and not MIN_TIMESTAMP_MS <= expires_ms <= MAX_TIMESTAMP_MS:
+        raise ConfigError(
+            f"token expiry {expires_ms} is outside {MIN_TIMESTAMP_MS}..{MAX_TIMESTAMP_MS} "
+            "(epoch ms, 1970-01-01..2200-01-01); give a time in that range"
+        )
     user_row = get_user(s, user)
     secret = "admon_" + secrets.token_urlsafe(32)
     row = ApiTokenRow(
@@ -471,10 +516,18 @@ def verify_api_token(s: Session, secret: str) -> UserRow | None:
     return user
 
 
+def list_api_tokens(s: Session, user: int | str | None = None) -> list[tuple[ApiTokenRow, str]]:
+    """Tokens (of ``user``, or everyone's) with their owner's name, oldest first."""
+    query = select(ApiTokenRow, UserRow.username).join(UserRow, UserRow.id == ApiTokenRow.user_id)
+    if user is not None:
+        query = query.where(ApiTokenRow.user_id == get_user(s, user).id)
+    return [(row, username) for row, username in s.execute(query.order_by(ApiTokenRow.id))]
+
+
 def revoke_api_token(s: Session, token_id: int) -> None:
     row = s.get(ApiTokenRow, token_id)
     if row is None:
-        raise NotFoundError(f"no API token {token_id}")
+        raise NotFoundError(f"no API token {token_id}; see `admon token list`")
     row.revoked = True
     s.flush()
 
