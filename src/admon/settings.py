@@ -10,7 +10,7 @@ the result down. Invalid values fail fast with a message naming the variable.
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from admon.errors import ConfigError
@@ -49,6 +49,27 @@ class Settings(BaseSettings):
         2016, ge=0,
         description="At most this many buckets of history are read before a run's window, for "
         "detectors whose score depends on earlier points (their lookback).")
+    # --- service ---
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token a Prometheus scraper presents to /metrics. Unset: /metrics "
+        "is open but shows only public projects' entities; set: /metrics answers 401 without "
+        "'Authorization: Bearer <it>' and shows every entity's series with it.")
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _strong_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None  # ADMON_METRICS_TOKEN= (empty) means unset
+        if len(value.get_secret_value().strip()) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                f"shorter than {MIN_METRICS_TOKEN_LENGTH} characters; use a random one, e.g. the "
+                "output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return SecretStr(value.get_secret_value().strip())
+
+
+#: A metrics token shorter than this is refused: it would be guessable.
+MIN_METRICS_TOKEN_LENGTH = 16
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -63,7 +63,7 @@ def test_prometheus_scrapes_anomaly_scores(prometheus_server, tmp_path, monkeypa
         metric = series[0]["metric"]
         assert metric["entity"] == "prom-entity" and metric["entity_id"] == str(de.id)
         assert metric["job"] == "admon"
-        runs = prometheus_server.query('admon_runs_total{entity="prom-entity",status="succeeded"}')
+        runs = prometheus_server.query(f'admon_runs_total{{entity_id="{de.id}",status="succeeded"}}')
         assert [float(r["value"][1]) for r in runs] == [5.0]
         window = prometheus_server.query('admon_result_window_end_seconds{admon_entity="prom_check"}')
         assert {float(w["value"][1]) for w in window} == {last.window_end_ms / 1000}

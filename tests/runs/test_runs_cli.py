@@ -140,10 +140,10 @@ def test_admon_scheduler_process_serves_metrics_and_stops_on_sigterm(lake, tmp_p
                 body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
             except httpx.HTTPError:
                 body = ""
-            if 'admon_runs_total{entity="xrootd-1h",status="succeeded"} 3.0' in body:
+            if 'admon_runs_total{entity_id="1",status="succeeded"} 3.0' in body:
                 break
             time.sleep(0.3)
-        assert 'admon_runs_total{entity="xrootd-1h",status="succeeded"} 3.0' in body
+        assert 'admon_runs_total{entity_id="1",status="succeeded"} 3.0' in body
         assert body.count("admon_anomaly_score{") == HOSTS
         assert proc.poll() is None  # still running: nothing left to do is not a reason to stop
     finally:

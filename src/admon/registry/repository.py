@@ -159,6 +159,13 @@ def list_entities(
     return s.scalars(query).all()
 
 
+def public_entity_ids(s: Session) -> set[int]:
+    """Ids of the entities of public projects: what everyone may see (e.g. on ``/metrics``)."""
+    query = (select(EntityRow.id).join(ProjectRow, ProjectRow.id == EntityRow.project_id)
+             .where(ProjectRow.is_private.is_(False)))
+    return set(s.scalars(query))
+
+
 def update_entity(s: Session, ref: int | str, data: EntityUpdate) -> EntityRow:
     row = get_entity(s, ref)
     changes = data.model_dump(exclude_unset=True, exclude={"input_data_config"})

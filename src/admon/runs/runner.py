@@ -336,7 +336,7 @@ class Runner:
                 return RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, "lost_lease")
             self._publish(docs)
             seconds = time.perf_counter() - started
-            _record_metric(entity.title, SUCCEEDED, seconds)
+            _record_metric(entity.id, SUCCEEDED, seconds)
             outcome = RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, SUCCEEDED,
                                  rows=len(frame), groups=len(per_group), documents=len(docs),
                                  seconds=seconds)
@@ -449,9 +449,8 @@ class Runner:
             s.commit()
         log.warning("run %s (window end %s) %s after failure %d: %s", claim.run_id, claim.window_end_ms,
                     status, failures, message)
-        entity_title = self._entities[claim.entity_id].title if claim.entity_id in self._entities else "?"
         if final:
-            _record_metric(entity_title, FAILED, time.perf_counter() - started)
+            _record_metric(claim.entity_id, FAILED, time.perf_counter() - started)
         self.on_event("run_finished", run_id=claim.run_id, status=status,
                       window_end_ms=claim.window_end_ms, error=message)
         return RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, status, error=message,
@@ -486,7 +485,7 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _record_metric(entity: str, status: str, seconds: float) -> None:
+def _record_metric(entity_id: int, status: str, seconds: float) -> None:
     from admon.sinks.prometheus import record_run
 
-    record_run(entity, status, seconds)
+    record_run(entity_id, status, seconds)  # by id: /metrics must not name private entities

@@ -16,7 +16,13 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -95,12 +101,22 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    def metrics(request: Request) -> Response:
+        """Run metrics and exported anomaly scores; a private project's entities only for a
+        scraper with ADMON_METRICS_TOKEN (see :func:`admon.sinks.prometheus.scrape_scope`)."""
+        from prometheus_client import CONTENT_TYPE_LATEST
 
-        from admon.sinks.prometheus import get_registry  # run metrics and exported anomaly scores
+        from admon.registry.repository import public_entity_ids
+        from admon.sinks.prometheus import METRICS_TOKEN_NEEDED, exposition, scrape_scope
 
-        return Response(generate_latest(get_registry()), media_type=CONTENT_TYPE_LATEST)
+        scope = scrape_scope(settings, request.headers.get("authorization"))
+        if scope is None:
+            raise AuthenticationError(METRICS_TOKEN_NEEDED)
+        visible = None
+        if scope == "public":
+            with request.app.state.session_factory() as s:
+                visible = public_entity_ids(s)
+        return Response(exposition(visible), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -7,27 +7,42 @@ Series (labels: ``entity``, ``entity_id``, the group keys, the ``monit_label`` p
 - ``admon_anomaly_threshold`` - the threshold the label came from
 - ``admon_result_window_end_seconds`` - end of the window the values are about
 
-plus ``admon_runs_total{entity,status}`` and ``admon_run_duration_seconds``.
+plus ``admon_runs_total{entity_id,status}`` and ``admon_run_duration_seconds{entity_id}``
+(by id: a title can change, and it is not everyone's to read).
 Labels differ between entities (their group keys and monit_label), so the gauges
 come from one custom collector rather than fixed-label ``Gauge`` objects.
 
+Who sees what (:func:`scrape_scope`, the same for the service's ``/metrics`` and the
+scheduler's :func:`serve`): without ``ADMON_METRICS_TOKEN`` the endpoint is open and
+shows only the series of public projects' entities; with it, a scrape without
+``Authorization: Bearer <token>`` is refused (401) and one with it sees every entity.
+
 Nothing exists before it is asked for: :func:`get_registry` creates the
 process's registry; the scheduler serves it with :func:`serve` and the service
-mounts :func:`asgi_app`.
+answers ``/metrics`` from :func:`exposition`.
 
 >>> sink = PrometheusSink()
 >>> sink.send([{"entity": "e", "entity_id": 1, "group": {"host": "h1"}, "labels": {"k": "v"},
 ...             "anomaly_score": 3.5, "is_anomaly": False, "threshold": 75.0, "window_end": 60000}])
->>> from prometheus_client import generate_latest
->>> 'admon_anomaly_score{entity="e",entity_id="1",host="h1",k="v"} 3.5' in generate_latest(get_registry()).decode()
+>>> 'admon_anomaly_score{entity="e",entity_id="1",host="h1",k="v"} 3.5' in exposition().decode()
 True
+>>> 'entity_id="1"' in exposition(visible_entity_ids={2}).decode()
+False
 """
 
 from __future__ import annotations
 
+import hmac
 import re
 import threading
-from typing import Any
+from collections.abc import Collection
+from socketserver import ThreadingMixIn
+from typing import Any, Literal
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from admon.registry import repository as registry_repo
+from admon.registry.db import session_scope
+from admon.settings import Settings, load_settings
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
@@ -78,10 +93,10 @@ def _registry_state() -> dict[str, Any]:
             _state.update(
                 registry=registry,
                 collector=collector,
-                runs=Counter("admon_runs", "Detection runs by entity and final status.",
-                             ["entity", "status"], registry=registry),
+                runs=Counter("admon_runs", "Detection runs by entity id and final status.",
+                             ["entity_id", "status"], registry=registry),
                 duration=Histogram("admon_run_duration_seconds", "Wall time of one detection run.",
-                                   ["entity"], registry=registry,
+                                   ["entity_id"], registry=registry,
                                    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)),
             )
         return _state
@@ -92,26 +107,113 @@ def get_registry():
     return _registry_state()["registry"]
 
 
-def record_run(entity: str, status: str, seconds: float | None = None) -> None:
-    """Count a finished run (and its duration) in the process's metrics."""
+def record_run(entity_id: int, status: str, seconds: float | None = None) -> None:
+    """Count a finished run of entity ``entity_id`` (and its duration) in the process's metrics."""
     state = _registry_state()
-    state["runs"].labels(entity=entity, status=status).inc()
+    state["runs"].labels(entity_id=str(int(entity_id)), status=status).inc()
     if seconds is not None:
-        state["duration"].labels(entity=entity).observe(seconds)
+        state["duration"].labels(entity_id=str(int(entity_id))).observe(seconds)
 
 
-def serve(port: int, addr: str = "127.0.0.1"):
-    """Serve ``/metrics`` on ``addr:port`` in a background thread; returns (server, thread)."""
-    from prometheus_client import start_http_server
+# --- who may see which series -------------------------------------------------------------------
 
-    return start_http_server(port, addr=addr, registry=get_registry())
+METRICS_TOKEN_NEEDED = (
+    "/metrics needs the scraper token: send 'Authorization: Bearer <token>' with the value of "
+    "ADMON_METRICS_TOKEN (Prometheus: the scrape job's `authorization: {credentials: …}`)"
+)
 
 
-def asgi_app():
-    """An ASGI app serving the metrics, for the service to mount at ``/metrics``."""
-    from prometheus_client import make_asgi_app
+def scrape_scope(settings: Settings, authorization: str | None) -> Literal["all", "public"] | None:
+    """What a scrape with this ``Authorization`` header may see: ``"all"`` (it presented the
+    metrics token), ``"public"`` (no token is configured) or None (refused: a token is configured
+    and was not presented).
 
-    return make_asgi_app(registry=get_registry())
+    >>> scrape_scope(Settings(), None), scrape_scope(Settings(metrics_token="s" * 16), "Bearer " + "s" * 16)
+    ('public', 'all')
+    """
+    if settings.metrics_token is None:
+        return "public"
+    scheme, _, given = (authorization or "").partition(" ")
+    expected = settings.metrics_token.get_secret_value().encode()
+    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected):
+        return "all"
+    return None
+
+
+class _View:
+    """The registry without the samples of entities outside ``visible`` (None: every sample)."""
+
+    def __init__(self, registry: Any, visible: Collection[int] | None) -> None:
+        self.registry = registry
+        self.visible = None if visible is None else {str(i) for i in visible}
+
+    def collect(self):
+        from prometheus_client.metrics_core import Metric
+
+        for family in self.registry.collect():
+            if self.visible is None:
+                yield family
+                continue
+            shown = Metric(family.name, family.documentation, family.type, family.unit)
+            shown.samples = [s for s in family.samples if self._shown(s.labels)]
+            yield shown
+
+    def _shown(self, labels: dict[str, str]) -> bool:
+        return "entity_id" not in labels or labels["entity_id"] in self.visible
+
+
+def exposition(visible_entity_ids: Collection[int] | None = None) -> bytes:
+    """The text exposition of the process's metrics; only the series of ``visible_entity_ids``
+    (and those of no entity) when given."""
+    from prometheus_client import generate_latest
+
+    return generate_latest(_View(get_registry(), visible_entity_ids))
+
+
+def visible_entity_ids(scope: Literal["all", "public"], database_url: str | None = None) -> set[int] | None:
+    """The entities a scrape of ``scope`` may see (None: all of them), from the registry."""
+    if scope == "all":
+        return None
+    with session_scope(database_url) as s:
+        return registry_repo.public_entity_ids(s)
+
+
+# --- the scheduler's own metrics server ---------------------------------------------------------
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass  # a scrape every few seconds would flood the scheduler's log
+
+
+def serve(port: int, addr: str = "127.0.0.1", settings: Settings | None = None):
+    """Serve ``/metrics`` on ``addr:port`` in a background thread; returns (server, thread).
+
+    The same rule as the service's ``/metrics`` (:func:`scrape_scope`); the registry database
+    of ``settings`` says which entities are public.
+    """
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    settings = settings or load_settings()
+
+    def app(environ: dict, start_response: Any) -> list[bytes]:
+        scope = scrape_scope(settings, environ.get("HTTP_AUTHORIZATION"))
+        if scope is None:
+            start_response("401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8"),
+                                                ("WWW-Authenticate", "Bearer")])
+            return [METRICS_TOKEN_NEEDED.encode() + b"\n"]
+        body = exposition(visible_entity_ids(scope, settings.database_url))
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+        return [body]
+
+    server = make_server(addr, port, app, _ThreadingServer, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="admon-metrics", daemon=True)
+    thread.start()
+    return server, thread
 
 
 class PrometheusSink:
