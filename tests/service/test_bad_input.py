@@ -148,3 +148,90 @@ def test_the_ui_shows_errors_as_pages(world, client):
     client.cookies.set("admon_token", "stale")
     r = client.get("/", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+# --- issue 12, item 11: values out of range are a 4xx naming the field, never a 500 ------------
+
+BIG = 2**64
+ENTITY = {"title": "e", "interval_minutes": 60, "sliding_interval_minutes": 15, "inference_model": "m",
+          "inference_namespace": "ns",
+          "input_data_config": {"source_configs": [{"producer": "collectd", "type_prefix": "raw",
+                                                    "type": "monitoring", "select": ["timestamp", "value"]}],
+                                "agg_interval_seconds": 300}}
+
+
+@pytest.mark.parametrize("method, path, kwargs, field", [
+    ("post", "/api/entities/{e}/annotations", {"json": {"label": "anomaly", "start_ms": BIG, "end_ms": BIG + 1}},
+     "start_ms"),
+    ("post", "/api/entities/{e}/annotations", {"json": {"label": "anomaly", "start_ms": DAY0,
+                                                        "end_ms": 9223372036854775807}}, "end_ms"),
+    ("post", "/api/entities/{e}/annotations", {"json": {"label": "anomaly", "start_ms": -1, "end_ms": DAY0}},
+     "start_ms"),
+    ("patch", "/api/entities/{e}/annotations/{a}", {"json": {"end_ms": 10**30}}, "end_ms"),
+    ("get", "/api/entities/99999999999999999999999", {}, "entity_id"),
+    ("get", "/api/entities/9223372036854775808/runs", {}, "entity_id"),
+    ("get", "/api/projects/99999999999999999999999", {}, "project_id"),
+    ("get", "/api/entities", {"params": {"project_id": BIG}}, "project_id"),
+    ("delete", "/api/entities/{e}/annotations/99999999999999999999999", {}, "annotation_id"),
+    ("get", "/api/entities/{e}/annotations", {"params": {"start": 0, "end": 10**30}}, "end"),
+    ("get", "/api/entities/{e}/results", {"params": {"start": -5, "end": DAY0}}, "start"),
+    ("get", "/api/entities/{e}/plot", {"params": {"start": DAY0, "end": "9" * 5000}}, "end"),
+    ("get", "/api/entities/{e}/labels.zip", {"params": {"start": "3000-01-01", "end": "3000-01-02"}}, "start"),
+    ("post", "/api/entities", {"json": {**ENTITY, "project_id": BIG}}, "project_id"),
+    ("post", "/api/entities", {"json": {**ENTITY, "project_id": 1, "schedule_from_ms": BIG}}, "schedule_from_ms"),
+])
+def test_out_of_range_ids_and_times_are_422_naming_the_field(world, client, method, path, kwargs, field):
+    h = world.auth("alice")
+    note = client.post(f"/api/entities/{world.public_entity}/annotations", headers=h,
+                       json={"label": "anomaly", "start_ms": DAY0, "end_ms": DAY0 + 60_000}).json()
+    before = _counts(client, world)
+    r = getattr(client, method)(path.format(e=world.public_entity, a=note["id"]), headers=h, **kwargs)
+    assert r.status_code == 422, r.text
+    assert field in r.json()["detail"], r.json()
+    assert _counts(client, world) == before
+
+
+def test_the_time_range_ends_are_accepted_and_labels_zip_keeps_working(world, client):
+    from admon.timeutil import MAX_TIMESTAMP_MS
+
+    h, e = world.auth("alice"), world.public_entity
+    r = client.post(f"/api/entities/{e}/annotations", headers=h,
+                    json={"label": "anomaly", "start_ms": 0, "end_ms": 60_000})
+    assert r.status_code == 201, r.text
+    r = client.get(f"/api/entities/{e}/annotations", params={"start": 0, "end": MAX_TIMESTAMP_MS}, headers=h)
+    assert r.status_code == 200 and len(r.json()) == 1
+    # the annotation the tester stored (ending at 2**63-1) is refused, so the export still works
+    r = client.post(f"/api/entities/{e}/annotations", headers=h,
+                    json={"label": "anomaly", "start_ms": DAY0, "end_ms": 9223372036854775807})
+    assert r.status_code == 422
+    r = client.get(f"/api/entities/{e}/labels.zip", params={"start": "2022-05-10", "end": "2022-05-11"},
+                   headers=h)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("group", ['host="]', '"]=x', 'ho"]st=x', "x\x00=1", "host=\x00", "$.a[0]=1",
+                                   "host='; DROP TABLE results; --"])
+def test_any_group_selector_is_a_query_value_not_sql(world, client, group):
+    day = {"start": DAY0, "end": DAY0 + 86_400_000}
+    r = client.get(f"/api/entities/{world.public_entity}/results", params=day | {"group": group})
+    assert r.status_code == 200, r.text
+    assert r.json() == []
+    r = client.get(f"/entities/{world.public_entity}", params={"group": group})
+    assert r.status_code == 200, r.text
+
+
+def test_a_group_key_with_json_path_characters_is_found(world, client):
+    from admon.registry.db import session_scope
+    from admon.registry.models import ResultRow, RunRow
+
+    odd = {'we"]ird': 'v"]al', "nul\x00key": "x"}
+    with session_scope(world.settings.database_url) as s:
+        run = s.query(RunRow).filter_by(entity_id=world.public_entity).first()
+        s.add(ResultRow(id="odd-group", run_id=run.id, entity_id=world.public_entity,
+                        window_end_ms=run.window_end_ms, group_key=odd, timestamp_ms=DAY0, anomaly_score=1.0,
+                        is_anomaly=False, threshold=5.0, document={}))
+    day = {"start": DAY0, "end": DAY0 + 86_400_000}
+    for group in ('we"]ird=v"]al', "nul\x00key=x"):
+        r = client.get(f"/api/entities/{world.public_entity}/results", params=day | {"group": group})
+        assert r.status_code == 200, r.text
+        assert [row["id"] for row in r.json()] == ["odd-group"], group

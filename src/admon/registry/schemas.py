@@ -101,6 +101,10 @@ class ProjectUpdate(_Input):
     egroup: str | None = Field(None, max_length=200)
 
 
+#: Longest window or slide of an entity.
+MAX_INTERVAL_MINUTES = 366 * 24 * 60
+
+
 class EntityFields:
     """Rules shared by :class:`EntityCreate` and :class:`EntityUpdate`."""
 
@@ -150,6 +154,9 @@ class _EntityRules(_Input):
     def _int(cls, value: Any, info: ValidationInfo) -> Any:
         if cls._given(info.field_name, value) and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"{value!r} is not a whole number of minutes")
+        if isinstance(value, int) and value > MAX_INTERVAL_MINUTES:  # nor would it fit the database
+            raise ValueError(f"{value} is more than {MAX_INTERVAL_MINUTES} minutes (366 days); "
+                             "give a shorter window or slide")
         return value
 
 

@@ -1,9 +1,14 @@
-"""Typed dependencies of the routes: ``SettingsDep``, ``SessionDep``, ``ViewerDep``, and the
-access decision of the model-serving routes (:func:`get_model_grant`).
+"""Typed dependencies of the routes: ``SettingsDep``, ``SessionDep``, ``ViewerDep``, the
+access decision of the model-serving routes (:func:`get_model_grant`), and the checked
+parameter types ``IdPath``, ``IdQuery`` and ``TimeQuery``.
 
 A route declares what it needs by type, e.g. ``def read(s: SessionDep, viewer: ViewerDep)``.
 The session commits when the route returned and rolls back when it raised, before
 the response is sent, so a failed request leaves nothing half-written.
+
+Every id a route takes is ``IdPath``/``IdQuery`` (1 .. 2**63-1) and every time ``TimeQuery``
+(epoch ms or ISO text, 1970-01-01 .. 2200-01-01, see :func:`admon.service.schemas.parse_time`),
+so a value out of range is a 422 naming the parameter, never a 500 further down.
 """
 
 from __future__ import annotations
@@ -11,17 +16,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
+from pydantic import AfterValidator
 from sqlalchemy.orm import Session
 
 from admon.models.serving import NAME_SEPARATOR, ModelGrant
 from admon.registry import repository as registry
 from admon.service import repo
 from admon.service.access import AuthenticationError, Viewer, can_see_model
+from admon.service.schemas import MAX_ID, TIME_RANGE_TEXT, parse_time
 from admon.settings import Settings
 
 #: Name of the cookie the web UI keeps the API token in after login.
 TOKEN_COOKIE = "admon_token"
+
+#: An id in a path (a project, an entity, an annotation).
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="an id (1 .. 2**63-1)")]
+#: An optional id in the query string.
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="an id (1 .. 2**63-1)")]
+#: A time in the query string; the route receives checked epoch ms (or None).
+TimeQuery = Annotated[str | None, Query(
+    description=f"epoch ms or ISO time (e.g. 2022-05-10T00:00:00Z), {TIME_RANGE_TEXT}",
+    max_length=64), AfterValidator(parse_time)]
 
 
 def get_settings(request: Request) -> Settings:

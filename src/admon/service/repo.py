@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from admon.errors import ConfigError, NotFoundError
@@ -252,9 +252,16 @@ def list_results(
     )
     if anomalies_only:
         query = query.where(ResultRow.is_anomaly.is_(True))
-    for key, value in (group or {}).items():  # json_extract on SQLite, ->> on PostgreSQL
-        query = query.where(ResultRow.group_key[key].as_string() == str(value))
+    compared_here: dict[str, str] = {}
+    for key, value in (group or {}).items():
+        if "\x00" in key or "\x00" in str(value):
+            compared_here[key] = str(value)  # SQL JSON functions stop at a NUL: compare below
+        else:
+            query = query.where(_group_value_is(s, key, str(value)))
     rows = [ResultView(*r) for r in s.execute(query)]
+    if compared_here:
+        rows = [r for r in rows if all(k in r.group_key and str(r.group_key[k]) == v
+                                       for k, v in compared_here.items())]
     if latest_only:
         seen: set[tuple[int, str]] = set()
         newest = []
@@ -267,6 +274,15 @@ def list_results(
     if not group:
         rows.sort(key=lambda r: (r.timestamp_ms, _key_text(r.group_key)))
     return rows[:limit]
+
+
+def _group_value_is(s: Session, key: str, value: str) -> ColumnElement[bool]:
+    """``group_key[key]``, as text, equals ``value``; the key and the value (``"]``, quotes, any
+    text without NUL) are bound parameters, never part of a JSON path written into the SQL."""
+    if s.get_bind().dialect.name == "sqlite":
+        pairs = func.json_each(ResultRow.group_key).table_valued("key", "value").alias("group_pairs")
+        return exists().where(pairs.c.key == key, cast(pairs.c.value, Text) == value)
+    return ResultRow.group_key[key].as_string() == value  # PostgreSQL: ->> with the key bound
 
 
 def results_version(s: Session, entity_id: int) -> tuple:
@@ -362,8 +378,8 @@ def update_annotation(
         AnnotationCreate.model_validate(
             {
                 "label": changes.get("label") or row.label,
-                "start_ms": changes.get("start_ms") or row.start_ms,
-                "end_ms": changes.get("end_ms") or row.end_ms,
+                "start_ms": row.start_ms if changes.get("start_ms") is None else changes["start_ms"],
+                "end_ms": row.end_ms if changes.get("end_ms") is None else changes["end_ms"],
                 "detection_id": row.detection_id,
             }
         )

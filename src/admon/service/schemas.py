@@ -15,12 +15,20 @@ pydantic_core._pydantic_core.ValidationError: 1 validation error for AnnotationC
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from admon.registry.schemas import entity_fields
-from admon.timeutil import format_ms
+from admon.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, format_ms, to_epoch_ms
 
 #: Labels of a time range drawn on the plot.
 RANGE_LABELS = ("anomaly", "normal")
@@ -31,9 +39,61 @@ ANOMALOUS_LABELS = frozenset({"anomaly", "confirmed", "expected"})
 Label = Literal["anomaly", "normal", "confirmed", "expected", "false_alarm"]
 GroupKey = dict[str, str | int | float | bool | None]
 
+# --- the ranges every request value is checked against, in one place ----------------------------
+
+#: Largest id (a signed 64-bit integer, the registry's id columns).
+MAX_ID = 2**63 - 1
+TIME_RANGE_TEXT = (f"{MIN_TIMESTAMP_MS}..{MAX_TIMESTAMP_MS} epoch ms "
+                   "(1970-01-01T00:00:00Z..2200-01-01T00:00:00Z)")
+
+
+def check_epoch_ms(value: int) -> int:
+    """``value`` if it is an instant admon stores (1970-01-01 .. 2200-01-01), else a ValueError.
+
+    >>> check_epoch_ms(1652140800000)
+    1652140800000
+    >>> check_epoch_ms(2**64)
+    Traceback (most recent call last):
+    ...
+    ValueError: 18446744073709551616 is outside 0..7258118400000 epoch ms (1970-01-01T00:00:00Z..2200-01-01T00:00:00Z); give a time in that range
+    """
+    if not MIN_TIMESTAMP_MS <= value <= MAX_TIMESTAMP_MS:
+        shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:20]}…({len(str(value))} digits)"
+        raise ValueError(f"{shown} is outside {TIME_RANGE_TEXT}; give a time in that range")
+    return value
+
+
+def parse_time(value: str | int | None) -> int | None:
+    """A time query parameter (epoch ms or ISO text) as checked epoch ms; None or blank is None."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None  # a form's empty field: the default range
+    if isinstance(value, str) and len(value) > 64:
+        raise ValueError(f"{value[:20]!r}… ({len(value)} characters) is not a time; "
+                         "give epoch ms or ISO text, e.g. 2022-05-10T00:00:00Z")
+    return check_epoch_ms(to_epoch_ms(value))  # its ConfigError is a ValueError: a 422
+
+
+#: An instant in a request body: epoch ms in the documented range.
+EpochMs = Annotated[int, AfterValidator(check_epoch_ms), Field(
+    description=f"epoch milliseconds, {TIME_RANGE_TEXT}")]
+
+
+def _no_nul(value: Any) -> Any:
+    """Text with a NUL character cannot be stored (PostgreSQL refuses it): a 422, not a 500."""
+    texts = [value] if isinstance(value, str) else (
+        [*value.keys(), *value.values()] if isinstance(value, dict) else [])
+    if any(isinstance(v, str) and "\x00" in v for v in texts):
+        raise ValueError("contains a NUL character (\\u0000); remove it")
+    return value
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_without_nul(cls, value: Any) -> Any:
+        return _no_nul(value)
 
 
 class _Out(BaseModel):
@@ -58,11 +118,13 @@ class ProjectPublic(_Out):
 # the service takes and returns input_data_config as JSON, which the registry's rules then
 # validate, so a bad config is the registry's ConfigError, the same as from the Python API.
 _JSON_CONFIG = {"input_data_config": dict[str, Any]}
+#: An id in a request body.
+Id = Annotated[int, Field(ge=1, le=MAX_ID, description="an id (1 .. 2**63-1)")]
 
 EntityCreateBody = create_model(
     "EntityCreateBody", __base__=_In, __module__=__name__, __doc__=(
         "A detection entity to register; the registry's own rules validate it further."),
-    **entity_fields(types=_JSON_CONFIG),
+    **entity_fields(types=_JSON_CONFIG | {"project_id": Id, "schedule_from_ms": EpochMs | None}),
 )
 
 #: Changes to an entity (``schedule_from_ms`` is set at creation only).
@@ -142,13 +204,13 @@ class AnnotationCreate(_In):
     """
 
     label: Label
-    start_ms: int | None = Field(None, ge=0)
-    end_ms: int | None = Field(None, ge=0)
+    start_ms: EpochMs | None = None
+    end_ms: EpochMs | None = None
     group_key: GroupKey = Field(default_factory=dict)
     series: str | None = Field(None, max_length=200)
     kind: str = Field("", max_length=64)
     comment: str = Field("", max_length=4000)
-    detection_id: str | None = Field(None, min_length=1, max_length=64)
+    detection_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")
 
     @model_validator(mode="after")
     def _consistent(self) -> AnnotationCreate:
@@ -170,8 +232,8 @@ class AnnotationCreate(_In):
 
 class AnnotationUpdate(_In):
     label: Label | None = None
-    start_ms: int | None = Field(None, ge=0)
-    end_ms: int | None = Field(None, ge=0)
+    start_ms: EpochMs | None = None
+    end_ms: EpochMs | None = None
     kind: str | None = Field(None, max_length=64)
     comment: str | None = Field(None, max_length=4000)
     series: str | None = Field(None, max_length=200)

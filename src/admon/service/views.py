@@ -45,11 +45,12 @@ def group_text(key: dict[str, Any]) -> str:
 
 
 def resolve_range(
-    s: Session, entity: EntityRow | None, start: str | None, end: str | None
+    s: Session, entity: EntityRow | None, start: int | str | None, end: int | str | None
 ) -> tuple[int, int]:
     """The ``[start, end)`` to show: as given, or the last day of results (or of the clock).
 
-    ``entity`` is only needed when ``start`` and ``end`` are not both given.
+    ``entity`` is only needed when ``start`` and ``end`` are not both given. The routes pass
+    checked epoch ms (their ``TimeQuery`` parameters).
     """
     if start is None and end is None:
         latest = repo.latest_result_ms(s, entity.id)

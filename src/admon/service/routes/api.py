@@ -16,7 +16,7 @@ from admon.config import InputDataConfig
 from admon.data.schema import check_filters_against_lake
 from admon.registry.schemas import ProjectCreate, ProjectUpdate
 from admon.service import repo, views
-from admon.service.deps import SessionDep, SettingsDep, ViewerDep
+from admon.service.deps import IdPath, IdQuery, SessionDep, SettingsDep, TimeQuery, ViewerDep
 from admon.service.labels import export_labels
 from admon.service.schemas import (
     AnnotationCreate,
@@ -30,12 +30,13 @@ from admon.service.schemas import (
     ResultPublic,
     RunPublic,
 )
-from admon.timeutil import check_window, to_epoch_ms
+from admon.timeutil import check_window
 
 router = APIRouter(prefix="/api")
 
-TimeParam = Annotated[str | None, Query(description="epoch ms or ISO time, e.g. 2022-05-10T00:00:00Z")]
-GroupParam = Annotated[str | None, Query(description="group selector key=value[,key=value], e.g. host=h1")]
+GroupParam = Annotated[str | None, Query(description="group selector key=value[,key=value], e.g. host=h1",
+                                         max_length=4000)]
+SeriesParam = Annotated[str | None, Query(description="value column written as NAB's 'value'", max_length=200)]
 
 
 @router.get("/me", tags=["auth"])
@@ -58,17 +59,17 @@ def create_project(body: ProjectCreate, s: SessionDep, viewer: ViewerDep) -> Pro
 
 
 @router.get("/projects/{project_id}", tags=["projects"])
-def get_project(project_id: int, s: SessionDep, viewer: ViewerDep) -> ProjectPublic:
+def get_project(project_id: IdPath, s: SessionDep, viewer: ViewerDep) -> ProjectPublic:
     return ProjectPublic.model_validate(repo.get_project(s, viewer, project_id))
 
 
 @router.patch("/projects/{project_id}", tags=["projects"])
-def update_project(project_id: int, body: ProjectUpdate, s: SessionDep, viewer: ViewerDep) -> ProjectPublic:
+def update_project(project_id: IdPath, body: ProjectUpdate, s: SessionDep, viewer: ViewerDep) -> ProjectPublic:
     return ProjectPublic.model_validate(repo.update_project(s, viewer, project_id, body))
 
 
 @router.get("/projects/{project_id}/entities", tags=["projects"])
-def list_project_entities(project_id: int, s: SessionDep, viewer: ViewerDep) -> list[EntityPublic]:
+def list_project_entities(project_id: IdPath, s: SessionDep, viewer: ViewerDep) -> list[EntityPublic]:
     return [EntityPublic.model_validate(e) for e in repo.list_entities(s, viewer, project_id)]
 
 
@@ -76,7 +77,7 @@ def list_project_entities(project_id: int, s: SessionDep, viewer: ViewerDep) -> 
 
 
 @router.get("/entities", tags=["entities"])
-def list_entities(s: SessionDep, viewer: ViewerDep, project_id: int | None = None) -> list[EntityPublic]:
+def list_entities(s: SessionDep, viewer: ViewerDep, project_id: IdQuery = None) -> list[EntityPublic]:
     return [EntityPublic.model_validate(e) for e in repo.list_entities(s, viewer, project_id)]
 
 
@@ -90,12 +91,12 @@ def create_entity(body: EntityCreateBody, s: SessionDep, viewer: ViewerDep, sett
 
 
 @router.get("/entities/{entity_id}", tags=["entities"])
-def get_entity(entity_id: int, s: SessionDep, viewer: ViewerDep) -> EntityPublic:
+def get_entity(entity_id: IdPath, s: SessionDep, viewer: ViewerDep) -> EntityPublic:
     return EntityPublic.model_validate(repo.get_entity(s, viewer, entity_id)[0])
 
 
 @router.patch("/entities/{entity_id}", tags=["entities"])
-def update_entity(entity_id: int, body: EntityUpdateBody, s: SessionDep, viewer: ViewerDep,
+def update_entity(entity_id: IdPath, body: EntityUpdateBody, s: SessionDep, viewer: ViewerDep,
                   settings: SettingsDep) -> EntityPublic:
     row = repo.update_entity(s, viewer, entity_id, body)
     if body.input_data_config is not None:
@@ -105,7 +106,7 @@ def update_entity(entity_id: int, body: EntityUpdateBody, s: SessionDep, viewer:
 
 @router.get("/entities/{entity_id}/runs", tags=["runs"])
 def list_runs(
-    entity_id: int, s: SessionDep, viewer: ViewerDep, limit: Annotated[int, Query(ge=1, le=5000)] = 100
+    entity_id: IdPath, s: SessionDep, viewer: ViewerDep, limit: Annotated[int, Query(ge=1, le=5000)] = 100
 ) -> list[RunPublic]:
     """Runs of the entity, newest window first, with status and stage timings."""
     return [RunPublic.model_validate(r) for r in repo.list_runs(s, viewer, entity_id, limit)]
@@ -113,12 +114,12 @@ def list_runs(
 
 @router.get("/entities/{entity_id}/results", tags=["results"], response_model=list[ResultPublic])
 def list_results(
-    entity_id: int,
+    entity_id: IdPath,
     request: Request,
     s: SessionDep,
     viewer: ViewerDep,
-    start: TimeParam = None,
-    end: TimeParam = None,
+    start: TimeQuery = None,
+    end: TimeQuery = None,
     group: GroupParam = None,
     anomalies_only: bool = False,
     all_windows: Annotated[bool, Query(description="every window's score, not only the newest")] = False,
@@ -151,12 +152,12 @@ _RESULTS = TypeAdapter(list[ResultPublic])
 
 @router.get("/entities/{entity_id}/plot", tags=["results"])
 def plot_data(
-    entity_id: int,
+    entity_id: IdPath,
     s: SessionDep,
     viewer: ViewerDep,
     settings: SettingsDep,
-    start: TimeParam = None,
-    end: TimeParam = None,
+    start: TimeQuery = None,
+    end: TimeQuery = None,
     group: GroupParam = None,
 ) -> dict:
     """What the entity page draws: input series, scores, threshold, detections, annotations."""
@@ -170,18 +171,16 @@ def plot_data(
 
 @router.get("/entities/{entity_id}/annotations", tags=["annotations"])
 def list_annotations(
-    entity_id: int, s: SessionDep, viewer: ViewerDep, start: TimeParam = None, end: TimeParam = None
+    entity_id: IdPath, s: SessionDep, viewer: ViewerDep, start: TimeQuery = None, end: TimeQuery = None
 ) -> list[AnnotationPublic]:
-    start_ms = to_epoch_ms(start) if start is not None else None
-    end_ms = to_epoch_ms(end) if end is not None else None
-    if start_ms is not None and end_ms is not None:
-        check_window(start_ms, end_ms)
-    return [AnnotationPublic.model_validate(a) for a in repo.list_annotations(s, viewer, entity_id, start_ms, end_ms)]
+    if start is not None and end is not None:
+        check_window(start, end)
+    return [AnnotationPublic.model_validate(a) for a in repo.list_annotations(s, viewer, entity_id, start, end)]
 
 
 @router.post("/entities/{entity_id}/annotations", status_code=201, tags=["annotations"])
 def create_annotation(
-    entity_id: int, body: AnnotationCreate, s: SessionDep, viewer: ViewerDep
+    entity_id: IdPath, body: AnnotationCreate, s: SessionDep, viewer: ViewerDep
 ) -> AnnotationPublic:
     """Label a range (anomaly / normal) or judge a detection (confirmed / expected / false_alarm)."""
     return AnnotationPublic.model_validate(repo.create_annotation(s, viewer, entity_id, body))
@@ -189,21 +188,21 @@ def create_annotation(
 
 @router.patch("/entities/{entity_id}/annotations/{annotation_id}", tags=["annotations"])
 def update_annotation(
-    entity_id: int, annotation_id: int, body: AnnotationUpdate, s: SessionDep, viewer: ViewerDep
+    entity_id: IdPath, annotation_id: IdPath, body: AnnotationUpdate, s: SessionDep, viewer: ViewerDep
 ) -> AnnotationPublic:
     return AnnotationPublic.model_validate(repo.update_annotation(s, viewer, entity_id, annotation_id, body))
 
 
 @router.delete("/entities/{entity_id}/annotations/{annotation_id}", status_code=204, tags=["annotations"])
-def delete_annotation(entity_id: int, annotation_id: int, s: SessionDep, viewer: ViewerDep) -> Response:
+def delete_annotation(entity_id: IdPath, annotation_id: IdPath, s: SessionDep, viewer: ViewerDep) -> Response:
     repo.delete_annotation(s, viewer, entity_id, annotation_id)
     return Response(status_code=204)
 
 
 @router.get("/entities/{entity_id}/labels.zip", tags=["annotations"])
 def export_dataset(
-    entity_id: int, s: SessionDep, viewer: ViewerDep, settings: SettingsDep,
-    start: TimeParam = None, end: TimeParam = None, series: str | None = None,
+    entity_id: IdPath, s: SessionDep, viewer: ViewerDep, settings: SettingsDep,
+    start: TimeQuery = None, end: TimeQuery = None, series: SeriesParam = None,
 ) -> StreamingResponse:
     """The NAB-format dataset of the entity's labels (what `admon labels export` writes), zipped."""
     with tempfile.TemporaryDirectory(prefix="admon-labels-") as tmp:

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from admon.service import repo, views
 from admon.service.access import AuthenticationError
-from admon.service.deps import TOKEN_COOKIE, SessionDep, ViewerDep
+from admon.service.deps import TOKEN_COOKIE, IdPath, SessionDep, TimeQuery, ViewerDep
 from admon.timeutil import format_ms
 
 router = APIRouter(include_in_schema=False)
@@ -69,7 +69,7 @@ def projects_page(request: Request, s: SessionDep, viewer: ViewerDep) -> HTMLRes
 
 
 @router.get("/projects/{project_id}")
-def project_page(project_id: int, request: Request, s: SessionDep, viewer: ViewerDep) -> HTMLResponse:
+def project_page(project_id: IdPath, request: Request, s: SessionDep, viewer: ViewerDep) -> HTMLResponse:
     project = repo.get_project(s, viewer, project_id)
     entities = repo.list_entities(s, viewer, project_id)
     last_runs = {e.id: next(iter(repo.list_runs(s, viewer, e.id, 1)), None) for e in entities}
@@ -79,18 +79,18 @@ def project_page(project_id: int, request: Request, s: SessionDep, viewer: Viewe
 
 @router.get("/entities/{entity_id}")
 def entity_page(
-    entity_id: int,
+    entity_id: IdPath,
     request: Request,
     s: SessionDep,
     viewer: ViewerDep,
-    start: Annotated[str | None, Query()] = None,
-    end: Annotated[str | None, Query()] = None,
-    group: Annotated[str | None, Query()] = None,
+    start: TimeQuery = None,
+    end: TimeQuery = None,
+    group: Annotated[str | None, Query(max_length=4000)] = None,
 ) -> HTMLResponse:
     from admon.service.access import can_write
 
     entity, project = repo.get_entity(s, viewer, entity_id)
-    start_ms, end_ms = views.resolve_range(s, entity, start or None, end or None)
+    start_ms, end_ms = views.resolve_range(s, entity, start, end)
     chosen = views.parse_group(group)
     runs = list(repo.list_runs(s, viewer, entity_id, 50))
     results = repo.list_results(s, viewer, entity_id, start_ms, end_ms, group=chosen or None)
