@@ -43,10 +43,11 @@ STEP = 300_000
 def seed(database_url: str, hosts: int) -> tuple[int, str]:
     from admon.config import InputDataConfig, SourceConfig
     from admon.registry import repository as registry
-    from admon.registry.db import session_scope
+    from admon.registry.db import init_database, session_scope
     from admon.registry.models import ResultRow, RunRow
     from admon.registry.schemas import EntityCreate, ProjectCreate
 
+    init_database(database_url)  # what `admon db init` does: only it creates a registry
     idc = InputDataConfig(source_configs=[SourceConfig("collectd", "raw", "monitoring",
                                                        select=["timestamp", "value", "host"])],
                           agg_interval_seconds=300, group_by=["host"])

@@ -40,6 +40,7 @@ def main() -> None:
 
     from admon import DetectionEntity, InputDataConfig, Project, SourceConfig
     from admon.data.generate import generate_lake
+    from admon.registry.db import init_database
     from admon.runs.runner import Runner
     from admon.runs.scheduler import Scheduler
     from admon.timeutil import to_epoch_ms
@@ -59,6 +60,7 @@ def main() -> None:
                                        agg_method=METHODS[(i // len(TOPICS)) % len(METHODS)],
                                        group_by=["host"]))
     t0 = time.perf_counter()
+    init_database()  # what `admon db init` does: only it creates a registry
     project = Project.create(title="bench", egroup="admon-dev")
     first_end = to_epoch_ms("2022-05-10T12:00:00Z")
     for i in range(args.entities):
