@@ -7,7 +7,6 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest_servers import db_url, free_port, postgres_server, postgres_url  # noqa: F401
 
 STEP = 300_000

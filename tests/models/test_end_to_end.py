@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from admon.cli import build_app
 from admon.data.source import DataSource
-from admon.models.serving import frame_to_v2_inputs
+from admon.models.oip import frame_to_v2_inputs
 from admon.service.app import create_app
 from admon.settings import load_settings
 

@@ -16,15 +16,12 @@ from conftest_servers import free_port
 from fastapi.testclient import TestClient
 
 from admon import DetectionEntity, Project
-from admon.models.serving import (
-    RemoteModel,
-    V2Client,
-    frame_to_v2_inputs,
-    resolve_model,
-    v2_inputs_to_frame,
-)
+from admon.errors import IntegrityError
+from admon.models.oip import RemoteScorer, V2Client, frame_to_v2_inputs, v2_inputs_to_frame
+from admon.models.reference import RemoteModelRef, load_scorer, parse_model_ref
 from admon.models.store import ModelStore
 from admon.models.training import train
+from admon.models.transforms import apply_transforms
 from admon.registry.api import record_model
 from admon.service.app import create_app
 from admon.settings import load_settings
@@ -94,11 +91,11 @@ def test_infer_matches_the_scheduled_run_path(client, trained, frame):
     assert tensors["contributions"]["shape"] == [len(window), 2]
     assert tensors["anomaly_score"]["shape"] == [len(window)]
     # the scheduler's inference path (admon.runs.inference) on the same stored model
-    from admon.runs.inference import load_model, score_rows
+    from admon.runs.inference import load_model
 
     loaded = load_model("admon-dev", "xrootd-model", store=store.url)
     assert loaded.content_hash == res.manifest.content_sha256
-    scheduled = score_rows(loaded, window.reset_index(drop=True))
+    scheduled = loaded.score(window.reset_index(drop=True)).rows
     np.testing.assert_array_equal(np.asarray(tensors["raw_score"]["data"]), scheduled["raw_score"].to_numpy())
     np.testing.assert_array_equal(np.asarray(tensors["anomaly_score"]["data"]), scheduled["anomaly_score"].to_numpy())
     assert tensors["is_anomaly"]["data"] == scheduled["is_anomaly"].tolist()
@@ -177,28 +174,33 @@ def test_remote_model_over_real_http_scores_like_the_local_one(uvicorn_server, t
     assert client.live()
     remote_out = client.infer(NAME, window)
     local = store.load("admon-dev", "xrootd-model")
-    local_out = local.predict(window)
-    np.testing.assert_array_equal(remote_out["anomaly_score"].to_numpy(), local_out["anomaly_score"].to_numpy())
-    assert remote_out["top_features"].tolist() == local_out["top_features"].tolist()
+    local_out = local.score(window)
+    np.testing.assert_array_equal(remote_out.rows["anomaly_score"].to_numpy(),
+                                  local_out.rows["anomaly_score"].to_numpy())
+    assert remote_out.rows["top_features"].tolist() == local_out.rows["top_features"].tolist()
+    pd.testing.assert_frame_equal(remote_out.contributions, local_out.contributions)
     # an entity whose inference_model is the remote URL
     url = f"{uvicorn_server}/v2/models/{NAME}"
-    remote = resolve_model("ignored", url, expected_sha256=res.manifest.content_sha256)
-    assert isinstance(remote, RemoteModel)
-    assert remote.detector.lookback == local.detector.lookback == 12  # robust_zscore, window 6
-    raw = remote.detector.score(window)
-    np.testing.assert_array_equal(raw.to_numpy(), local.detector.score(window).to_numpy())
-    np.testing.assert_array_equal(remote.post_rules.apply(raw)["anomaly_score"].to_numpy(),
-                                  local_out["anomaly_score"].to_numpy())
-    from admon.errors import IntegrityError
-
-    with pytest.raises(IntegrityError):
-        resolve_model("ignored", url, expected_sha256="0" * 64)
+    ref = parse_model_ref("ignored", url)
+    assert ref == RemoteModelRef(base_url=uvicorn_server, name=NAME) and ref.url == url
+    remote = load_scorer(ref, expected_sha256=res.manifest.content_sha256)
+    assert isinstance(remote, RemoteScorer)
+    # the same identity as the stored model: version, content, and the history a score needs
+    assert (remote.version, remote.content_hash) == ("1", local.content_hash)
+    assert remote.lookback == local.lookback == 12  # robust_zscore, window 6; its chain looks at no history
+    assert remote.fit_on_window is False and remote.config == {"name": "robust_zscore"}
+    # the raw scores are the detector's on the frame as the model's transforms leave it
+    prepared = apply_transforms(window, local.manifest.transforms)
+    np.testing.assert_array_equal(remote.score(window).rows["raw_score"].to_numpy(),
+                                  local.detector.score(prepared).to_numpy())
+    with pytest.raises(IntegrityError, match="0000"):
+        load_scorer(ref, expected_sha256="0" * 64)
     client.close()
 
 
 def test_scheduled_run_path_with_a_remote_model_url(uvicorn_server, trained, frame):
     """An entity whose inference_model is a v2 URL scores remotely, identically to the local model."""
-    from admon.runs.inference import load_model, score_rows
+    from admon.runs.inference import load_model
 
     store, res = trained
     window = _window(frame).reset_index(drop=True)
@@ -206,7 +208,7 @@ def test_scheduled_run_path_with_a_remote_model_url(uvicorn_server, trained, fra
     remote = load_model("admon-dev", url)
     assert remote.content_hash == res.manifest.content_sha256
     local = load_model("admon-dev", "xrootd-model", store=store.url)
-    got, expected = score_rows(remote, window), score_rows(local, window)
+    got, expected = remote.score(window).rows, local.score(window).rows
     np.testing.assert_array_equal(got["anomaly_score"].to_numpy(), expected["anomaly_score"].to_numpy())
     assert got["is_anomaly"].tolist() == expected["is_anomaly"].tolist()
     assert got["top_features"].tolist() == expected["top_features"].tolist()
@@ -215,8 +217,9 @@ def test_scheduled_run_path_with_a_remote_model_url(uvicorn_server, trained, fra
 
 def test_remote_predict_has_the_local_columns(uvicorn_server, trained, frame):
     window = _window(frame)
-    remote = resolve_model("ignored", f"{uvicorn_server}/v2/models/{NAME}")
+    remote = load_scorer(parse_model_ref("ignored", f"{uvicorn_server}/v2/models/{NAME}"))
     local = trained[0].load("admon-dev", "xrootd-model")
-    got, expected = remote.predict(window), local.predict(window)
+    got, expected = remote.score(window, top=1).rows, local.score(window, top=1).rows
     assert list(got.columns) == list(expected.columns)
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert got["top_features"].map(len).eq(1).all()

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,11 +30,12 @@ def test_put_load_round_trip_with_manifest(tmp_path, frame):
     loaded = store.load("ns", "m1", expected_sha256=m.content_sha256)
     assert loaded.manifest.transforms == [{"name": "log1p", "columns": ["alice_value"]}]
     assert loaded.model_id == "ns/m1/1" and loaded.content_hash == m.content_sha256
-    # the loaded detector applies the recorded transforms before scoring
+    # the loaded model applies the recorded transforms before its detector
     from admon.models.transforms import apply_transforms
 
     prepared = apply_transforms(frame, loaded.manifest.transforms)
-    np.testing.assert_array_equal(loaded.detector.score(frame), det.score(prepared))
+    np.testing.assert_array_equal(loaded.score(frame).rows["raw_score"], det.score(prepared))
+    np.testing.assert_array_equal(loaded.detector.score(prepared), det.score(prepared))
     out = loaded.predict(frame)
     assert list(out.columns) == ["raw_score", "anomaly_score", "severity", "is_anomaly", "threshold", "top_features"]
     assert out["anomaly_score"].between(0, 100).all()
@@ -106,8 +106,9 @@ def test_tampered_artifacts_are_refused(tmp_path, frame, tamper):
     elif tamper == "manifest_rewritten":
         # an attacker swaps the artifact AND rewrites the manifest consistently:
         # only the hash recorded in the registry catches it
-        from admon.models.store import content_hash
         import hashlib
+
+        from admon.models.store import content_hash
 
         (art / "postrules.json").write_text(json.dumps(PostRules(threshold=1).fit([0.0, 1.0]).to_dict()))
         man = json.loads((vdir / "manifest.json").read_text())

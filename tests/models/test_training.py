@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,7 +40,7 @@ def test_train_from_the_lake_and_score_like_inference(lake, xrootd_config, tmp_p
     from admon.models.transforms import apply_transforms
 
     expected = res.detector.score(apply_transforms(window, [{"name": "log1p"}]))
-    np.testing.assert_array_equal(loaded.detector.score(window).to_numpy(), expected.to_numpy())
+    np.testing.assert_array_equal(loaded.score(window).rows["raw_score"].to_numpy(), expected.to_numpy())
     out = loaded.predict(window)
     assert len(out) == len(window) and out["top_features"].map(len).eq(2).all()
 

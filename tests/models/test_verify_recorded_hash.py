@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from admon import DetectionEntity, Project
-from admon.models.serving import frame_to_v2_inputs
+from admon.models.oip import frame_to_v2_inputs
 from admon.models.store import ModelStore, content_hash
 from admon.models.training import train
 from admon.service.app import create_app

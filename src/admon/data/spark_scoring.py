@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from admon.detectors.base import SCORE_NAME, TIMESTAMP, Detector
-from admon.errors import ConfigError, DataError
+from admon.errors import ConfigError, DataError, NotFittedError
 
 STATUS = "status"
 ERROR = "error"
@@ -60,8 +60,14 @@ def score_on_spark(frame: Any, detector: Detector, *, group_by: list[str] | None
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
-    if not getattr(detector, "is_fitted_", False):
-        raise ConfigError(f"{detector!r} is not fitted; fit it (or load a trained model) before scoring on Spark")
+    if not isinstance(detector, Detector):
+        raise ConfigError(f"score_on_spark scores with a fitted admon Detector, got {type(detector).__name__}; "
+                          "pass one (admon.detectors.create(name).fit(frame))")
+    try:
+        detector._check_fitted()  # the detector's own check, before any Spark job starts
+    except NotFittedError as exc:
+        raise ConfigError(f"{detector!r} is not fitted; fit it (or load a trained model) before scoring "
+                          "on Spark") from exc
     keys = list(group_by if group_by is not None else detector.group_columns_)
     needed = list(dict.fromkeys([*keys, *detector.group_columns_, TIMESTAMP, *detector.feature_columns_]))
     missing = [c for c in needed if c not in frame.columns]

@@ -33,6 +33,8 @@ where none is recorded they say so (:func:`unrecorded_note`) instead of reportin
 >>> loaded = store.load("admon-dev", "cpu-model", expected_sha256=m.content_sha256)
 >>> bool((loaded.detector.score(frame) == create("robust_zscore").fit(frame).score(frame)).all())
 True
+>>> loaded.model_id, loaded.version, loaded.lookback
+('admon-dev/cpu-model/1', '1', 24)
 """
 
 from __future__ import annotations
@@ -47,17 +49,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+import admon
+from admon.detectors.base import Detector
+from admon.detectors.postrules import PostRuleChain
 from admon.errors import ConfigError, ConflictError, IntegrityError, NotFoundError
+from admon.models.scoring import TOP_FEATURES, Scores, score_with_detector
+from admon.settings import Settings, load_settings
 
 MANIFEST = "manifest.json"
 POINTER = "pointer.json"
 ARTIFACT = "artifact"
 POSTRULES_FILE = "postrules.json"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+#: What a namespace, model or version name in the store may look like.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def check_name(name: str) -> str:
+    """``name`` if the store allows it as a namespace, model or version name, else ConfigError.
+
+    >>> check_name("xrootd-model")
+    'xrootd-model'
+    """
+    if not NAME_PATTERN.match(name):
+        raise ConfigError(f"name {name!r} is not allowed in the model store; use letters, digits, '_', '.', '-' "
+                          "(at most 128, starting with a letter or digit)")
+    return name
 
 
 class ModelManifest(BaseModel):
@@ -93,48 +114,18 @@ def content_hash(files: dict[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class TransformedDetector:
-    """A fitted detector preceded by the model's transforms: ``score(frame)`` applies them first.
-
-    Every consumer that calls ``model.detector.score(frame)`` (scheduled runs, the
-    v2 endpoint) thus applies exactly the transforms the model was trained with.
-    """
-
-    def __init__(self, inner: Any, transforms: list[dict[str, Any]]) -> None:
-        self.inner = inner
-        self.transforms = list(transforms)
-
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        from admon.models.transforms import apply_transforms
-
-        return apply_transforms(frame, self.transforms)
-
-    def score(self, frame: pd.DataFrame) -> pd.Series:
-        return self.inner.score(self.transform(frame))
-
-    def feature_scores(self, frame: pd.DataFrame) -> pd.DataFrame | None:
-        return self.inner.feature_scores(self.transform(frame))
-
-    def fit(self, frame: pd.DataFrame) -> TransformedDetector:
-        self.inner.fit(self.transform(frame))
-        return self
-
-    def __getattr__(self, name: str) -> Any:  # feature_columns_, config, name, ...
-        if name == "inner":  # not set yet (copy/unpickle): no recursion
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-
 @dataclass
 class TrainedModel:
-    """A loaded model: detector (with its transforms) + post-rules + manifest, exactly as trained.
+    """A loaded model exactly as trained: the fitted detector, its post-rule chain and manifest.
 
-    :meth:`predict` is the one inference path of scheduled runs and the v2
-    endpoint, so both give identical scores.
+    It is the :class:`~admon.models.scoring.Scorer` of a stored model: :meth:`score` applies
+    the manifest's transforms, the detector and the chain, the one inference path of
+    scheduled runs and the v2 endpoints, so both give identical scores. ``detector`` sees
+    frames as the transforms leave them (``score`` applies them; ``detector.score`` does not).
     """
 
-    detector: Any
-    post_rules: Any
+    detector: Detector
+    post_rules: PostRuleChain | None
     manifest: ModelManifest
 
     @property
@@ -147,39 +138,41 @@ class TrainedModel:
         return self.manifest.content_sha256
 
     @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
     def config(self) -> dict[str, Any]:
         return dict(self.manifest.detector_config)
 
-    def predict(self, frame: pd.DataFrame, *, top: int = 3) -> pd.DataFrame:
-        """Per row: ``raw_score``, ``anomaly_score`` (0-100), ``severity``, ``is_anomaly``,
-        ``threshold`` and ``top_features`` (the columns that drove the score), aligned to ``frame``."""
-        from admon.detectors.postrules import contributions, top_features
+    @property
+    def fit_on_window(self) -> bool:
+        return False
 
-        raw = self.detector.score(frame)
-        if self.post_rules is not None:
-            out = self.post_rules.apply(raw, frame, group_by=self.detector.group_columns_)
-        else:
-            out = pd.DataFrame({"raw_score": raw, "anomaly_score": raw}, index=frame.index)
-        if len(frame):
-            out["top_features"] = top_features(contributions(self.detector, frame), top=top)
-        else:
-            out["top_features"] = pd.Series([], dtype=object)
-        out.index = frame.index
-        return out
+    @property
+    def lookback(self) -> int:
+        """Earlier points of a group a score depends on: the detector's, then its post-rules'."""
+        return self.detector.lookback + (self.post_rules.lookback if self.post_rules is not None else 0)
+
+    def score(self, frame: pd.DataFrame, *, top: int = TOP_FEATURES) -> Scores:
+        """Transforms -> detector -> post-rules, per row of ``frame``, with each feature's share."""
+        return score_with_detector(self.detector, self.post_rules, frame, transforms=self.manifest.transforms,
+                                   top=top)
+
+    def predict(self, frame: pd.DataFrame, *, top: int = TOP_FEATURES) -> pd.DataFrame:
+        """Per row: ``raw_score``, ``anomaly_score`` (0-100), ``severity``, ``is_anomaly``,
+        ``threshold`` and ``top_features`` (the columns that drove the score), aligned to ``frame``:
+        the rows of :meth:`score`."""
+        return self.score(frame, top=top).rows
 
 
 def load(namespace: str, model: str, version: str | int | None = None, *, root: str | None = None,
          expected_sha256: str | None = None, **storage_options: Any) -> TrainedModel:
     """Shortcut: ``ModelStore(root).load(...)`` (root default: the ``ADMON_MODEL_STORE`` setting).
 
-    A ``model`` that is a v2 URL (``http://host:port/v2/models/<namespace>:<model>``) gives a
-    :class:`~admon.models.serving.RemoteModel` with the same attributes, so an entity can
-    point at a remote endpoint instead of a local model.
+    An entity's model may also be remote or the built-in fallback: resolve its reference
+    with :func:`admon.models.reference.load_scorer`.
     """
-    if model.startswith(("http://", "https://")):
-        from admon.models.serving import resolve_model
-
-        return resolve_model(namespace, model, expected_sha256=expected_sha256)
     return ModelStore(root, **storage_options).load(namespace, model, version, expected_sha256=expected_sha256)
 
 
@@ -187,11 +180,7 @@ class ModelStore:
     """Versioned models under a local folder or an fsspec URL (``s3://...``)."""
 
     def __init__(self, root: str | Path | None = None, **storage_options: Any) -> None:
-        import fsspec
-
         if root is None:
-            from admon.settings import load_settings
-
             root = load_settings().model_store
         root = str(root)
         if "://" not in root:
@@ -208,10 +197,7 @@ class ModelStore:
     # ------------------------------------------------------------------ paths
     def _path(self, *parts: str) -> str:
         for p in parts:
-            if not _NAME.match(p):
-                raise ConfigError(
-                    f"name {p!r} is not allowed in the model store; use letters, digits, '_', '.', '-'"
-                )
+            check_name(p)
         return "/".join([self.root, *parts])
 
     def _read_json(self, path: str) -> Any:
@@ -227,9 +213,9 @@ class ModelStore:
         self,
         namespace: str,
         model: str,
-        detector: Any,
+        detector: Detector,
         *,
-        post_rules: Any = None,
+        post_rules: PostRuleChain | None = None,
         metrics: dict[str, Any] | None = None,
         training_window: tuple[int, int] | None = None,
         input_data_config: dict[str, Any] | None = None,
@@ -238,8 +224,6 @@ class ModelStore:
         promote: bool = True,
     ) -> ModelManifest:
         """Save a fitted detector (and post-rules) as the next version; promote it unless told not to."""
-        import admon
-
         with tempfile.TemporaryDirectory(prefix="admon-model-") as tmp:
             art = Path(tmp) / ARTIFACT
             detector.save(art)
@@ -314,7 +298,7 @@ class ModelStore:
                 continue
             for e in self.fs.ls(nsdir, detail=False):
                 name = e.rstrip("/").rsplit("/", 1)[-1]
-                if _NAME.match(name) and self._version_ids(ns, name):
+                if NAME_PATTERN.match(name) and self._version_ids(ns, name):
                     out.append((ns, name))
         return sorted(out)
 
@@ -362,9 +346,6 @@ class ModelStore:
         expected_sha256: str | None = None,
     ) -> TrainedModel:
         """Verify every artifact hash, then rebuild the model. IntegrityError on any mismatch."""
-        from admon.detectors.base import Detector
-        from admon.detectors.postrules import PostRules
-
         manifest = self.manifest(namespace, model, version)
         blobs = self._verified_files(manifest, expected_sha256)
         with tempfile.TemporaryDirectory(prefix="admon-load-") as tmp:
@@ -376,9 +357,7 @@ class ModelStore:
             detector = Detector.load(art)
             rules = None
             if (art / POSTRULES_FILE).is_file():
-                rules = PostRules.from_dict(json.loads((art / POSTRULES_FILE).read_text()), detector=detector)
-        if manifest.transforms:
-            detector = TransformedDetector(detector, manifest.transforms)
+                rules = PostRuleChain.from_dict(json.loads((art / POSTRULES_FILE).read_text()), detector=detector)
         return TrainedModel(detector=detector, post_rules=rules, manifest=manifest)
 
     def verify(self, namespace: str, model: str, version: str | int | None = None,
@@ -505,15 +484,13 @@ def unrecorded_note(namespace: str, model: str, version: str, why: str = "") -> 
             "content checked against its own manifest only")
 
 
-def is_runs_store(store: ModelStore, settings: Any = None) -> bool:
+def is_runs_store(store: ModelStore, settings: Settings | None = None) -> bool:
     """Whether ``store`` is the store scheduled runs load from (the ``model_store`` setting).
 
     Only a model of that store may have its hash recorded in the registry: recording one from
     another store would make every run refuse the model it actually loads.
     """
     if settings is None:
-        from admon.settings import load_settings
-
         settings = load_settings()
     return store.url == ModelStore(settings.model_store).url
 

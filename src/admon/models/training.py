@@ -35,7 +35,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import admon.detectors as detectors
+from admon.config import InputDataConfig
+from admon.data.source import DataSource
+from admon.detectors.base import Detector
+from admon.detectors.postrules import PostRuleChain
 from admon.errors import ConfigError, DataError
+from admon.models.store import ModelManifest, ModelStore, is_runs_store
+from admon.models.transforms import apply_transforms, validate_transforms
+from admon.registry.api import record_model
 from admon.timeutil import check_window
 
 #: Errors worth retrying when reading the lake (network file systems, object stores).
@@ -46,9 +54,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError, TimeoutError, Conn
 class TrainingResult:
     """What :func:`train` produced: the stored manifest, the fitted model and the stage records."""
 
-    manifest: Any
-    detector: Any
-    post_rules: Any
+    manifest: ModelManifest
+    detector: Detector
+    post_rules: PostRuleChain
     stages: list[dict[str, Any]]
     metrics: dict[str, Any]
     #: Ids of the registry entities whose recorded model content is now this version.
@@ -128,10 +136,7 @@ def normalisation_stats(frame: pd.DataFrame, columns: list[str]) -> dict[str, di
     return out
 
 
-def _detector_from(spec: Any, params: dict[str, Any] | None):
-    import admon.detectors as detectors
-    from admon.detectors.base import Detector
-
+def _detector_from(spec: Any, params: dict[str, Any] | None) -> Detector:
     if isinstance(spec, Detector):
         if params:
             raise ConfigError("give detector params only with a detector name, not with a Detector object")
@@ -144,7 +149,7 @@ def _detector_from(spec: Any, params: dict[str, Any] | None):
 
 
 def train(
-    input_data_config: Any,
+    input_data_config: InputDataConfig | None,
     start: Any,
     end: Any,
     detector: Any = "robust_zscore",
@@ -181,10 +186,6 @@ def train(
     ``store`` is the store scheduled runs load from (``ADMON_MODEL_STORE``); ``True`` or
     ``False`` forces it either way.
     """
-    from admon.detectors.postrules import PostRuleChain
-    from admon.models.store import ModelStore, is_runs_store
-    from admon.models.transforms import apply_transforms, validate_transforms
-
     start_ms, end_ms = check_window(start, end)
     if not 0.0 <= validation_fraction < 1.0:
         raise ConfigError(f"validation_fraction {validation_fraction} must be in [0, 1)")
@@ -202,8 +203,6 @@ def train(
         if frame is None:
             if input_data_config is None:
                 raise ConfigError("give an InputDataConfig to read from, or a frame")
-            from admon.data.source import DataSource
-
             source = DataSource(engine, input_data_config, lake_root=lake_root)
             frame = read_with_retry(lambda: source.read_pandas(start_ms, end_ms), attempts=read_attempts)
         if "timestamp" in frame.columns:
@@ -246,8 +245,9 @@ def train(
         with _progress(det, progress, on_epoch):
             det.fit(fit_part)
         rec.update(rows=len(fit_part), split_timestamp=split_ts)
-        if getattr(det, "losses_", None):
-            metrics["training_loss"] = [round(float(v), 6) for v in det.losses_]
+        losses = getattr(det, "losses_", None)  # detectors trained in epochs (admon.detectors.deep)
+        if losses:
+            metrics["training_loss"] = [round(float(v), 6) for v in losses]
 
     # 5. validate and calibrate
     with stages.stage("validate") as rec:
@@ -278,8 +278,6 @@ def train(
         _clear_checkpoint(Path(det.checkpoint_dir))
     recorded: list[int] = []
     if promote and (record if record is not None else is_runs_store(store)):
-        from admon.registry.api import record_model
-
         recorded = [e.id for e in record_model(namespace, model, manifest.version, store=store,
                                                database_url=database_url)]
     return TrainingResult(manifest, det, rules, stages.records, metrics, recorded)
@@ -294,7 +292,7 @@ def _split_timestamp(frame: pd.DataFrame, fraction: float) -> int | None:
     return int(ts[int(len(ts) * (1 - fraction))])
 
 
-def _score_stats(scores: pd.Series) -> dict[str, float]:
+def _score_stats(scores: pd.Series) -> dict[str, float | None]:
     s = scores.to_numpy(dtype=float)
     return {
         "count": int(s.size),
@@ -322,7 +320,7 @@ def _progress(det: Any, show: bool, on_epoch: Callable[[int, int, float], None] 
     if callbacks is None:
         yield
         return
-    added = []
+    added: list[Callable[[int, int, float], None]] = []
     bar = None
     if show:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn

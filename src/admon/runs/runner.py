@@ -29,6 +29,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from admon.config import InputDataConfig
+from admon.models.scoring import Scorer
 from admon.registry.db import session_factory
 from admon.registry.models import (
     FAILED,
@@ -145,7 +146,7 @@ class Runner:
         self.reader = reader or self._read_lake
         self.dialect = self.factory.kw["bind"].dialect.name
         self._read_cache: dict[tuple, tuple[pd.DataFrame, dict]] = {}
-        self._models: dict[tuple[str, str], tuple[float, inference.LoadedModel]] = {}
+        self._models: dict[tuple[str, str], tuple[float, Scorer]] = {}
         self._entities: dict[int, EntitySpec] = {}
         # (config hash, window, model id, model hash) -> (per-group results, scores hash): entities
         # reading the same data with the same model get the same scores; compute them once a tick
@@ -174,7 +175,7 @@ class Runner:
         self._entities.clear()
         self._scores.clear()
 
-    def model_for(self, entity: EntitySpec) -> inference.LoadedModel:
+    def model_for(self, entity: EntitySpec) -> Scorer:
         """The entity's model, loaded only if its content is what the registry recorded.
 
         The production version of ``inference_namespace/inference_model`` is loaded with
@@ -208,11 +209,10 @@ class Runner:
         self._models[key] = (time.monotonic(), model)
         return model
 
-    def _record_first_load(self, entity: EntitySpec, model: inference.LoadedModel) -> None:
+    def _record_first_load(self, entity: EntitySpec, model: Scorer) -> None:
         from admon.registry import repository as repo
 
-        manifest = getattr(model.trained, "manifest", None)
-        version = manifest.version if manifest is not None else model.model_id.rsplit("/", 1)[-1]
+        version = model.version
         with self.factory() as s:
             recorded = repo.record_model_if_unset(s, entity.id, version, model.content_hash)
             s.commit()

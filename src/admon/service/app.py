@@ -241,11 +241,11 @@ class BodyLimit:
 
 
 def _mount_model_serving(app: FastAPI) -> None:
-    """Mount the KServe v2 routes of :mod:`admon.models.serving` over the settings' model store,
+    """Mount the KServe v2 routes (:mod:`admon.service.routes.v2`) over the settings' model store,
     behind the access rule of every endpoint (a private project's model is not found for others)."""
     # imported here, like the routers above: the service's modules load when an app is created
-    from admon.models.serving import create_router
     from admon.service.deps import get_model_grant
+    from admon.service.routes.v2 import create_router
 
     app.include_router(create_router(app.state.settings.model_store, access=get_model_grant))
 
