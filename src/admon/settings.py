@@ -37,13 +37,17 @@ class Settings(BaseSettings):
         30.0, ge=0, description="Wait before retrying a failed run; doubles with every failure."
     )
     run_lease_seconds: float = Field(
-        600.0, gt=0, description="A run leased by a scheduler that died is taken over after this."
+        30.0, gt=0, description="A run's lease, renewed every third of it while the run works: the "
+        "window of a scheduler that died is taken over this long after its last renewal."
     )
     scheduler_poll_seconds: float = Field(10.0, gt=0, description="Pause between scheduler ticks.")
     sink_retry_backoff_seconds: float = Field(
         2.0, ge=0, description="First wait before re-sending to a sink that failed; doubles, max 5 min."
     )
-    sink_batch_size: int = Field(500, ge=1, description="Documents per sink request.")
+    sink_batch_size: int = Field(500, ge=1, description="Documents read from the outbox at a time.")
+    sink_chunk_size: int = Field(
+        100, ge=1, description="Documents per HTTP sink request. Each acknowledged request leaves the "
+        "outbox at once: a failure or a kill re-sends at most the request in flight.")
     sink_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one HTTP sink request.")
     max_context_buckets: int = Field(
         2016, ge=0,

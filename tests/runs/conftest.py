@@ -15,7 +15,6 @@ from conftest_servers import db_url, postgres_server, postgres_url  # noqa: E402
 from runs_helpers import LAKE_DAY, generate_small_lake  # noqa: E402
 
 
-
 @pytest.fixture(scope="session")
 def small_lake_template(tmp_path_factory):
     """3 hosts, 2022-05-10 .. 2022-05-12, one point per minute (generated once per session)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -60,14 +61,28 @@ def free_port() -> int:
 
 
 class Receiver:
-    """A MONIT-like HTTP endpoint: records every POSTed document; can refuse the first N requests."""
+    """A MONIT-like HTTP endpoint on 127.0.0.1: records every POST (its documents and its
+    ``Idempotency-Key``) and keeps the first copy of each document id (a receiver that drops
+    duplicates by id).
+
+    ``fail_next``: answer 503 to the next N requests (nothing kept); ``fail_at``: to the
+    requests with these numbers (1 = the first request). ``late_next``: keep the
+    next N requests' documents, then answer only after ``late_seconds`` (past the sender's
+    timeout: a late acknowledgement). ``delay_seconds``: every request takes this long.
+    """
 
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/monit"
-        self.received: list[dict] = []
+        self.received: list[dict] = []  # every document of every accepted request, in arrival order
+        self.posts: list[tuple[str | None, list[str]]] = []  # (Idempotency-Key, ids) per request
+        self.first: dict[str, dict] = {}  # id -> the document as first received (dict keeps order)
         self.requests = 0
         self.fail_next = 0
+        self.fail_at: set[int] = set()
+        self.late_next = 0
+        self.late_seconds = 1.0
+        self.delay_seconds = 0.0
         self.server: ThreadingHTTPServer | None = None
         self.lock = threading.Lock()
 
@@ -77,26 +92,59 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                late = 0.0
                 with outer.lock:
                     outer.requests += 1
-                    if outer.fail_next > 0:
+                    failing = outer.requests in outer.fail_at or outer.fail_next > 0
+                    if failing and outer.requests not in outer.fail_at:
                         outer.fail_next -= 1
+                    if failing:
                         self.send_response(503)
                         self.end_headers()
                         return
-                    outer.received.extend(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b'{"ok": true}')
+                    docs = json.loads(body)
+                    outer.received.extend(docs)
+                    outer.posts.append((self.headers.get("Idempotency-Key"), [d["id"] for d in docs]))
+                    for d in docs:
+                        outer.first.setdefault(d["id"], d)
+                    if outer.late_next > 0:
+                        outer.late_next -= 1
+                        late = outer.late_seconds
+                time.sleep(late or outer.delay_seconds)
+                try:
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(b'{"ok": true}')
+                except OSError:  # the sender gave up waiting (timeout) or was killed
+                    pass
 
             def log_message(self, *args):
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def duplicates(self) -> int:
+        """Documents received more than once (counting every extra copy)."""
+        with self.lock:
+            return len(self.received) - len(self.first)
 
     def stop(self) -> None:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+def order_inversions(documents: list[dict]) -> int:
+    """Pairs of documents of one entity delivered in the wrong window order: for each
+    document, the earlier-delivered documents of its entity with a later ``window_end``."""
+    inversions = 0
+    seen: dict[int, list[int]] = {}
+    for doc in documents:
+        ends = seen.setdefault(doc["entity_id"], [])
+        inversions += sum(1 for end in ends if end > doc["window_end"])
+        ends.append(doc["window_end"])
+    return inversions

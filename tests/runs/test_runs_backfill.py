@@ -109,8 +109,8 @@ def test_reproduce_refuses_unfinished_runs(db_url, lake):
         reproduce(999)
     de = make_entity()
     runner = Runner(load_settings())
-    from admon.runs.scheduler import insert_runs, run_row
     from admon.runs.runner import EntitySpec
+    from admon.runs.scheduler import insert_runs, run_row
 
     with session_scope() as s:
         spec = EntitySpec.from_row(repo.get_entity(s, de.id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,8 +18,8 @@ runs_app = typer.Typer(help="Inspect detection runs.", no_args_is_help=True)
 def scheduler_cmd(
     once: Annotated[bool, typer.Option("--once", help="One tick, then exit.")] = False,
     until_idle: Annotated[bool, typer.Option("--until-idle", help="Exit when nothing is left to do.")] = False,
-    metrics_port: Annotated[Optional[int], typer.Option(help="Serve /metrics on 127.0.0.1:PORT.")] = None,
-    now: Annotated[Optional[str], typer.Option(help="Pretend it is this time when choosing windows "
+    metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics on 127.0.0.1:PORT.")] = None,
+    now: Annotated[str | None, typer.Option(help="Pretend it is this time when choosing windows "
                                                     "(replays; leases still use the real clock).")] = None,
 ) -> None:
     """Run every enabled entity on its sliding windows until stopped (Ctrl-C / SIGTERM)."""
@@ -63,7 +63,13 @@ def run_cmd(
     end: Annotated[str, typer.Option("--to", help="End of the range (ISO time or epoch ms).")],
 ) -> None:
     """Backfill: run every window of ENTITY inside [--from, --to], oldest first."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from admon.runs.backfill import backfill
     from admon.runs.runner import Runner
@@ -78,10 +84,11 @@ def run_cmd(
             bar.update(task, completed=done, total=total, status=status)
 
         report = backfill(entity, start, end, runner=runner, progress=progress)
+    no_data = f", {report.no_data} without data" if report.no_data else ""
     console.print(
         f"{report.windows} windows: {report.succeeded} ran, {report.already_done} already done, "
-        f"{report.failed} failed, {report.busy_elsewhere} running elsewhere; {report.documents} documents, "
-        f"{report.delivered} delivered")
+        f"{report.failed} failed{no_data}, {report.busy_elsewhere} running elsewhere; "
+        f"{report.documents} documents, {report.delivered} delivered")
     if report.failed:
         raise typer.Exit(1)
 
@@ -90,12 +97,18 @@ def run_cmd(
 def runs_list(
     entity: Annotated[str, typer.Argument(help="Entity id or title.")],
     limit: Annotated[int, typer.Option(help="Newest N runs.")] = 50,
-    status: Annotated[Optional[str], typer.Option(help="Only runs with this status.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="Only runs with this status: pending, running, retrying, succeeded, failed or no_data.")] = None,
 ) -> None:
     """A table of ENTITY's runs: status, attempts, rows and stage timings, newest first."""
+    from admon.errors import ConfigError
     from admon.registry import repository as repo
     from admon.registry.db import session_scope
+    from admon.registry.models import RUN_STATUSES
     from admon.timeutil import format_ms
+
+    if status is not None and status not in RUN_STATUSES:
+        raise ConfigError(f"--status {status!r} is not a run status; use one of {', '.join(RUN_STATUSES)}")
 
     with session_scope() as s:
         row = repo.get_entity(s, entity)
@@ -110,7 +123,8 @@ def runs_list(
                 return f"{t[key]:.3f}" if key in t else ""
 
             error = (r.error or "").splitlines()[0][:60] if r.error else ""
-            colour = {"succeeded": "green", "failed": "red", "retrying": "yellow"}.get(r.status, "")
+            colour = {"succeeded": "green", "failed": "red", "retrying": "yellow",
+                      "no_data": "magenta"}.get(r.status, "")
             table.add_row(str(r.id), format_ms(r.window_start_ms), format_ms(r.window_end_ms),
                           f"[{colour}]{r.status}[/]" if colour else r.status, str(r.attempts),
                           "" if r.rows is None else str(r.rows), "" if r.groups is None else str(r.groups),

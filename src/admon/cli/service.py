@@ -33,6 +33,10 @@ def serve(
     from admon.settings import load_settings
 
     settings = load_settings()  # fail fast, before any worker starts
+    if not no_scheduler:
+        from admon.runs.runner import check_lake_root
+
+        check_lake_root(settings)  # the embedded scheduler would find every window empty
     init_database(settings.database_url)  # the first serve creates the registry, like `admon db init`
     # Worker processes build their app from the environment (uvicorn's factory mode).
     os.environ[SERVE_OPTIONS_ENV] = json.dumps({"scheduler": not no_scheduler, "results_cache": results_cache})

@@ -49,9 +49,14 @@ class Base(DeclarativeBase):
 
 
 # Run statuses. A run is `pending` until a scheduler leases it (`running`); a failed attempt
-# makes it `retrying` (with `next_attempt_ms`) until `run_max_attempts`, then `failed`.
+# makes it `retrying` (with `next_attempt_ms`) until `run_max_attempts`, then `failed`. A window
+# whose read found no input at all is `no_data` (finished, nothing exported). The column is a
+# plain string (no CHECK constraint), so a new status needs no migration.
 PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED = "pending", "running", "retrying", "succeeded", "failed"
-RUN_STATUSES = (PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED)
+NO_DATA = "no_data"
+RUN_STATUSES = (PENDING, RUNNING, RETRYING, SUCCEEDED, FAILED, NO_DATA)
+#: Statuses of a run that is not finished yet (it will run, or is running).
+UNFINISHED_STATUSES = (PENDING, RUNNING, RETRYING)
 
 
 class ProjectRow(Base):

@@ -4,7 +4,8 @@ The same run rows, leases, results and outbox as the scheduler, so a window is
 exported once whichever ran it: a second backfill of the same range finds every
 run succeeded and exports nothing new. A failed window is retried (with
 backoff) up to ``ADMON_RUN_MAX_ATTEMPTS`` times, recorded as failed, and the
-next windows still run; backfilling a range again retries its failed windows.
+next windows still run; backfilling a range again retries its failed windows
+and runs its ``no_data`` windows again (their data may have arrived since).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 
 from admon.registry import repository as repo
-from admon.registry.models import FAILED, PENDING, RETRYING, SUCCEEDED, RunRow
-from admon.runs.runner import EntitySpec, RunOutcome, Runner
+from admon.registry.models import FAILED, NO_DATA, PENDING, RETRYING, SUCCEEDED, RunRow
+from admon.runs.runner import EntitySpec, Runner, RunOutcome, check_lake_root
 from admon.runs.scheduler import insert_runs, run_row
 from admon.runs.windows import window_ends
 from admon.timeutil import TimeLike, check_window, now_ms
@@ -30,6 +31,7 @@ class BackfillReport:
     already_done: int = 0
     succeeded: int = 0
     failed: int = 0
+    no_data: int = 0
     busy_elsewhere: int = 0
     documents: int = 0
     delivered: int = 0
@@ -46,7 +48,10 @@ def backfill(
 ) -> BackfillReport:
     """Run every window ``[t - interval, t)`` that lies inside ``[start, end]``, oldest first."""
     runner = runner or Runner()
+    runner.clear_caches()  # a backfill reads the lake as it is now (late data included)
     start_ms, end_ms = check_window(start, end)
+    if runner.reads_lake:
+        check_lake_root(runner.settings)
     with runner.factory() as s:
         spec = EntitySpec.from_row(repo.get_entity(s, entity))
         s.commit()
@@ -57,10 +62,10 @@ def backfill(
     with runner.factory() as s:
         runs = dict(s.execute(select(RunRow.window_end_ms, RunRow.id).where(
             RunRow.entity_id == spec.id, RunRow.window_end_ms.in_(ends))).all()) if ends else {}
-        # asking for a range again retries its failed windows
+        # asking for a range again retries its failed windows, and reads its empty ones again
         if ends:
             s.execute(update(RunRow).where(RunRow.entity_id == spec.id, RunRow.window_end_ms.in_(ends),
-                                           RunRow.status == FAILED)
+                                           RunRow.status.in_((FAILED, NO_DATA)))
                       .values(status=PENDING, failures=0, next_attempt_ms=0))
         s.commit()
     for index, window_end in enumerate(ends):
@@ -96,6 +101,9 @@ def _run_one(runner: Runner, run_id: int, report: BackfillReport) -> RunOutcome 
             return outcome
         if outcome.status == FAILED:
             report.failed += 1
+            return outcome
+        if outcome.status == NO_DATA:
+            report.no_data += 1
             return outcome
         if outcome.status != RETRYING:
             return outcome

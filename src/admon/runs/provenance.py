@@ -20,8 +20,6 @@ import platform
 import subprocess
 from pathlib import Path
 
-import pandas as pd
-
 
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:

@@ -7,9 +7,17 @@ lease: a process owns a run while ``lease_owner`` is its id and
 ``UPDATE`` under its single-writer lock), so two schedulers never run the same
 window, and a window whose scheduler died is taken over once its lease expired.
 
+The lease is short (``ADMON_RUN_LEASE_SECONDS``, 30 s by default) and renewed by a
+heartbeat while the run works (:class:`LeaseKeeper`), so a long run keeps its window
+and the window of a scheduler that died is taken over within one lease.
+
 The results, the outbox rows and the ``succeeded`` status are written in one
 transaction that only commits while the lease is still ours: a window is
 exported once, whatever process dies when.
+
+A window whose read found no input at all (no file, or files without a row in the
+window) is recorded as ``no_data``: finished, counted, nothing exported. A lake root
+that does not exist is not "no input" but an error: the run fails (and is retried).
 """
 
 from __future__ import annotations
@@ -18,21 +26,25 @@ import dataclasses
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import fsspec
 import pandas as pd
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from admon.config import InputDataConfig
+from admon.errors import ConfigError, DataError, IntegrityError, NotFoundError
 from admon.models.scoring import Scorer
 from admon.registry.db import session_factory
 from admon.registry.models import (
     FAILED,
+    NO_DATA,
     PENDING,
     RETRYING,
     RUNNING,
@@ -55,6 +67,33 @@ log = logging.getLogger(__name__)
 
 EventHook = Callable[..., None]
 MODEL_CACHE_SECONDS = 60.0
+
+
+def lake_root_problem(root: str) -> str | None:
+    """Why ``root`` cannot be read as the lake (missing, not a folder, unreachable), or None."""
+    try:
+        fs, path = fsspec.core.url_to_fs(root)
+        if fs.isdir(path):
+            return None
+        what = "is not a folder" if fs.exists(path) else "does not exist"
+    except (OSError, ValueError, ImportError) as exc:
+        what = f"cannot be listed ({type(exc).__name__}: {exc})"
+    return f"the lake root {root!r} (ADMON_LAKE_ROOT) {what}; create it, or point ADMON_LAKE_ROOT at the lake"
+
+
+def check_lake_root(settings: Settings) -> None:
+    """Start-up check of a scheduler: a local lake root that is missing is a :class:`ConfigError`.
+
+    Remote roots (``s3://``, ``hdfs://``) are not contacted at start-up; every run checks its
+    root before reading and fails (retried) while it is missing.
+    """
+    fs, _ = fsspec.core.url_to_fs(settings.lake_root)
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+    if not {"file", "local"} & set(protocols):
+        return
+    problem = lake_root_problem(settings.lake_root)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def new_owner_id() -> str:
@@ -140,7 +179,8 @@ class Runner:
         self.database_url = database_url or self.settings.database_url
         self.factory: sessionmaker[Session] = session_factory(self.database_url)
         self.sinks = sinks if sinks is not None else parse_sinks(
-            self.settings.sinks, timeout_seconds=self.settings.sink_timeout_seconds)
+            self.settings.sinks, timeout_seconds=self.settings.sink_timeout_seconds,
+            chunk_size=self.settings.sink_chunk_size)
         self.owner = owner or new_owner_id()
         self.on_event = on_event or (lambda *a, **k: None)
         self.reader = reader or self._read_lake
@@ -153,12 +193,20 @@ class Runner:
         self._scores: dict[tuple, tuple[pd.DataFrame, str]] = {}
 
     # --- reading ---------------------------------------------------------------------------
+    @property
+    def reads_lake(self) -> bool:
+        """Does this runner read the lake (and not a reader given by the caller)?"""
+        return self.reader == self._read_lake
+
     def _read_lake(self, entity: EntitySpec, start_ms: int, end_ms: int) -> tuple[pd.DataFrame, dict]:
         """The window's frame and read report; entities with the same config share one read."""
         key = (entity.config_hash, start_ms, end_ms)
         cached = self._read_cache.get(key)
         if cached is not None:
             return cached
+        problem = lake_root_problem(self.settings.lake_root)
+        if problem is not None:  # not "no input": a run that read nothing here would look fine
+            raise DataError(problem)
         from admon.data.source import DataSource
 
         source = DataSource(None, entity.idc, lake_root=self.settings.lake_root)
@@ -188,8 +236,6 @@ class Runner:
         A lookup (found or not) is reused for ``MODEL_CACHE_SECONDS``, so a newly published
         version is picked up within that time.
         """
-        from admon.errors import IntegrityError
-
         key = (entity.inference_namespace, entity.inference_model, entity.model_sha256)
         cached = self._models.get(key)
         if cached is not None and time.monotonic() - cached[0] < MODEL_CACHE_SECONDS:
@@ -230,8 +276,6 @@ class Runner:
             with self.factory() as s:
                 row = s.get(EntityRow, entity_id)
                 if row is None:
-                    from admon.errors import NotFoundError
-
                     raise NotFoundError(f"no detection entity {entity_id}")
                 self._entities[entity_id] = EntitySpec.from_row(row)
                 s.commit()
@@ -281,8 +325,26 @@ class Runner:
         return None
 
     # --- executing -------------------------------------------------------------------------
+    def renew_lease(self, run_id: int) -> bool:
+        """Extend this process's lease of ``run_id`` by ``run_lease_seconds``; False once it is
+        not ours any more (finished, or taken over after this process stalled past the lease)."""
+        ttl = int(self.settings.run_lease_seconds * 1000)
+        with self.factory() as s:
+            renewed = s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.lease_owner == self.owner, RunRow.status == RUNNING)
+                .values(lease_expires_ms=now_ms() + ttl)
+            ).rowcount
+            s.commit()
+        return bool(renewed)
+
     def execute(self, claim: Claim) -> RunOutcome:
-        """Run a claimed window to success or a recorded failure; never raises for a run error."""
+        """Run a claimed window to success, ``no_data`` or a recorded failure; never raises for a
+        run error. The lease is renewed in the background while the window runs."""
+        with LeaseKeeper(self, claim.run_id):
+            return self._execute(claim)
+
+    def _execute(self, claim: Claim) -> RunOutcome:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         try:
@@ -298,16 +360,16 @@ class Runner:
             t0 = time.perf_counter()
             frame, report = self.reader(entity, claim.window_start_ms - context, claim.window_end_ms)
             timings["read_s"] = round(time.perf_counter() - t0, 6)
+            if not _rows_in_window(frame, claim.window_start_ms):
+                if report.get("skipped"):
+                    # files were there but nothing in the window could be used: a data problem
+                    # to retry and then report, not an empty success
+                    raise DataError(
+                        f"no readable row in the window ending {claim.window_end_ms}; the read skipped "
+                        f"{report['skipped']}; check the lake with `admon data preview --strict`")
+                return self._record_no_data(claim, entity, report, timings, started)
             t0 = time.perf_counter()
             frame, per_group, digest = self._score(entity, claim, model, frame, context)
-            if frame.empty and report.get("skipped"):
-                # files were there but nothing in the window could be used: a data problem to
-                # retry and then report, not an empty success
-                from admon.errors import DataError
-
-                raise DataError(
-                    f"no readable row in the window ending {claim.window_end_ms}; the read skipped "
-                    f"{report['skipped']}; check the lake with `admon data preview --strict`")
             timings["score_s"] = round(time.perf_counter() - t0, 6)
             t0 = time.perf_counter()
             docs = self._documents(entity, claim, model, per_group)
@@ -421,6 +483,32 @@ class Runner:
             s.commit()
         return True
 
+    def _record_no_data(self, claim: Claim, entity: EntitySpec, report: dict, timings: dict,
+                        started: float) -> RunOutcome:
+        """Finish a window without input as ``no_data``: recorded and counted, nothing exported."""
+        seconds = time.perf_counter() - started
+        timings["total_s"] = round(seconds, 6)
+        provenance = {"window_start_ms": claim.window_start_ms, "window_end_ms": claim.window_end_ms,
+                      "lake_root": self.settings.lake_root, "read_report": _jsonable(report)}
+        with self.factory() as s:
+            owned = s.execute(
+                update(RunRow)
+                .where(RunRow.id == claim.run_id, RunRow.lease_owner == self.owner,
+                       RunRow.status == RUNNING)
+                .values(status=NO_DATA, rows=0, groups=0, anomalies=0, error=None, provenance=provenance,
+                        timings=timings, lease_owner=None, lease_expires_ms=None, finished_ms=now_ms())
+            ).rowcount
+            s.commit()
+        if not owned:
+            self.on_event("run_lost_lease", run_id=claim.run_id)
+            return RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, "lost_lease")
+        log.warning("run %s of entity %s (#%s): no input in the window [%s, %s); recorded as no_data",
+                    claim.run_id, entity.title, entity.id, claim.window_start_ms, claim.window_end_ms)
+        _record_metric(entity.id, NO_DATA, seconds)
+        self.on_event("run_finished", run_id=claim.run_id, status=NO_DATA,
+                      window_end_ms=claim.window_end_ms, documents=0)
+        return RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, NO_DATA, seconds=seconds)
+
     def _publish(self, docs: list[dict]) -> None:
         for sink in self.sinks:
             if not sink.durable and docs:
@@ -471,6 +559,51 @@ class Runner:
         if report.delivered:
             self.on_event("delivered", documents=report.delivered)
         return report
+
+
+class LeaseKeeper:
+    """Renews a run's lease while the run works: a heartbeat thread, for a ``with`` block.
+
+    Every third of ``run_lease_seconds`` it extends ``lease_expires_ms``, so a run may take
+    longer than its lease, while the window of a process that died (and beats no more) is
+    taken over one lease after its last beat. It stops when the block ends, or when the
+    lease is no longer ours (the commit will then find that out too and drop the run).
+    """
+
+    def __init__(self, runner: Runner, run_id: int) -> None:
+        self.runner = runner
+        self.run_id = run_id
+        self.interval = runner.settings.run_lease_seconds / 3
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"admon-lease-{run_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        # a beat stuck on a busy database may outlive the run: harmless, it renews only a
+        # lease that is still ours and still running
+        self._thread.join(timeout=max(self.interval, 5.0))
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if not self.runner.renew_lease(self.run_id):
+                    if not self._stop.is_set():
+                        log.warning("run %s: lease lost to another scheduler; its commit will be dropped",
+                                    self.run_id)
+                    return
+            except Exception as exc:  # noqa: BLE001 - a missed beat is retried; the lease has slack
+                log.warning("run %s: could not renew the lease (%s); trying again", self.run_id, exc)
+
+
+def _rows_in_window(frame: pd.DataFrame, window_start_ms: int) -> int:
+    """Rows of ``frame`` (the window plus any history read before it) inside the window."""
+    if frame.empty or "timestamp" not in frame.columns:
+        return int(len(frame))
+    return int((frame["timestamp"] >= window_start_ms).sum())
 
 
 def _plain(value: Any) -> Any:

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from admon.registry.models import PENDING, RETRYING, RUNNING, EntityRow, OutboxRow, RunRow
-from admon.runs.runner import EntitySpec, RunOutcome, Runner
+from admon.runs.runner import EntitySpec, Runner, RunOutcome, check_lake_root
 from admon.runs.windows import due_window_ends
 from admon.timeutil import now_ms
 
@@ -65,12 +65,18 @@ def run_row(entity: EntitySpec, window_end: int, trigger: str, now: int) -> dict
 
 
 class Scheduler:
-    """Plans, runs and delivers. ``clock`` says which windows are due (default: the real time)."""
+    """Plans, runs and delivers. ``clock`` says which windows are due (default: the real time).
+
+    Refuses to start (:class:`~admon.errors.ConfigError`) when its runner reads a local lake
+    whose root does not exist: every window would otherwise look empty.
+    """
 
     def __init__(self, runner: Runner | None = None, *, clock: Callable[[], int] | None = None) -> None:
         self.runner = runner or Runner()
         self.clock = clock or now_ms
         self.settings = self.runner.settings
+        if self.runner.reads_lake:
+            check_lake_root(self.settings)
 
     def plan(self, now: int | None = None) -> int:
         """Insert the due run rows of every enabled entity; returns how many were new."""

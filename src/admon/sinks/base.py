@@ -1,8 +1,12 @@
 """The sink protocol and the URL -> sink parser.
 
 A sink has a ``url`` (its identity in the outbox), ``durable`` (fed through the
-outbox, acknowledged per batch) and ``send(documents)``, which returns only once
+outbox, acknowledged per ``send``) and ``send(documents)``, which returns only once
 the receiver has accepted every document, and raises :class:`SinkError` otherwise.
+A durable sink may set ``chunk_size``: the outbox then hands it at most that many
+documents per ``send`` and drops each acknowledged chunk from the outbox at once,
+so a failure re-sends only the chunk in flight (the HTTP sink does; see
+:mod:`admon.sinks.monit_http`).
 
 >>> parse_sink("jsonl:///tmp/x").directory
 '/tmp/x'
@@ -34,7 +38,7 @@ class Sink(Protocol):
         """Deliver ``documents`` (in order); raise :class:`SinkError` unless all were accepted."""
 
 
-def parse_sink(url: str, *, timeout_seconds: float = 10.0) -> Sink:
+def parse_sink(url: str, *, timeout_seconds: float = 10.0, chunk_size: int | None = 100) -> Sink:
     """The sink a URL names."""
     text = url.strip()
     if text.startswith("jsonl:"):
@@ -47,7 +51,7 @@ def parse_sink(url: str, *, timeout_seconds: float = 10.0) -> Sink:
     if text.startswith(("http://", "https://")):
         from admon.sinks.monit_http import HttpSink
 
-        return HttpSink(text, timeout_seconds=timeout_seconds)
+        return HttpSink(text, timeout_seconds=timeout_seconds, chunk_size=chunk_size)
     if text in ("prometheus", "prometheus://", "prometheus:"):
         from admon.sinks.prometheus import PrometheusSink
 
@@ -57,10 +61,11 @@ def parse_sink(url: str, *, timeout_seconds: float = 10.0) -> Sink:
     )
 
 
-def parse_sinks(text: str | None, *, timeout_seconds: float = 10.0) -> list[Sink]:
+def parse_sinks(text: str | None, *, timeout_seconds: float = 10.0,
+                chunk_size: int | None = 100) -> list[Sink]:
     """Every sink of a comma-separated list (``ADMON_SINKS``); empty text = no sinks."""
-    sinks = [parse_sink(part, timeout_seconds=timeout_seconds) for part in (text or "").split(",")
-             if part.strip()]
+    sinks = [parse_sink(part, timeout_seconds=timeout_seconds, chunk_size=chunk_size)
+             for part in (text or "").split(",") if part.strip()]
     urls = [s.url for s in sinks]
     dupes = sorted({u for u in urls if urls.count(u) > 1})
     if dupes:

@@ -34,7 +34,7 @@ class JsonlSink:
         self._seen: dict[str, tuple[set[str], int]] = {}
 
     def path_for(self, timestamp_ms: int) -> Path:
-        day = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc).date()
+        day = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC).date()
         return Path(self.directory) / f"{day.isoformat()}.jsonl"
 
     def send(self, documents: list[dict[str, Any]]) -> None:

@@ -1,40 +1,70 @@
 """``http(s)://host:port/path``: MONIT-style HTTP POST of a JSON list of documents.
 
-A 2xx answer acknowledges the whole batch; anything else (refused connection,
-timeout, 4xx/5xx) raises :class:`~admon.sinks.base.SinkError` and the documents
-stay in the outbox, to be sent again (in the same order) after a backoff.
+Delivery is at least once, with a bound on duplicates. The outbox hands this sink
+at most ``chunk_size`` documents (``ADMON_SINK_CHUNK_SIZE``, 100 by default) per
+:meth:`HttpSink.send`, which is one request; a 2xx answer acknowledges that chunk,
+and the outbox drops its documents at once, before the next chunk is sent. Anything
+else (refused connection, timeout, 4xx/5xx) raises
+:class:`~admon.sinks.base.SinkError`: the chunk and everything after it stay queued
+and are sent again, in the same order, after a backoff. So a receiver sees a
+document twice only when the chunk carrying it was in flight at a failure: a reply
+lost or too late (timeout), or the sending process killed between the receiver's
+answer and the outbox commit. Each such failure re-sends one chunk: at most
+``chunk_size`` duplicates per failure.
+
+Each request says what it carries, for a receiver that drops duplicates:
+
+- every document has its deterministic ``id`` in the body (the per-document key;
+  the same window and group always get the same id, also when re-computed);
+- the ``Idempotency-Key`` header is the sha256 (hex) of the chunk's document ids
+  joined by newlines, in order: a chunk re-sent as it was carries the same key.
+  (A re-sent chunk can differ when other documents were queued ahead of it in the
+  meantime; a receiver that must drop every duplicate uses the document ids.)
+
+>>> idempotency_key(["a", "b"]) == idempotency_key(["a", "b"]) != idempotency_key(["b", "a"])
+True
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
+import httpx
+
 from admon.sinks.base import SinkError
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(document_ids: list[str]) -> str:
+    """The ``Idempotency-Key`` of a request carrying documents with these ids, in this order."""
+    return hashlib.sha256("\n".join(document_ids).encode()).hexdigest()
 
 
 class HttpSink:
     durable = True
 
-    def __init__(self, url: str, *, timeout_seconds: float = 10.0) -> None:
+    def __init__(self, url: str, *, timeout_seconds: float = 10.0, chunk_size: int | None = 100) -> None:
         self.url = url
         self.timeout_seconds = timeout_seconds
-        self._client = None
+        #: Most documents per request (the outbox splits its batches into chunks of this size).
+        self.chunk_size = chunk_size
+        self._client: httpx.Client | None = None
 
-    def _http(self):
-        import httpx
-
+    def _http(self) -> httpx.Client:
         if self._client is None:
             self._client = httpx.Client(timeout=self.timeout_seconds)
         return self._client
 
     def send(self, documents: list[dict[str, Any]]) -> None:
-        import httpx
-
+        """POST ``documents`` as one request; return once the receiver answered 2xx."""
         body = json.dumps(documents, separators=(",", ":"), allow_nan=False)
+        headers = {"Content-Type": "application/json; charset=UTF-8",
+                   IDEMPOTENCY_HEADER: idempotency_key([str(d["id"]) for d in documents])}
         try:
-            reply = self._http().post(self.url, content=body,
-                                      headers={"Content-Type": "application/json; charset=UTF-8"})
+            reply = self._http().post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise SinkError(f"POST {self.url} failed: {type(exc).__name__}: {exc}") from exc
         if not 200 <= reply.status_code < 300:

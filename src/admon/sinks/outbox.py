@@ -8,6 +8,20 @@ table keeps every document; the outbox holds only what is still owed, so it stay
 small however long admon runs), and on a failure stops
 that sink (keeping the order) until a backoff has passed. One process at a time
 delivers to a sink (lease ``deliver:<sink url>``).
+
+**In window order per entity.** A window's documents are held back while an earlier
+window of the same entity is not finished: pending, retrying or running (leased;
+also by a scheduler that died, until its lease expires and the window is run
+again). Of a disabled entity, whose queued windows do not run until it is enabled
+again, only a window running under a live lease holds the later ones back. So a window killed mid-run and re-run later is still
+delivered before the windows after it, even if those finished first. A window that
+finally failed or had no data holds nothing back. The price: a later window waits
+for an earlier one's retries (at most ``ADMON_RUN_MAX_ATTEMPTS`` with backoff), and
+a backfill of an older range holds the entity's newer results until it is done.
+
+**Resumable.** A sink with a ``chunk_size`` gets each batch in chunks of that size;
+each acknowledged chunk is deleted from the outbox before the next is sent, so a
+failure (or a kill) re-sends only the chunk that was in flight.
 """
 
 from __future__ import annotations
@@ -16,11 +30,11 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from admon.registry import repository as repo
-from admon.registry.models import OutboxRow
+from admon.registry.models import RUNNING, UNFINISHED_STATUSES, EntityRow, OutboxRow, RunRow
 from admon.sinks.base import Sink, SinkError
 from admon.timeutil import now_ms
 
@@ -81,45 +95,76 @@ def deliver(
     return report
 
 
+def deliverable(sink_url: str, limit: int, now: int):
+    """The query of ``sink_url``'s next ``limit`` outbox rows, in window order, leaving out the
+    windows held back behind an unfinished earlier window of the same entity."""
+    earlier = aliased(RunRow)
+    enabled = select(EntityRow.id).where(EntityRow.enabled.is_(True))
+    held = (
+        select(earlier.id)
+        .where(earlier.entity_id == RunRow.entity_id, earlier.window_end_ms < OutboxRow.window_end_ms,
+               or_(and_(earlier.status.in_(UNFINISHED_STATUSES), earlier.entity_id.in_(enabled)),
+                   and_(earlier.status == RUNNING, earlier.lease_expires_ms >= now)))
+        .exists()
+    )
+    return (
+        select(OutboxRow.id, OutboxRow.payload, OutboxRow.next_attempt_ms, OutboxRow.attempts)
+        .join(RunRow, RunRow.id == OutboxRow.run_id)
+        .where(OutboxRow.sink == sink_url, OutboxRow.delivered.is_(False), ~held)
+        .order_by(OutboxRow.window_end_ms, OutboxRow.id)
+        .limit(limit)
+    )
+
+
 def _deliver_sink(factory, sink, owner, lease, batch_size, backoff_seconds, lease_seconds,
                   max_batches, now, report) -> None:
+    chunk_size = getattr(sink, "chunk_size", None) or batch_size
     batches = 0
     while max_batches is None or batches < max_batches:
         current = now_ms() if now is None else now
         with factory() as s:
-            rows = s.execute(
-                select(OutboxRow.id, OutboxRow.payload, OutboxRow.next_attempt_ms, OutboxRow.attempts)
-                .where(OutboxRow.sink == sink.url, OutboxRow.delivered.is_(False))
-                .order_by(OutboxRow.window_end_ms, OutboxRow.id)
-                .limit(batch_size)
-            ).all()
+            rows = s.execute(deliverable(sink.url, batch_size, current)).all()
             s.commit()
         if not rows:
             return
         if rows[0].next_attempt_ms > current:  # backing off: later documents wait, order is kept
             report.pending_sinks.append(sink.url)
             return
-        ids = [r.id for r in rows]
-        try:
-            sink.send([r.payload for r in rows])
-        except SinkError as exc:
-            attempts = max(r.attempts for r in rows) + 1
-            wait = min(MAX_BACKOFF_MS, int(backoff_seconds * 1000 * 2 ** (attempts - 1)))
+        for start in range(0, len(rows), chunk_size):
+            chunk = rows[start:start + chunk_size]
+            if not _send_chunk(factory, sink, chunk, backoff_seconds, current, report):
+                return
             with factory() as s:
-                s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(
-                    attempts=OutboxRow.attempts + 1, next_attempt_ms=current + wait,
-                    last_error=str(exc)[:2000]))
-                s.commit()
-            log.warning("sink %s failed (attempt %d), retrying in %.1f s: %s", sink.url, attempts,
-                        wait / 1000, exc)
-            report.failed_batches += 1
-            report.errors.append(str(exc))
-            report.pending_sinks.append(sink.url)
-            return
-        with factory() as s:
-            s.execute(delete(OutboxRow).where(OutboxRow.id.in_(ids)))
-            s.commit()
-            # renew: a long backlog must not let the lease lapse under us
-            repo.acquire_lease(s, lease, owner, int(lease_seconds * 1000), now)
-        report.delivered += len(ids)
+                # renew: a long backlog must not let the lease lapse under us
+                if not repo.acquire_lease(s, lease, owner, int(lease_seconds * 1000), now):
+                    log.warning("lost the delivery lease of %s to another process; it delivers now",
+                                sink.url)
+                    report.pending_sinks.append(sink.url)
+                    return
         batches += 1
+
+
+def _send_chunk(factory, sink, chunk, backoff_seconds: float, current: int, report: DeliveryReport) -> bool:
+    """Send one chunk; drop it from the outbox once acknowledged. False: it failed (backing off)."""
+    ids = [r.id for r in chunk]
+    try:
+        sink.send([r.payload for r in chunk])
+    except SinkError as exc:
+        attempts = max(r.attempts for r in chunk) + 1
+        wait = min(MAX_BACKOFF_MS, int(backoff_seconds * 1000 * 2 ** (attempts - 1)))
+        with factory() as s:
+            s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(
+                attempts=OutboxRow.attempts + 1, next_attempt_ms=current + wait,
+                last_error=str(exc)[:2000]))
+            s.commit()
+        log.warning("sink %s failed (attempt %d), retrying in %.1f s: %s", sink.url, attempts,
+                    wait / 1000, exc)
+        report.failed_batches += 1
+        report.errors.append(str(exc))
+        report.pending_sinks.append(sink.url)
+        return False
+    with factory() as s:
+        s.execute(delete(OutboxRow).where(OutboxRow.id.in_(ids)))
+        s.commit()
+    report.delivered += len(ids)
+    return True
