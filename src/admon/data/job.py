@@ -40,13 +40,13 @@ REASON = f"{INTERNAL_MARK}reason"
 FILE = f"{INTERNAL_MARK}file"
 LINE = f"{INTERNAL_MARK}line"
 TS_TEXT = f"{INTERNAL_MARK}timestamp_text"
-TS_NUMBER = f"{INTERNAL_MARK}timestamp_double"
-TS_INTEGRAL = f"{INTERNAL_MARK}timestamp_integral"
-TS_INT = f"{INTERNAL_MARK}timestamp_int"
-TS_PROBLEM = f"{INTERNAL_MARK}timestamp_problem"
+TS_FAST = f"{INTERNAL_MARK}timestamp_fast"
+TS_EXACT = f"{INTERNAL_MARK}timestamp_exact"
+TS_STATE = f"{INTERNAL_MARK}timestamp_state"
 # Reasons of a timestamp that cannot be used, in the order they are checked.
 TIMESTAMP_REASONS = ("missing_timestamp", "timestamp_not_integer_ms", "timestamp_out_of_range",
                      "timestamp_in_seconds")
+IN_WINDOW = "in_window"  # the TS_STATE of a usable timestamp in the window (NULL: usable, outside it)
 # Integer text, as JSON writes it (no backslashes: Spark SQL literals would unescape them).
 _INTEGER_TEXT = "^-?[0-9]+$"
 _BIGINT_SAFE = "9.0E18"  # doubles below this in magnitude convert to BIGINT on every engine
@@ -128,49 +128,63 @@ def _flat_columns(fields) -> list[str]:
 
 
 def flat_sql(fields, scan: str, start_ms: int, end_ms: int, *, passthrough: tuple[str, ...] = ()) -> str:
-    """Flattened rows of a scan: each field once, ``timestamp`` parsed, ``#timestamp_problem``
-    (NULL for a usable timestamp, else its reason) and ``#empty`` (every scan column NULL).
+    """Flattened rows of a scan: each field once, ``timestamp`` parsed, ``#timestamp_state`` and
+    ``#empty`` (every scan column NULL). ``passthrough`` columns of the scan are carried along.
 
-    The timestamp is an integer number of milliseconds: JSON ``true``, ``1652141000000.5`` or
-    text is ``timestamp_not_integer_ms`` (never rounded); outside 1970–2200 it is
-    ``timestamp_out_of_range``; a value that lies in the window once multiplied by 1000 is
-    ``timestamp_in_seconds``. ``passthrough`` columns of the scan are carried along.
+    The state of a row's timestamp is ``in_window``, NULL (usable, outside the window) or why it
+    cannot be used: an integer number of milliseconds is needed, so JSON ``true``,
+    ``1652141000000.5`` or text is ``timestamp_not_integer_ms`` (never rounded); outside
+    1970–2200 it is ``timestamp_out_of_range``; a value that lies in the window once multiplied
+    by 1000 is ``timestamp_in_seconds``.
+
+    Nearly every timestamp is canonical integer text, recognised by one cast and its inverse;
+    the exact parse of anything else sits in CASE branches that engines evaluate only for the
+    rows that reach them (engines also inline these expressions wherever they are referenced).
     """
     scan_columns = [q(f.scan_column(loc)) for f in fields for loc in f.locations]
     empty = " AND ".join(f"{c} IS NULL" for c in scan_columns)
     carried = "".join(f"{c}, " for c in passthrough)
     raw = f"SELECT {carried}{', '.join(_flat_columns(fields))}, ({empty}) AS {q(EMPTY)} FROM {q(scan)}"
-    text, number, integral, value = q(TS_TEXT), q(TS_NUMBER), q(TS_INTEGRAL), q(TS_INT)
-    is_integer_text = f"REGEXP_MATCHES({text}, '{_INTEGER_TEXT}')"
-    typed = (
-        f"SELECT *, COALESCE({is_integer_text} OR ({number} % 1) = 0, FALSE) AS {integral}, "
-        f"CASE WHEN {is_integer_text} THEN TRY_CAST({text} AS BIGINT) "
-        f"WHEN ABS({number}) < {_BIGINT_SAFE} THEN TRY_CAST({number} AS BIGINT) END AS {value} "
-        f"FROM (SELECT *, TRY_CAST({text} AS DOUBLE) AS {number} FROM ({raw}) AS raw) AS number"
-    )
-    in_range = f"{value} >= {MIN_TIMESTAMP_MS} AND {value} < {MAX_TIMESTAMP_MS}"
-    # ts * 1000 in [start, end)  <=>  ts in [ceil(start / 1000), ceil(end / 1000)): no overflow
-    seconds = f"{value} >= {-(-start_ms // 1000)} AND {value} < {-(-end_ms // 1000)}"
-    problem = (
-        f"CASE WHEN {text} IS NULL THEN {lit(TIMESTAMP_REASONS[0])} "
-        f"WHEN NOT {integral} THEN {lit(TIMESTAMP_REASONS[1])} "
-        f"WHEN {value} IS NULL OR NOT ({in_range}) THEN {lit(TIMESTAMP_REASONS[2])} "
-        f"WHEN {value} >= {start_ms} AND {value} < {end_ms} THEN NULL "
-        f"WHEN {seconds} THEN {lit(TIMESTAMP_REASONS[3])} END"
-    )
-    return (f"SELECT *, CASE WHEN {integral} AND {in_range} THEN {value} END AS {q(TIMESTAMP)}, "
-            f"{problem} AS {q(TS_PROBLEM)} FROM ({typed}) AS typed")
+    text, fast, exact = q(TS_TEXT), q(TS_FAST), q(TS_EXACT)
+    typed = (f"SELECT *, CAST({fast} AS VARCHAR) = {text} AS {exact} "
+             f"FROM (SELECT *, TRY_CAST({text} AS BIGINT) AS {fast} FROM ({raw}) AS raw) AS fast")
+    # the rest: integer text that is not canonical (-0, +5, 007), a number with a fraction or an
+    # exponent (1.5e12 is a timestamp, 1.5 is not), or no number at all
+    number = f"TRY_CAST({text} AS DOUBLE)"
+    integer_text = f"REGEXP_MATCHES({text}, '{_INTEGER_TEXT}')"
+    integral = f"COALESCE({integer_text} OR ({number} % 1) = 0, FALSE)"
+    exact_value = (f"CASE WHEN {integer_text} THEN {fast} "
+                   f"WHEN ABS({number}) < {_BIGINT_SAFE} THEN TRY_CAST({number} AS BIGINT) END")
+
+    def checks(value: str) -> str:
+        """WHEN branches of the state of a usable-so-far integer ``value``."""
+        return (f"WHEN {value} IS NULL OR {value} < {MIN_TIMESTAMP_MS} OR {value} >= {MAX_TIMESTAMP_MS} "
+                f"THEN {lit(TIMESTAMP_REASONS[2])} "
+                f"WHEN {value} >= {start_ms} AND {value} < {end_ms} THEN {lit(IN_WINDOW)} "
+                # ts * 1000 in [start, end)  <=>  ts in [ceil(start / 1000), ceil(end / 1000)): no overflow
+                f"WHEN {value} >= {-(-start_ms // 1000)} AND {value} < {-(-end_ms // 1000)} "
+                f"THEN {lit(TIMESTAMP_REASONS[3])}")
+
+    state = (f"CASE WHEN {exact} THEN CASE {checks(fast)} END "
+             f"WHEN {text} IS NULL THEN {lit(TIMESTAMP_REASONS[0])} "
+             f"WHEN NOT {integral} THEN {lit(TIMESTAMP_REASONS[1])} "
+             f"ELSE CASE {checks(exact_value)} END END")
+    in_range = f"BETWEEN {MIN_TIMESTAMP_MS} AND {MAX_TIMESTAMP_MS - 1}"
+    timestamp = (f"CASE WHEN {exact} THEN CASE WHEN {fast} {in_range} THEN {fast} END "
+                 f"WHEN {integral} THEN CASE WHEN ({exact_value}) {in_range} THEN {exact_value} END END")
+    return f"SELECT *, {timestamp} AS {q(TIMESTAMP)}, {state} AS {q(TS_STATE)} FROM ({typed}) AS typed"
 
 
 def _keep_condition(plan: SourcePlan, start_ms: int, end_ms: int) -> str:
-    """Rows in the window that pass the filter, and rows with a timestamp problem (to be counted)
-    unless the filter excludes them."""
-    ts = q(TIMESTAMP)
-    window = f"{ts} >= {start_ms} AND {ts} < {end_ms}"
+    """Rows in the window that pass the filter, and rows whose timestamp cannot be used (to be
+    counted) unless the filter excludes them. The filter comes first and the timestamp's state
+    is referenced as little as possible: it is the costly part, and engines inline it."""
+    state = q(TS_STATE)
     if not plan.source.filter_expression:
-        return f"({window}) OR {q(TS_PROBLEM)} IS NOT NULL"
+        return f"{state} IS NOT NULL"
     cond = parse_filter(plan.source.filter_expression).sql(FILTER_DIALECT, identify=True)
-    return f"(({cond}) AND {window}) OR ({q(TS_PROBLEM)} IS NOT NULL AND COALESCE({cond}, TRUE))"
+    # filter TRUE: keep what is in the window or counted; NULL: keep only what is counted
+    return f"COALESCE({cond}, {state} <> {lit(IN_WINDOW)}) AND {state} IS NOT NULL"
 
 
 def kept_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line: bool = False) -> str:
@@ -212,7 +226,7 @@ def prefilter_sql(plans: list[SourcePlan], scan: str, start_ms: int, end_ms: int
 def reason_sql(plan: SourcePlan) -> str:
     """SQL giving a kept row's skip reason, NULL for a valid row (the first failing check wins)."""
     whens = [f"WHEN {q(EMPTY)} THEN {lit('unreadable_document')}",
-             f"WHEN {q(TS_PROBLEM)} IS NOT NULL THEN {q(TS_PROBLEM)}"]
+             f"WHEN {q(TS_STATE)} <> {lit(IN_WINDOW)} THEN {q(TS_STATE)}"]
     whens += [f"WHEN {q(k)} IS NULL THEN {lit('missing_group_key:' + k)}" for k in plan.keys]
     whens += [f"WHEN {q(v)} IS NULL THEN {lit('invalid_value:' + v)}" for v in plan.values]
     # (v - v) = 0 is false exactly for NaN and ±Inf, on every engine.
@@ -254,7 +268,7 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int) -> st
     group = ", ".join([*(q(k) for k in plan.keys), bucket])
     # the timestamp problem is part of a row's identity: rows whose timestamps are all NULL
     # for different reasons are counted under each reason, not folded into one
-    row_identity = f"{row_cols}, {q(EMPTY)}, {q(TS_PROBLEM)}"
+    row_identity = f"{row_cols}, {q(EMPTY)}, {q(TS_STATE)}"
     return (
         f"WITH uniq AS (SELECT {row_identity}, COUNT(*) AS {n} "
         f"FROM ({kept_sql(plan, scan, start_ms, end_ms)}) AS kept GROUP BY {row_identity}), "
