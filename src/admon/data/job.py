@@ -187,15 +187,17 @@ def _keep_condition(plan: SourcePlan, start_ms: int, end_ms: int) -> str:
     return f"COALESCE({cond}, {state} <> {lit(IN_WINDOW)}) AND {state} IS NOT NULL"
 
 
-def kept_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line: bool = False) -> str:
+def kept_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line: bool = False,
+             flat: bool = False) -> str:
     """Flattened rows of a scan that are in the window and pass the filter (see :func:`flat_sql`).
 
     Rows without a usable timestamp are kept too (when the filter does not exclude them),
-    so that they are counted rather than lost.
+    so that they are counted rather than lost. ``flat``: ``scan`` is flattened already
+    (:func:`prefilter_sql`).
     """
     extra = (q(FILE), q(LINE)) if line else ()
-    flat = flat_sql(plan.fields, scan, start_ms, end_ms, passthrough=extra)
-    return f"SELECT * FROM ({flat}) AS flat WHERE {_keep_condition(plan, start_ms, end_ms)}"
+    rows = q(scan) if flat else f"({flat_sql(plan.fields, scan, start_ms, end_ms, passthrough=extra)})"
+    return f"SELECT * FROM {rows} AS flat WHERE {_keep_condition(plan, start_ms, end_ms)}"
 
 
 def shared_fields(plans: list[SourcePlan]):
@@ -210,17 +212,16 @@ def shared_fields(plans: list[SourcePlan]):
 
 
 def prefilter_sql(plans: list[SourcePlan], scan: str, start_ms: int, end_ms: int) -> str:
-    """The scan rows that at least one of ``plans`` keeps, with the scan's own columns.
+    """The rows that at least one of ``plans`` keeps, flattened (timestamp parsed once).
 
     Sources that read the same lake path share one scan of the files (parsing JSON is the
     dominant cost of a read): this relation is materialised once and each source's job
-    runs on it as if it were the scan.
+    runs on it (``flat=True``).
     """
     fields = shared_fields(plans)
-    scan_columns = tuple(q(f.scan_column(loc)) for f in fields for loc in f.locations)
+    columns = [q(f.name) for f in fields if f.name != TIMESTAMP] + [q(c) for c in (TIMESTAMP, TS_STATE, EMPTY)]
     keeps = " OR ".join(f"({_keep_condition(p, start_ms, end_ms)})" for p in plans)
-    flat = flat_sql(fields, scan, start_ms, end_ms, passthrough=scan_columns)
-    return f"SELECT {', '.join(scan_columns)} FROM ({flat}) AS flat WHERE {keeps}"
+    return f"SELECT {', '.join(columns)} FROM ({flat_sql(fields, scan, start_ms, end_ms)}) AS flat WHERE {keeps}"
 
 
 def reason_sql(plan: SourcePlan) -> str:
@@ -242,7 +243,7 @@ def checked_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line
             f"FROM ({kept_sql(plan, scan, start_ms, end_ms, line=line)}) AS kept")
 
 
-def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int) -> str:
+def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, flat: bool = False) -> str:
     """Per-(groups, bucket) aggregates of one source plus ``#rows``, ``#duplicates``, ``#skip_<i>``.
 
     Exact repeats are folded first (``#n`` = copies); the reason of a row depends only on
@@ -271,7 +272,7 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int) -> st
     row_identity = f"{row_cols}, {q(EMPTY)}, {q(TS_STATE)}"
     return (
         f"WITH uniq AS (SELECT {row_identity}, COUNT(*) AS {n} "
-        f"FROM ({kept_sql(plan, scan, start_ms, end_ms)}) AS kept GROUP BY {row_identity}), "
+        f"FROM ({kept_sql(plan, scan, start_ms, end_ms, flat=flat)}) AS kept GROUP BY {row_identity}), "
         f"checked AS (SELECT *, {reason_sql(plan)} AS {q(REASON)} FROM uniq) "
         f"SELECT {', '.join(selects)} FROM checked GROUP BY {group}"
     )

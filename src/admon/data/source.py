@@ -169,7 +169,8 @@ class DataSource:
 
             files = self._with_readable(files, shared, run_shared, reports)
             for i in members:
-                self.engine.materialize(tables[i], render(aggregate_sql(plans[i], kept, start_ms, end_ms), self.engine.dialect))
+                sql = aggregate_sql(plans[i], kept, start_ms, end_ms, flat=True)
+                self.engine.materialize(tables[i], render(sql, self.engine.dialect))
         used = {i: files for i in members}
         if shared is None:
             for i in members:
