@@ -38,6 +38,9 @@ def test_prometheus_scrapes_anomaly_scores(prometheus_server, tmp_path, monkeypa
                                 sliding_interval_minutes=5, input_data_config=idc,
                                 inference_model="m", inference_namespace="ns",
                                 monit_label={"admon_entity": "prom_check"})
+    # The run counters live in one registry per process: other tests' entity 1 counts there too.
+    labels = {"entity_id": str(de.id), "status": "succeeded"}
+    before = prom.get_registry().get_sample_value("admon_runs_total", labels) or 0.0
     report = backfill(de.id, "2022-05-10T00:00:00Z", "2022-05-10T00:30:00Z")
     assert report.succeeded == 5
     with session_scope() as s:
@@ -64,7 +67,7 @@ def test_prometheus_scrapes_anomaly_scores(prometheus_server, tmp_path, monkeypa
         assert metric["entity"] == "prom-entity" and metric["entity_id"] == str(de.id)
         assert metric["job"] == "admon"
         runs = prometheus_server.query(f'admon_runs_total{{entity_id="{de.id}",status="succeeded"}}')
-        assert [float(r["value"][1]) for r in runs] == [5.0]
+        assert [float(r["value"][1]) for r in runs] == [before + 5.0]
         window = prometheus_server.query('admon_result_window_end_seconds{admon_entity="prom_check"}')
         assert {float(w["value"][1]) for w in window} == {last.window_end_ms / 1000}
     finally:

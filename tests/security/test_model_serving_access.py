@@ -65,8 +65,8 @@ def world(tmp_path_factory):
             user = registry.create_user(s, name, is_admin=admin)
             for g in groups:
                 registry.add_member(s, user.id, g)
-            tokens[name] = registry.create_api_token(s, user.id, "test", expires_ms=T0 * 10)[1]
-        revoked, tokens["revoked"] = registry.create_api_token(s, "alice", "revoked", expires_ms=T0 * 10)
+            tokens[name] = registry.create_api_token(s, user.id, "test", expires_ms=T0 * 2)[1]
+        revoked, tokens["revoked"] = registry.create_api_token(s, "alice", "revoked", expires_ms=T0 * 2)
         registry.revoke_api_token(s, revoked.id)
         tokens["expired"] = registry.create_api_token(s, "alice", "expired", expires_ms=1)[1]
         for title, private in (("Public", False), ("Secret", True)):
