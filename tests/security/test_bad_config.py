@@ -187,6 +187,16 @@ def test_post_entity_with_a_badly_typed_filter_is_422(world, client, text):  # n
     assert "filter_expression" in r.json()["detail"] and "xrootd_raw" not in r.json()["detail"]
 
 
+def test_patch_entity_with_a_filter_of_the_wrong_kind_for_the_lake_is_422_and_changes_nothing(world, client):  # noqa: F811
+    config = _entity_body(world, filter_expression="topic == 1")["input_data_config"]
+    before = client.get(f"/api/entities/{world.public_entity}", headers=world.auth("alice")).json()
+    r = client.patch(f"/api/entities/{world.public_entity}", json={"input_data_config": config},
+                     headers=world.auth("alice"))
+    assert r.status_code == 422, r.text
+    assert "'topic'" in r.json()["detail"] and "xrootd_raw" not in r.json()["detail"]
+    assert client.get(f"/api/entities/{world.public_entity}", headers=world.auth("alice")).json() == before
+
+
 def test_post_entity_with_a_well_typed_filter_is_still_201(world, client):  # noqa: F811 - fixtures
     body = _entity_body(world, filter_expression="topic == 'xrootd_raw_gled' and value >= 0")
     r = client.post("/api/entities", json=body, headers=world.auth("alice"))
