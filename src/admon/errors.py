@@ -60,3 +60,9 @@ class IntegrityError(AdmonError):
     """Stored content does not match its recorded hash (a tampered or corrupt artifact)."""
 
     http_status = 409
+
+
+class SinkError(AdmonError):
+    """A sink did not accept documents (receiver down, refused, timed out); they stay queued."""
+
+    http_status = 502

@@ -21,10 +21,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from admon.sinks.base import SinkError
+from admon.errors import ConfigError, SinkError
+from admon.sinks.base import SinkOptions, register_sink
 
 
+@register_sink("jsonl")
 class JsonlSink:
+    url_form = "jsonl:///dir"
     durable = True
 
     def __init__(self, directory: str) -> None:
@@ -32,6 +35,14 @@ class JsonlSink:
         self.url = f"jsonl://{directory}" if directory.startswith("/") else f"jsonl:{directory}"
         # file name -> (ids in it, bytes already read)
         self._seen: dict[str, tuple[set[str], int]] = {}
+
+    @classmethod
+    def from_url(cls, url: str, options: SinkOptions) -> JsonlSink:
+        """``jsonl:///absolute/folder`` (or ``jsonl:relative/folder``)."""
+        directory = url.strip().split(":", 1)[1].removeprefix("//")
+        if not directory:
+            raise ConfigError(f"sink {url!r} names no folder; use jsonl:///absolute/folder")
+        return cls(directory)
 
     def path_for(self, timestamp_ms: int) -> Path:
         day = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC).date()

@@ -5,7 +5,7 @@ at most ``chunk_size`` documents (``ADMON_SINK_CHUNK_SIZE``, 100 by default) per
 :meth:`HttpSink.send`, which is one request; a 2xx answer acknowledges that chunk,
 and the outbox drops its documents at once, before the next chunk is sent. Anything
 else (refused connection, timeout, 4xx/5xx) raises
-:class:`~admon.sinks.base.SinkError`: the chunk and everything after it stay queued
+:class:`~admon.errors.SinkError`: the chunk and everything after it stay queued
 and are sent again, in the same order, after a backoff. So a receiver sees a
 document twice only when the chunk carrying it was in flight at a failure: a reply
 lost or too late (timeout), or the sending process killed between the receiver's
@@ -33,7 +33,8 @@ from typing import Any
 
 import httpx
 
-from admon.sinks.base import SinkError
+from admon.errors import SinkError
+from admon.sinks.base import SinkOptions, register_sink
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -43,7 +44,10 @@ def idempotency_key(document_ids: list[str]) -> str:
     return hashlib.sha256("\n".join(document_ids).encode()).hexdigest()
 
 
+@register_sink("monit_http")
 class HttpSink:
+    url_schemes = ("http", "https")
+    url_form = "http(s)://host:port/path"
     durable = True
 
     def __init__(self, url: str, *, timeout_seconds: float = 10.0, chunk_size: int | None = 100) -> None:
@@ -52,6 +56,10 @@ class HttpSink:
         #: Most documents per request (the outbox splits its batches into chunks of this size).
         self.chunk_size = chunk_size
         self._client: httpx.Client | None = None
+
+    @classmethod
+    def from_url(cls, url: str, options: SinkOptions) -> HttpSink:
+        return cls(url.strip(), timeout_seconds=options.timeout_seconds, chunk_size=options.chunk_size)
 
     def _http(self) -> httpx.Client:
         if self._client is None:

@@ -40,9 +40,11 @@ from socketserver import ThreadingMixIn
 from typing import Any, Literal
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from admon.errors import ConfigError
 from admon.registry import repository as registry_repo
 from admon.registry.db import session_scope
 from admon.settings import Settings, load_settings
+from admon.sinks.base import SinkOptions, register_sink
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
@@ -159,7 +161,7 @@ class _View:
             yield shown
 
     def _shown(self, labels: dict[str, str]) -> bool:
-        return "entity_id" not in labels or labels["entity_id"] in self.visible
+        return "entity_id" not in labels or (self.visible is not None and labels["entity_id"] in self.visible)
 
 
 def exposition(visible_entity_ids: Collection[int] | None = None) -> bytes:
@@ -216,11 +218,21 @@ def serve(port: int, addr: str = "127.0.0.1", settings: Settings | None = None):
     return server, thread
 
 
+@register_sink("prometheus")
 class PrometheusSink:
     """Keeps the latest document per (entity, group); not durable (gauges are current state)."""
 
+    url_form = "prometheus"
     durable = False
     url = "prometheus"
+
+    @classmethod
+    def from_url(cls, url: str, options: SinkOptions) -> PrometheusSink:
+        """``prometheus`` (also ``prometheus:`` / ``prometheus://``): nothing to configure."""
+        if url.strip().lower().split(":", 1)[-1].strip("/") not in ("", "prometheus"):
+            raise ConfigError(f"sink {url!r}: the prometheus sink takes no address; use 'prometheus' "
+                              "(its gauges are served on /metrics)")
+        return cls()
 
     def send(self, documents: list[dict[str, Any]]) -> None:
         collector = _registry_state()["collector"]
