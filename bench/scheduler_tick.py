@@ -85,9 +85,10 @@ def main() -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         report = scheduler.tick()
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        from sqlalchemy import select
+
         from admon.registry.db import session_scope
         from admon.registry.models import RunRow
-        from sqlalchemy import select
 
         with session_scope() as s:
             for timings in s.scalars(select(RunRow.timings).where(RunRow.window_end_ms == now)):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from pyspark import cloudpickle  # PySpark pickles with its own copy
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark import cloudpickle  # PySpark pickles with its own copy
 
 import admon.detectors as detectors
 from admon import DataSource, InputDataConfig, SourceConfig
