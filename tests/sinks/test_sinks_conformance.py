@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
 from admon.errors import ConfigError
 from admon.sinks import SinkError, build_document, document_id, parse_sinks
+from admon.sinks.base import SINKS
 from admon.sinks.jsonl import JsonlSink
 from admon.sinks.monit_http import HttpSink
 from admon.sinks.prometheus import PrometheusSink, get_registry
+from admon.testing.checks import (
+    SinkProbe,
+    check_sink_delivers_a_batch_in_order,
+    parametrize_with_checks,
+)
 
 DAY = 1652140800000  # 2022-05-10
 
@@ -122,8 +132,6 @@ def test_http_sink_posts_a_list_and_raises_unless_2xx(http_receiver):
 
 
 def test_prometheus_sink_keeps_the_latest_window_per_group():
-    from prometheus_client import generate_latest
-
     sink = PrometheusSink()
     sink.send([doc(DAY + 7_200_000, "h9", 80.0)])
     sink.send([doc(DAY + 3_600_000, "h9", 5.0)])  # an older window arriving late does not win
@@ -135,43 +143,72 @@ def test_prometheus_sink_keeps_the_latest_window_per_group():
                for x in text.splitlines())
 
 
-@pytest.fixture(params=["jsonl", "http", "prometheus"])
-def any_sink(request, tmp_path):
-    """Every sink kind, each with a way to read back what it holds."""
-    if request.param == "jsonl":
-        sink = parse_sinks(f"jsonl://{tmp_path}")[0]
-
-        def read():
-            return [json.loads(x) for p in sorted(tmp_path.glob("*.jsonl")) for x in p.read_text().splitlines()]
-        yield sink, read
-    elif request.param == "http":
-        url, received, _ = request.getfixturevalue("http_receiver")
-        yield parse_sinks(url)[0], lambda: [d for batch in received for d in batch]
-    else:
-        from prometheus_client import generate_latest
-
-        def read():
-            text = generate_latest(get_registry()).decode()
-            return [line for line in text.splitlines() if line.startswith("admon_anomaly_score{")
-                    and 'entity_id="3"' in line and 'host="conf-' in line]
-        yield parse_sinks("prometheus")[0], read
+# ---------------------------------------------------------------------------- the importable suite
+@contextlib.contextmanager
+def open_jsonl():
+    with tempfile.TemporaryDirectory(prefix="admon-sink-") as folder:
+        def held(docs):
+            wanted = {d["id"] for d in docs}
+            lines = [json.loads(x) for p in sorted(Path(folder).glob("*.jsonl")) for x in p.read_text().splitlines()]
+            return [x["id"] for x in lines if x["id"] in wanted]
+        yield parse_sinks(f"jsonl://{folder}")[0], held
 
 
-def test_sink_conformance(any_sink):
+@contextlib.contextmanager
+def open_http():
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.extend(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sink = parse_sinks(f"http://127.0.0.1:{server.server_address[1]}/write")[0]
+        yield sink, lambda docs: [d["id"] for d in received if d in docs]
+        sink.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def open_prometheus():
+    def held(docs):
+        text = generate_latest(get_registry()).decode()
+        scores = [x for x in text.splitlines() if x.startswith("admon_anomaly_score{")]
+        return [d["id"] for d in docs
+                if sum(f'host="{d["group"]["host"]}"' in x and 'entity_id="3"' in x for x in scores) == 1]
+    yield parse_sinks("prometheus")[0], held
+
+
+BUILT_IN_SINKS = [SinkProbe("jsonl", open_jsonl), SinkProbe("monit_http", open_http, keeps_duplicates=True),
+                  SinkProbe("prometheus", open_prometheus)]
+
+
+def test_every_built_in_sink_kind_is_probed():
+    assert sorted(p.name for p in BUILT_IN_SINKS) == sorted(set(SINKS.names()) - {"webhook"})
+
+
+@parametrize_with_checks(BUILT_IN_SINKS)
+def test_sink_conformance(obj, check):
     """Every sink: identity by URL, accepts a list in order, and the same batch twice is harmless
     for the sink's own state (jsonl and prometheus drop it; http leaves it to the receiver, which
     gets the same ids again)."""
-    sink, read = any_sink
-    assert isinstance(sink.url, str) and sink.url and isinstance(sink.durable, bool)
-    assert parse_sinks(sink.url)[0].url == sink.url
-    docs = [doc(DAY + 3_600_000 * (i + 1), f"conf-{i}") for i in range(3)]
-    sink.send(docs)
-    first = read()
-    assert len(first) == 3
-    sink.send(docs)
-    second = read()
-    if sink.url.startswith("http"):
-        assert [d["id"] for d in second] == [d["id"] for d in docs] * 2
-    else:
-        assert len(second) == 3
-    sink.send([])
+    check(obj)
+
+
+def test_the_sink_suite_catches_a_sink_that_loses_order():
+    @contextlib.contextmanager
+    def open_reversing():
+        with open_jsonl() as (sink, held):
+            yield sink, lambda docs: list(reversed(held(docs)))
+
+    with pytest.raises(AssertionError, match="holds"):
+        check_sink_delivers_a_batch_in_order(SinkProbe("reversing", open_reversing))

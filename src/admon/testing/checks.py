@@ -1,4 +1,4 @@
-"""The conformance suites of detectors and post-rules, importable by plugin authors.
+"""The conformance suites of detectors, post-rules and sinks, importable by plugin authors.
 
 The same checks admon runs over its built-ins (``tests/detectors``) run over yours,
 as scikit-learn's ``parametrize_with_checks`` does for estimators::
@@ -16,6 +16,18 @@ Each check takes the object as given (unfitted), works on a fresh copy of it and
 raises ``AssertionError`` saying what broke. A detector or rule must be registered
 (decorator or entry point) for its config to round-trip through the registry.
 
+A sink is checked through a :class:`SinkProbe`: how to set one up (and its receiver)
+and how to read back what the receiver holds::
+
+    @contextlib.contextmanager
+    def open_memory_sink():
+        sink = parse_sink("memory")                       # your registered sink kind
+        yield sink, lambda docs: [d["id"] for d in sink.received if d in docs]
+
+    @parametrize_with_checks([SinkProbe("memory", open_memory_sink)])
+    def test_sink_conformance(obj, check):
+        check(obj)
+
 >>> from admon.detectors import create
 >>> pairs = list(checks_for([create("robust_zscore")]))
 >>> pairs[0][1].__name__, len(pairs) == len(DETECTOR_CHECKS)
@@ -25,9 +37,13 @@ raises ``AssertionError`` saying what broke. A detector or rule must be register
 
 from __future__ import annotations
 
+import copy
 import json
 import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +56,8 @@ from admon.detectors import from_config, to_config
 from admon.detectors.base import Detector
 from admon.detectors.postrules import PostRule, PostRuleChain, ScoreContext, post_rule_from_dict
 from admon.errors import ConfigError, NotFittedError
+from admon.sinks.base import Sink, parse_sink
+from admon.sinks.documents import build_document
 
 STEP = 300_000  # 5-minute buckets
 T0 = 1_652_169_600_000
@@ -325,21 +343,117 @@ POST_RULE_CHECKS: tuple[Callable[[PostRule], None], ...] = (
 )
 
 
+# ---------------------------------------------------------------------------- sinks
+#: ``held(documents)``: the ids of those ``documents`` the receiver holds, one per copy, in the order received.
+Held = Callable[[list[dict[str, Any]]], list[str]]
+
+
+@dataclass(frozen=True)
+class SinkProbe:
+    """A sink kind under test.
+
+    ``open()`` is a context manager that sets up a receiver and yields ``(sink, held)``; each
+    check opens its own. ``keeps_duplicates``: the receiver gets a re-sent batch again (an HTTP
+    receiver drops duplicates by id itself), instead of the sink dropping it.
+    """
+
+    name: str
+    open: Callable[[], AbstractContextManager[tuple[Sink, Held]]]
+    keeps_duplicates: bool = False
+
+
+def sample_documents(n: int = 3) -> list[dict[str, Any]]:
+    """``n`` result documents of consecutive hourly windows, each of its own group (a host named
+    ``conf-<random>-<i>``, so that documents of earlier checks in a shared receiver do not count)."""
+    tag = uuid.uuid4().hex[:8]
+    end = 1_652_144_400_000  # 2022-05-10 01:00 UTC
+    return [build_document(entity_id=3, entity_title="conformance", project_id=1, model_id="builtin:check",
+                           run_id=1, monit_producer="admon", monit_label={"admon_entity": "conformance"},
+                           group_key={"host": f"conf-{tag}-{i}"}, window_start_ms=end + (i - 1) * 3_600_000,
+                           window_end_ms=end + i * 3_600_000, anomaly_score=10.0 * (i + 1),
+                           is_anomaly=i == n - 1, threshold=75.0, severity=None, top_features=["value"],
+                           peak_timestamp_ms=end + i * 3_600_000 - 300_000, rows=12)
+            for i in range(n)]
+
+
+def _ids(documents: list[dict[str, Any]]) -> list[str]:
+    return [str(d["id"]) for d in documents]
+
+
+def check_sink_has_an_identity_that_its_url_rebuilds(probe: SinkProbe) -> None:
+    with probe.open() as (sink, _):
+        assert isinstance(sink, Sink), f"sink {probe.name}: {sink!r} lacks url, durable or send()"
+        assert isinstance(sink.url, str) and sink.url, f"sink {probe.name}: url {sink.url!r} is not a string"
+        assert isinstance(sink.durable, bool), f"sink {probe.name}: durable {sink.durable!r} is not a bool"
+        again = parse_sink(sink.url)
+        assert type(again) is type(sink) and again.url == sink.url, (
+            f"sink {probe.name}: its url {sink.url!r} builds {again!r} (url {again.url!r})")
+        chunk = getattr(sink, "chunk_size", None)
+        assert chunk is None or (isinstance(chunk, int) and chunk >= 1), f"sink {probe.name}: chunk_size {chunk!r}"
+
+
+def check_sink_delivers_a_batch_in_order(probe: SinkProbe) -> None:
+    docs = sample_documents()
+    with probe.open() as (sink, held):
+        sink.send(docs)
+        assert held(docs) == _ids(docs), f"sink {probe.name}: the receiver holds {held(docs)}, not {_ids(docs)}"
+
+
+def check_sink_same_batch_twice_is_harmless(probe: SinkProbe) -> None:
+    docs = sample_documents()
+    with probe.open() as (sink, held):
+        sink.send(docs)
+        sink.send(docs)  # a re-send after a lost acknowledgement
+        expected = _ids(docs) * 2 if probe.keeps_duplicates else _ids(docs)
+        assert held(docs) == expected, f"sink {probe.name}: after a re-send the receiver holds {held(docs)}"
+
+
+def check_sink_empty_batch_is_harmless(probe: SinkProbe) -> None:
+    docs = sample_documents()
+    with probe.open() as (sink, held):
+        sink.send([])
+        assert held(docs) == []
+        sink.send(docs)
+        assert held(docs) == _ids(docs)
+
+
+def check_sink_leaves_the_documents_unchanged(probe: SinkProbe) -> None:
+    docs = sample_documents()
+    before = copy.deepcopy(docs)
+    with probe.open() as (sink, _):
+        sink.send(docs)
+    assert docs == before, f"sink {probe.name}: send() changed the documents it was given"
+
+
+SINK_CHECKS: tuple[Callable[[SinkProbe], None], ...] = (
+    check_sink_has_an_identity_that_its_url_rebuilds,
+    check_sink_delivers_a_batch_in_order,
+    check_sink_same_batch_twice_is_harmless,
+    check_sink_empty_batch_is_harmless,
+    check_sink_leaves_the_documents_unchanged,
+)
+
+
 # ---------------------------------------------------------------------------- pytest
-def checks_for(objects: Iterable[Detector | PostRule]) -> Iterator[tuple[Any, Callable[[Any], None]]]:
-    """``(object, check)`` for every check that applies to each detector or post-rule."""
+Checked = Detector | PostRule | SinkProbe
+
+
+def checks_for(objects: Iterable[Checked]) -> Iterator[tuple[Any, Callable[[Any], None]]]:
+    """``(object, check)`` for every check that applies to each detector, post-rule or sink probe."""
     for obj in objects:
         if isinstance(obj, Detector):
             checks: tuple[Callable[[Any], None], ...] = DETECTOR_CHECKS
         elif isinstance(obj, PostRule):
             checks = POST_RULE_CHECKS
+        elif isinstance(obj, SinkProbe):
+            checks = SINK_CHECKS
         else:
-            raise TypeError(f"admon has conformance checks for detectors and post-rules, not {obj!r}")
+            raise TypeError(f"admon has conformance checks for detectors, post-rules and SinkProbes, not {obj!r}")
         for check in checks:
             yield obj, check
 
 
-def parametrize_with_checks(objects: Iterable[Detector | PostRule]) -> pytest.MarkDecorator:
+def parametrize_with_checks(objects: Iterable[Checked]) -> pytest.MarkDecorator:
     """``pytest.mark.parametrize("obj, check", ...)`` over :func:`checks_for`, with readable ids."""
     pairs = list(checks_for(objects))
     ids = [f"{obj.name or type(obj).__name__}-{check.__name__.removeprefix('check_')}" for obj, check in pairs]
