@@ -18,6 +18,7 @@ import pytest
 
 import admon.detectors as detectors
 from admon.data.generate import host_names
+from admon.data.sources import SOURCES
 from admon.detectors.base import DETECTORS
 from admon.detectors.postrules import POST_RULES, PostRuleChain, post_rule_from_dict
 from admon.errors import ConfigError
@@ -215,7 +216,7 @@ def test_every_registry_has_the_same_shape():
     from admon.forecast.base import FORECASTERS
 
     for registry, known in ((DETECTORS, "default"), (POST_RULES, "suppress"), (FORECASTERS, "gbm"),
-                            (TRANSFORMS, "log1p"), (SINKS, "jsonl")):
+                            (TRANSFORMS, "log1p"), (SINKS, "jsonl"), (SOURCES, "lake")):
         assert isinstance(registry, Registry) and registry.group.startswith("admon.")
         assert known in registry.names() and known in registry
         with pytest.raises(ConfigError, match=f"unknown {registry.kind} 'nope'; available {registry.kind}s: "):
