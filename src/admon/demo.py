@@ -113,15 +113,13 @@ def _project_and_entity(idc):
 def _entity_results(entity_id: int):
     """Per-(window, host) results of the entity as a frame: host, timestamp, score, anomaly."""
     import pandas as pd
-    from sqlalchemy import select
 
+    from admon.registry import repository as repo
     from admon.registry.db import session_scope
-    from admon.registry.models import ResultRow
 
     with session_scope() as s:
-        rows = s.execute(select(ResultRow.group_key, ResultRow.timestamp_ms, ResultRow.anomaly_score,
-                                ResultRow.is_anomaly, ResultRow.threshold)
-                         .where(ResultRow.entity_id == entity_id)).all()
+        rows = [(r.group_key, r.timestamp_ms, r.anomaly_score, r.is_anomaly, r.threshold)
+                for r in repo.entity_results(s, entity_id, latest_only=False)]
     return pd.DataFrame([{"host": g.get("host"), "timestamp": t, "score": sc, "is_anomaly": a, "threshold": th}
                          for g, t, sc, a, th in rows])
 
@@ -161,7 +159,7 @@ def run_demo(out: Path, *, hosts: int = 8, console: Console | None = None) -> di
     host = pick_host(labels, host_names(hosts))
     docs = [d for d in source.documents(DEMO_DAY, END_DAY) if d["metadata"]["host"] == host]
     console.print(frame_table(frame[frame["host"] == host].head(5), title=f"{host}: first buckets"))
-    console.print("[bold]result document[/] (first 3 of %d buckets):" % len(docs[0]["data"]))
+    console.print(f"[bold]result document[/] (first 3 of {len(docs[0]['data'])} buckets):")
     console.print_json(json.dumps({"metadata": docs[0]["metadata"], "data": docs[0]["data"][:3]}))
 
     console.rule("[bold]3. a project, a detection entity, a model trained on the day before")

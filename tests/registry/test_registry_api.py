@@ -188,13 +188,13 @@ def test_people_tokens_annotations(db_url):
         _, secret = repo.create_api_token(s, "alice", "laptop")
     with db.session_scope() as s:
         assert repo.user_groups(s, "alice") == ["admon-dev"]
-        user = repo.verify_api_token(s, secret)
-        assert user is not None and user.username == "alice"
-        assert repo.verify_api_token(s, secret + "x") is None
+        user = repo.authenticate_token(s, secret)
+        assert user is not None and user.username == "alice" and user.groups == {"admon-dev"}
+        assert repo.authenticate_token(s, secret + "x") is None
         token = s.scalars(db.text("select id from api_tokens")).first()
         repo.revoke_api_token(s, token)
     with db.session_scope() as s:
-        assert repo.verify_api_token(s, secret) is None
+        assert repo.authenticate_token(s, secret) is None
         rows = s.execute(db.text("select token_hash from api_tokens")).scalars().all()
         assert secret not in rows and repo.hash_token(secret) in rows
         with pytest.raises(ConflictError):
@@ -207,8 +207,8 @@ def test_private_projects_hidden_from_other_groups(db_url):
     Project.create(title="open")
     Project.create(title="secret", is_private=True, egroup="ops")
     with db.session_scope() as s:
-        assert [p.title for p in repo.list_projects(s, ["dev"])] == ["open"]
-        assert [p.title for p in repo.list_projects(s, ["ops"])] == ["open", "secret"]
+        assert [p.title for p in repo.list_projects(s, repo.Audience(["dev"]))] == ["open"]
+        assert [p.title for p in repo.list_projects(s, repo.Audience(["ops"]))] == ["open", "secret"]
 
 
 def test_models_match_the_migrated_schema(db_url):

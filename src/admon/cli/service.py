@@ -64,7 +64,7 @@ def user_add(
             user = repo.create_user(s, name, email=email, is_admin=admin)
             created = True
         if admin and not user.is_admin:
-            user.is_admin = True
+            repo.set_admin(s, user.id)
         for g in group or []:
             repo.add_member(s, user.id, g)
         groups = repo.user_groups(s, user.id)
@@ -75,14 +75,11 @@ def user_add(
 @user_app.command("list")
 def user_list() -> None:
     """Users and their groups."""
-    from sqlalchemy import select
-
     from admon.registry import repository as repo
     from admon.registry.db import session_scope
-    from admon.registry.models import UserRow
 
     with session_scope() as s:
-        for user in s.scalars(select(UserRow).order_by(UserRow.username)):
+        for user in repo.list_users(s):
             flag = " (admin)" if user.is_admin else ""
             console.print(f"{user.username}{flag}: {', '.join(repo.user_groups(s, user.id)) or '-'}")
 

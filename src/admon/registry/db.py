@@ -47,8 +47,12 @@ _lock = threading.Lock()
 _engines: dict[tuple[int, str], Engine] = {}
 _factories: dict[tuple[int, str], sessionmaker[Session]] = {}
 
-__all__ = ["get_engine", "init_database", "session_factory", "session_scope", "upgrade", "dispose_all",
-           "text"]
+#: What callers outside the registry hold: a session to pass to :mod:`admon.registry.repository`,
+#: and what makes them (their type hints name these; only the registry imports SQLAlchemy).
+SessionFactory = sessionmaker[Session]
+
+__all__ = ["Session", "SessionFactory", "get_engine", "init_database", "session_factory", "session_scope",
+           "upgrade", "dispose_all", "text"]
 
 
 def database_url(url: str | None = None) -> str:

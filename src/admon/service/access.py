@@ -6,6 +6,10 @@ private project -- and everything under it -- exists only for members of its
 ``egroup`` (and admins); for everybody else it is *not found*, never
 *forbidden*, so its existence does not leak. Writes need membership.
 
+Reads apply the rule in SQL: :func:`audience` tells the registry's one visibility
+filter (:func:`admon.registry.entities.visible_to`) whom a read answers;
+:func:`can_see` is the same rule for a project already at hand (model serving).
+
 >>> p = type("P", (), {"is_private": True, "egroup": "ops", "title": "secret", "id": 1})()
 >>> can_see(ANONYMOUS, p), can_see(Viewer(1, "ann", frozenset({"ops"})), p)
 (False, True)
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from admon.errors import NotFoundError, PermissionDeniedError
+from admon.registry.entities import EVERYTHING, Audience
 
 
 class AuthenticationError(PermissionDeniedError):
@@ -41,6 +46,12 @@ class Viewer:
 
 
 ANONYMOUS = Viewer(None, None)
+
+
+def audience(viewer: Viewer) -> Audience:
+    """What ``viewer`` may read, as the registry's visibility filter takes it: an admin sees
+    everything, anyone else public projects and the private ones of their groups."""
+    return EVERYTHING if viewer.is_admin else Audience(viewer.groups)
 
 
 def can_see(viewer: Viewer, project: Any) -> bool:

@@ -18,10 +18,10 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 from pydantic import AfterValidator
-from sqlalchemy.orm import Session
 
 from admon.models.serving import NAME_SEPARATOR, ModelGrant
 from admon.registry import repository as registry
+from admon.registry.db import Session
 from admon.service import repo
 from admon.service.access import AuthenticationError, Viewer, can_see_model
 from admon.service.schemas import MAX_ID, TIME_RANGE_TEXT, parse_time

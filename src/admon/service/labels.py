@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.orm import Session
 
 from admon.errors import ConfigError, DataError
+from admon.registry.db import Session
 from admon.service import repo
 from admon.service.access import Viewer
 from admon.service.schemas import ANOMALOUS_LABELS, AnnotationPublic

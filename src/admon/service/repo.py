@@ -1,42 +1,33 @@
-"""The service's repository: every read and write of a request, with access control applied.
+"""The service's access policy over the storage layer: what a request may read and change.
 
 Routes stay thin: they parse the request, call one function here with the
 session and the :class:`~admon.service.access.Viewer`, and return the result.
-Registry rows are changed only through :mod:`admon.registry.repository`; this
-module adds the visibility rule (a hidden project is *not found*), the results
-and runs queries of the UI, and the rules of the annotation tool.
+Every statement is in :mod:`admon.registry` (:mod:`admon.registry.repository`);
+this module decides who may do what: a listing asks the registry for what the
+viewer's :func:`~admon.service.access.audience` may see (the visibility filter is
+SQL), a hidden project is *not found*, a change needs membership (:func:`check_writable`),
+and the annotation tool's rules.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, exists, func, select, update
-from sqlalchemy.orm import Session
 
 from admon.errors import ConfigError, NotFoundError
 from admon.registry import repository as registry
-from admon.registry.models import (
-    AnnotationRow,
-    ApiTokenRow,
-    EntityRow,
-    GroupRow,
-    MembershipRow,
-    ProjectRow,
-    ResultRow,
-    RunRow,
-    UserRow,
-)
+from admon.registry.db import Session
+from admon.registry.models import AnnotationRow, EntityRow, ProjectRow, ResultRow, RunRow, UserRow
+from admon.registry.results import ResultView
 from admon.registry.schemas import EntityCreate, EntityUpdate, ProjectCreate, ProjectUpdate
 from admon.service.access import (
     ANONYMOUS,
     AuthenticationError,
     Viewer,
-    can_see,
+    audience,
     check_writable,
 )
 from admon.service.schemas import (
@@ -45,83 +36,22 @@ from admon.service.schemas import (
     EntityCreateBody,
     EntityUpdateBody,
 )
-from admon.timeutil import now_ms
 
 # --- who is asking ------------------------------------------------------------------------------
 
 
-#: ``last_used_ms`` of a token is refreshed at most this often (a read should not write each time).
-TOKEN_TOUCH_MS = 60_000
-
-
 def viewer_for_token(s: Session, secret: str | None) -> Viewer:
-    """The :class:`Viewer` of an API token; no token is the anonymous viewer, a bad one a 401.
-
-    The same rules as :func:`admon.registry.repository.verify_api_token` (unknown, revoked,
-    expired or inactive = invalid), but ``last_used_ms`` is written at most once a minute.
-    Every API request pays for this, so it is two Core queries (token joined with its user,
-    then the user's groups) instead of loading ORM rows.
-    """
+    """The :class:`Viewer` of an API token; no token is the anonymous viewer, a bad one a 401
+    (:func:`admon.registry.auth.authenticate_token`, the one token check)."""
     if not secret:
         return ANONYMOUS
-    conn = s.connection()
-    found = conn.execute(_token_query(), {"token_hash": registry.hash_token(secret)}).first()
-    now = now_ms()
-    if found is None:
-        raise _bad_token()
-    token_id, revoked, expires_ms, last_used_ms, user_id, username, is_active, is_admin = found
-    if revoked or (expires_ms is not None and expires_ms <= now) or not is_active:
-        raise _bad_token()
-    if last_used_ms is None or now - last_used_ms > TOKEN_TOUCH_MS:
-        conn.execute(update(ApiTokenRow).where(ApiTokenRow.id == token_id).values(last_used_ms=now))
-    groups = conn.execute(_groups_query(), {"user_id": user_id}).scalars()
-    return Viewer(user_id, username, frozenset(groups), bool(is_admin))
-
-
-# The queries every request runs are built once (building a statement costs more than running it
-# on SQLite) and take their values as bound parameters.
-
-
-@functools.cache
-def _token_query() -> Select:
-    return (
-        select(ApiTokenRow.id, ApiTokenRow.revoked, ApiTokenRow.expires_ms, ApiTokenRow.last_used_ms,
-               UserRow.id, UserRow.username, UserRow.is_active, UserRow.is_admin)
-        .join(UserRow, UserRow.id == ApiTokenRow.user_id)
-        .where(ApiTokenRow.token_hash == bindparam("token_hash"))
-    )
-
-
-@functools.cache
-def _groups_query() -> Select:
-    return (
-        select(GroupRow.name).join(MembershipRow, MembershipRow.group_id == GroupRow.id)
-        .where(MembershipRow.user_id == bindparam("user_id"))
-    )
-
-
-@functools.cache
-def _results_version_query() -> Select:
-    return (
-        select(func.count(RunRow.id), func.max(RunRow.finished_ms), func.max(RunRow.id))
-        .where(RunRow.entity_id == bindparam("entity_id"))
-    )
-
-
-@functools.cache
-def _entity_project_query() -> Select:
-    return (
-        select(ProjectRow.is_private, ProjectRow.egroup)
-        .join(EntityRow, EntityRow.project_id == ProjectRow.id)
-        .where(EntityRow.id == bindparam("entity_id"))
-    )
-
-
-def _bad_token() -> AuthenticationError:
-    return AuthenticationError(
-        "the API token is unknown, revoked or expired; create a new one with "
-        "`admon token create --user NAME`"
-    )
+    user = registry.authenticate_token(s, secret)
+    if user is None:
+        raise AuthenticationError(
+            "the API token is unknown, revoked or expired; create a new one with "
+            "`admon token create --user NAME`"
+        )
+    return Viewer(user.user_id, user.username, user.groups, user.is_admin)
 
 
 def viewer_for_user(s: Session, user: UserRow) -> Viewer:
@@ -131,13 +61,13 @@ def viewer_for_user(s: Session, user: UserRow) -> Viewer:
 # --- projects -----------------------------------------------------------------------------------
 
 
-def list_projects(s: Session, viewer: Viewer) -> list[ProjectRow]:
-    return [p for p in registry.list_projects(s) if can_see(viewer, p)]
+def list_projects(s: Session, viewer: Viewer) -> Sequence[ProjectRow]:
+    return registry.list_projects(s, audience(viewer))
 
 
 def get_project(s: Session, viewer: Viewer, project_id: int) -> ProjectRow:
-    row = s.get(ProjectRow, project_id)
-    if row is None or not can_see(viewer, row):
+    row = registry.find_project(s, project_id, audience(viewer))
+    if row is None:
         raise NotFoundError(f"no project with id {project_id}; list the visible ones at /api/projects")
     return row
 
@@ -160,29 +90,17 @@ def update_project(s: Session, viewer: Viewer, project_id: int, data: ProjectUpd
 # --- entities -----------------------------------------------------------------------------------
 
 
-def _visible_project_ids(s: Session, viewer: Viewer) -> set[int]:
-    return {p.id for p in list_projects(s, viewer)}
-
-
-def list_entities(s: Session, viewer: Viewer, project_id: int | None = None) -> list[EntityRow]:
+def list_entities(s: Session, viewer: Viewer, project_id: int | None = None) -> Sequence[EntityRow]:
     if project_id is not None:
         get_project(s, viewer, project_id)
-    visible = _visible_project_ids(s, viewer)
-    query = select(EntityRow).order_by(EntityRow.id)
-    if project_id is not None:
-        query = query.where(EntityRow.project_id == project_id)
-    return [e for e in s.scalars(query).all() if e.project_id in visible]
+    return registry.list_entities(s, project_id, audience=audience(viewer))
 
 
 def get_entity(s: Session, viewer: Viewer, entity_id: int) -> tuple[EntityRow, ProjectRow]:
-    row = s.get(EntityRow, entity_id)
-    missing = NotFoundError(f"no detection entity with id {entity_id}; list the visible ones at /api/entities")
-    if row is None:
-        raise missing
-    project = s.get(ProjectRow, row.project_id)
-    if project is None or not can_see(viewer, project):
-        raise missing
-    return row, project
+    found = registry.find_entity(s, entity_id, audience(viewer))
+    if found is None:
+        raise NotFoundError(f"no detection entity with id {entity_id}; list the visible ones at /api/entities")
+    return found
 
 
 def create_entity(s: Session, viewer: Viewer, body: EntityCreateBody) -> EntityRow:
@@ -198,24 +116,6 @@ def update_entity(s: Session, viewer: Viewer, entity_id: int, body: EntityUpdate
 
 
 # --- runs and results ---------------------------------------------------------------------------
-
-RESULT_COLUMNS = (ResultRow.id, ResultRow.run_id, ResultRow.window_end_ms, ResultRow.group_key,
-                  ResultRow.timestamp_ms, ResultRow.anomaly_score, ResultRow.is_anomaly, ResultRow.threshold)
-
-
-class ResultView(NamedTuple):
-    """A scored bucket as readers see it (a result row without its exported document)."""
-
-    id: str
-    run_id: int
-    window_end_ms: int
-    group_key: dict[str, Any]
-    timestamp_ms: int
-    anomaly_score: float | None
-    is_anomaly: bool
-    threshold: float | None
-
-
 
 def list_runs(s: Session, viewer: Viewer, entity_id: int, limit: int = 100) -> Sequence[RunRow]:
     row, _ = get_entity(s, viewer, entity_id)
@@ -234,84 +134,31 @@ def list_results(
     latest_only: bool = True,
     limit: int = 10_000,
 ) -> list[ResultView]:
-    """Results with ``start <= timestamp < end``, by timestamp (then group).
-
-    Sliding windows score a bucket several times; ``latest_only`` keeps, per group
-    and timestamp, the score of the newest window (what the UI plots). Only the
-    columns a reader needs are loaded (not the exported document), as plain rows.
-    """
+    """Results of a visible entity (see :func:`admon.registry.results.entity_results`)."""
     row, _ = get_entity(s, viewer, entity_id)
-    query = (
-        select(*RESULT_COLUMNS)
-        .where(
-            ResultRow.entity_id == row.id,
-            ResultRow.timestamp_ms >= start_ms,
-            ResultRow.timestamp_ms < end_ms,
-        )
-        .order_by(ResultRow.timestamp_ms, ResultRow.window_end_ms.desc())
-    )
-    if anomalies_only:
-        query = query.where(ResultRow.is_anomaly.is_(True))
-    compared_here: dict[str, str] = {}
-    for key, value in (group or {}).items():
-        if "\x00" in key or "\x00" in str(value):
-            compared_here[key] = str(value)  # SQL JSON functions stop at a NUL: compare below
-        else:
-            query = query.where(_group_value_is(s, key, str(value)))
-    rows = [ResultView(*r) for r in s.execute(query)]
-    if compared_here:
-        rows = [r for r in rows if all(k in r.group_key and str(r.group_key[k]) == v
-                                       for k, v in compared_here.items())]
-    if latest_only:
-        seen: set[tuple[int, str]] = set()
-        newest = []
-        for r in rows:  # per timestamp, the newest window comes first
-            key = (r.timestamp_ms, _key_text(r.group_key))
-            if key not in seen:
-                seen.add(key)
-                newest.append(r)
-        rows = newest
-    if not group:
-        rows.sort(key=lambda r: (r.timestamp_ms, _key_text(r.group_key)))
-    return rows[:limit]
-
-
-def _group_value_is(s: Session, key: str, value: str) -> ColumnElement[bool]:
-    """``group_key[key]``, as text, equals ``value``; the key and the value (``"]``, quotes, any
-    text without NUL) are bound parameters, never part of a JSON path written into the SQL."""
-    if s.get_bind().dialect.name == "sqlite":
-        pairs = func.json_each(ResultRow.group_key).table_valued("key", "value").alias("group_pairs")
-        return exists().where(pairs.c.key == key, cast(pairs.c.value, Text) == value)
-    return ResultRow.group_key[key].as_string() == value  # PostgreSQL: ->> with the key bound
+    return registry.entity_results(s, row.id, start_ms, end_ms, group=group, anomalies_only=anomalies_only,
+                                   latest_only=latest_only, limit=limit)
 
 
 def results_version(s: Session, entity_id: int) -> tuple:
     """Changes whenever a run of the entity finishes (and so whenever its results can change)."""
-    return tuple(s.connection().execute(_results_version_query(), {"entity_id": entity_id}).one())
+    return registry.results_version(s, entity_id)
 
 
 def check_results_visible(s: Session, viewer: Viewer, entity_id: int) -> None:
     """:func:`get_entity`'s access rule without loading the rows (one Core query), for the
     results reads that dashboards repeat; raises the same :class:`NotFoundError`."""
-    project = s.connection().execute(_entity_project_query(), {"entity_id": entity_id}).first()
-    if project is None or not can_see(viewer, project):
+    if not registry.entity_visible(s, entity_id, audience(viewer)):
         raise NotFoundError(f"no detection entity with id {entity_id}; list the visible ones at /api/entities")
 
 
 def get_result(s: Session, viewer: Viewer, entity_id: int, result_id: str) -> ResultRow:
     row, _ = get_entity(s, viewer, entity_id)
-    result = s.get(ResultRow, result_id)
-    if result is None or result.entity_id != row.id:
-        raise NotFoundError(f"no detection {result_id!r} in entity {entity_id}")
-    return result
+    return registry.get_result(s, row.id, result_id)
 
 
 def latest_result_ms(s: Session, entity_id: int) -> int | None:
-    return s.scalar(select(func.max(ResultRow.timestamp_ms)).where(ResultRow.entity_id == entity_id))
-
-
-def _key_text(key: dict[str, Any]) -> str:
-    return ",".join(f"{k}={key[k]}" for k in sorted(key))
+    return registry.latest_result_ms(s, entity_id)
 
 
 # --- models -------------------------------------------------------------------------------------
@@ -361,10 +208,7 @@ def create_annotation(
 
 def get_annotation(s: Session, viewer: Viewer, entity_id: int, annotation_id: int) -> AnnotationRow:
     get_entity(s, viewer, entity_id)
-    row = s.get(AnnotationRow, annotation_id)
-    if row is None or row.entity_id != entity_id:
-        raise NotFoundError(f"no annotation {annotation_id} on entity {entity_id}")
-    return row
+    return registry.get_annotation(s, annotation_id, entity_id)
 
 
 def update_annotation(

@@ -12,10 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from admon.config import InputDataConfig
 from admon.errors import ConfigError
+from admon.registry.db import Session
 from admon.registry.models import EntityRow
 from admon.service import repo
 from admon.service.access import Viewer

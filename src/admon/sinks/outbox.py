@@ -30,11 +30,8 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
-
 from admon.registry import repository as repo
-from admon.registry.models import RUNNING, UNFINISHED_STATUSES, EntityRow, OutboxRow, RunRow
+from admon.registry.db import SessionFactory
 from admon.sinks.base import Sink, SinkError
 from admon.timeutil import now_ms
 
@@ -50,23 +47,8 @@ class DeliveryReport:
     errors: list[str] = dataclasses.field(default_factory=list)
 
 
-def enqueue(s: Session, sinks: Sequence[Sink], documents: list[dict], run_id: int,
-            window_end_ms: int) -> int:
-    """Queue ``documents`` for every durable sink (inside the caller's transaction)."""
-    now = now_ms()
-    count = 0
-    for sink in sinks:
-        if not sink.durable:
-            continue
-        for doc in documents:
-            s.add(OutboxRow(sink=sink.url, doc_id=doc["id"], run_id=run_id, window_end_ms=window_end_ms,
-                            payload=doc, delivered=False, attempts=0, next_attempt_ms=0, created_ms=now))
-            count += 1
-    return count
-
-
 def deliver(
-    factory: sessionmaker[Session],
+    factory: SessionFactory,
     sinks: Sequence[Sink],
     *,
     owner: str,
@@ -95,27 +77,6 @@ def deliver(
     return report
 
 
-def deliverable(sink_url: str, limit: int, now: int):
-    """The query of ``sink_url``'s next ``limit`` outbox rows, in window order, leaving out the
-    windows held back behind an unfinished earlier window of the same entity."""
-    earlier = aliased(RunRow)
-    enabled = select(EntityRow.id).where(EntityRow.enabled.is_(True))
-    held = (
-        select(earlier.id)
-        .where(earlier.entity_id == RunRow.entity_id, earlier.window_end_ms < OutboxRow.window_end_ms,
-               or_(and_(earlier.status.in_(UNFINISHED_STATUSES), earlier.entity_id.in_(enabled)),
-                   and_(earlier.status == RUNNING, earlier.lease_expires_ms >= now)))
-        .exists()
-    )
-    return (
-        select(OutboxRow.id, OutboxRow.payload, OutboxRow.next_attempt_ms, OutboxRow.attempts)
-        .join(RunRow, RunRow.id == OutboxRow.run_id)
-        .where(OutboxRow.sink == sink_url, OutboxRow.delivered.is_(False), ~held)
-        .order_by(OutboxRow.window_end_ms, OutboxRow.id)
-        .limit(limit)
-    )
-
-
 def _deliver_sink(factory, sink, owner, lease, batch_size, backoff_seconds, lease_seconds,
                   max_batches, now, report) -> None:
     chunk_size = getattr(sink, "chunk_size", None) or batch_size
@@ -123,7 +84,7 @@ def _deliver_sink(factory, sink, owner, lease, batch_size, backoff_seconds, leas
     while max_batches is None or batches < max_batches:
         current = now_ms() if now is None else now
         with factory() as s:
-            rows = s.execute(deliverable(sink.url, batch_size, current)).all()
+            rows = repo.deliverable(s, sink.url, batch_size, current)
             s.commit()
         if not rows:
             return
@@ -153,9 +114,7 @@ def _send_chunk(factory, sink, chunk, backoff_seconds: float, current: int, repo
         attempts = max(r.attempts for r in chunk) + 1
         wait = min(MAX_BACKOFF_MS, int(backoff_seconds * 1000 * 2 ** (attempts - 1)))
         with factory() as s:
-            s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(
-                attempts=OutboxRow.attempts + 1, next_attempt_ms=current + wait,
-                last_error=str(exc)[:2000]))
+            repo.postpone(s, ids, current + wait, str(exc))
             s.commit()
         log.warning("sink %s failed (attempt %d), retrying in %.1f s: %s", sink.url, attempts,
                     wait / 1000, exc)
@@ -164,7 +123,7 @@ def _send_chunk(factory, sink, chunk, backoff_seconds: float, current: int, repo
         report.pending_sinks.append(sink.url)
         return False
     with factory() as s:
-        s.execute(delete(OutboxRow).where(OutboxRow.id.in_(ids)))
+        repo.acknowledge(s, ids)
         s.commit()
     report.delivered += len(ids)
     return True
