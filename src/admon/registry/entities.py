@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from admon.errors import ConfigError, ConflictError, NotFoundError
 from admon.registry.models import AnnotationRow, EntityRow, OutboxRow, ProjectRow, ResultRow, RunRow
-from admon.registry.rows import by_ref, flush_or_conflict
+from admon.registry.rows import affected, by_ref, flush_or_conflict
 from admon.registry.schemas import (
     EntityCreate,
     EntityFields,
@@ -260,11 +260,10 @@ def record_model_if_unset(s: Session, entity_id: int, version: str, sha256: str)
     One conditional statement: if another process recorded one meanwhile, that one stays.
     Returns whether this call recorded it.
     """
-    return bool(s.execute(
-        update(EntityRow)
+    return bool(affected(s, update(EntityRow)
         .where(EntityRow.id == entity_id, EntityRow.model_sha256.is_(None))
         .values(model_version=str(version), model_sha256=sha256, updated_ms=now_ms())
-    ).rowcount)
+    ))
 
 
 def model_users(s: Session, namespace: str, model: str) -> Sequence[Any]:

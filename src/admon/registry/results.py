@@ -78,9 +78,9 @@ def entity_results(
         seen: set[tuple[int, str]] = set()
         newest = []
         for r in rows:  # per timestamp, the newest window comes first
-            key = (r.timestamp_ms, _key_text(r.group_key))
-            if key not in seen:
-                seen.add(key)
+            bucket = (r.timestamp_ms, _key_text(r.group_key))
+            if bucket not in seen:
+                seen.add(bucket)
                 newest.append(r)
         rows = newest
     if not group:

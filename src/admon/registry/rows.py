@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Executable, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,3 +30,8 @@ def flush_or_conflict(s: Session, conflict_message: str) -> None:
     except SAIntegrityError:
         s.rollback()
         raise ConflictError(conflict_message) from None
+
+
+def affected(s: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and return how many rows it changed."""
+    return cast(CursorResult, s.execute(statement)).rowcount

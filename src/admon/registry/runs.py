@@ -32,6 +32,7 @@ from admon.registry.models import (
     ResultRow,
     RunRow,
 )
+from admon.registry.rows import affected
 from admon.timeutil import now_ms
 
 # --- reading runs -------------------------------------------------------------------------------
@@ -138,12 +139,11 @@ def claim_run(s: Session, owner: str, ttl_ms: int, *, entity_id: int | None = No
         query = query.where(RunRow.entity_id.in_(enabled))
     query = query.order_by(RunRow.window_end_ms, RunRow.entity_id).limit(1)
     candidate = s.scalar(with_row_locks(query, s, skip_locked=True))
-    if candidate is not None and s.execute(
-        update(RunRow)
+    if candidate is not None and affected(s, update(RunRow)
         .where(RunRow.id == candidate, _claimable(now))
         .values(status=RUNNING, lease_owner=owner, lease_expires_ms=now + ttl_ms,
                 attempts=RunRow.attempts + 1, started_ms=now, error=None)
-    ).rowcount:
+    ):
         row = s.execute(select(RunRow.id, RunRow.entity_id, RunRow.window_start_ms, RunRow.window_end_ms,
                                RunRow.attempts, RunRow.failures).where(RunRow.id == candidate)).one()
         s.commit()
@@ -154,11 +154,10 @@ def claim_run(s: Session, owner: str, ttl_ms: int, *, entity_id: int | None = No
 
 def renew_run_lease(s: Session, run_id: int, owner: str, ttl_ms: int) -> bool:
     """Extend ``owner``'s lease of a running run; False once it is not ``owner``'s any more."""
-    return bool(s.execute(
-        update(RunRow)
+    return bool(affected(s, update(RunRow)
         .where(RunRow.id == run_id, RunRow.lease_owner == owner, RunRow.status == RUNNING)
         .values(lease_expires_ms=now_ms() + ttl_ms)
-    ).rowcount)
+    ))
 
 
 def _owned(run_id: int, owner: str) -> tuple:
@@ -170,10 +169,9 @@ def finish_run(s: Session, run_id: int, owner: str, values: dict[str, Any],
     """Mark a run ``owner`` still leases succeeded (with ``values``), and insert its result and
     outbox rows, in the caller's transaction; False (and nothing written, the transaction
     rolled back) when the lease is not ``owner``'s any more."""
-    owned = s.execute(
-        update(RunRow).where(*_owned(run_id, owner))
+    owned = affected(s, update(RunRow).where(*_owned(run_id, owner))
         .values(status=SUCCEEDED, error=None, lease_owner=None, lease_expires_ms=None, **values)
-    ).rowcount
+    )
     if not owned:
         s.rollback()
         return False
@@ -192,20 +190,18 @@ def set_run_values(s: Session, run_id: int, **values: Any) -> None:
 
 def finish_run_no_data(s: Session, run_id: int, owner: str, values: dict[str, Any]) -> bool:
     """Mark a run ``owner`` still leases ``no_data``; False when the lease is not ``owner``'s."""
-    return bool(s.execute(
-        update(RunRow).where(*_owned(run_id, owner))
+    return bool(affected(s, update(RunRow).where(*_owned(run_id, owner))
         .values(status=NO_DATA, rows=0, groups=0, anomalies=0, error=None, lease_owner=None,
                 lease_expires_ms=None, **values)
-    ).rowcount)
+    ))
 
 
 def record_run_failure(s: Session, run_id: int, owner: str, values: dict[str, Any]) -> bool:
     """Record a failed attempt (``values``: status, failures, next_attempt_ms, error, ...) of a
     run ``owner`` leases, and release the lease."""
-    return bool(s.execute(
-        update(RunRow).where(RunRow.id == run_id, RunRow.lease_owner == owner)
+    return bool(affected(s, update(RunRow).where(RunRow.id == run_id, RunRow.lease_owner == owner)
         .values(lease_owner=None, lease_expires_ms=None, **values)
-    ).rowcount)
+    ))
 
 
 # --- named leases ------------------------------------------------------------------------------
@@ -219,11 +215,10 @@ def acquire_lease(s: Session, name: str, owner: str, ttl_ms: int, now: int | Non
     cleanly (unique name) when another process inserts it first.
     """
     now = now_ms() if now is None else now
-    taken = s.execute(
-        update(LeaseRow)
+    taken = affected(s, update(LeaseRow)
         .where(LeaseRow.name == name, (LeaseRow.owner == owner) | (LeaseRow.expires_ms < now))
         .values(owner=owner, expires_ms=now + ttl_ms)
-    ).rowcount
+    )
     if taken:
         s.commit()
         return True
