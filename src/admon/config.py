@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from admon.data.filters import check_filter_types, parse_filter, referenced_columns
 from admon.data.lake import check_name
-from admon.errors import ConfigError
+from admon.errors import ConfigError, explain_validation
 
 AggMethod = Literal[
     "avg", "sum", "min", "max", "count", "median", "stddev", "first", "last", "p50", "p90", "p95", "p99"
@@ -106,18 +106,6 @@ class _Frozen(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _explain(name: str, exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or name
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] != "value_error":
-            parts.append(f"{where}: {msg} (got {err.get('input')!r})")
-        else:  # our own messages name their field already
-            parts.append(msg if not err["loc"] or msg.startswith(where) else f"{where}: {msg}")
-    return f"invalid {name}: " + "; ".join(parts)
-
-
 class SourceConfig(_Frozen):
     """One monitoring source: where its documents live and which rows/columns to take.
 
@@ -155,7 +143,7 @@ class SourceConfig(_Frozen):
         try:
             super().__init__(**kwargs)
         except ValidationError as exc:
-            raise ConfigError(_explain("SourceConfig", exc)) from None
+            raise ConfigError(explain_validation(exc, "SourceConfig")) from None
 
     @field_validator("producer", "type_prefix", "type")
     @classmethod
@@ -242,7 +230,7 @@ class InputDataConfig(_Frozen):
         try:
             super().__init__(**kwargs)
         except ValidationError as exc:
-            raise ConfigError(_explain("InputDataConfig", exc)) from None
+            raise ConfigError(explain_validation(exc, "InputDataConfig")) from None
 
     @field_validator("group_by")
     @classmethod

@@ -10,10 +10,12 @@ the result down. Invalid values fail fast with a message naming the variable.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from admon.errors import ConfigError
+from admon.errors import ConfigError, explain_validation
 
 
 class Settings(BaseSettings):
@@ -81,7 +83,10 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"ADMON_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        # values are not shown: some settings are secrets (tokens, database passwords)
+        raise ConfigError(explain_validation(exc, "settings", name_of=_variable, show=None)) from exc
+
+
+def _variable(loc: Sequence[object]) -> str:
+    """The environment variable of a setting's location: ``ADMON_SINK_CHUNK_SIZE``."""
+    return "ADMON_" + "_".join(str(p) for p in loc).upper()

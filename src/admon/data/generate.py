@@ -114,7 +114,7 @@ def generate_lake(root: str | Path, *, hosts: int = 10, days: int = 1, start: st
     con.execute("SET enable_progress_bar = false")
     for day_index in range(days):
         day_ms = start_ms + day_index * MS_PER_DAY
-        day = dt.datetime.fromtimestamp(day_ms / 1000, dt.timezone.utc)
+        day = dt.datetime.fromtimestamp(day_ms / 1000, dt.UTC)
         folder = root / PRODUCER / TYPE_PREFIX / TYPE / f"{day:%Y/%m/%d}"
         folder.mkdir(parents=True, exist_ok=True)
         t_day = day_ms + np.arange(0, MS_PER_DAY, step_ms, dtype=np.int64)

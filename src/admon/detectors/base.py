@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from admon.errors import ConfigError, DataError, NotFittedError
+from admon.errors import ConfigError, DataError, NotFittedError, explain_validation
 from admon.plugins import Registry
 
 TIMESTAMP = "timestamp"
@@ -83,19 +83,6 @@ class DetectorConfig(BaseModel):
 
     features: tuple[str, ...] | None = None
     group_by: tuple[str, ...] | None = None
-
-
-def explain_validation(owner: str, exc: ValidationError, valid: list[str]) -> str:
-    """One readable line from a pydantic error, naming bad keys and the valid ones."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or owner
-        if err["type"] == "extra_forbidden":
-            parts.append(f"unknown parameter {where!r}; valid parameters: {', '.join(valid)}")
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-            parts.append(f"{where}: {msg} (got {err.get('input')!r})")
-    return f"invalid config for {owner}: " + "; ".join(parts)
 
 
 def group_key_str(key: tuple) -> str:
@@ -134,7 +121,8 @@ class Detector(abc.ABC):
                 self.config = self.Config(**data)
             except ValidationError as exc:
                 raise ConfigError(
-                    explain_validation(self.name or type(self).__name__, exc, self.param_names())
+                    explain_validation(exc, f"config for {self.name or type(self).__name__}",
+                                       noun="parameter", valid=self.param_names())
                 ) from None
 
     # ---------------------------------------------------------------- public API

@@ -63,10 +63,9 @@ from admon.detectors.base import (
     TIMESTAMP,
     Detector,
     default_group_columns,
-    explain_validation,
     group_positions,
 )
-from admon.errors import ConfigError, DataError, NotFittedError
+from admon.errors import ConfigError, DataError, NotFittedError, explain_validation
 from admon.plugins import Registry
 
 #: Elastic's severity bands on the 0-100 score: (lower bound, name), ascending.
@@ -190,7 +189,8 @@ class PostRule(abc.ABC):
             self.config = self.Config(**(dict(config or {}) | params))
         except ValidationError as exc:
             owner = f"post-rule {self.name or type(self).__name__}"
-            raise ConfigError(explain_validation(owner, exc, list(self.Config.model_fields))) from None
+            raise ConfigError(explain_validation(exc, f"config for {owner}", noun="parameter",
+                                                 valid=self.Config.model_fields)) from None
 
     @property
     def lookback(self) -> int:
@@ -278,7 +278,8 @@ class Calibrator:
             try:
                 config = CalibratorConfig(**params)
             except ValidationError as exc:
-                raise ConfigError(explain_validation("calibrate", exc, list(CalibratorConfig.model_fields))) from None
+                raise ConfigError(explain_validation(exc, "config for calibrate", noun="parameter",
+                                                     valid=CalibratorConfig.model_fields)) from None
         self.config = config
 
     def fit(self, scores: pd.Series | np.ndarray) -> Calibrator:

@@ -35,8 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from admon.detectors.base import TIMESTAMP
 from admon.detectors.postrules import PostRuleChain
-from admon.errors import ConfigError
-from admon.forecast.base import explain_validation
+from admon.errors import ConfigError, explain_validation
 from admon.timeutil import format_ms
 
 
@@ -57,7 +56,7 @@ class ThroughputRule(BaseModel):
         try:
             super().__init__(**kwargs)
         except ValidationError as exc:
-            raise ConfigError(explain_validation("ThroughputRule", exc)) from None
+            raise ConfigError(explain_validation(exc, "ThroughputRule parameters", noun="parameter")) from None
 
     @field_validator("webhook_url")
     @classmethod

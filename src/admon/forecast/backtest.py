@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from admon.errors import AdmonError, ConfigError
-from admon.forecast.base import Forecaster, check_series, explain_validation, season_steps
+from admon.errors import AdmonError, ConfigError, explain_validation
+from admon.forecast.base import Forecaster, check_series, season_steps
 from admon.forecast.registry import create, from_dict
 
 ModelSpec = str | dict[str, Any] | Forecaster
@@ -84,7 +84,7 @@ class BacktestConfig(BaseModel):
         try:
             super().__init__(**kwargs)
         except ValidationError as exc:
-            raise ConfigError(explain_validation("BacktestConfig", exc)) from None
+            raise ConfigError(explain_validation(exc, "BacktestConfig parameters", noun="parameter")) from None
 
 
 def model_label(model: Forecaster) -> str:

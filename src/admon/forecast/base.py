@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from admon.errors import ConfigError, DataError, NotFittedError
+from admon.errors import ConfigError, DataError, NotFittedError, explain_validation
 from admon.plugins import Registry
 
 
@@ -38,19 +38,6 @@ class ForecasterConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     level: float = Field(0.9, gt=0.0, lt=1.0, description="Coverage of the [lower, upper] band.")
-
-
-def explain_validation(what: str, exc: ValidationError) -> str:
-    """One line naming every bad parameter, its value and what is allowed."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or what
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            parts.append(f"unknown parameter {where!r}")
-        else:
-            parts.append(f"{where}: {msg} (got {err.get('input')!r})")
-    return f"invalid {what} parameters: " + "; ".join(parts)
 
 
 def season_steps(season: int | str | None, step: pd.Timedelta) -> int:
@@ -110,7 +97,8 @@ class Forecaster(abc.ABC):
             try:
                 config = self.Config(**params)
             except ValidationError as exc:
-                raise ConfigError(explain_validation(self.name, exc)) from None
+                raise ConfigError(explain_validation(exc, f"{self.name} parameters", noun="parameter",
+                                                     valid=self.Config.model_fields)) from None
         elif not isinstance(config, self.Config):
             raise ConfigError(
                 f"{self.name} needs a {self.Config.__name__}, got {type(config).__name__}"

@@ -27,9 +27,8 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from admon.errors import AdmonError, ConfigError, DataError
+from admon.errors import AdmonError, ConfigError, DataError, explain_validation
 from admon.forecast.actions import ActionState, FiredAction, ThroughputRule, evaluate_rule, link_key
-from admon.forecast.base import explain_validation
 from admon.forecast.registry import from_dict
 from admon.forecast.series import series_by_group
 from admon.timeutil import TimeLike, format_ms, to_epoch_ms
@@ -55,7 +54,7 @@ class ForecastJobConfig(BaseModel):
         try:
             super().__init__(**kwargs)
         except ValidationError as exc:
-            raise ConfigError(explain_validation("ForecastJobConfig", exc)) from None
+            raise ConfigError(explain_validation(exc, "ForecastJobConfig parameters", noun="parameter")) from None
 
     @model_validator(mode="after")
     def _check_rule_fits_horizon(self) -> ForecastJobConfig:

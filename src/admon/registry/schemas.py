@@ -30,21 +30,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from admon.config import InputDataConfig
-from admon.errors import ConfigError
-
-
-def _explain(name: str, exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if not where:
-            parts.append(msg)
-        elif err["type"] == "value_error":
-            parts.append(f"{where}: {msg}")
-        else:
-            parts.append(f"{where}: {msg} (got {err.get('input')!r})")
-    return f"invalid {name}: " + "; ".join(parts)
+from admon.errors import ConfigError, explain_validation
 
 
 class _Input(BaseModel):
@@ -56,7 +42,7 @@ class _Input(BaseModel):
         try:
             return cls(**values)
         except ValidationError as exc:
-            raise ConfigError(_explain(cls.__name__, exc)) from None
+            raise ConfigError(explain_validation(exc, cls.__name__)) from None
 
 
 def _check_label(label: Any) -> Any:

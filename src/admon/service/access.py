@@ -21,14 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from admon.errors import NotFoundError, PermissionDeniedError
+from admon.errors import AuthenticationError, NotFoundError, PermissionDeniedError  # noqa: F401 - AuthenticationError re-exported
 from admon.registry.entities import EVERYTHING, Audience
-
-
-class AuthenticationError(PermissionDeniedError):
-    """No valid credentials were given for something that needs them (HTTP 401)."""
-
-    http_status = 401
 
 
 @dataclass(frozen=True)

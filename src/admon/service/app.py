@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from admon.errors import AdmonError
+from admon.errors import AdmonError, AuthenticationError, explain_validation
 from admon.registry.db import get_engine, session_factory
-from admon.service.access import AuthenticationError
 from admon.service.cache import ResponseCache
 from admon.settings import Settings, load_settings
 
@@ -156,26 +156,19 @@ def create_app_from_env() -> FastAPI:
 # --- errors -------------------------------------------------------------------------------------
 
 
+def _request_field(loc: Sequence[object]) -> str:
+    """A request error's location without FastAPI's leading ``body``: ``start_ms``, or ``body``."""
+    return ".".join(str(p) for p in loc if p != "body") or "body"
+
+
+def _shown(given: object) -> str:
+    """A value from a request as JSON, cut short; a container by its type only."""
+    return json.dumps(given)[:80] if isinstance(given, str | int | float | bool | None) else type(given).__name__
+
+
 def _explain_validation(exc: RequestValidationError) -> tuple[int, str]:
-    problems, status = [], 422
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        msg = str(err.get("msg", "")).removeprefix("Value error, ")
-        if err.get("type") == "json_invalid":
-            status = 400
-            ctx = err.get("ctx") or {}
-            problems.append(f"the body is not valid JSON ({ctx.get('error', msg)}); send a JSON object")
-        elif err.get("type") == "missing":
-            problems.append(f"{where}: missing; add it")
-        elif err.get("type") == "extra_forbidden":
-            problems.append(f"{where}: unknown field; remove it")
-        elif err.get("type") in ("model_attributes_type", "dict_type") and where == "body":
-            problems.append(f"the body must be a JSON object, got {type(err.get('input')).__name__}")
-        else:
-            given = err.get("input")
-            shown = json.dumps(given)[:80] if isinstance(given, str | int | float | bool | None) else type(given).__name__
-            problems.append(f"{where}: {msg} (got {shown})")
-    return status, "invalid request: " + "; ".join(problems)
+    status = 400 if any(err.get("type") == "json_invalid" for err in exc.errors()) else 422
+    return status, explain_validation(exc, "request", name_of=_request_field, show=_shown)
 
 
 async def error_response(request: Request, exc: Exception) -> Response:

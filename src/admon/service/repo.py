@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from admon.errors import ConfigError, NotFoundError
+from admon.errors import ConfigError, NotFoundError, explain_validation
 from admon.registry import repository as registry
 from admon.registry.db import Session
 from admon.registry.models import AnnotationRow, EntityRow, ProjectRow, ResultRow, RunRow, UserRow
@@ -228,8 +228,7 @@ def update_annotation(
             }
         )
     except ValidationError as exc:
-        raise ConfigError("invalid annotation: " + "; ".join(
-            e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+        raise ConfigError(explain_validation(exc, "annotation")) from None
     return registry.update_annotation(s, row.id, changes, updated_by=viewer.username)
 
 

@@ -19,17 +19,11 @@ import sqlglot
 
 from admon.data.lake import LakeFile
 from admon.data.schema import ScanField
+from admon.errors import UnreadableFileError
+
+__all__ = ["JOB_DIALECT", "Engine", "UnreadableFileError", "render"]
 
 JOB_DIALECT = "duckdb"
-
-
-class UnreadableFileError(Exception):
-    """Raised by an engine when a file cannot be read at all (corrupt, truncated, wrong format)."""
-
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
 
 
 @runtime_checkable

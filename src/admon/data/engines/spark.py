@@ -36,9 +36,10 @@ import pandas as pd
 import sqlglot
 from sqlglot import exp
 
-from admon.data.engines.base import JOB_DIALECT, UnreadableFileError
+from admon.data.engines.base import JOB_DIALECT
 from admon.data.lake import LakeFile
 from admon.data.schema import ScanField
+from admon.errors import UnreadableFileError
 
 DIALECT = "spark"
 # A JSON/text number as DuckDB's cast accepts it (Java's parser alone would also take "1d", "0x1p3").
