@@ -134,7 +134,7 @@ def run_demo(out: Path, *, hosts: int = 8, console: Console | None = None) -> di
     from rich.progress import Progress
 
     from admon import DataSource
-    from admon.cli.data import frame_table, print_report
+    from admon.cli.tables import frame_table, print_report
     from admon.data.generate import generate_lake, host_names
     from admon.models.training import train
     from admon.registry.db import init_database

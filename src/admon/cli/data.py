@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from admon.cli.tables import frame_table, print_report
 from admon.errors import ConfigError
 
 console = Console()
 lake_app = typer.Typer(help="Create and import monitoring lakes.", no_args_is_help=True)
 data_app = typer.Typer(help="Read data as a detection entity would.", no_args_is_help=True)
 
-LakeRoot = Annotated[Optional[str], typer.Option("--root", help="Lake root (default: ADMON_LAKE_ROOT).")]
+LakeRoot = Annotated[str | None, typer.Option("--root", help="Lake root (default: ADMON_LAKE_ROOT).")]
 
 
 def _lake_root(root: str | None) -> str:
@@ -32,7 +31,7 @@ def lake_generate(
     days: Annotated[int, typer.Option(help="Number of days.")] = 1,
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2022-05-10",
     seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same bytes.")] = 0,
-    step_seconds: Annotated[Optional[int], typer.Option(
+    step_seconds: Annotated[int | None, typer.Option(
         help="Seconds between points of a series (default: 10 for xrootd, 60 for fts).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json, json.gz or parquet.")] = "json",
     kind: Annotated[str, typer.Option(help="xrootd (collectd topics) or fts (transfer links).")] = "xrootd",
@@ -97,33 +96,7 @@ def data_preview(
         print(documents_json(frame_to_documents(frame, idc)))
     else:
         console.print(frame_table(frame.head(rows), title=f"{len(frame):,} rows"))
-    print_report(source.last_report)
-
-
-def frame_table(frame, title: str = "") -> Table:
-    table = Table(title=title, show_lines=False)
-    for column in frame.columns:
-        table.add_column(str(column), justify="left" if frame[column].dtype == object else "right")
-    for record in frame.itertuples(index=False):
-        table.add_row(*("∅" if v is None or v != v else f"{v:.6g}" if isinstance(v, float) else str(v) for v in record))
-    return table
-
-
-def print_report(report) -> None:
-    """The read report as a small table: what was used, what was skipped and why."""
-    if report is None:
-        return
-    table = Table(title="read report", show_header=True)
-    table.add_column("source")
-    table.add_column("files", justify="right")
-    table.add_column("rows used", justify="right")
-    table.add_column("buckets", justify="right")
-    table.add_column("skipped (reason: rows)")
-    for s in report.sources:
-        skipped = ", ".join(f"{k}: {v}" for k, v in sorted(s.skipped.items())) or "none"
-        table.add_row(s.source, str(len(s.files)), f"{s.rows_used:,}", f"{s.buckets:,}", skipped)
-    console.print(table)
-    console.print(f"{report.rows_out:,} rows, {report.groups_out} groups in {report.seconds:.2f} s ({report.engine})")
+    print_report(source.last_report, console)
 
 
 def demo(
