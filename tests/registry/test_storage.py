@@ -82,7 +82,7 @@ def test_only_the_lease_holder_finishes_a_run(db_url):
     result = {"id": "doc", "run_id": claim.run_id, "entity_id": entity, "window_end_ms": STEP * 4,
               "group_key": {}, "timestamp_ms": STEP * 3, "anomaly_score": 1.0, "is_anomaly": False,
               "threshold": None, "document": {}}
-    outbox = repo.outbox_rows(["jsonl:///x"], [{"id": "doc"}], claim.run_id, STEP * 4, now_ms())
+    outbox = repo.outbox_rows([("jsonl:///x", {"id": "doc"})], claim.run_id, STEP * 4, now_ms())
     with factory() as s:
         assert not repo.finish_run(s, claim.run_id, "first", {"rows": 1}, [result], outbox)
         s.commit()

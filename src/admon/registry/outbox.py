@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session, aliased
 from admon.registry.models import RUNNING, UNFINISHED_STATUSES, EntityRow, OutboxRow, RunRow
 
 
-def outbox_rows(sink_urls: Iterable[str], documents: Sequence[dict[str, Any]], run_id: int,
-                window_end_ms: int, now: int) -> list[dict[str, Any]]:
-    """The outbox rows of ``documents`` for every sink in ``sink_urls`` (each document once per sink)."""
+def outbox_rows(queued: Iterable[tuple[str, dict[str, Any]]], run_id: int, window_end_ms: int,
+                now: int) -> list[dict[str, Any]]:
+    """The outbox rows of a run's ``queued`` ``(sink url, document)`` pairs."""
     return [{"sink": url, "doc_id": d["id"], "run_id": run_id, "window_end_ms": window_end_ms,
              "payload": d, "delivered": False, "attempts": 0, "next_attempt_ms": 0, "created_ms": now}
-            for url in sink_urls for d in documents]
+            for url, d in queued]
 
 
 def deliverable(s: Session, sink_url: str, limit: int, now: int) -> Sequence[Any]:
