@@ -29,3 +29,42 @@ def seasonal_series(days: int = 10, noise: float = 0.5, seed: int = 0) -> pd.Ser
 def true_shape(t: np.ndarray) -> np.ndarray:
     phase = t % SEASON
     return 50.0 + 10.0 * np.sin(2 * np.pi * phase / SEASON) + 15.0 * np.exp(-0.5 * (phase - 20.0) ** 2)
+
+
+class WebhookReceiver:
+    """A real HTTP server on 127.0.0.1 (``port``, 0: any free one) that records JSON POSTs and
+    answers ``status``."""
+
+    def __init__(self, port: int = 0) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[dict] = []
+        self.headers: list[dict] = []
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                code = receiver.status
+                if code < 300:
+                    receiver.received.append(json.loads(body))
+                    receiver.headers.append(dict(self.headers))
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()

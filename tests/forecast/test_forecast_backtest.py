@@ -89,19 +89,22 @@ def test_isolated_backtest_gives_the_same_errors_from_a_fresh_process(series):
     assert there.loc[0, "peak_mib"] >= 0 and there.loc[0, "cpu_s"] >= 0
 
 
-def test_cli_save_job_writes_a_loadable_config(tmp_path):
+def test_cli_job_config_writes_a_loadable_config(tmp_path):
     from admon.cli import build_app
-    from admon.forecast.scheduling import load_forecast_job
+    from admon.forecast.job import ForecastJobConfig
 
     runner = CliRunner()
-    out = runner.invoke(build_app(), ["forecast", "save-job", "links", "--model", "arima:order=[1,0,0]",
+    path = tmp_path / "job.json"
+    out = runner.invoke(build_app(), ["forecast", "job-config", "--model", "arima:order=[1,0,0]",
                                       "--threshold", "4e8", "--minutes", "45",
-                                      "--webhook", "http://127.0.0.1:9/hook"])
+                                      "--webhook", "http://127.0.0.1:9/hook", "--header", "Authorization: Bearer t",
+                                      "--out", str(path)])
     assert out.exit_code == 0, out.output
-    job = load_forecast_job("links")
+    job = ForecastJobConfig.model_validate_json(path.read_text())
     assert job.forecaster == {"name": "arima", "order": [1, 0, 0]}
     assert job.rule.threshold == 4e8 and job.rule.min_duration_minutes == 45
-    out = runner.invoke(build_app(), ["forecast", "save-job", "x", "--threshold", "1"])
+    assert job.rule.webhook_headers == {"Authorization": "Bearer t"}
+    out = runner.invoke(build_app(), ["forecast", "job-config", "--threshold", "1"])
     assert out.exit_code != 0 and "needs both --threshold and --webhook" in str(out.exception)
 
 

@@ -156,7 +156,7 @@ def test_0004_adds_the_model_hash_columns_and_keeps_entities_and_runs(empty_db_u
 
     engine = db.get_engine(empty_db_url)  # migrates to head on first use
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() >= "0004"
     with db.session_scope(empty_db_url) as s:
         entity = s.get(EntityRow, 3)
         assert (entity.title, entity.inference_model, entity.monit_label, entity.updated_ms) == ("e", "m", {"a": "b"}, 2)

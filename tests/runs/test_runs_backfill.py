@@ -11,7 +11,7 @@ from runs_helpers import HOSTS, jsonl_docs, make_entity
 from admon.registry import repository as repo
 from admon.registry.db import session_scope
 from admon.runs.backfill import backfill
-from admon.runs.provenance import reproduce
+from admon.runs.reproduce import reproduce
 from admon.runs.runner import Runner
 from admon.settings import load_settings
 from admon.timeutil import to_epoch_ms
@@ -109,11 +109,11 @@ def test_reproduce_refuses_unfinished_runs(db_url, lake):
         reproduce(999)
     de = make_entity()
     runner = Runner(load_settings())
-    from admon.runs.runner import EntitySpec
+    from admon.runs.runner import entity_spec
     from admon.runs.scheduler import insert_runs, run_row
 
     with session_scope() as s:
-        spec = EntitySpec.from_row(repo.get_entity(s, de.id))
+        spec = entity_spec(repo.get_entity(s, de.id))
     insert_runs(runner, [run_row(spec, to_epoch_ms("2022-05-10T01:00:00Z"), "scheduler", 0)])
     with session_scope() as s:
         run_id = repo.list_runs(s, de.id)[0].id
@@ -125,11 +125,12 @@ def test_entity_spec_carries_every_field_of_the_registry_record(db_url, lake):
     import dataclasses
 
     from admon.registry.schemas import EntityRecord
-    from admon.runs.runner import EntitySpec
+    from admon.runs.kinds import EntitySpec
+    from admon.runs.runner import entity_spec
 
     de = make_entity()
     with session_scope() as s:
-        spec = EntitySpec.from_row(repo.get_entity(s, de.id))
+        spec = entity_spec(repo.get_entity(s, de.id))
     renamed = {"interval_minutes": "interval_ms", "sliding_interval_minutes": "slide_ms",
                "input_data_config": "idc"}
     names = {renamed.get(f.name, f.name) for f in dataclasses.fields(EntityRecord)}

@@ -13,7 +13,7 @@ from admon.models.store import ModelStore
 from admon.registry import repository as repo
 from admon.registry.db import session_scope
 from admon.runs.backfill import backfill
-from admon.runs.provenance import reproduce
+from admon.runs.reproduce import reproduce
 
 
 def train(lake) -> str:

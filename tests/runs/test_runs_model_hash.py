@@ -19,7 +19,7 @@ from admon.models.training import train
 from admon.registry import repository as repo
 from admon.registry.db import session_scope
 from admon.runs.backfill import backfill
-from admon.runs.provenance import reproduce
+from admon.runs.reproduce import reproduce
 from admon.runs.runner import Runner
 from admon.runs.scheduler import Scheduler
 from admon.settings import load_settings

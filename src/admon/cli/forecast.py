@@ -196,37 +196,76 @@ def forecast_backtest(
             console.print(f"[red]{row.model}[/]: {row.error}", highlight=False)
 
 
-@forecast_app.command("save-job")
-def forecast_save_job(
-    name: Annotated[str, typer.Argument(help="Job name; forecast entities name it in inference_model.")],
-    model: Annotated[str, typer.Option(help="Forecaster: name[:k=v,...].")] = "gbm",
-    column: Annotated[str, typer.Option(help="Value column to forecast.")] = "throughput",
-    group_by: Annotated[str, typer.Option(help="Comma-separated group (link) columns.")] = "source_se,dest_se",
-    interval: Annotated[int, typer.Option(help="Bucket size of the entity's InputDataConfig, seconds.")] = 300,
-    horizon: Annotated[int, typer.Option(help="Buckets forecast after each window end.")] = 12,
-    threshold: Annotated[float | None, typer.Option(help="Rule: throughput X (bytes/s).")] = None,
-    minutes: Annotated[float, typer.Option(help="Rule: for at least D minutes.")] = 30.0,
-    webhook: Annotated[str | None, typer.Option(help="Rule: URL the notice is POSTed to.")] = None,
-    band: Annotated[str, typer.Option(help="Rule: forecast column compared (mean, lower, upper).")] = "mean",
-    state: Annotated[str, typer.Option(help="SQLite file of open episodes.")] = ".admon/forecast_actions.sqlite",
-) -> None:
-    """Save a forecast job in the model store, for entities with inference_namespace=forecast."""
+def _job_config(model: str, column: str, group_by: str, interval: int, horizon: int, threshold: float | None,
+                minutes: float, webhook: str | None, band: str, headers: list[str] | None):
     from admon.forecast.actions import ThroughputRule
     from admon.forecast.job import ForecastJobConfig
-    from admon.forecast.scheduling import save_forecast_job
 
     if (threshold is None) != (webhook is None):
         raise ConfigError("a rule needs both --threshold and --webhook (or neither, for no action)")
+    parsed = {}
+    for header in headers or []:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise ConfigError(f"--header {header!r} is not 'Name: value', e.g. 'Authorization: Bearer ...'")
+        parsed[name.strip()] = value.strip()
     rule = None if threshold is None else ThroughputRule(
-        threshold=threshold, min_duration_minutes=minutes, webhook_url=webhook, band=band)
-    config = ForecastJobConfig(
+        threshold=threshold, min_duration_minutes=minutes, webhook_url=webhook, band=band,
+        webhook_headers=parsed)
+    return ForecastJobConfig(
         forecaster=parse_model(model), value_column=column,
         group_by=tuple(g.strip() for g in group_by.split(",") if g.strip()),
-        interval_seconds=interval, horizon=horizon, rule=rule, state_path=state,
+        interval_seconds=interval, horizon=horizon, rule=rule,
     )
-    path = save_forecast_job(name, config)
-    console.print(f"saved forecast job [bold]{name}[/] at {path}; register an entity with "
-                  f"inference_namespace='forecast', inference_model='{name}'", highlight=False)
+
+
+Model = Annotated[str, typer.Option(help="Forecaster: name[:k=v,...].")]
+Column = Annotated[str, typer.Option(help="Value column to forecast.")]
+GroupBy = Annotated[str, typer.Option(help="Comma-separated group (link) columns.")]
+Interval = Annotated[int, typer.Option(help="Bucket size of the entity's InputDataConfig, seconds.")]
+Horizon = Annotated[int, typer.Option(help="Buckets forecast after each window end.")]
+Threshold = Annotated[float | None, typer.Option(help="Rule: throughput X (bytes/s).")]
+Minutes = Annotated[float, typer.Option(help="Rule: for at least D minutes.")]
+Webhook = Annotated[str | None, typer.Option(help="Rule: URL the notice is POSTed to.")]
+Band = Annotated[str, typer.Option(help="Rule: forecast column compared (mean, lower, upper).")]
+Headers = Annotated[list[str] | None, typer.Option("--header", help="Rule: 'Name: value' header of the webhook.")]
+
+
+@forecast_app.command("job-config")
+def forecast_job_config(
+    model: Model = "gbm", column: Column = "throughput", group_by: GroupBy = "source_se,dest_se",
+    interval: Interval = 300, horizon: Horizon = 12, threshold: Threshold = None, minutes: Minutes = 30.0,
+    webhook: Webhook = None, band: Band = "mean", header: Headers = None,
+    out: Annotated[str | None, typer.Option(help="Write it to this JSON file (default: print it).")] = None,
+) -> None:
+    """Write a forecast job config: the job_config of an entity of kind forecast (entity YAML, API)."""
+    config = _job_config(model, column, group_by, interval, horizon, threshold, minutes, webhook, band, header)
+    text = config.model_dump_json(indent=1)
+    if out is None:
+        print(text)
+        return
+    with open(out, "w", encoding="utf-8") as fh:
+        fh.write(text + "\n")
+    console.print(f"wrote forecast job config {out}; use it as job_config with kind: forecast", highlight=False)
+
+
+@forecast_app.command("set-job")
+def forecast_set_job(
+    entity: Annotated[str, typer.Argument(help="Entity id or title; it becomes kind forecast.")],
+    model: Model = "gbm", column: Column = "throughput", group_by: GroupBy = "source_se,dest_se",
+    interval: Interval = 300, horizon: Horizon = 12, threshold: Threshold = None, minutes: Minutes = 30.0,
+    webhook: Webhook = None, band: Band = "mean", header: Headers = None,
+    db: Annotated[str | None, typer.Option("--db", help="Registry URL (default: ADMON_DATABASE_URL).")] = None,
+) -> None:
+    """Make an entity a forecast job with this config (kind forecast, job_config in the registry)."""
+    from admon.registry.api import DetectionEntity
+
+    config = _job_config(model, column, group_by, interval, horizon, threshold, minutes, webhook, band, header)
+    found = DetectionEntity.get(entity, database_url=db)
+    found.update(kind="forecast", job_config=config)
+    console.print(f"entity [bold]{found.title}[/] (id {found.id}) is a forecast job: "
+                  f"{config.forecaster['name']}, horizon {config.horizon}"
+                  + (f", rule {config.rule.describe()}" if config.rule else ""), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

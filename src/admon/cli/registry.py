@@ -91,14 +91,16 @@ def entity_create(
 
     Keys: project, title, interval_minutes, sliding_interval_minutes, input_data_config
     (as `InputDataConfig.to_yaml()` writes it), inference_model, inference_namespace,
-    monit_producer, monit_label, and optionally enabled.
+    monit_producer, monit_label, and optionally enabled, kind (detect, forecast, ...) and
+    job_config (the kind's config, e.g. what `admon forecast job-config` writes).
     """
     from admon.registry.api import DetectionEntity
 
     data = load_entity_file(from_yaml)
     project = data.pop("project")
     valid = ["title", "interval_minutes", "sliding_interval_minutes", "input_data_config",
-             "inference_model", "inference_namespace", "monit_producer", "monit_label", "enabled"]
+             "inference_model", "inference_namespace", "monit_producer", "monit_label", "enabled", "kind",
+             "job_config"]
     unknown = sorted(set(data) - set(valid))
     if unknown:
         raise ConfigError(f"{from_yaml}: unknown keys {unknown}; valid keys: project, {', '.join(valid)}")
@@ -133,6 +135,7 @@ def entity_show(entity: Annotated[str, typer.Argument(help="Entity id or title."
     table = Table(show_header=False)
     for key, value in [
         ("id", e.id), ("project", e.project.title), ("title", e.title),
+        ("kind", e.kind), ("job_config", json.dumps(e.job_config) if e.job_config is not None else "-"),
         ("interval_minutes", e.interval_minutes), ("sliding_interval_minutes", e.sliding_interval_minutes),
         ("inference", f"{e.inference_namespace}/{e.inference_model}"), ("monit_producer", e.monit_producer),
         ("monit_label", json.dumps(e.monit_label)), ("enabled", e.enabled), ("config_hash", e.config_hash),

@@ -135,7 +135,7 @@ def runs_list(
 
 def reproduce_cmd(run_id: Annotated[int, typer.Argument(help="Run id (see `admon runs list`).")]) -> None:
     """Recompute a run from its provenance and say whether the scores are identical (exit 1 if not)."""
-    from admon.runs.provenance import reproduce
+    from admon.runs.reproduce import reproduce
 
     report = reproduce(run_id)
     console.print(report.summary(), highlight=False)

@@ -4,7 +4,9 @@
 is what :meth:`admon.DataSource.read` returned for the history window (group columns,
 ``timestamp`` in epoch ms, value columns), ``now`` the window end. For each group (link) it
 fits the configured forecaster on the buckets before ``now`` and forecasts ``horizon``
-buckets; with a rule, each forecast is checked and a webhook fires once per episode.
+buckets. It only computes: the rule's episodes and notices are decided and committed by
+the forecast job kind (:mod:`admon.forecast.scheduling`), so a run's notices go out only
+once the run is recorded.
 
 >>> import numpy as np, pandas as pd
 >>> ts = np.arange(0, 48 * 3_600_000, 3_600_000)
@@ -15,8 +17,8 @@ buckets; with a rule, each forecast is checked and a webhook fires once per epis
 >>> result = run_forecast_job(cfg, frame, now=48 * 3_600_000)
 >>> result.forecasts[["source_se", "timestamp", "mean"]].values.tolist()
 [['A', 172800000, 0.0], ['A', 176400000, 1.0], ['A', 180000000, 2.0]]
->>> result.fired, result.errors
-([], {})
+>>> result.errors
+{}
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from admon.errors import AdmonError, ConfigError, DataError, explain_validation
-from admon.forecast.actions import ActionState, FiredAction, ThroughputRule, evaluate_rule, link_key
+from admon.forecast.actions import ThroughputRule, link_key
 from admon.forecast.registry import from_dict
 from admon.forecast.series import series_by_group
 from admon.timeutil import TimeLike, format_ms, to_epoch_ms
@@ -48,7 +50,6 @@ class ForecastJobConfig(BaseModel):
     history_points: int | None = Field(None, ge=2, description="Fit on at most this many recent buckets.")
     fill_gaps: bool = Field(True, description="Interpolate gaps for forecasters that cannot take NaN.")
     rule: ThroughputRule | None = None
-    state_path: str = Field(".admon/forecast_actions.sqlite", description="SQLite file of open episodes.")
 
     def __init__(self, **kwargs: Any) -> None:
         try:
@@ -75,11 +76,10 @@ class ForecastJobConfig(BaseModel):
 
 @dataclass
 class ForecastJobResult:
-    """Forecasts of every link, the notices fired, and links that could not be forecast."""
+    """Forecasts of every link, and the links that could not be forecast."""
 
     now_ms: int
     forecasts: pd.DataFrame
-    fired: list[FiredAction] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
 
     def documents(self, config: ForecastJobConfig) -> list[dict[str, Any]]:
@@ -101,7 +101,7 @@ class ForecastJobResult:
 
 
 def run_forecast_job(config: ForecastJobConfig, frame: pd.DataFrame, now: TimeLike) -> ForecastJobResult:
-    """Forecast each group of ``frame`` from the buckets before ``now``; act on the rule.
+    """Forecast each group of ``frame`` from the buckets before ``now``.
 
     A link that cannot be forecast (too short, only gaps) is reported in ``errors`` and the
     others go on; if no link can be forecast, that is a :class:`DataError`.
@@ -115,8 +115,7 @@ def run_forecast_job(config: ForecastJobConfig, frame: pd.DataFrame, now: TimeLi
     past = frame[frame["timestamp"] < now_ms]
     if past.empty:
         raise DataError(f"no rows before now={format_ms(now_ms)}; read a history window that ends at now")
-    state = ActionState(config.state_path) if config.rule is not None else None
-    parts, fired, errors = [], [], {}
+    parts, errors = [], {}
     for key, series in series_by_group(past, group_by, config.value_column, config.interval_seconds, now_ms):
         name = link_key(group_by, key) or config.value_column
         if config.history_points is not None:
@@ -129,11 +128,6 @@ def run_forecast_job(config: ForecastJobConfig, frame: pd.DataFrame, now: TimeLi
         except AdmonError as exc:
             errors[name] = str(exc)
             continue
-        if state is not None:
-            action = evaluate_rule(config.rule, state, group_by, key, forecast, now_ms,
-                                   extra={"forecaster": config.forecaster["name"]})
-            if action is not None:
-                fired.append(action)
         part = forecast.reset_index()
         part["timestamp"] = part["timestamp"].astype("datetime64[ms]").astype("int64")
         for g, k in zip(group_by, key):
@@ -142,4 +136,4 @@ def run_forecast_job(config: ForecastJobConfig, frame: pd.DataFrame, now: TimeLi
     if not parts:
         raise DataError("no link could be forecast: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
     forecasts = pd.concat(parts, ignore_index=True)[[*group_by, "timestamp", "mean", "lower", "upper"]]
-    return ForecastJobResult(now_ms=now_ms, forecasts=forecasts, fired=fired, errors=errors)
+    return ForecastJobResult(now_ms=now_ms, forecasts=forecasts, errors=errors)

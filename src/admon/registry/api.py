@@ -168,9 +168,15 @@ class DetectionEntity(EntityRecord):
         *,
         enabled: bool = True,
         schedule_from_ms: int | None = None,
+        kind: str = "detect",
+        job_config: Any = None,
         database_url: str | None = None,
     ) -> DetectionEntity:
-        """Register a detection entity in ``project`` (a Project, its id or its title)."""
+        """Register a detection entity in ``project`` (a Project, its id or its title).
+
+        ``kind`` is its job kind (``detect``, ``forecast`` or a plugin's) and ``job_config``
+        that kind's config (a dict or the kind's config object, validated by the kind).
+        """
         if database_url is None and isinstance(project, Project):
             database_url = project.database_url
         with session_scope(database_url) as s:
@@ -187,6 +193,8 @@ class DetectionEntity(EntityRecord):
                 monit_label=monit_label if monit_label is not None else {},
                 enabled=enabled,
                 schedule_from_ms=schedule_from_ms,
+                kind=kind,
+                job_config=job_config,
             )
             return cls._from_row(repo.create_entity(s, data), database_url)
 

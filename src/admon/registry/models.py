@@ -12,6 +12,7 @@ Tables:
 - ``results``: one row per exported document (primary key = deterministic id).
 - ``outbox``: one row per (sink, document) until the sink acknowledged it.
 - ``leases``: named leases, e.g. the right to deliver to one sink.
+- ``action_episodes``: the open episodes of entities' action rules (forecast notices).
 - ``users``, ``groups``, ``memberships``, ``api_tokens``, ``annotations``: for the service.
 """
 
@@ -99,6 +100,10 @@ class EntityRow(Base):
     # yet (the first run records what it loads).
     model_version: Mapped[str | None] = mapped_column(String(32))
     model_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The job kind that runs the entity's windows (admon.runs.kinds: detect, forecast, plugins)
+    # and its kind-specific config, validated by the kind (NULL: the kind takes none).
+    kind: Mapped[str] = mapped_column(String(64), server_default="detect")  # the database fills it in
+    job_config: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     project: Mapped[ProjectRow] = relationship(back_populates="entities")
 
@@ -175,6 +180,26 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     delivered_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class EpisodeRow(Base):
+    """An open episode of an entity's action rule (e.g. a link's predicted saturation).
+
+    Opened (with the notice announcing it) and closed only in the commit of the run that
+    saw it start or clear, under that run's lease: a run that lost its lease changes nothing.
+    ``key`` names the group (link) within the entity.
+    """
+
+    __tablename__ = "action_episodes"
+
+    # deleted with its entity (by the database: entity deletion needs to know nothing of it)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("detection_entities.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    episode_id: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    opened_ms: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class LeaseRow(Base):

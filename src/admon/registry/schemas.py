@@ -31,6 +31,7 @@ from pydantic.fields import FieldInfo
 
 from admon.config import InputDataConfig
 from admon.errors import ConfigError, explain_validation
+from admon.runs.kinds import DEFAULT_KIND, check_job
 
 
 class _Input(BaseModel):
@@ -135,6 +136,24 @@ class _EntityRules(_Input):
     def _idc(cls, value: Any) -> Any:
         return _check_idc(value) if cls._given("input_data_config", value) else None
 
+    @field_validator("job_config", mode="before", check_fields=False)
+    @classmethod
+    def _job_config(cls, value: Any) -> Any:
+        return value.model_dump(mode="json") if isinstance(value, BaseModel) else value  # a kind's config object
+
+    @model_validator(mode="after")
+    def _job(self) -> Any:
+        """``job_config`` validated by its ``kind`` (on an update, a new job_config names its kind)."""
+        kind, job_config = getattr(self, "kind", None), getattr(self, "job_config", None)
+        if kind is None and job_config is None:
+            return self  # an update that leaves both as they are
+        if kind is None:
+            raise ConfigError(f"job_config {job_config!r} is checked by its job kind; give kind with it, "
+                              "e.g. kind='forecast'")
+        _, job_config = check_job(kind, job_config)
+        object.__setattr__(self, "job_config", job_config)  # as the kind stores it (frozen model)
+        return self
+
     @field_validator("interval_minutes", "sliding_interval_minutes", mode="before", check_fields=False)
     @classmethod
     def _int(cls, value: Any, info: ValidationInfo) -> Any:
@@ -166,6 +185,9 @@ class EntityCreate(_EntityRules):
     monit_label: dict[str, str] = Field(default_factory=dict)
     enabled: bool = True
     schedule_from_ms: int | None = None
+    kind: str = Field(DEFAULT_KIND, min_length=1, max_length=64,
+                      description="Job kind: detect, forecast or a plugin's (admon.runs.kinds).")
+    job_config: dict[str, Any] | None = Field(None, description="The kind's config, validated by the kind.")
 
     @model_validator(mode="after")
     def _intervals(self) -> EntityCreate:
@@ -219,7 +241,7 @@ class EntityRecord:
     The fields of :class:`EntityCreate` (but ``input_data_config`` parsed) plus what the
     registry adds: id, the config's hash, timestamps and the recorded model. The base of
     :class:`~admon.registry.api.DetectionEntity`, and what a run reads its entity from
-    (:class:`~admon.runs.runner.EntitySpec`).
+    (:class:`~admon.runs.kinds.EntitySpec`).
     """
 
     id: int
@@ -239,6 +261,8 @@ class EntityRecord:
     updated_ms: int
     model_version: str | None = None
     model_sha256: str | None = None
+    kind: str = DEFAULT_KIND
+    job_config: dict[str, Any] | None = None
 
     @staticmethod
     def values_of(row: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from admon.registry import repository as repo
 from admon.registry.models import FAILED, NO_DATA, PENDING, RETRYING, SUCCEEDED, RunRow
-from admon.runs.runner import EntitySpec, Runner, RunOutcome, check_lake_root
+from admon.runs.runner import Runner, RunOutcome, check_lake_root, entity_spec
 from admon.runs.scheduler import insert_runs, run_row
 from admon.runs.windows import window_ends
 from admon.timeutil import TimeLike, check_window, now_ms
@@ -53,7 +53,7 @@ def backfill(
     if runner.reads_lake:
         check_lake_root(runner.settings)
     with runner.factory() as s:
-        spec = EntitySpec.from_row(repo.get_entity(s, entity))
+        spec = entity_spec(repo.get_entity(s, entity))
         s.commit()
     ends = window_ends(start_ms, end_ms, interval_ms=spec.interval_ms, slide_ms=spec.slide_ms)
     report = BackfillReport(spec.id, windows=len(ends))

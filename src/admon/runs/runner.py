@@ -23,6 +23,7 @@ that does not exist is not "no input" but an error: the run fails (and is retrie
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import socket
@@ -38,9 +39,9 @@ import pandas as pd
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from admon.config import InputDataConfig
 from admon.errors import ConfigError, DataError, IntegrityError, NotFoundError
 from admon.models.scoring import Scorer
+from admon.registry import episodes
 from admon.registry.db import session_factory
 from admon.registry.models import (
     FAILED,
@@ -56,11 +57,11 @@ from admon.registry.models import (
 )
 from admon.registry.schemas import EntityRecord
 from admon.runs import inference
+from admon.runs.kinds import JOB_KINDS, EntitySpec, JobContext, JobKind, JobOutput, Window
 from admon.runs.provenance import environment_provenance
 from admon.settings import Settings, load_settings
 from admon.sinks import outbox
 from admon.sinks.base import Sink, parse_sinks
-from admon.sinks.documents import build_document
 from admon.timeutil import now_ms
 
 log = logging.getLogger(__name__)
@@ -101,42 +102,9 @@ def new_owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-@dataclasses.dataclass
-class EntitySpec:
-    """What a run needs of its entity, read once (plain values, no session attached).
-
-    Read from the registry's :class:`~admon.registry.schemas.EntityRecord`, in a run's units
-    (windows in ms, ``idc``): every field of the record, so a field added there is here too.
-    """
-
-    id: int
-    project_id: int
-    title: str
-    interval_ms: int
-    slide_ms: int
-    idc: InputDataConfig
-    config_hash: str
-    inference_model: str
-    inference_namespace: str
-    monit_producer: str
-    monit_label: dict[str, str]
-    enabled: bool
-    schedule_from_ms: int | None
-    created_ms: int
-    updated_ms: int
-    #: The model version and content hash the registry recorded (None: not yet, see model_for).
-    model_version: str | None = None
-    model_sha256: str | None = None
-
-    @classmethod
-    def from_row(cls, row: EntityRow) -> EntitySpec:
-        values = EntityRecord.values_of(row)
-        values = {
-            "interval_ms": values.pop("interval_minutes") * 60_000,
-            "slide_ms": values.pop("sliding_interval_minutes") * 60_000,
-            "idc": values.pop("input_data_config"),
-        } | values
-        return cls(**values)
+def entity_spec(row: EntityRow) -> EntitySpec:
+    """What a run needs of a stored entity (:class:`~admon.runs.kinds.EntitySpec`)."""
+    return EntitySpec.from_record(EntityRecord.values_of(row))
 
 
 @dataclasses.dataclass
@@ -188,9 +156,11 @@ class Runner:
         self._read_cache: dict[tuple, tuple[pd.DataFrame, dict]] = {}
         self._models: dict[tuple[str, str], tuple[float, Scorer]] = {}
         self._entities: dict[int, EntitySpec] = {}
-        # (config hash, window, model id, model hash) -> (per-group results, scores hash): entities
-        # reading the same data with the same model get the same scores; compute them once a tick
-        self._scores: dict[tuple, tuple[pd.DataFrame, str]] = {}
+        self._kinds: dict[str, JobKind] = {}
+        #: What job kinds get from this runner: settings, the registry, the reader, the model loader.
+        self.context = JobContext(settings=self.settings, factory=self.factory,
+                                  read=lambda entity, start, end: self.reader(entity, start, end),
+                                  load_model=self.model_for)
 
     # --- reading ---------------------------------------------------------------------------
     @property
@@ -221,7 +191,14 @@ class Runner:
         """Forget cached reads, scores and entities (at the start of each scheduler tick)."""
         self._read_cache.clear()
         self._entities.clear()
-        self._scores.clear()
+        for kind in self._kinds.values():
+            kind.clear_caches()
+
+    def kind(self, name: str) -> JobKind:
+        """This runner's instance of the job kind ``name`` (a ConfigError naming the known kinds)."""
+        if name not in self._kinds:
+            self._kinds[name] = JOB_KINDS.get(name)()
+        return self._kinds[name]
 
     def model_for(self, entity: EntitySpec) -> Scorer:
         """The entity's model, loaded only if its content is what the registry recorded.
@@ -277,7 +254,7 @@ class Runner:
                 row = s.get(EntityRow, entity_id)
                 if row is None:
                     raise NotFoundError(f"no detection entity {entity_id}")
-                self._entities[entity_id] = EntitySpec.from_row(row)
+                self._entities[entity_id] = entity_spec(row)
                 s.commit()
         return self._entities[entity_id]
 
@@ -345,20 +322,20 @@ class Runner:
             return self._execute(claim)
 
     def _execute(self, claim: Claim) -> RunOutcome:
+        """lease (held) -> load -> read -> ``kind.run`` -> one commit -> publish -> metrics."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
         try:
             entity = self.entity(claim.entity_id)
-            if entity.inference_namespace == "forecast":  # forecast job kind (issue 8)
-                from admon.forecast.scheduling import execute_forecast
-
-                return execute_forecast(self, claim, entity)
-            self.on_event("run_started", run_id=claim.run_id, entity=entity.title,
+            kind = self.kind(entity.kind)
+            self.on_event("run_started", run_id=claim.run_id, entity=entity.title, job_kind=kind.name,
                           window_end_ms=claim.window_end_ms, attempt=claim.attempts)
-            model = self.model_for(entity)
-            context = inference.context_ms(model, entity.idc.agg_interval_ms, self.settings.max_context_buckets)
+            window = Window(claim.run_id, claim.entity_id, claim.window_start_ms, claim.window_end_ms)
             t0 = time.perf_counter()
-            frame, report = self.reader(entity, claim.window_start_ms - context, claim.window_end_ms)
+            loaded = kind.load(self.context, entity)
+            timings["load_s"] = round(time.perf_counter() - t0, 6)
+            t0 = time.perf_counter()
+            frame, report = self.reader(entity, claim.window_start_ms - loaded.history_ms, claim.window_end_ms)
             timings["read_s"] = round(time.perf_counter() - t0, 6)
             if not _rows_in_window(frame, claim.window_start_ms):
                 if report.get("skipped"):
@@ -369,84 +346,43 @@ class Runner:
                         f"{report['skipped']}; check the lake with `admon data preview --strict`")
                 return self._record_no_data(claim, entity, report, timings, started)
             t0 = time.perf_counter()
-            frame, per_group, digest = self._score(entity, claim, model, frame, context)
+            output = kind.run(self.context, entity, window, loaded, frame, report)
             timings["score_s"] = round(time.perf_counter() - t0, 6)
-            t0 = time.perf_counter()
-            docs = self._documents(entity, claim, model, per_group)
-            provenance = {
+            output.provenance = {
                 **environment_provenance(),
-                "config_hash": entity.config_hash,
-                "input_data_config": entity.idc.model_dump(mode="json"),
-                "model_id": model.model_id,
-                "model_hash": model.content_hash,
-                "model_config": model.config,
-                "model_fit_on_window": model.fit_on_window,
+                "kind": kind.name,
                 "window_start_ms": claim.window_start_ms,
                 "window_end_ms": claim.window_end_ms,
-                "context_ms": context,
                 "lake_root": self.settings.lake_root,
-                "rows_in": report.get("rows_used", report.get("rows_in")),
-                "rows": int(len(frame)),
-                "groups": int(len(per_group)),
+                "rows": output.rows,
+                "groups": output.groups,
                 "read_report": _jsonable(report),
                 "sinks": [s.url for s in self.sinks],
+                **output.provenance,
             }
-            committed = self._commit_success(claim, entity, frame, per_group, docs, provenance, digest,
-                                             timings, started)
-            if not committed:
+            if not self._commit_success(claim, entity, output, timings, started):
                 self.on_event("run_lost_lease", run_id=claim.run_id)
                 return RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, "lost_lease")
-            self._publish(docs)
+            self._publish(output.documents)
             seconds = time.perf_counter() - started
             _record_metric(entity.id, SUCCEEDED, seconds)
-            outcome = RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, SUCCEEDED,
-                                 rows=len(frame), groups=len(per_group), documents=len(docs),
-                                 seconds=seconds)
             self.on_event("run_finished", run_id=claim.run_id, status=SUCCEEDED,
-                          window_end_ms=claim.window_end_ms, documents=len(docs))
-            return outcome
+                          window_end_ms=claim.window_end_ms, documents=len(output.documents),
+                          notices=len(output.notices))
+            return RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, SUCCEEDED,
+                              rows=output.rows, groups=output.groups, documents=len(output.documents),
+                              seconds=seconds)
         except Exception as exc:  # noqa: BLE001 - every run error is recorded, never lost
             return self._record_failure(claim, exc, timings, started)
 
-    def _score(self, entity: EntitySpec, claim: Claim, model, frame: pd.DataFrame,
-               context: int) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-        """The window's rows, its per-group results and its scores hash (``frame`` = window
-        plus ``context`` ms of history, scored together)."""
-        key = (entity.config_hash, claim.window_start_ms, claim.window_end_ms, context, model.model_id,
-               model.content_hash)
-        cached = self._scores.get(key)
-        if cached is not None:
-            return cached
-        group_by = list(entity.idc.group_by)
-        window, scored = inference.score_with_context(model, frame, claim.window_start_ms)
-        result = (window, inference.summarize(window, scored, group_by),
-                  inference.scores_hash(window, group_by, scored["raw_score"].astype(float)))
-        if len(self._scores) >= 64:
-            self._scores.pop(next(iter(self._scores)))
-        self._scores[key] = result
-        return result
-
-    def _documents(self, entity: EntitySpec, claim: Claim, model, per_group: pd.DataFrame) -> list[dict]:
-        group_by = list(entity.idc.group_by)
-        docs = []
-        for record in per_group.to_dict("records"):
-            group_key = {g: _plain(record[g]) for g in group_by}
-            docs.append(build_document(
-                entity_id=entity.id, entity_title=entity.title, project_id=entity.project_id,
-                model_id=model.model_id, run_id=claim.run_id, monit_producer=entity.monit_producer,
-                monit_label=entity.monit_label, group_key=group_key,
-                window_start_ms=claim.window_start_ms, window_end_ms=claim.window_end_ms,
-                anomaly_score=record["anomaly_score"], is_anomaly=bool(record["is_anomaly"]),
-                threshold=record["threshold"], severity=record["severity"],
-                top_features=record["top_features"], peak_timestamp_ms=record["peak_timestamp"],
-                rows=record["rows"],
-            ))
-        return docs
-
-    def _commit_success(self, claim, entity, frame, per_group, docs, provenance, digest, timings,
-                        started) -> bool:
+    def _commit_success(self, claim: Claim, entity: EntitySpec, output: JobOutput, timings: dict,
+                        started: float) -> bool:
+        """The run's one transaction: status (only while the lease is ours), results, outbox rows
+        (results for every durable sink, notices for their action sink) and the kind's episode
+        changes. False, with nothing written, when the lease was lost."""
         t0 = time.perf_counter()
         now = now_ms()
+        docs = output.documents
         with self.factory() as s:
             # the lease check and the status change are one statement, in the same transaction
             # as the results and the outbox rows: a window commits once, by its lease holder
@@ -454,15 +390,17 @@ class Runner:
                 update(RunRow)
                 .where(RunRow.id == claim.run_id, RunRow.lease_owner == self.owner,
                        RunRow.status == RUNNING)
-                .values(status=SUCCEEDED, rows=int(len(frame)), groups=int(len(per_group)),
-                        anomalies=int(sum(1 for d in docs if d["is_anomaly"])), provenance=provenance,
-                        scores_hash=digest, model_sha256=provenance.get("model_hash"),  # none for a forecast job
+                .values(status=SUCCEEDED, rows=output.rows, groups=output.groups,
+                        anomalies=output.anomalies, provenance=output.provenance,
+                        scores_hash=output.digest, model_sha256=output.model_sha256,
                         error=None, lease_owner=None, lease_expires_ms=None,
                         finished_ms=now)
             ).rowcount
             if not owned:
                 s.rollback()
                 return False
+            if output.episodes:
+                episodes.apply_episode_changes(s, entity.id, claim.run_id, output.episodes, now)
             if docs:
                 # Core inserts (executemany): no ORM bookkeeping for rows nobody loads back
                 s.execute(ResultRow.__table__.insert(), [
@@ -471,12 +409,14 @@ class Runner:
                      "timestamp_ms": d["timestamp"], "anomaly_score": d["anomaly_score"],
                      "is_anomaly": d["is_anomaly"], "threshold": d["threshold"], "document": d}
                     for d in docs])
-                rows = [{"sink": sink.url, "doc_id": d["id"], "run_id": claim.run_id,
-                         "window_end_ms": claim.window_end_ms, "payload": d, "delivered": False,
-                         "attempts": 0, "next_attempt_ms": 0, "created_ms": now}
-                        for sink in self.sinks if sink.durable for d in docs]
-                if rows:
-                    s.execute(OutboxRow.__table__.insert(), rows)
+            queued = [(sink.url, d) for sink in self.sinks if sink.durable for d in docs]
+            queued += [(n.sink.url, n.document) for n in output.notices]
+            if queued:
+                s.execute(OutboxRow.__table__.insert(), [
+                    {"sink": url, "doc_id": d["id"], "run_id": claim.run_id,
+                     "window_end_ms": claim.window_end_ms, "payload": d, "delivered": False,
+                     "attempts": 0, "next_attempt_ms": 0, "created_ms": now}
+                    for url, d in queued])
             timings["write_s"] = round(time.perf_counter() - t0, 6)
             timings["total_s"] = round(time.perf_counter() - started, 6)
             s.execute(update(RunRow).where(RunRow.id == claim.run_id).values(timings=timings))
@@ -546,19 +486,40 @@ class Runner:
 
     # --- delivery --------------------------------------------------------------------------
     def deliver(self, *, max_batches: int | None = None) -> outbox.DeliveryReport:
-        """Send queued documents to the durable sinks (see :mod:`admon.sinks.outbox`)."""
-        if not any(s.durable for s in self.sinks):
+        """Send queued documents to the durable sinks (see :mod:`admon.sinks.outbox`): those of
+        ``ADMON_SINKS`` and the action sinks (webhooks) of the entities' job configs."""
+        sinks = [*self.sinks, *self.action_sinks()]
+        if not any(s.durable for s in sinks):
             return outbox.DeliveryReport()
         # A deliverer that died blocks its sink until its lease expires: keep that short (it is
         # renewed after every batch), but longer than one request can take.
         lease = max(2 * self.settings.sink_timeout_seconds, min(self.settings.run_lease_seconds, 120.0))
         report = outbox.deliver(
-            self.factory, self.sinks, owner=self.owner, batch_size=self.settings.sink_batch_size,
+            self.factory, sinks, owner=self.owner, batch_size=self.settings.sink_batch_size,
             backoff_seconds=self.settings.sink_retry_backoff_seconds, lease_seconds=lease,
             max_batches=max_batches)
         if report.delivered:
             self.on_event("delivered", documents=report.delivered)
         return report
+
+
+    def action_sinks(self) -> list[Sink]:
+        """The action sinks (e.g. webhooks) named by the job configs of the registry's entities,
+        each once. Notices queued for a sink no entity names any more stay in the outbox."""
+        with self.factory() as s:
+            specs = [entity_spec(row) for row in episodes.entities_with_job_config(s)]
+            s.commit()
+        found: dict[str, Sink] = {}
+        for spec in specs:
+            try:
+                sinks = self.kind(spec.kind).sinks(spec)
+            except ConfigError as exc:  # an uninstalled plugin kind must not stop other deliveries
+                log.warning("entity %s: no action sinks (%s)", spec.id, exc)
+                continue
+            for sink in sinks:
+                found.setdefault(sink.url, sink)
+        configured = {s.url for s in self.sinks}
+        return [sink for url, sink in found.items() if url not in configured]
 
 
 class LeaseKeeper:
@@ -606,15 +567,7 @@ def _rows_in_window(frame: pd.DataFrame, window_start_ms: int) -> int:
     return int((frame["timestamp"] >= window_start_ms).sum())
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return value
-
-
 def _jsonable(value: Any) -> Any:
-    import json
-
     return json.loads(json.dumps(value, default=str))
 
 

@@ -23,7 +23,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from admon.registry.models import PENDING, RETRYING, RUNNING, EntityRow, OutboxRow, RunRow
-from admon.runs.runner import EntitySpec, Runner, RunOutcome, check_lake_root
+from admon.runs.kinds import EntitySpec
+from admon.runs.runner import Runner, RunOutcome, check_lake_root, entity_spec
 from admon.runs.windows import due_window_ends
 from admon.timeutil import now_ms
 
@@ -82,7 +83,7 @@ class Scheduler:
         """Insert the due run rows of every enabled entity; returns how many were new."""
         now = self.clock() if now is None else now
         with self.runner.factory() as s:
-            entities = [EntitySpec.from_row(r) for r in
+            entities = [entity_spec(r) for r in
                         s.scalars(select(EntityRow).where(EntityRow.enabled.is_(True))).all()]
             last = dict(s.execute(select(RunRow.entity_id, func.max(RunRow.window_end_ms))
                                   .group_by(RunRow.entity_id)).all())

@@ -1,0 +1,143 @@
+"""The ``detect`` job kind: score the window with the entity's model, one result per group.
+
+The entity's ``inference_model``/``inference_namespace`` name the model (loaded by the
+runner, refused if its content is not what the registry recorded); a run reads the
+model's lookback before the window too, so it scores its window as a run over the
+whole series would (:func:`admon.runs.inference.context_ms`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pandas as pd
+
+from admon.config import InputDataConfig
+from admon.models.scoring import Scorer
+from admon.runs import inference
+from admon.runs.kinds import (
+    EntitySpec,
+    JobContext,
+    JobKind,
+    JobOutput,
+    Loaded,
+    RecordedRun,
+    ReproduceReport,
+    Window,
+    register_job_kind,
+)
+from admon.runs.provenance import environment_notes, plain
+from admon.sinks.documents import build_document
+
+#: Score results kept per tick: entities reading the same data with the same model share them.
+SCORE_CACHE_SIZE = 64
+
+
+@register_job_kind("detect")
+class DetectKind(JobKind):
+    """A detector (a stored, remote or fallback model) and its post-rules score each window."""
+
+    def __init__(self) -> None:
+        # (config hash, window, context, model id, model hash) -> (window rows, per group, digest)
+        self._scores: dict[tuple, tuple[pd.DataFrame, pd.DataFrame, str]] = {}
+
+    def clear_caches(self) -> None:
+        self._scores.clear()
+
+    def load(self, ctx: JobContext, entity: EntitySpec) -> Loaded:
+        model = ctx.load_model(entity)
+        return Loaded(history_ms=inference.context_ms(model, entity.idc.agg_interval_ms,
+                                                      ctx.settings.max_context_buckets), value=model)
+
+    def run(self, ctx: JobContext, entity: EntitySpec, window: Window, loaded: Loaded,
+            frame: pd.DataFrame, report: dict[str, Any]) -> JobOutput:
+        model: Scorer = loaded.value
+        rows, per_group, digest = self._score(entity, window, model, frame, loaded.history_ms)
+        docs = documents(entity, window, model, per_group)
+        provenance = {
+            "config_hash": entity.config_hash,
+            "input_data_config": entity.idc.model_dump(mode="json"),
+            "model_id": model.model_id,
+            "model_hash": model.content_hash,
+            "model_config": model.config,
+            "model_fit_on_window": model.fit_on_window,
+            "context_ms": loaded.history_ms,
+            "rows_in": report.get("rows_used", report.get("rows_in")),
+        }
+        return JobOutput(documents=docs, provenance=provenance, digest=digest, rows=int(len(rows)),
+                         groups=int(len(per_group)), anomalies=sum(1 for d in docs if d["is_anomaly"]),
+                         model_sha256=model.content_hash)
+
+    def _score(self, entity: EntitySpec, window: Window, model: Scorer, frame: pd.DataFrame,
+               context: int) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+        key = (entity.config_hash, window.start_ms, window.end_ms, context, model.model_id,
+               model.content_hash)
+        cached = self._scores.get(key)
+        if cached is not None:
+            return cached
+        group_by = list(entity.idc.group_by)
+        rows, scored = inference.score_with_context(model, frame, window.start_ms)
+        result = (rows, inference.summarize(rows, scored, group_by),
+                  inference.scores_hash(rows, group_by, scored["raw_score"].astype(float)))
+        if len(self._scores) >= SCORE_CACHE_SIZE:
+            self._scores.pop(next(iter(self._scores)))
+        self._scores[key] = result
+        return result
+
+    def reproduce(self, ctx: JobContext, entity: EntitySpec, run: RecordedRun) -> ReproduceReport:
+        """Read the recorded window (and context) again, score it with the entity's model
+        (refused, like a scheduled run, if its content is not what the registry recorded)."""
+        prov = run.provenance
+        notes: list[str] = []
+        idc = InputDataConfig._validated(prov["input_data_config"])
+        config_ok = idc.content_hash() == prov.get("config_hash")
+        if entity.config_hash != prov.get("config_hash"):
+            notes.append("the entity's input_data_config changed since; the recorded one is used")
+        entity = dataclasses.replace(entity, idc=idc, config_hash=idc.content_hash())
+        context = int(prov.get("context_ms") or 0)
+        frame, _ = ctx.read(entity, run.window.start_ms - context, run.window.end_ms)
+        model = ctx.load_model(entity)
+        recorded_model_hash = run.model_sha256 or prov.get("model_hash")
+        model_ok = model.model_id == prov.get("model_id") and model.content_hash == recorded_model_hash
+        if not model_ok:
+            notes.append(f"model is now {model.model_id} ({model.content_hash[:12]}), was "
+                         f"{prov.get('model_id')} ({str(recorded_model_hash)[:12]})")
+        notes += environment_notes(prov)
+        group_by = list(idc.group_by)
+        rows, scored = inference.score_with_context(model, frame, run.window.start_ms)
+        digest = inference.scores_hash(rows, group_by, scored["raw_score"].astype(float))
+        recorded = {tuple(sorted(d["group"].items())): d.get("anomaly_score") for d in run.documents}
+        max_diff = None
+        if len(rows):
+            diffs = []
+            for record in inference.summarize(rows, scored, group_by).to_dict("records"):
+                key = tuple(sorted((g, plain(record[g])) for g in group_by))
+                old, new = recorded.get(key), record["anomaly_score"]
+                if old is not None and new is not None:
+                    diffs.append(abs(float(old) - float(new)))
+            max_diff = max(diffs) if diffs else None
+        identical = digest == run.scores_hash and len(rows) == run.rows
+        return ReproduceReport(run.run_id, identical, run.scores_hash, digest, run.rows, len(rows),
+                               model.model_id, model_ok, config_ok, max_diff, notes, model.content_hash,
+                               recorded_model_hash, kind=self.name)
+
+
+def documents(entity: EntitySpec, window: Window, model: Scorer, per_group: pd.DataFrame) -> list[dict]:
+    """One result document per group of the window."""
+    group_by = list(entity.idc.group_by)
+    docs = []
+    for record in per_group.to_dict("records"):
+        group_key = {g: plain(record[g]) for g in group_by}
+        docs.append(build_document(
+            entity_id=entity.id, entity_title=entity.title, project_id=entity.project_id,
+            model_id=model.model_id, run_id=window.run_id, monit_producer=entity.monit_producer,
+            monit_label=entity.monit_label, group_key=group_key,
+            window_start_ms=window.start_ms, window_end_ms=window.end_ms,
+            anomaly_score=record["anomaly_score"], is_anomaly=bool(record["is_anomaly"]),
+            threshold=record["threshold"], severity=record["severity"],
+            top_features=record["top_features"], peak_timestamp_ms=record["peak_timestamp"],
+            rows=record["rows"],
+        ))
+    return docs
+
