@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from admon.config import TIMESTAMP, InputDataConfig
+from admon.data.diagnose import first_problem
 from admon.data.engines import engine_for
 from admon.data.engines.base import Engine, render
 from admon.data.job import (
@@ -246,8 +247,6 @@ class DataSource:
         report.skipped.update(skipped)
 
     def _raise_first_problem(self, plan, files, start_ms, end_ms, report: SourceReport) -> None:
-        from admon.data.diagnose import first_problem
-
         problem = first_problem(plan, files, start_ms, end_ms)
         detail = ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items()))
         if problem is None:

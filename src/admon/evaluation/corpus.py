@@ -31,12 +31,16 @@ same order as the data file, scores in [0, 1].
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from admon.config import InputDataConfig, SourceConfig
+from admon.data.generate import PRODUCER, TYPE, TYPE_PREFIX
+from admon.data.source import DataSource
 from admon.errors import DataError, NotFoundError
 
 WINDOWS_FILE = Path("labels") / "combined_windows.json"
@@ -245,9 +249,6 @@ def _lake_days(folder: Path) -> list[str]:
 
 def _read_lake(root: Path, producer: str, type_prefix: str, type_: str, groups: list[str], select: list[str]):
     """Every document of one lake path at full resolution (1-second buckets, avg), via DataSource."""
-    from admon.config import InputDataConfig, SourceConfig
-    from admon.data.source import DataSource
-
     days = _lake_days(root / producer / type_prefix / type_)
     if not days:
         return None
@@ -279,8 +280,6 @@ def export_lake_corpus(root: str | Path, out: str | Path) -> Path:
     root, out = Path(root), Path(out)
     windows: dict[str, list] = {}
     if (root / "labels.json").is_file():
-        from admon.data.generate import PRODUCER, TYPE, TYPE_PREFIX
-
         labels = json.loads((root / "labels.json").read_text())
         frame = _read_lake(root, PRODUCER, TYPE_PREFIX, TYPE, ["host", "topic"], ["timestamp", "value", "host", "topic"])
         if frame is None or frame.empty:
@@ -318,7 +317,5 @@ def open_corpus(root: str | Path, only: list[str] | None = None, work_dir: str |
     if (root / WINDOWS_FILE).is_file():
         return load_corpus(root, only=only)
     if work_dir is None:
-        import tempfile
-
         work_dir = tempfile.mkdtemp(prefix="admon-corpus-")
     return load_corpus(export_lake_corpus(root, work_dir), only=only)

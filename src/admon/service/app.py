@@ -11,12 +11,16 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
@@ -26,12 +30,22 @@ from fastapi.responses import (
 )
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
 
+import admon
 from admon.errors import AdmonError, AuthenticationError, explain_validation
 from admon.registry.db import get_engine, session_factory
+from admon.registry.repository import public_entity_ids
+from admon.runs.runner import Runner
+from admon.runs.scheduler import Scheduler
 from admon.service.cache import ResponseCache
+from admon.service.deps import get_model_grant
+from admon.service.routes import api, ui
+from admon.service.routes.v2 import create_router
 from admon.settings import Settings, load_settings
+from admon.sinks.prometheus import METRICS_TOKEN_NEEDED, exposition, scrape_scope
 
 log = logging.getLogger("admon.service")
 HERE = Path(__file__).parent
@@ -58,8 +72,6 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        import anyio.to_thread
-
         # Sync routes run in this pool; more threads than database connections only queue
         # on the connection pool (and thrash the GIL) instead of on the thread limiter.
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
@@ -88,8 +100,6 @@ def create_app(
         app.add_exception_handler(exc_class, error_response)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
-    from admon.service.routes import api, ui
-
     app.include_router(api.router)
     app.include_router(ui.router)
     _mount_model_serving(app)
@@ -104,11 +114,6 @@ def create_app(
     def metrics(request: Request) -> Response:
         """Run metrics and exported anomaly scores; a private project's entities only for a
         scraper with ADMON_METRICS_TOKEN (see :func:`admon.sinks.prometheus.scrape_scope`)."""
-        from prometheus_client import CONTENT_TYPE_LATEST
-
-        from admon.registry.repository import public_entity_ids
-        from admon.sinks.prometheus import METRICS_TOKEN_NEEDED, exposition, scrape_scope
-
         scope = scrape_scope(settings, request.headers.get("authorization"))
         if scope is None:
             raise AuthenticationError(METRICS_TOKEN_NEEDED)
@@ -124,9 +129,6 @@ def create_app(
 def _mount_offline_docs(app: FastAPI) -> None:
     """OpenAPI docs at ``/docs`` with Swagger UI's files from the swagger-ui-bundle package, so
     the page works on a machine without internet access, like the rest of the UI."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-    from swagger_ui_bundle import swagger_ui_path
-
     app.mount("/static/swagger-ui", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
 
     @app.get("/docs", include_in_schema=False)
@@ -146,9 +148,6 @@ SERVE_OPTIONS_ENV = "ADMON_SERVE_OPTIONS"
 
 def create_app_from_env() -> FastAPI:
     """``create_app`` with settings from ``ADMON_*`` and the options of ``admon serve``."""
-    import json
-    import os
-
     options = json.loads(os.environ.get(SERVE_OPTIONS_ENV) or "{}")
     return create_app(load_settings(), **options)
 
@@ -236,20 +235,11 @@ class BodyLimit:
 def _mount_model_serving(app: FastAPI) -> None:
     """Mount the KServe v2 routes (:mod:`admon.service.routes.v2`) over the settings' model store,
     behind the access rule of every endpoint (a private project's model is not found for others)."""
-    # imported here, like the routers above: the service's modules load when an app is created
-    from admon.service.deps import get_model_grant
-    from admon.service.routes.v2 import create_router
-
     app.include_router(create_router(app.state.settings.model_store, access=get_model_grant))
 
 
 def _start_scheduler(settings: Settings):
     """Run the embedded scheduler of :mod:`admon.runs` in a thread; returns its stop function."""
-    import threading
-
-    from admon.runs.runner import Runner
-    from admon.runs.scheduler import Scheduler
-
     stop = threading.Event()
     scheduler = Scheduler(Runner(settings))
     thread = threading.Thread(target=scheduler.run_forever, kwargs={"stop": stop},
@@ -265,8 +255,6 @@ def _start_scheduler(settings: Settings):
 
 
 def _version() -> str:
-    import admon
-
     return admon.__version__
 
 

@@ -18,6 +18,11 @@ from __future__ import annotations
 
 import socket
 
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+from admon.service.app import create_app_from_env
+
 
 def listening_socket(host: str, port: int) -> socket.socket:
     """A bound TCP listener whose accepted connections asyncio makes ``TCP_NODELAY``."""
@@ -35,11 +40,6 @@ def serve(*, host: str, port: int, workers: int = 1, log_level: str = "info") ->
     What ``admon serve`` runs; its options reach the worker processes through
     ``ADMON_SERVE_OPTIONS`` (see :data:`admon.service.app.SERVE_OPTIONS_ENV`).
     """
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    from admon.service.app import create_app_from_env
-
     if workers == 1:
         uvicorn.run(create_app_from_env(), host=host, port=port, log_level=log_level)
         return

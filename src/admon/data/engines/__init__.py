@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from duckdb import DuckDBPyConnection  # not `import duckdb`: the submodule .duckdb would shadow it
+
 from admon.data.engines.base import Engine
+from admon.data.engines.duckdb import DuckDBEngine
 from admon.errors import ConfigError
 
 
@@ -12,20 +15,16 @@ def engine_for(handle: Any) -> Engine:
     """The engine for what the user passed to ``DataSource``: None or a DuckDB connection
     (embedded engine), a SparkSession (Spark engine), or an Engine itself."""
     if handle is None:
-        from admon.data.engines.duckdb import DuckDBEngine
-
         return DuckDBEngine()
     if isinstance(handle, Engine) and hasattr(handle, "register_scan"):
         return handle
-    import duckdb
-
-    if isinstance(handle, duckdb.DuckDBPyConnection):
-        from admon.data.engines.duckdb import DuckDBEngine
-
+    if isinstance(handle, DuckDBPyConnection):
         return DuckDBEngine(handle)
     module = type(handle).__module__
     if module.startswith("pyspark"):
-        from admon.data.engines.spark import SparkEngine
+        from admon.data.engines.spark import (
+            SparkEngine,  # late: it needs pyspark, a heavy optional dependency
+        )
 
         return SparkEngine(handle)
     raise ConfigError(

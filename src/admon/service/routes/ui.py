@@ -12,8 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from admon.errors import AuthenticationError
 from admon.service import repo, views
-from admon.service.access import AuthenticationError
+from admon.service.access import can_write
 from admon.service.deps import TOKEN_COOKIE, IdPath, SessionDep, TimeQuery, ViewerDep
 from admon.timeutil import format_ms
 
@@ -87,8 +88,6 @@ def entity_page(
     end: TimeQuery = None,
     group: Annotated[str | None, Query(max_length=4000)] = None,
 ) -> HTMLResponse:
-    from admon.service.access import can_write
-
     entity, project = repo.get_entity(s, viewer, entity_id)
     start_ms, end_ms = views.resolve_range(s, entity, start, end)
     chosen = views.parse_group(group)
