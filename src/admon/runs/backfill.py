@@ -14,10 +14,8 @@ import dataclasses
 import time
 from collections.abc import Callable
 
-from sqlalchemy import select, update
-
 from admon.registry import repository as repo
-from admon.registry.models import FAILED, NO_DATA, PENDING, RETRYING, SUCCEEDED, RunRow
+from admon.registry.models import FAILED, NO_DATA, RETRYING, SUCCEEDED
 from admon.runs.runner import Runner, RunOutcome, check_lake_root, entity_spec
 from admon.runs.scheduler import insert_runs, run_row
 from admon.runs.windows import window_ends
@@ -60,13 +58,8 @@ def backfill(
     created = now_ms()
     insert_runs(runner, [run_row(spec, e, "backfill", created) for e in ends])
     with runner.factory() as s:
-        runs = dict(s.execute(select(RunRow.window_end_ms, RunRow.id).where(
-            RunRow.entity_id == spec.id, RunRow.window_end_ms.in_(ends))).all()) if ends else {}
         # asking for a range again retries its failed windows, and reads its empty ones again
-        if ends:
-            s.execute(update(RunRow).where(RunRow.entity_id == spec.id, RunRow.window_end_ms.in_(ends),
-                                           RunRow.status.in_((FAILED, NO_DATA)))
-                      .values(status=PENDING, failures=0, next_attempt_ms=0))
+        runs = repo.rerun_windows(s, spec.id, ends)
         s.commit()
     for index, window_end in enumerate(ends):
         outcome = _run_one(runner, runs[window_end], report)
@@ -83,8 +76,7 @@ def backfill(
 def _run_one(runner: Runner, run_id: int, report: BackfillReport) -> RunOutcome | None:
     while True:
         with runner.factory() as s:
-            row = s.get(RunRow, run_id)
-            status, next_attempt = row.status, row.next_attempt_ms
+            status, next_attempt = repo.run_status(s, run_id)
             s.commit()
         if status == SUCCEEDED:
             report.already_done += 1

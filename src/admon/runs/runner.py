@@ -36,24 +36,18 @@ from typing import Any
 
 import fsspec
 import pandas as pd
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
-from admon.errors import ConfigError, DataError, IntegrityError, NotFoundError
+from admon.errors import ConfigError, DataError, IntegrityError
 from admon.models.scoring import Scorer
 from admon.registry import episodes
-from admon.registry.db import session_factory
+from admon.registry import repository as repo
+from admon.registry.db import SessionFactory, session_factory
 from admon.registry.models import (
     FAILED,
     NO_DATA,
-    PENDING,
     RETRYING,
-    RUNNING,
     SUCCEEDED,
     EntityRow,
-    OutboxRow,
-    ResultRow,
-    RunRow,
 )
 from admon.registry.schemas import EntityRecord
 from admon.runs import inference
@@ -145,14 +139,13 @@ class Runner:
     ) -> None:
         self.settings = settings or load_settings()
         self.database_url = database_url or self.settings.database_url
-        self.factory: sessionmaker[Session] = session_factory(self.database_url)
+        self.factory: SessionFactory = session_factory(self.database_url)
         self.sinks = sinks if sinks is not None else parse_sinks(
             self.settings.sinks, timeout_seconds=self.settings.sink_timeout_seconds,
             chunk_size=self.settings.sink_chunk_size)
         self.owner = owner or new_owner_id()
         self.on_event = on_event or (lambda *a, **k: None)
         self.reader = reader or self._read_lake
-        self.dialect = self.factory.kw["bind"].dialect.name
         self._read_cache: dict[tuple, tuple[pd.DataFrame, dict]] = {}
         self._models: dict[tuple[str, str], tuple[float, Scorer]] = {}
         self._entities: dict[int, EntitySpec] = {}
@@ -233,8 +226,6 @@ class Runner:
         return model
 
     def _record_first_load(self, entity: EntitySpec, model: Scorer) -> None:
-        from admon.registry import repository as repo
-
         version = model.version
         with self.factory() as s:
             recorded = repo.record_model_if_unset(s, entity.id, version, model.content_hash)
@@ -251,55 +242,19 @@ class Runner:
     def entity(self, entity_id: int) -> EntitySpec:
         if entity_id not in self._entities:
             with self.factory() as s:
-                row = s.get(EntityRow, entity_id)
-                if row is None:
-                    raise NotFoundError(f"no detection entity {entity_id}")
-                self._entities[entity_id] = entity_spec(row)
+                self._entities[entity_id] = entity_spec(repo.get_entity(s, entity_id))
                 s.commit()
         return self._entities[entity_id]
 
     # --- claiming --------------------------------------------------------------------------
-    def _claimable(self, now: int):
-        return or_(
-            and_(RunRow.status.in_((PENDING, RETRYING)), RunRow.next_attempt_ms <= now),
-            and_(RunRow.status == RUNNING, RunRow.lease_expires_ms < now),
-        )
-
     def claim(self, *, entity_id: int | None = None, run_id: int | None = None,
               enabled_only: bool = True) -> Claim | None:
         """Lease the oldest runnable run (optionally of one entity, or one given run)."""
-        now = now_ms()
         ttl = int(self.settings.run_lease_seconds * 1000)
-        query = select(RunRow.id).where(self._claimable(now))
-        if run_id is not None:
-            query = query.where(RunRow.id == run_id)
-        if entity_id is not None:
-            query = query.where(RunRow.entity_id == entity_id)
-        if enabled_only:
-            enabled = select(EntityRow.id).where(EntityRow.enabled.is_(True))
-            query = query.where(RunRow.entity_id.in_(enabled))
-        query = query.order_by(RunRow.window_end_ms, RunRow.entity_id)
         with self.factory() as s:
-            if self.dialect == "postgresql":
-                candidates = s.scalars(query.limit(1).with_for_update(skip_locked=True)).all()
-            else:
-                candidates = s.scalars(query.limit(16)).all()
-            for candidate in candidates:
-                taken = s.execute(
-                    update(RunRow)
-                    .where(RunRow.id == candidate, self._claimable(now))
-                    .values(status=RUNNING, lease_owner=self.owner, lease_expires_ms=now + ttl,
-                            attempts=RunRow.attempts + 1, started_ms=now, error=None)
-                ).rowcount
-                if taken:
-                    row = s.get(RunRow, candidate)
-                    s.refresh(row)
-                    claim = Claim(row.id, row.entity_id, row.window_start_ms, row.window_end_ms,
-                                  row.attempts, row.failures)
-                    s.commit()
-                    return claim
-            s.commit()
-        return None
+            claimed = repo.claim_run(s, self.owner, ttl, entity_id=entity_id, run_id=run_id,
+                                     enabled_only=enabled_only)
+        return None if claimed is None else Claim(*claimed)
 
     # --- executing -------------------------------------------------------------------------
     def renew_lease(self, run_id: int) -> bool:
@@ -307,11 +262,7 @@ class Runner:
         not ours any more (finished, or taken over after this process stalled past the lease)."""
         ttl = int(self.settings.run_lease_seconds * 1000)
         with self.factory() as s:
-            renewed = s.execute(
-                update(RunRow)
-                .where(RunRow.id == run_id, RunRow.lease_owner == self.owner, RunRow.status == RUNNING)
-                .values(lease_expires_ms=now_ms() + ttl)
-            ).rowcount
+            renewed = repo.renew_run_lease(s, run_id, self.owner, ttl)
             s.commit()
         return bool(renewed)
 
@@ -386,40 +337,27 @@ class Runner:
         with self.factory() as s:
             # the lease check and the status change are one statement, in the same transaction
             # as the results and the outbox rows: a window commits once, by its lease holder
-            owned = s.execute(
-                update(RunRow)
-                .where(RunRow.id == claim.run_id, RunRow.lease_owner == self.owner,
-                       RunRow.status == RUNNING)
-                .values(status=SUCCEEDED, rows=output.rows, groups=output.groups,
-                        anomalies=output.anomalies, provenance=output.provenance,
-                        scores_hash=output.digest, model_sha256=output.model_sha256,
-                        error=None, lease_owner=None, lease_expires_ms=None,
-                        finished_ms=now)
-            ).rowcount
+            results = [
+                {"id": d["id"], "run_id": claim.run_id, "entity_id": entity.id,
+                 "window_end_ms": claim.window_end_ms, "group_key": d["group"],
+                 "timestamp_ms": d["timestamp"], "anomaly_score": d["anomaly_score"],
+                 "is_anomaly": d["is_anomaly"], "threshold": d["threshold"], "document": d}
+                for d in docs]
+            queued = [(sink.url, d) for sink in self.sinks if sink.durable for d in docs]
+            queued += [(n.sink.url, n.document) for n in output.notices]
+            owned = repo.finish_run(
+                s, claim.run_id, self.owner,
+                {"rows": output.rows, "groups": output.groups, "anomalies": output.anomalies,
+                 "provenance": output.provenance, "scores_hash": output.digest,
+                 "model_sha256": output.model_sha256, "finished_ms": now},
+                results, repo.outbox_rows(queued, claim.run_id, claim.window_end_ms, now))
             if not owned:
-                s.rollback()
                 return False
             if output.episodes:
                 episodes.apply_episode_changes(s, entity.id, claim.run_id, output.episodes, now)
-            if docs:
-                # Core inserts (executemany): no ORM bookkeeping for rows nobody loads back
-                s.execute(ResultRow.__table__.insert(), [
-                    {"id": d["id"], "run_id": claim.run_id, "entity_id": entity.id,
-                     "window_end_ms": claim.window_end_ms, "group_key": d["group"],
-                     "timestamp_ms": d["timestamp"], "anomaly_score": d["anomaly_score"],
-                     "is_anomaly": d["is_anomaly"], "threshold": d["threshold"], "document": d}
-                    for d in docs])
-            queued = [(sink.url, d) for sink in self.sinks if sink.durable for d in docs]
-            queued += [(n.sink.url, n.document) for n in output.notices]
-            if queued:
-                s.execute(OutboxRow.__table__.insert(), [
-                    {"sink": url, "doc_id": d["id"], "run_id": claim.run_id,
-                     "window_end_ms": claim.window_end_ms, "payload": d, "delivered": False,
-                     "attempts": 0, "next_attempt_ms": 0, "created_ms": now}
-                    for url, d in queued])
             timings["write_s"] = round(time.perf_counter() - t0, 6)
             timings["total_s"] = round(time.perf_counter() - started, 6)
-            s.execute(update(RunRow).where(RunRow.id == claim.run_id).values(timings=timings))
+            repo.set_run_values(s, claim.run_id, timings=timings)
             s.commit()
         return True
 
@@ -431,13 +369,8 @@ class Runner:
         provenance = {"window_start_ms": claim.window_start_ms, "window_end_ms": claim.window_end_ms,
                       "lake_root": self.settings.lake_root, "read_report": _jsonable(report)}
         with self.factory() as s:
-            owned = s.execute(
-                update(RunRow)
-                .where(RunRow.id == claim.run_id, RunRow.lease_owner == self.owner,
-                       RunRow.status == RUNNING)
-                .values(status=NO_DATA, rows=0, groups=0, anomalies=0, error=None, provenance=provenance,
-                        timings=timings, lease_owner=None, lease_expires_ms=None, finished_ms=now_ms())
-            ).rowcount
+            owned = repo.finish_run_no_data(s, claim.run_id, self.owner, {
+                "provenance": provenance, "timings": timings, "finished_ms": now_ms()})
             s.commit()
         if not owned:
             self.on_event("run_lost_lease", run_id=claim.run_id)
@@ -467,13 +400,9 @@ class Runner:
         now = now_ms()
         timings["total_s"] = round(time.perf_counter() - started, 6)
         with self.factory() as s:
-            s.execute(
-                update(RunRow)
-                .where(RunRow.id == claim.run_id, RunRow.lease_owner == self.owner)
-                .values(status=status, failures=failures, next_attempt_ms=now + wait_ms,
-                        error=f"{message}\n\n{detail}", timings=timings, lease_owner=None,
-                        lease_expires_ms=None, finished_ms=now)
-            )
+            repo.record_run_failure(s, claim.run_id, self.owner, {
+                "status": status, "failures": failures, "next_attempt_ms": now + wait_ms,
+                "error": f"{message}\n\n{detail}", "timings": timings, "finished_ms": now})
             s.commit()
         log.warning("run %s (window end %s) %s after failure %d: %s", claim.run_id, claim.window_end_ms,
                     status, failures, message)

@@ -19,10 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
-
-from admon.registry.models import PENDING, RETRYING, RUNNING, EntityRow, OutboxRow, RunRow
+from admon.registry import repository as repo
+from admon.registry.models import PENDING
 from admon.runs.kinds import EntitySpec
 from admon.runs.runner import Runner, RunOutcome, check_lake_root, entity_spec
 from admon.runs.windows import due_window_ends
@@ -47,14 +45,8 @@ def insert_runs(runner: Runner, rows: list[dict]) -> int:
     """Insert run rows, skipping those whose ``(entity, window_end)`` exists; returns how many were new."""
     if not rows:
         return 0
-    dialect = postgresql if runner.dialect == "postgresql" else sqlite
-    inserted = 0
     with runner.factory() as s:
-        for start in range(0, len(rows), 500):
-            chunk = rows[start:start + 500]
-            stmt = dialect.insert(RunRow).values(chunk).on_conflict_do_nothing(
-                index_elements=["entity_id", "window_end_ms"]).returning(RunRow.id)
-            inserted += len(s.execute(stmt).all())
+        inserted = repo.insert_runs(s, rows)
         s.commit()
     return inserted
 
@@ -83,10 +75,8 @@ class Scheduler:
         """Insert the due run rows of every enabled entity; returns how many were new."""
         now = self.clock() if now is None else now
         with self.runner.factory() as s:
-            entities = [entity_spec(r) for r in
-                        s.scalars(select(EntityRow).where(EntityRow.enabled.is_(True))).all()]
-            last = dict(s.execute(select(RunRow.entity_id, func.max(RunRow.window_end_ms))
-                                  .group_by(RunRow.entity_id)).all())
+            entities = [entity_spec(r) for r in repo.list_entities(s, enabled=True)]
+            last = repo.last_window_ends(s)
             s.commit()
         self.runner.remember_entities(entities)
         rows = []
@@ -122,12 +112,9 @@ class Scheduler:
     def busy(self) -> bool:
         """Is anything left to do: a run not finished, or a document not delivered?"""
         with self.runner.factory() as s:
-            enabled = select(EntityRow.id).where(EntityRow.enabled.is_(True))
-            open_runs = s.scalar(select(func.count()).select_from(RunRow).where(
-                RunRow.status.in_((PENDING, RETRYING, RUNNING)), RunRow.entity_id.in_(enabled)))
+            open_runs = repo.count_open_runs(s)
             sinks = [x.url for x in self.runner.sinks if x.durable]
-            undelivered = s.scalar(select(func.count()).select_from(OutboxRow).where(
-                OutboxRow.delivered.is_(False), OutboxRow.sink.in_(sinks))) if sinks else 0
+            undelivered = repo.count_pending_outbox(s, sinks) if sinks else 0
             s.commit()
         return bool(open_runs or undelivered)
 
