@@ -25,6 +25,8 @@ ALLOWED: dict[str, str] = {}
 STATEMENT_METHODS = {"execute", "scalar", "scalars", "query", "get", "add", "add_all", "delete", "merge",
                      "refresh", "flush", "connection", "get_bind"}
 SESSION_NAMES = {"s", "session", "db_session"}  # what admon calls a registry session
+#: SQLAlchemy methods that run SQL whatever the object is called.
+SQL_METHODS = {"exec_driver_sql"}
 
 
 def _modules() -> list[tuple[str, ast.Module]]:
@@ -56,8 +58,9 @@ def session_statements(tree: ast.Module) -> list[int]:
     """Line numbers of statement calls on a session-like name (``s.execute(...)``, ...)."""
     return [node.lineno for node in ast.walk(tree)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-            and node.func.attr in STATEMENT_METHODS
-            and isinstance(node.func.value, ast.Name) and node.func.value.id in SESSION_NAMES]
+            and (node.func.attr in SQL_METHODS
+                 or (node.func.attr in STATEMENT_METHODS
+                     and isinstance(node.func.value, ast.Name) and node.func.value.id in SESSION_NAMES))]
 
 
 def test_only_the_registry_imports_sqlalchemy():
@@ -80,9 +83,9 @@ def test_only_the_registry_runs_statements_on_a_session():
 
 def test_the_checks_see_imports_inside_functions():
     tree = ast.parse("def f():\n    from sqlalchemy.orm import Session\n    import sqlalchemy as sa\n"
-                     "    return s.execute(sa.text('select 1'))\n")
+                     "    conn.exec_driver_sql('select 2')\n    return s.execute(sa.text('select 1'))\n")
     assert sqlalchemy_imports(tree) == [2, 3]
-    assert session_statements(tree) == [4]
+    assert sorted(session_statements(tree)) == [4, 5]
 
 
 def test_the_allow_list_names_existing_modules():

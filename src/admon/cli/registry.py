@@ -24,14 +24,12 @@ DbUrl = Annotated[str | None, typer.Option("--db", help="Registry URL (default: 
 def db_init(db: DbUrl = None) -> None:
     """Create the registry database (SQLite: the file and its folder) or bring it to the newest
     schema. Only this command (and the first `admon serve` or `admon demo`) creates a database."""
-    from admon.registry.db import database_url, init_database, sqlite_file
+    from admon.registry.db import database_url, init_database, schema_revision, shown_url
 
     url = database_url(db)
-    engine = init_database(url)
-    with engine.connect() as conn:
-        revision = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-    where = sqlite_file(url) or engine.url.render_as_string(hide_password=True)
-    console.print(f"registry database ready: {where} (schema revision {revision})", highlight=False)
+    init_database(url)
+    console.print(f"registry database ready: {shown_url(url)} (schema revision {schema_revision(url)})",
+                  highlight=False)
 
 
 @project_app.command("create")

@@ -120,6 +120,22 @@ def head_revisions() -> set[str]:
     return revisions - parents
 
 
+def schema_revision(url: str | None = None) -> str | None:
+    """The migration revision the registry of ``url`` is at (None: no schema yet)."""
+    try:
+        with get_engine(url).connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except OperationalError:
+        return None
+
+
+def shown_url(url: str | None = None) -> str:
+    """Where the registry of ``url`` is, for a message: its SQLite file, else the URL without password."""
+    resolved = database_url(url)
+    path = sqlite_file(resolved)
+    return str(path) if path is not None else make_url(resolved).render_as_string(hide_password=True)
+
+
 def _at_head(engine: Engine) -> bool:
     try:
         with engine.connect() as conn:
