@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from admon.errors import ConflictError
 from admon.registry.models import EntityRow, EpisodeRow
+from admon.registry.rows import affected
 
 
 class EpisodeChangeLike(Protocol):
@@ -57,10 +58,10 @@ def apply_episode_changes(s: Session, entity_id: int, run_id: int, changes: Sequ
         where = (EpisodeRow.entity_id == entity_id, EpisodeRow.key == change.key,
                  EpisodeRow.episode_id == change.expected)
         if change.new is None:
-            done = s.execute(delete(EpisodeRow).where(*where)).rowcount
+            done = affected(s, delete(EpisodeRow).where(*where))
         else:
-            done = s.execute(update(EpisodeRow).where(*where).values(
-                episode_id=change.new, run_id=run_id, opened_ms=now, payload=change.payload)).rowcount
+            done = affected(s, update(EpisodeRow).where(*where).values(
+                episode_id=change.new, run_id=run_id, opened_ms=now, payload=change.payload))
         if not done:
             raise _conflict(entity_id, change)
 
@@ -74,10 +75,8 @@ def _conflict(entity_id: int, change: EpisodeChangeLike) -> ConflictError:
 def record_job_config_if_unset(s: Session, entity_id: int, job_config: dict[str, Any]) -> bool:
     """Store ``job_config`` on an entity that has none yet (a config moved from an older place);
     False if another process stored one first."""
-    return bool(s.execute(
-        update(EntityRow).where(EntityRow.id == entity_id, EntityRow.job_config.is_(None))
-        .values(job_config=job_config)
-    ).rowcount)
+    return bool(affected(s, update(EntityRow).where(EntityRow.id == entity_id, EntityRow.job_config.is_(None))
+                         .values(job_config=job_config)))
 
 
 def entities_with_job_config(s: Session) -> Sequence[EntityRow]:
