@@ -1,4 +1,6 @@
-"""A real Prometheus server scrapes admon's /metrics and the anomaly series arrive."""
+"""A real Prometheus server scrapes admon's /metrics: the anomaly series and the run health
+gauges arrive, read from the registry (a backfill's results, after the process's own
+metrics were reset as by a restart)."""
 
 from __future__ import annotations
 
@@ -38,15 +40,14 @@ def test_prometheus_scrapes_anomaly_scores(prometheus_server, tmp_path, monkeypa
                                 sliding_interval_minutes=5, input_data_config=idc,
                                 inference_model="m", inference_namespace="ns",
                                 monit_label={"admon_entity": "prom_check"})
-    # The run counters live in one registry per process: other tests' entity 1 counts there too.
-    labels = {"entity_id": str(de.id), "status": "succeeded"}
-    before = prom.get_registry().get_sample_value("admon_runs_total", labels) or 0.0
     report = backfill(de.id, "2022-05-10T00:00:00Z", "2022-05-10T00:30:00Z")
     assert report.succeeded == 5
     with session_scope() as s:
         last = repo.list_runs(s, de.id)[0]
         expected = {r.group_key["host"]: r.anomaly_score for r in repo.list_results(s, last.id)}
+        last_finished_ms = max(r.finished_ms for r in repo.list_runs(s, de.id))
 
+    prom._state.clear()  # a restart: the process's own counters and anything in memory are gone
     port = free_port()
     server, _thread = prom.serve(port)
     try:
@@ -66,8 +67,13 @@ def test_prometheus_scrapes_anomaly_scores(prometheus_server, tmp_path, monkeypa
         metric = series[0]["metric"]
         assert metric["entity"] == "prom-entity" and metric["entity_id"] == str(de.id)
         assert metric["job"] == "admon"
-        runs = prometheus_server.query(f'admon_runs_total{{entity_id="{de.id}",status="succeeded"}}')
-        assert [float(r["value"][1]) for r in runs] == [before + 5.0]
+        runs = prometheus_server.query(f'admon_entity_runs{{entity_id="{de.id}"}}')
+        assert {r["metric"]["status"]: float(r["value"][1]) for r in runs} == {
+            "pending": 0, "running": 0, "retrying": 0, "succeeded": 5, "failed": 0, "no_data": 0}
+        success = prometheus_server.query(f'admon_entity_last_success_timestamp_seconds{{entity_id="{de.id}"}}')
+        assert [float(r["value"][1]) for r in success] == [pytest.approx(last_finished_ms / 1000)]
+        data = prometheus_server.query(f'admon_entity_last_data_timestamp_seconds{{entity_id="{de.id}"}}')
+        assert [float(r["value"][1]) for r in data] == [last.window_end_ms / 1000]
         window = prometheus_server.query('admon_result_window_end_seconds{admon_entity="prom_check"}')
         assert {float(w["value"][1]) for w in window} == {last.window_end_ms / 1000}
     finally:

@@ -1,8 +1,9 @@
 """``/metrics`` does not show a private project's entities to whoever asks.
 
-Run counters are labelled by entity id, never by title. A private entity's series (run counters
-and exported anomaly gauges, which carry its group keys and monit labels) appear only to a
-scraper that presents ``ADMON_METRICS_TOKEN``; with that setting, ``/metrics`` needs it.
+Run counters are labelled by entity id, never by title. A private entity's series (run counters,
+the registry's health gauges and its result gauges, which carry its group keys and monit labels)
+appear only to a scraper that presents ``ADMON_METRICS_TOKEN``; with that setting, ``/metrics``
+needs it.
 The service's ``/metrics`` and the scheduler's metrics server follow the same rule.
 """
 
@@ -16,13 +17,13 @@ from fastapi.testclient import TestClient
 
 from admon.service.app import create_app
 from admon.settings import load_settings
-from admon.sinks import build_document
 from admon.sinks import prometheus as prom
 from tests.service.conftest import World, build_world
 
 METRICS_TOKEN = "metrics-scraper-7f3a9c1e2b4d"
-PRIVATE_MARKS = ("Secret xrootd", "secret-host-1", "classified_label")
-PUBLIC_MARKS = ("Public xrootd", "public-host-1", "open_label")
+# titles and monit labels of the world's entities (tests/service/conftest.py: build_world)
+PRIVATE_MARKS = ("Secret xrootd", 'admon_entity="secret"')
+PUBLIC_MARKS = ("Public xrootd", 'admon_entity="public"')
 
 
 def free_port() -> int:
@@ -33,19 +34,16 @@ def free_port() -> int:
 
 @pytest.fixture
 def world(tmp_path) -> World:
-    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'metrics.db'}",
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'metrics.db'}", sinks="prometheus",
                              lake_root=str(tmp_path), model_store=str(tmp_path / "models"))
-    world = build_world(settings)
-    sink = prom.PrometheusSink()
-    for entity_id, title, host, label in [(world.public_entity, *PUBLIC_MARKS),
-                                          (world.private_entity, *PRIVATE_MARKS)]:
-        sink.send([build_document(
-            entity_id=entity_id, entity_title=title, project_id=1, model_id="builtin:x", run_id=1,
-            monit_producer="admon", monit_label={"admon_entity": label}, group_key={"host": host},
-            window_start_ms=0, window_end_ms=3_600_000, anomaly_score=99.0, is_anomaly=True,
-            threshold=75.0)])
+    world = build_world(settings)  # results and runs of both entities in the registry
+    for entity_id in (world.public_entity, world.private_entity):
         prom.record_run(entity_id, "succeeded", 1.5)
     return world
+
+
+REGISTRY_FAMILIES = ("admon_runs_total", "admon_anomaly_score", "admon_entity_runs",
+                     "admon_entity_last_success_timestamp_seconds", "admon_entity_last_data_timestamp_seconds")
 
 
 def _series(text: str, entity_id: int) -> list[str]:
@@ -60,16 +58,16 @@ def assert_public_only(text: str, world: World) -> None:
     for mark in PUBLIC_MARKS:
         assert mark in text, mark
     public = _series(text, world.public_entity)
-    assert any(line.startswith("admon_runs_total{") for line in public), public
-    assert any(line.startswith("admon_anomaly_score{") for line in public), public
+    for family in REGISTRY_FAMILIES:
+        assert any(line.startswith(family + "{") for line in public), (family, public)
 
 
 def assert_everything(text: str, world: World) -> None:
     for mark in PRIVATE_MARKS + PUBLIC_MARKS:
         assert mark in text, mark
     private = _series(text, world.private_entity)
-    assert any(line.startswith("admon_runs_total{") for line in private), private
-    assert any(line.startswith("admon_anomaly_score{") for line in private), private
+    for family in REGISTRY_FAMILIES:
+        assert any(line.startswith(family + "{") for line in private), (family, private)
 
 
 def test_run_counters_are_labelled_by_entity_id_not_title(world):
@@ -106,6 +104,7 @@ def test_service_metrics_with_a_token_setting_need_it_and_then_show_everything(w
 
 def test_the_scheduler_metrics_server_follows_the_same_rule(world, monkeypatch):
     monkeypatch.setenv("ADMON_DATABASE_URL", world.settings.database_url)
+    monkeypatch.setenv("ADMON_SINKS", "prometheus")
     port = free_port()
     server, _ = prom.serve(port)
     try:

@@ -11,14 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from prometheus_client import generate_latest
 
 from admon.errors import ConfigError
 from admon.sinks import SinkError, build_document, document_id, parse_sinks
 from admon.sinks.base import SINKS
 from admon.sinks.jsonl import JsonlSink
 from admon.sinks.monit_http import HttpSink
-from admon.sinks.prometheus import PrometheusSink, get_registry
 from admon.testing.checks import (
     SinkProbe,
     check_sink_delivers_a_batch_in_order,
@@ -131,18 +129,6 @@ def test_http_sink_posts_a_list_and_raises_unless_2xx(http_receiver):
     assert len(received) == 1
 
 
-def test_prometheus_sink_keeps_the_latest_window_per_group():
-    sink = PrometheusSink()
-    sink.send([doc(DAY + 7_200_000, "h9", 80.0)])
-    sink.send([doc(DAY + 3_600_000, "h9", 5.0)])  # an older window arriving late does not win
-    text = generate_latest(get_registry()).decode()
-    line = [x for x in text.splitlines() if x.startswith("admon_anomaly_score{") and 'host="h9"' in x]
-    assert len(line) == 1 and line[0].endswith(" 80.0")
-    assert 'admon_entity="x"' in line[0] and 'entity="e"' in line[0]
-    assert any(x.startswith("admon_is_anomaly{") and 'host="h9"' in x and x.endswith(" 1.0")
-               for x in text.splitlines())
-
-
 # ---------------------------------------------------------------------------- the importable suite
 @contextlib.contextmanager
 def open_jsonl():
@@ -178,28 +164,19 @@ def open_http():
         server.server_close()
 
 
-@contextlib.contextmanager
-def open_prometheus():
-    def held(docs):
-        text = generate_latest(get_registry()).decode()
-        scores = [x for x in text.splitlines() if x.startswith("admon_anomaly_score{")]
-        return [d["id"] for d in docs
-                if sum(f'host="{d["group"]["host"]}"' in x and 'entity_id="3"' in x for x in scores) == 1]
-    yield parse_sinks("prometheus")[0], held
-
-
-BUILT_IN_SINKS = [SinkProbe("jsonl", open_jsonl), SinkProbe("monit_http", open_http, keeps_duplicates=True),
-                  SinkProbe("prometheus", open_prometheus)]
+BUILT_IN_SINKS = [SinkProbe("jsonl", open_jsonl), SinkProbe("monit_http", open_http, keeps_duplicates=True)]
 
 
 def test_every_built_in_sink_kind_is_probed():
-    assert sorted(p.name for p in BUILT_IN_SINKS) == sorted(set(SINKS.names()) - {"webhook"})
+    # prometheus holds nothing: /metrics reads the results from the registry
+    # (tests/sinks/test_prometheus_registry.py)
+    assert sorted(p.name for p in BUILT_IN_SINKS) == sorted(set(SINKS.names()) - {"webhook", "prometheus"})
 
 
 @parametrize_with_checks(BUILT_IN_SINKS)
 def test_sink_conformance(obj, check):
     """Every sink: identity by URL, accepts a list in order, and the same batch twice is harmless
-    for the sink's own state (jsonl and prometheus drop it; http leaves it to the receiver, which
+    for the sink's own state (jsonl drops it; http leaves it to the receiver, which
     gets the same ids again)."""
     check(obj)
 

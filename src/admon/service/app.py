@@ -45,7 +45,7 @@ from admon.service.deps import get_model_grant
 from admon.service.routes import api, ui
 from admon.service.routes.v2 import create_router
 from admon.settings import Settings, load_settings
-from admon.sinks.prometheus import METRICS_TOKEN_NEEDED, exposition, scrape_scope
+from admon.sinks.prometheus import METRICS_TOKEN_NEEDED, exposition, scrape_scope, serves_results
 
 log = logging.getLogger("admon.service")
 HERE = Path(__file__).parent
@@ -117,11 +117,10 @@ def create_app(
         scope = scrape_scope(settings, request.headers.get("authorization"))
         if scope is None:
             raise AuthenticationError(METRICS_TOKEN_NEEDED)
-        visible = None
-        if scope == "public":
-            with request.app.state.session_factory() as s:
-                visible = public_entity_ids(s)
-        return Response(exposition(visible), media_type=CONTENT_TYPE_LATEST)
+        with request.app.state.session_factory() as s:  # results and run health come from the registry
+            visible = public_entity_ids(s) if scope == "public" else None
+            body = exposition(visible, session=s, results=serves_results(settings))
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return app
 

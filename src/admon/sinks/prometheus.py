@@ -1,15 +1,27 @@
-"""``prometheus``: the latest result of every (entity, group) as gauges on ``/metrics``.
+"""``prometheus``: the latest result of every (entity, group) and each entity's run health on ``/metrics``.
 
-Series (labels: ``entity``, ``entity_id``, the group keys, the ``monit_label`` pairs):
+Everything about results and runs is read from the registry at scrape time
+(:mod:`admon.registry.metrics`), so a restart or a backfill in another process leaves nothing
+out, and a re-run older window never replaces a newer one (the newest ``window_end`` wins).
+
+Result series (only when ``ADMON_SINKS`` lists ``prometheus``, see :func:`serves_results`;
+labels: ``entity``, ``entity_id``, the group keys, the ``monit_label`` pairs):
 
 - ``admon_anomaly_score`` - the window's highest anomaly score (higher = more anomalous)
 - ``admon_is_anomaly`` - 1 if the window holds an anomaly, else 0
 - ``admon_anomaly_threshold`` - the threshold the label came from
 - ``admon_result_window_end_seconds`` - end of the window the values are about
 
-plus ``admon_runs_total{entity_id,status}`` and ``admon_run_duration_seconds{entity_id}``
-(by id: a title can change, and it is not everyone's to read).
-Labels differ between entities (their group keys and monit_label), so the gauges
+Health series (label ``entity_id`` only: a title can change, and it is not everyone's to read):
+
+- ``admon_entity_runs{entity_id,status}`` - runs in the registry by their current status (a gauge:
+  a failed window re-run later moves to ``succeeded``)
+- ``admon_entity_last_success_timestamp_seconds`` - when the newest successful run finished
+- ``admon_entity_last_data_timestamp_seconds`` - end of the newest window that had input
+
+plus this process's own ``admon_runs_total{entity_id,status}`` counter and
+``admon_run_duration_seconds{entity_id}`` histogram (the runs it executed since it started).
+Labels differ between entities (their group keys and monit_label), so the result gauges
 come from one custom collector rather than fixed-label ``Gauge`` objects.
 
 Who sees what (:func:`scrape_scope`, the same for the service's ``/metrics`` and the
@@ -21,12 +33,10 @@ Nothing exists before it is asked for: :func:`get_registry` creates the
 process's registry; the scheduler serves it with :func:`serve` and the service
 answers ``/metrics`` from :func:`exposition`.
 
->>> sink = PrometheusSink()
->>> sink.send([{"entity": "e", "entity_id": 1, "group": {"host": "h1"}, "labels": {"k": "v"},
-...             "anomaly_score": 3.5, "is_anomaly": False, "threshold": 75.0, "window_end": 60000}])
->>> 'admon_anomaly_score{entity="e",entity_id="1",host="h1",k="v"} 3.5' in exposition().decode()
+>>> record_run(2, "succeeded", 0.5)
+>>> 'admon_runs_total{entity_id="2",status="succeeded"}' in exposition().decode()
 True
->>> 'entity_id="1"' in exposition(visible_entity_ids={2}).decode()
+>>> 'entity_id="2"' in exposition(visible_entity_ids={3}).decode()
 False
 """
 
@@ -40,23 +50,29 @@ from socketserver import ThreadingMixIn
 from typing import Any, Literal
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import generate_latest as text_exposition
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
 from admon.errors import ConfigError
+from admon.registry import metrics as registry_metrics
 from admon.registry import repository as registry_repo
 from admon.registry.db import session_scope
 from admon.settings import Settings, load_settings
-from admon.sinks.base import SinkOptions, register_sink
+from admon.sinks.base import SinkOptions, register_sink, url_scheme
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
 
-GAUGES = {
+RESULT_GAUGES = {
     "admon_anomaly_score": ("Highest anomaly score of the latest window (higher = more anomalous).",
-                            lambda d: d.get("anomaly_score")),
+                            lambda r: r.anomaly_score),
     "admon_is_anomaly": ("1 if the latest window of this group holds an anomaly.",
-                         lambda d: 1.0 if d.get("is_anomaly") else 0.0),
-    "admon_anomaly_threshold": ("Threshold of the anomaly label.", lambda d: d.get("threshold")),
+                         lambda r: 1.0 if r.is_anomaly else 0.0),
+    "admon_anomaly_threshold": ("Threshold of the anomaly label.", lambda r: r.threshold),
     "admon_result_window_end_seconds": ("End of the window the values are about (unix seconds).",
-                                        lambda d: d["window_end"] / 1000.0),
+                                        lambda r: r.window_end_ms / 1000.0),
 }
 _LABEL_RE = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -66,36 +82,70 @@ def _label_name(key: str) -> str:
     return f"_{name}" if name[:1].isdigit() or name.startswith("__") else name
 
 
-class _ResultCollector:
-    def __init__(self) -> None:
-        self.latest: dict[tuple, tuple[dict[str, str], dict[str, Any]]] = {}
+def result_labels(result: registry_metrics.LatestResult) -> dict[str, str]:
+    """The labels of a result's series: entity, entity_id, the monit_label pairs, the group keys
+    (a group key wins over a monit_label of the same name)."""
+    labels = {"entity": result.entity_title, "entity_id": str(result.entity_id)}
+    for key, value in (result.monit_label or {}).items():
+        labels.setdefault(_label_name(key), str(value))
+    for key, value in (result.group_key or {}).items():
+        labels[_label_name(key)] = str(value)
+    return labels
+
+
+class _RegistrySnapshot:
+    """The result and health gauges of the registry, read once, when collected."""
+
+    def __init__(self, session: Any, entity_ids: Collection[int] | None, results: bool) -> None:
+        self.session = session
+        self.entity_ids = entity_ids
+        self.results = results
 
     def collect(self):
-        from prometheus_client.core import GaugeMetricFamily
-
-        with _lock:
-            items = list(self.latest.values())
-        for name, (help_text, value_of) in GAUGES.items():
+        results = registry_metrics.latest_results(self.session, self.entity_ids) if self.results else []
+        for name, (help_text, value_of) in RESULT_GAUGES.items():
             family = GaugeMetricFamily(name, help_text)
-            for labels, doc in items:
-                value = value_of(doc)
+            for result in results:
+                value = value_of(result)
                 if value is not None:
-                    family.add_sample(name, labels, float(value))
+                    family.add_sample(name, result_labels(result), float(value))
             yield family
+        health = registry_metrics.entity_health(self.session, self.entity_ids)
+        runs = GaugeMetricFamily("admon_entity_runs", "Runs of the entity in the registry by current status.",
+                                 labels=["entity_id", "status"])
+        success = GaugeMetricFamily("admon_entity_last_success_timestamp_seconds",
+                                    "When the newest successful run of the entity finished (unix seconds).",
+                                    labels=["entity_id"])
+        data = GaugeMetricFamily("admon_entity_last_data_timestamp_seconds",
+                                 "End of the newest window of the entity that had input (unix seconds).",
+                                 labels=["entity_id"])
+        for entry in health:
+            entity_id = str(entry.entity_id)
+            for status, count in entry.runs_by_status.items():
+                runs.add_metric([entity_id, status], float(count))
+            if entry.last_success_ms is not None:
+                success.add_metric([entity_id], entry.last_success_ms / 1000.0)
+            if entry.last_data_ms is not None:
+                data.add_metric([entity_id], entry.last_data_ms / 1000.0)
+        yield from (runs, success, data)
+
+
+class _Collectors:
+    def __init__(self, *collectors: Any) -> None:
+        self.collectors = collectors
+
+    def collect(self):
+        for collector in self.collectors:
+            yield from collector.collect()
 
 
 def _registry_state() -> dict[str, Any]:
     with _lock:
         if not _state:
-            from prometheus_client import CollectorRegistry, Counter, Histogram
-
             registry = CollectorRegistry()
-            collector = _ResultCollector()
-            registry.register(collector)
             _state.update(
                 registry=registry,
-                collector=collector,
-                runs=Counter("admon_runs", "Detection runs by entity id and final status.",
+                runs=Counter("admon_runs", "Runs this process executed, by entity id and final status.",
                              ["entity_id", "status"], registry=registry),
                 duration=Histogram("admon_run_duration_seconds", "Wall time of one detection run.",
                                    ["entity_id"], registry=registry,
@@ -150,8 +200,6 @@ class _View:
         self.visible = None if visible is None else {str(i) for i in visible}
 
     def collect(self):
-        from prometheus_client.metrics_core import Metric
-
         for family in self.registry.collect():
             if self.visible is None:
                 yield family
@@ -164,12 +212,24 @@ class _View:
         return "entity_id" not in labels or (self.visible is not None and labels["entity_id"] in self.visible)
 
 
-def exposition(visible_entity_ids: Collection[int] | None = None) -> bytes:
-    """The text exposition of the process's metrics; only the series of ``visible_entity_ids``
-    (and those of no entity) when given."""
-    from prometheus_client import generate_latest
+def serves_results(settings: Settings) -> bool:
+    """Does ``ADMON_SINKS`` list ``prometheus``, asking for the result gauges on ``/metrics``?
 
-    return generate_latest(_View(get_registry(), visible_entity_ids))
+    >>> serves_results(Settings(sinks="jsonl:///tmp/x, prometheus")), serves_results(Settings())
+    (True, False)
+    """
+    return any(url_scheme(url) == "prometheus" for url in settings.sinks.split(","))
+
+
+def exposition(visible_entity_ids: Collection[int] | None = None, session: Any = None, *,
+               results: bool = True) -> bytes:
+    """The text exposition of the process's metrics and, with a registry ``session``, of the
+    registry's health gauges and (``results``) result gauges; only the series of
+    ``visible_entity_ids`` (and those of no entity) when given."""
+    collectors: list[Any] = [get_registry()]
+    if session is not None:
+        collectors.append(_RegistrySnapshot(session, visible_entity_ids, results))
+    return text_exposition(_View(_Collectors(*collectors), visible_entity_ids))
 
 
 def visible_entity_ids(scope: Literal["all", "public"], database_url: str | None = None) -> set[int] | None:
@@ -198,8 +258,6 @@ def serve(port: int, addr: str = "127.0.0.1", settings: Settings | None = None):
     The same rule as the service's ``/metrics`` (:func:`scrape_scope`); the registry database
     of ``settings`` says which entities are public.
     """
-    from prometheus_client import CONTENT_TYPE_LATEST
-
     settings = settings or load_settings()
 
     def app(environ: dict, start_response: Any) -> list[bytes]:
@@ -208,7 +266,9 @@ def serve(port: int, addr: str = "127.0.0.1", settings: Settings | None = None):
             start_response("401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8"),
                                                 ("WWW-Authenticate", "Bearer")])
             return [METRICS_TOKEN_NEEDED.encode() + b"\n"]
-        body = exposition(visible_entity_ids(scope, settings.database_url))
+        with session_scope(settings.database_url) as s:
+            visible = None if scope == "all" else registry_repo.public_entity_ids(s)
+            body = exposition(visible, session=s, results=serves_results(settings))
         start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
         return [body]
 
@@ -220,7 +280,8 @@ def serve(port: int, addr: str = "127.0.0.1", settings: Settings | None = None):
 
 @register_sink("prometheus")
 class PrometheusSink:
-    """Keeps the latest document per (entity, group); not durable (gauges are current state)."""
+    """Results on ``/metrics``. Nothing to send: the gauges are read from the registry, where the
+    run's commit wrote its results (so a backfill or a restart leaves nothing out)."""
 
     url_form = "prometheus"
     durable = False
@@ -235,19 +296,7 @@ class PrometheusSink:
         return cls()
 
     def send(self, documents: list[dict[str, Any]]) -> None:
-        collector = _registry_state()["collector"]
-        with _lock:
-            for doc in documents:
-                group = doc.get("group") or {}
-                labels = {"entity": str(doc.get("entity", "")), "entity_id": str(doc.get("entity_id", ""))}
-                for key, value in (doc.get("labels") or {}).items():
-                    labels.setdefault(_label_name(key), str(value))
-                for key, value in group.items():
-                    labels[_label_name(key)] = str(value)
-                key = (labels["entity_id"], tuple(sorted(group.items())))
-                previous = collector.latest.get(key)
-                if previous is None or previous[1]["window_end"] <= doc["window_end"]:
-                    collector.latest[key] = (labels, doc)
+        """Nothing: ``/metrics`` reads the results from the registry at scrape time."""
 
     def __repr__(self) -> str:
         return "PrometheusSink()"
