@@ -8,6 +8,7 @@ import pytest
 
 import admon.detectors as detectors
 from admon.detectors.postrules import (
+    SEVERITY_BANDS,
     Calibrator,
     PostRuleChain,
     PostRules,
@@ -28,9 +29,9 @@ def test_calibration_is_monotonic_bounded_and_spreads_the_tail():
     out = cal.transform(grid)
     assert (np.diff(out) >= -1e-9).all()
     assert out.min() >= 0 and out.max() <= 100
-    # the median maps low, far beyond the training max maps to 100
+    # the median maps low, far beyond the training max maps close to 100 (never onto it: issue 15)
     assert cal.transform([np.log(2)])[0] < 10
-    assert cal.transform([1e6])[0] == 100.0
+    assert 99.99 < cal.transform([1e6])[0] < 100.0
     # ~1 in 1000 training scores exceed q999: about 3/6 of the way = 50
     q999 = np.quantile(rng.exponential(size=200_000), 0.999)
     assert 40 < cal.transform([q999])[0] < 60
@@ -40,7 +41,7 @@ def test_constant_training_scores_do_not_break_calibration():
     cal = Calibrator().fit(np.zeros(100))
     out = cal.transform([0.0, 0.001, 1.0, np.nan])
     assert np.isfinite(out).all()
-    assert out[2] == 100.0 and out[3] == 0.0
+    assert 99.9 < out[2] < 100.0 and out[3] == 0.0 and out[0] < 75.0
 
 
 def test_severity_bands_match_elastic():
@@ -202,3 +203,49 @@ RULE_PARAMS = {"sustained": {"min_duration_minutes": 15}}
 @parametrize_with_checks([post_rule_from_dict({"name": n, **RULE_PARAMS.get(n, {})}) for n in available_post_rules()])
 def test_post_rule_conforms(obj, check):
     check(obj)
+
+
+# ---------------------------------------------------------------- issue 15: ranked scores, severity on anomalies only
+def test_very_rare_scores_stay_ranked_below_100():
+    rng = np.random.default_rng(0)
+    cal = Calibrator().fit(rng.exponential(size=5000))
+    # far beyond the training maximum (the old calibrator clipped all of these to exactly 100)
+    grid = np.concatenate([np.linspace(20, 200, 1000), [1e3, 1e4, 1e5, 1e6]])
+    out = cal.transform(grid)
+    assert (np.diff(out) > 0).all(), "distinct rare raw scores must keep distinct, ordered calibrated scores"
+    assert out.max() < 100.0 and out.min() > 75.0
+
+
+def test_calibration_keeps_the_threshold_and_the_scale_below_it():
+    rng = np.random.default_rng(0)
+    cal = Calibrator().fit(rng.exponential(size=5000))
+    grid = np.linspace(0, 15, 3000)
+    linear = 100.0 * cal.surprise(grid) / cal.config.max_surprise
+    out = cal.transform(grid)
+    below = linear <= 75.0
+    np.testing.assert_allclose(out[below], linear[below])
+    assert ((out >= 75.0) == (linear >= 75.0)).all()
+
+
+def test_only_anomalous_rows_carry_a_severity():
+    rng = np.random.default_rng(1)
+    rules = PostRules(threshold=75).fit(rng.normal(size=2000))
+    out = rules.apply(pd.Series([0.0, 2.0, 3.0, 6.0, 9.0, 40.0]))
+    flagged = out["is_anomaly"].to_numpy()
+    assert flagged.any() and not flagged.all()
+    assert out["severity"][~flagged].isna().all()
+    assert out["severity"][flagged].notna().all()
+    # ranked above the threshold: bands grow with the score
+    bands = [b for _, b in SEVERITY_BANDS]
+    ranks = [bands.index(s) for s in out["severity"][flagged]]
+    assert ranks == sorted(ranks)
+
+
+def test_severity_relative_to_a_threshold_splits_the_anomalous_range():
+    assert severity(74.9, threshold=75) is None
+    assert [severity(s, threshold=75) for s in (75, 82, 88, 95)] == ["warning", "minor", "major", "critical"]
+
+
+def test_top_features_names_none_on_normal_rows_and_only_significant_ones():
+    shares = pd.DataFrame({"a": [0.5, 0.95, 0.6], "b": [0.5, 0.05, 0.4]})
+    assert top_features(shares, anomalous=np.array([False, True, True])) == [[], ["a"], ["a", "b"]]

@@ -9,10 +9,23 @@ round-trips as ``{"name": ..., **params}`` through one name -> class registry
   it beats the largest score of the previous ``period`` rows of its group by ``gap``
   of the distance from that maximum to ``top``: one event raises one alarm, at its start.
 * ``calibrate`` -- raw score -> 0-100 from how rare it is among the training scores (as
-  Elastic's anomaly score): ``100 * surprise / max_surprise`` with ``surprise = -log10(tail
-  probability)``, the tail beyond the training data extrapolated by an exponential fit;
-  adds Elastic's ``severity`` band (warning < 25 <= minor < 50 <= major < 75 <= critical).
+  Elastic's anomaly score). With ``surprise = -log10(tail probability)`` (the tail beyond
+  ``tail_quantile`` of the training scores extrapolated by an exponential fit, computed in log
+  space so that it never saturates) and ``x = 100 * surprise / max_surprise``::
+
+      score = x                          if x <= 75   (unchanged: 75 still means 10**-4.5)
+      score = 100 - 25**2 / (x - 50)     if x >  75   (75 at x = 75 with slope 1, -> 100)
+
+  The map is strictly increasing and approaches 100 without reaching it, so very rare scores
+  stay ranked instead of all clipping to 100: ``x = 100`` (the old cap, tail probability
+  ``10**-max_surprise``) gives 87.5, ``x = 200`` gives 95.8, ``x = 10**6`` gives 99.94; two
+  different raw scores beyond the training data get different float64 calibrated scores
+  (what results and documents store) up to ``x`` of about 10**8. The threshold (75) and the
+  scale below it are unchanged. Adds ``severity``.
 * ``threshold`` -- ``is_anomaly = score >= threshold`` (on the calibrated scale after ``calibrate``).
+  A chain with a threshold keeps ``severity`` on anomalous rows only (None on the others): the
+  anomalous range ``[threshold, 100]`` is split in four equal bands, warning < minor < major <
+  critical (see :func:`severity`).
 * ``sustained`` -- keeps ``is_anomaly`` only on runs of flagged rows of a group lasting at
   least ``min_duration_minutes`` (the transfer-forecast rule: throughput >= X for >= D minutes).
 
@@ -29,7 +42,7 @@ before it) and stored with the model (``postrules.json``, :meth:`PostRuleChain.t
 ['calibrate', 'threshold']
 >>> out = rules.apply(pd.Series([0.0, 3.0, 8.0]))
 >>> out["severity"].tolist()
-['warning', 'minor', 'critical']
+[None, None, 'major']
 >>> out["is_anomaly"].tolist()
 [False, False, True]
 >>> again = PostRuleChain.from_dict(rules.to_dict())
@@ -80,12 +93,24 @@ CALIBRATED_RANGE = (0.0, 100.0)
 DEFAULT_THRESHOLD = 75.0
 
 
-def severity(score: float) -> str:
-    """Severity band of a 0-100 score.
+def severity(score: float, threshold: float | None = None) -> str | None:
+    """Severity band of a 0-100 score: Elastic's bands, or, given the ``threshold``, bands of
+    the anomalous range ``[threshold, 100]`` (None below it: a normal result has no severity).
 
     >>> [severity(s) for s in (3, 30, 60, 90)]
     ['warning', 'minor', 'major', 'critical']
+    >>> [severity(s, threshold=75) for s in (60, 76, 83, 90, 99)]
+    [None, 'warning', 'minor', 'major', 'critical']
     """
+    if score is None or not np.isfinite(score):
+        return None
+    if threshold is not None:
+        if not score >= threshold:
+            return None
+        top = CALIBRATED_RANGE[1]
+        width = top - threshold
+        # where the score sits in [threshold, 100], on the 0-100 scale of the bands
+        score = top if width <= 0 else top * (score - threshold) / width
     name = SEVERITY_BANDS[0][1]
     for lower, band in SEVERITY_BANDS:
         if score >= lower:
@@ -300,24 +325,29 @@ class Calibrator:
         self.n_ = int(s.size)
         return self
 
-    def tail_probability(self, scores: pd.Series | np.ndarray) -> np.ndarray:
-        """P(training score >= s), with the exponential tail beyond ``tail_start_``."""
+    def surprise(self, scores: pd.Series | np.ndarray) -> np.ndarray:
+        """``-log10 P(training score >= s)``, the exponential tail beyond ``tail_start_`` in log
+        space: it grows linearly with ``s`` there and never saturates (a missing score: 0)."""
         if not hasattr(self, "quantiles_"):
             raise NotFittedError("Calibrator is not fitted; call fit(training_scores) first")
-        s = np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf)
+        s = np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf, posinf=np.finfo(float).max)
         q, p = np.asarray(self.quantiles_), np.asarray(self.probs_)
         # body: empirical CDF through the stored quantiles (flat stretches take their upper prob)
         cdf = np.interp(s, q, p, left=0.0, right=1.0)
-        body = 1.0 - cdf
+        body = np.clip(1.0 - cdf, 1.0 - self.config.tail_quantile, 1.0)
         tail_p0 = 1.0 - self.config.tail_quantile
-        tail = tail_p0 * np.exp(-(np.maximum(s, self.tail_start_) - self.tail_start_) / self.tail_scale_)
-        prob = np.where(s > self.tail_start_, tail, body)
-        return np.clip(prob, 10.0 ** (-self.config.max_surprise * 2), 1.0)
+        with np.errstate(over="ignore"):
+            excess = (np.maximum(s, self.tail_start_) - self.tail_start_) / self.tail_scale_
+        tail = -np.log10(tail_p0) + excess / np.log(10.0)
+        return np.where(s > self.tail_start_, tail, -np.log10(body))
+
+    def tail_probability(self, scores: pd.Series | np.ndarray) -> np.ndarray:
+        """P(training score >= s), with the exponential tail beyond ``tail_start_`` (may underflow to 0)."""
+        return 10.0 ** -self.surprise(scores)
 
     def transform(self, scores: pd.Series | np.ndarray) -> np.ndarray:
-        """Calibrated 0-100 scores."""
-        surprise = -np.log10(self.tail_probability(scores))
-        return np.clip(100.0 * surprise / self.config.max_surprise, 0.0, 100.0)
+        """Calibrated 0-100 scores: :func:`squash` of ``100 * surprise / max_surprise``."""
+        return squash(100.0 * self.surprise(scores) / self.config.max_surprise)
 
     def state(self) -> dict[str, Any]:
         """The fitted state (empty before ``fit``)."""
@@ -338,6 +368,25 @@ class Calibrator:
         cal = cls(**data.get("config", {}))
         cal.set_state(data.get("state", {}))
         return cal
+
+
+#: Where :func:`squash` leaves the identity: the default threshold, so 75 keeps its meaning.
+SQUASH_KNEE = DEFAULT_THRESHOLD
+
+
+def squash(linear: np.ndarray) -> np.ndarray:
+    """Identity up to :data:`SQUASH_KNEE`, then ``100 - (100 - k)**2 / (x - 2k + 100)``: strictly
+    increasing, slope 1 at the knee, approaching 100 without reaching it (see the module docstring).
+
+    >>> squash(np.array([-3.0, 0.0, 50.0, 75.0, 100.0, 200.0, np.inf])).round(3).tolist()
+    [0.0, 0.0, 50.0, 75.0, 87.5, 95.833, 100.0]
+    """
+    x = np.asarray(linear, dtype=float)
+    top, knee = CALIBRATED_RANGE[1], SQUASH_KNEE
+    room = top - knee
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        high = top - room * room / (x - knee + room)
+    return np.where(x > knee, high, np.clip(x, CALIBRATED_RANGE[0], top))
 
 
 @register_post_rule("calibrate")
@@ -522,7 +571,7 @@ class PostRuleChain:
         table, context = self._start(raw_scores, frame, group_by)
         for rule in self.rules:
             table = rule.apply(table, context)
-        return table
+        return anomalous_severity(table)
 
     @staticmethod
     def _start(raw_scores: pd.Series | np.ndarray, frame: pd.DataFrame | None,
@@ -608,8 +657,58 @@ class PostRules(PostRuleChain):
         super().__init__([CalibrateRule(**calibrator_params), ThresholdRule(threshold=threshold)])
 
 
+def anomalous_severity(table: pd.DataFrame) -> pd.DataFrame:
+    """``severity`` on the anomalous rows only, banded over ``[threshold, 100]`` (None elsewhere).
+
+    Applies once the table has a calibrated score and a verdict (``severity``, ``is_anomaly``
+    and ``threshold`` columns); otherwise the table is returned as it is.
+    """
+    if not {"severity", "is_anomaly", "threshold"} <= set(table.columns):
+        return table
+    scores = table["anomaly_score"].to_numpy(dtype=float)
+    limits = table["threshold"].to_numpy(dtype=float)
+    flags = table["is_anomaly"].to_numpy(dtype=bool)
+    bands = [severity(v, t) if flag else None for v, t, flag in zip(scores, limits, flags)]
+    return table.assign(severity=pd.Series(bands, index=table.index, dtype=object))
+
+
 def _detector_rules(detector: Detector | None) -> list[dict[str, Any]]:
     return [] if detector is None else detector.default_post_rules()
+
+
+#: An anomalous row names a feature other than its top one only if that feature's part is at
+#: least this fraction of the top feature's (parts that are not scores: the median-replacement drops).
+MIN_PART_RATIO = 0.5
+
+
+def feature_parts(detector, frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """Each feature's part (>= 0) of each row's score, per group and per row, and whether the
+    parts are the detector's own per-feature scores (on the raw-score scale, so they can be
+    calibrated like the score) rather than the score drop when the feature is replaced by its
+    training median (a detector without per-feature scores)."""
+    if hasattr(detector, "inner") and hasattr(detector, "transform"):
+        # a stored model with transforms: attribute in the space the detector was fitted in
+        frame, detector = detector.transform(frame), detector.inner
+    cols = list(detector.feature_columns_)
+    native = detector.feature_scores(frame)
+    if native is not None:
+        return native.clip(lower=0.0).fillna(0.0), True
+    base = detector.score(frame).to_numpy()
+    parts = np.zeros((len(frame), len(cols)))
+    for j, col in enumerate(cols):
+        neutral = frame.copy()
+        neutral[col] = detector.feature_medians_[j]
+        parts[:, j] = np.maximum(base - detector.score(neutral).to_numpy(), 0.0)
+    return pd.DataFrame(parts, index=frame.index, columns=cols), False
+
+
+def shares_of(parts: pd.DataFrame) -> pd.DataFrame:
+    """Parts as shares summing to 1 per row (equal shares on a row where every part is 0)."""
+    values = parts.to_numpy(dtype=float)
+    total = values.sum(axis=1, keepdims=True)
+    with np.errstate(all="ignore"):
+        share = np.where(total > 0, values / np.where(total > 0, total, 1.0), 1.0 / max(parts.shape[1], 1))
+    return pd.DataFrame(share, index=parts.index, columns=parts.columns)
 
 
 def contributions(detector, frame: pd.DataFrame) -> pd.DataFrame:
@@ -628,33 +727,72 @@ def contributions(detector, frame: pd.DataFrame) -> pd.DataFrame:
     >>> contributions(det, spike).loc[150].idxmax()
     'alice'
     """
-    if hasattr(detector, "inner") and hasattr(detector, "transform"):
-        # a stored model with transforms: attribute in the space the detector was fitted in
-        frame, detector = detector.transform(frame), detector.inner
-    cols = list(detector.feature_columns_)
-    native = detector.feature_scores(frame)
-    if native is not None:
-        parts = native.clip(lower=0.0).to_numpy()
+    return shares_of(feature_parts(detector, frame)[0])
+
+
+def significant_parts(parts: pd.DataFrame, native: bool, chain: PostRuleChain | None) -> pd.DataFrame:
+    """Which feature parts count on their own (rows x features, bool).
+
+    Native per-feature scores count when the feature alone would make the row anomalous: its
+    part, calibrated by the chain's ``calibrate``, reaches the chain's ``threshold``. Other parts
+    (and a chain without both rules) count when they are at least :data:`MIN_PART_RATIO` of the
+    row's largest part. :func:`top_features` always names the top feature of an anomalous row.
+    """
+    values = parts.to_numpy(dtype=float)
+    rule = _calibration_of(chain) if native else None
+    if rule is not None:
+        calibrator, threshold = rule
+        with np.errstate(invalid="ignore"):
+            mask = calibrator.transform(values.reshape(-1)).reshape(values.shape) >= threshold
     else:
-        base = detector.score(frame).to_numpy()
-        parts = np.zeros((len(frame), len(cols)))
-        for j, col in enumerate(cols):
-            neutral = frame.copy()
-            neutral[col] = detector.feature_medians_[j]
-            parts[:, j] = np.maximum(base - detector.score(neutral).to_numpy(), 0.0)
-    total = parts.sum(axis=1, keepdims=True)
-    with np.errstate(all="ignore"):
-        share = np.where(total > 0, parts / np.where(total > 0, total, 1.0), 1.0 / max(len(cols), 1))
-    return pd.DataFrame(share, index=frame.index, columns=cols)
+        top = values.max(axis=1, keepdims=True) if values.size else np.zeros((len(values), 1))
+        mask = values >= MIN_PART_RATIO * top
+    return pd.DataFrame(mask & (values > 0), index=parts.index, columns=parts.columns)
 
 
-def top_features(shares: pd.DataFrame, top: int = 3) -> list[list[str]]:
-    """Per row, the names of the ``top`` contributing features, largest first.
+def _calibration_of(chain: PostRuleChain | None) -> tuple[Calibrator, float] | None:
+    """The chain's fitted calibrator and the threshold after it, if it has both."""
+    calibrator = None
+    for rule in chain or ():
+        if isinstance(rule, CalibrateRule) and hasattr(rule.calibrator, "quantiles_"):
+            calibrator = rule.calibrator
+        elif isinstance(rule, ThresholdRule) and calibrator is not None:
+            return calibrator, float(rule.config.threshold)  # type: ignore[attr-defined]
+    return None
+
+
+def top_features(shares: pd.DataFrame, top: int = 3, *, anomalous: np.ndarray | pd.Series | None = None,
+                 significant: pd.DataFrame | np.ndarray | None = None) -> list[list[str]]:
+    """Per row, the names of the (at most ``top``) features that drove the score, largest first.
+
+    With ``anomalous`` (a flag per row), a normal row names none, and an anomalous row names
+    its top feature plus every other feature that is ``significant`` (default: a share of at
+    least :data:`MIN_PART_RATIO` of the top share; see :func:`significant_parts`); a feature
+    whose share is 0 is never named (pass the parts rather than shares so that a row where
+    nothing is known names nothing). Without ``anomalous``,
+    every row names its ``top`` largest shares (what a bare ranking asks for).
 
     >>> import pandas as pd
     >>> top_features(pd.DataFrame({"a": [0.9, 0.1], "b": [0.1, 0.9]}), top=1)
     [['a'], ['b']]
+    >>> top_features(pd.DataFrame({"a": [0.9, 0.6, 0.5], "b": [0.1, 0.4, 0.5]}), anomalous=[True, True, False])
+    [['a'], ['a', 'b'], []]
     """
     cols = np.asarray(shares.columns)
-    order = np.argsort(-shares.to_numpy(), axis=1, kind="stable")[:, :top]
-    return [cols[row].tolist() for row in order]
+    values = shares.to_numpy(dtype=float)
+    order = np.argsort(-values, axis=1, kind="stable")[:, :top]
+    if anomalous is None:
+        return [cols[row].tolist() for row in order]
+    flags = np.asarray(anomalous, dtype=bool).reshape(-1)
+    if significant is None:
+        best = values.max(axis=1, keepdims=True) if values.size else np.zeros((len(values), 1))
+        keep = (values >= MIN_PART_RATIO * best) & (values > 0)
+    else:
+        keep = np.asarray(significant, dtype=bool)
+    out: list[list[str]] = []
+    for i, row in enumerate(order):
+        if not flags[i] or len(row) == 0:
+            out.append([])
+            continue
+        out.append([cols[j] for rank, j in enumerate(row) if values[i, j] > 0 and (rank == 0 or keep[i, j])])
+    return out

@@ -134,8 +134,8 @@ def scores_to_v2_outputs(scores: Scores) -> list[Tensor]:
             data = [float(v) for v in s]
         elif dtype == "BOOL":
             data = [bool(v) for v in s]
-        else:
-            data = [str(v) for v in s]
+        else:  # a normal row's severity is None: sent as null, not as "None"
+            data = [None if v is None else str(v) for v in s]
         out.append({"name": name, "datatype": dtype, "shape": [len(s)], "data": data})
     shares = scores.contributions
     if shares is not None:
@@ -160,6 +160,8 @@ def v2_outputs_to_scores(tensors: dict[str, Tensor], index: pd.Index) -> Scores:
             data = [d.split(",") if d else [] for d in data]
         rows[name] = data
     table = pd.DataFrame(rows, index=index)
+    if "severity" in table:  # None on normal rows stays None (not NaN of a string column)
+        table["severity"] = pd.Series(rows["severity"], index=index, dtype=object)
     for col in ("raw_score", "anomaly_score", "threshold"):
         if col in table:
             table[col] = table[col].astype(float)
@@ -290,5 +292,6 @@ class RemoteScorer:
         scores = self.client.infer(self.name, frame, version=self._version or None)
         if scores.contributions is None or "top_features" not in scores.rows:
             return scores
-        rows = scores.rows.assign(top_features=top_features(scores.contributions, top=top))
+        anomalous = scores.rows["is_anomaly"].to_numpy(dtype=bool) if "is_anomaly" in scores.rows else None
+        rows = scores.rows.assign(top_features=top_features(scores.contributions, top=top, anomalous=anomalous))
         return Scores(rows=rows, contributions=scores.contributions)

@@ -8,7 +8,10 @@ is (``model_id``, ``content_hash``, ``version``) and how much history a score de
 (``lookback``). :func:`admon.models.reference.load_scorer` builds one from a model reference.
 
 :func:`score_with_detector` is the one inference computation of a local model: raw scores,
-then the post-rule chain, then each feature's share of the score.
+then the post-rule chain, then each feature's share of the score. ``top_features`` is computed
+per group and per row (so per window once a run keeps its peak row): a normal row names no
+feature; an anomalous row names its top feature and every other feature that would be
+anomalous on its own (:func:`~admon.detectors.postrules.significant_parts`), largest first.
 
 >>> import numpy as np, pandas as pd
 >>> from admon.detectors import create
@@ -30,7 +33,14 @@ from typing import Any, Protocol
 import pandas as pd
 
 from admon.detectors.base import Detector
-from admon.detectors.postrules import DEFAULT_THRESHOLD, PostRuleChain, contributions, top_features
+from admon.detectors.postrules import (
+    DEFAULT_THRESHOLD,
+    PostRuleChain,
+    feature_parts,
+    shares_of,
+    significant_parts,
+    top_features,
+)
 from admon.models.transforms import apply_transforms
 
 #: How many contributing features a result names.
@@ -46,8 +56,9 @@ class Scores:
     """What a model says of a frame, aligned to the frame's index.
 
     ``rows``: :data:`SCORE_COLUMNS` per row (``raw_score`` the detector's, ``anomaly_score``
-    after the post-rules, 0-100 once calibrated; ``top_features`` the names of the features
-    that drove the score, largest share first). ``contributions``: each feature's share
+    after the post-rules, 0-100 once calibrated; ``severity`` None on normal rows;
+    ``top_features`` the names of the features that drove an anomalous row's score, largest
+    share first, and none on a normal row). ``contributions``: each feature's share
     (0..1, summing to 1 per row) of a row's score, rows x features; None when the model
     does not give them (a remote server that sends no ``contributions`` tensor).
     """
@@ -110,8 +121,11 @@ def score_with_detector(detector: Detector, post_rules: PostRuleChain | None, fr
     rules = post_rules if post_rules is not None else window_post_rules(detector, raw, prepared)
     rows = rules.apply(raw, prepared, group_by=detector.group_columns_)
     if len(prepared):
-        shares = contributions(detector, prepared)
-        rows["top_features"] = top_features(shares, top=top)
+        parts, native = feature_parts(detector, prepared)
+        shares = shares_of(parts)
+        anomalous = rows["is_anomaly"].to_numpy(dtype=bool) if "is_anomaly" in rows else None
+        rows["top_features"] = top_features(parts, top=top, anomalous=anomalous,
+                                            significant=significant_parts(parts, native, rules))
     else:
         shares = pd.DataFrame([], index=prepared.index, columns=list(detector.feature_columns_), dtype="float64")
         rows["top_features"] = pd.Series([], index=prepared.index, dtype=object)

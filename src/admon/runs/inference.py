@@ -108,7 +108,7 @@ def summarize(frame: pd.DataFrame, scored: pd.DataFrame, group_by: list[str]) ->
     out["anomaly_score"] = [float(v) if ok else None for v, ok in zip(peak_scores, finite)]
     out["is_anomaly"] = finite & (peak_scores >= thresholds)
     out["threshold"] = thresholds
-    out["severity"] = [severity(v) if ok else None for v, ok in zip(peak_scores, finite)]
+    out["severity"] = [severity(v, t) if ok else None for v, t, ok in zip(peak_scores, thresholds, finite)]
     out["top_features"] = [list(tops[int(i)]) if ok else [] for i, ok in zip(peaks["_order"], finite)]
     out["peak_timestamp"] = [int(t) if ok else None for t, ok in zip(peaks["timestamp"], finite)]
     out["rows"] = sizes.astype(int)

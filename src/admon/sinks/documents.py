@@ -64,7 +64,8 @@ def build_document(
 
     ``timestamp`` is the window end (the instant the result is about); the group
     keys appear both in ``group`` and as top-level fields (e.g. ``host``), next to
-    the ``monit_label`` pairs, so dashboards can filter on them directly.
+    the ``monit_label`` pairs, so dashboards can filter on them directly. A normal result
+    (``is_anomaly`` false) carries no ``severity`` (null) and names no ``top_features``.
     """
     doc: dict[str, Any] = {k: v for k, v in monit_label.items() if k not in RESERVED}
     doc.update({k: v for k, v in group_key.items() if k not in RESERVED})
@@ -85,8 +86,8 @@ def build_document(
         anomaly_score=_finite(anomaly_score),
         is_anomaly=bool(is_anomaly),
         threshold=_finite(threshold),
-        severity=severity,
-        top_features=list(top_features or []),
+        severity=severity if is_anomaly else None,
+        top_features=list(top_features or []) if is_anomaly else [],
         peak_timestamp=None if peak_timestamp_ms is None else int(peak_timestamp_ms),
         rows=int(rows),
     )
