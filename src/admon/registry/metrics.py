@@ -54,8 +54,8 @@ def latest_results(s: Session, entity_ids: Collection[int] | None = None) -> lis
     """
     newest_ms = (select(func.max(ResultRow.timestamp_ms))
                  .where(ResultRow.entity_id == EntityRow.id).scalar_subquery())
-    entities = select(EntityRow.id, EntityRow.title, EntityRow.monit_label,
-                      (EntityRow.interval_minutes * 60_000).label("window_ms"), newest_ms.label("newest_ms"))
+    entities = select(EntityRow.id, (EntityRow.interval_minutes * 60_000).label("window_ms"),
+                      newest_ms.label("newest_ms"))
     if entity_ids is not None:
         entities = entities.where(EntityRow.id.in_(list(entity_ids)))
     e = entities.subquery("e")
@@ -65,14 +65,20 @@ def latest_results(s: Session, entity_ids: Collection[int] | None = None) -> lis
         order_by=(ResultRow.window_end_ms.desc(), ResultRow.timestamp_ms.desc()),
     )
     ranked = (
-        select(e.c.id, e.c.title, e.c.monit_label, ResultRow.group_key, ResultRow.window_end_ms,
+        select(e.c.id, ResultRow.group_key, ResultRow.window_end_ms,
                ResultRow.anomaly_score, ResultRow.is_anomaly, ResultRow.threshold, rank.label("rank"))
         .join_from(e, ResultRow, and_(ResultRow.entity_id == e.c.id,
                                       ResultRow.timestamp_ms >= e.c.newest_ms - e.c.window_ms))
         .subquery("ranked")
     )
     query = select(*(c for c in ranked.c if c.name != "rank")).where(ranked.c.rank == 1)
-    return [LatestResult(*row) for row in s.execute(query)]
+    rows = s.execute(query).all()
+    # the entities' labels once each, not once per group (each is a JSON document to parse)
+    labels_query = select(EntityRow.id, EntityRow.title, EntityRow.monit_label)
+    if entity_ids is not None:
+        labels_query = labels_query.where(EntityRow.id.in_(list(entity_ids)))
+    labels = {entity_id: (title, monit_label) for entity_id, title, monit_label in s.execute(labels_query)}
+    return [LatestResult(entity_id, *labels[entity_id], *rest) for entity_id, *rest in rows]
 
 
 def entity_health(s: Session, entity_ids: Collection[int] | None = None) -> list[EntityHealth]:
