@@ -23,7 +23,8 @@ HOSTS = 3
 
 
 @pytest.fixture
-def entity(tmp_path, monkeypatch) -> DetectionEntity:
+def entity(tmp_path, monkeypatch, db_url) -> DetectionEntity:
+    """An entity over a one-day lake of three hosts, in a registry on SQLite and on PostgreSQL."""
     from admon.data.generate import generate_lake
 
     lake = tmp_path / "lake"
