@@ -35,7 +35,10 @@ def test_backfill_exports_once_per_window_and_host(db_url, lake, tmp_path, monke
     assert doc["window_end"] - doc["window_start"] == 3_600_000
     assert doc["entity_id"] == de.id and doc["model_id"] == "builtin:robust_zscore"
     assert 0 <= doc["anomaly_score"] <= 100 and isinstance(doc["is_anomaly"], bool)
-    assert set(doc["top_features"]) <= {"gled_value", "alice_value"} and doc["top_features"]
+    assert set(doc["top_features"]) <= {"gled_value", "alice_value"}
+    # an anomalous result names what drove it; a normal one names nothing and has no severity (issue 15)
+    assert all(bool(d["top_features"]) == d["is_anomaly"] and (d["severity"] is None) != d["is_anomaly"]
+               for d in docs)
 
     second = backfill(de.id, "2022-05-10T00:00:00Z", "2022-05-10T03:00:00Z")
     assert (second.already_done, second.succeeded, second.documents, second.delivered) == (9, 0, 0, 0)

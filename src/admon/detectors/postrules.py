@@ -690,7 +690,9 @@ def feature_parts(detector, frame: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
         # a stored model with transforms: attribute in the space the detector was fitted in
         frame, detector = detector.transform(frame), detector.inner
     cols = list(detector.feature_columns_)
-    native = detector.feature_scores(frame)
+    # a multivariate detector's per-feature scores (e.g. PCA's residual per column) spread one
+    # column's move over the correlated columns: ask instead what the score is without the move
+    native = None if detector.multivariate else detector.feature_scores(frame)
     if native is not None:
         return native.clip(lower=0.0).fillna(0.0), True
     base = detector.score(frame).to_numpy()
@@ -730,20 +732,28 @@ def contributions(detector, frame: pd.DataFrame) -> pd.DataFrame:
     return shares_of(feature_parts(detector, frame)[0])
 
 
-def significant_parts(parts: pd.DataFrame, native: bool, chain: PostRuleChain | None) -> pd.DataFrame:
+def significant_parts(parts: pd.DataFrame, native: bool, chain: PostRuleChain | None,
+                      raw: pd.Series | np.ndarray | None = None) -> pd.DataFrame:
     """Which feature parts count on their own (rows x features, bool).
 
     Native per-feature scores count when the feature alone would make the row anomalous: its
-    part, calibrated by the chain's ``calibrate``, reaches the chain's ``threshold``. Other parts
-    (and a chain without both rules) count when they are at least :data:`MIN_PART_RATIO` of the
-    row's largest part. :func:`top_features` always names the top feature of an anomalous row.
+    part, calibrated by the chain's ``calibrate``, reaches the chain's ``threshold``. Score
+    drops (``raw``: the raw scores given) count when the row without the feature's move would
+    not be anomalous: ``raw - drop``, calibrated, is below the threshold. Otherwise (a chain
+    without both rules) a part counts when it is at least :data:`MIN_PART_RATIO` of the row's
+    largest part. :func:`top_features` always names the top feature of an anomalous row.
     """
     values = parts.to_numpy(dtype=float)
-    rule = _calibration_of(chain) if native else None
-    if rule is not None:
+    rule = _calibration_of(chain)
+    if rule is not None and native:
         calibrator, threshold = rule
         with np.errstate(invalid="ignore"):
             mask = calibrator.transform(values.reshape(-1)).reshape(values.shape) >= threshold
+    elif rule is not None and raw is not None:
+        calibrator, threshold = rule
+        without = np.asarray(raw, dtype=float).reshape(-1, 1) - values
+        with np.errstate(invalid="ignore"):
+            mask = calibrator.transform(without.reshape(-1)).reshape(values.shape) < threshold
     else:
         top = values.max(axis=1, keepdims=True) if values.size else np.zeros((len(values), 1))
         mask = values >= MIN_PART_RATIO * top

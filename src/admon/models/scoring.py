@@ -125,7 +125,7 @@ def score_with_detector(detector: Detector, post_rules: PostRuleChain | None, fr
         shares = shares_of(parts)
         anomalous = rows["is_anomaly"].to_numpy(dtype=bool) if "is_anomaly" in rows else None
         rows["top_features"] = top_features(parts, top=top, anomalous=anomalous,
-                                            significant=significant_parts(parts, native, rules))
+                                            significant=significant_parts(parts, native, rules, rows["raw_score"]))
     else:
         shares = pd.DataFrame([], index=prepared.index, columns=list(detector.feature_columns_), dtype="float64")
         rows["top_features"] = pd.Series([], index=prepared.index, dtype=object)
