@@ -8,7 +8,7 @@ lake import-nab``), writes NAB's results format and prints a leaderboard.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -49,16 +49,22 @@ def benchmark(
                                                     "labels/combined_windows.json) or a labelled lake root.")],
     detector: Annotated[list[str], typer.Option("--detector", "-d", help="Registered detector name (repeatable).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results folder (NAB layout).")],
-    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="k=v for every detector, or NAME:k=v.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="k=v for every detector, or NAME:k=v.")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Write a PNG per file: series, scores, windows, detections.")] = False,
-    only: Annotated[Optional[list[str]], typer.Option("--only", help="Restrict to a category or file key (repeatable).")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Restrict to a category or file key (repeatable).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Files scored in parallel (threads).")] = 1,
     check_causal: Annotated[bool, typer.Option("--check-causal/--no-check-causal",
                                                help="Refuse detectors whose past scores change with future data.")] = True,
 ) -> None:
     """Benchmark detectors on a labelled corpus: NAB scores (3 profiles), F1 variants, AUC-PR, time."""
     from admon.evaluation.corpus import open_corpus
-    from admon.evaluation.runner import leaderboard_table, plot_run, run_detector, write_leaderboard, write_run
+    from admon.evaluation.runner import (
+        leaderboard_table,
+        plot_run,
+        run_detector,
+        write_leaderboard,
+        write_run,
+    )
 
     names = list(dict.fromkeys(detector))
     params = split_params(param, names)
