@@ -14,7 +14,7 @@ True
 >>> detectors.create("robust_zscore", windw=3)
 Traceback (most recent call last):
 ...
-admon.errors.ConfigError: invalid config for robust_zscore: unknown parameter 'windw'; valid parameters: features, group_by, window, min_periods, aggregate
+admon.errors.ConfigError: invalid config for robust_zscore: unknown parameter 'windw'; remove it (valid parameters: features, group_by, window, min_periods, aggregate)
 
 Registering a detector of your own (a plugin package declares it in the
 ``admon.detectors`` entry-point group instead, see :mod:`admon.plugins`; plugin authors
