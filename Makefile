@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 # Debian packages the integration tests start for real: PostgreSQL, Prometheus,
 # headless Chromium + chromedriver, and Java 17 for PySpark.
 DEBS := postgresql prometheus chromium chromium-driver openjdk-17-jre-headless
-PYTEST_ARGS ?=
+# Two workers: the suite fits CI's time on 2 cores (tests isolate their own databases and ports).
+PYTEST_ARGS ?= -n 2
 
 .PHONY: demo test lint venv system-deps bench clean
 
