@@ -146,3 +146,25 @@ def test_lenient_counts_equal_the_strict_reasons(tmp_path_factory, lines, config
         assert named in {r.split(":")[0] for r in counted} | {"duplicate"}, str(err.value)
     else:
         strict.read_pandas(DAY0, DAY0 + SPAN)
+
+
+def test_a_rows_reason_does_not_depend_on_the_other_sources_of_its_path(tmp_path):
+    """Regression (a falsifying example): sources of one lake path share one scan of the files, and
+    the scan holds the union of their fields; a row with none of source 0's fields was
+    unreadable_document when read alone but missing_timestamp when source 1 (filter on 'topic')
+    shared the scan, since 'topic' made the row look readable."""
+    lines = [json.dumps({"timestamp": DAY0 + 1, "host": "h1", "topic": "a", "value": 1.0}),
+             *[json.dumps({"host": "h1", "topic": "a", "value": None})] * 2, *["not json"] * 17]
+    write_docs(tmp_path, lines)
+    sources = [SourceConfig("collectd", "raw", "monitoring", select=["timestamp", "value"],
+                            filter_expression=f, rename={"value": f"v{i}"})
+               for i, f in enumerate([None, "topic == 'a'"])]
+    both = InputDataConfig(source_configs=sources, agg_interval_seconds=60, agg_method="avg", group_by=[])
+    alone = InputDataConfig(source_configs=sources[:1], agg_interval_seconds=60, agg_method="avg", group_by=[])
+    shared = DataSource(None, both, lake_root=str(tmp_path))
+    shared.read_pandas(DAY0, DAY0 + SPAN)
+    single = DataSource(None, alone, lake_root=str(tmp_path))
+    single.read_pandas(DAY0, DAY0 + SPAN)
+    assert shared.last_report.sources[0].skipped == single.last_report.sources[0].skipped
+    assert shared.last_report.skipped == skipped_counts(both, str(tmp_path), DAY0, DAY0 + SPAN)
+    assert shared.last_report.skipped == {"unreadable_document": 36, "missing_timestamp": 2}

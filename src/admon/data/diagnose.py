@@ -5,7 +5,9 @@ finds problems, each file is parsed here in Python into the same scan columns,
 and the *same* check SQL as the job (:func:`admon.data.job.checked_sql`) runs over
 it in DuckDB, so the row reported is exactly one the job skipped. One validity rule
 serves both modes: :func:`skipped_counts` counts every problem this way, and equals
-the lenient read's counts (a property test holds them to it).
+the lenient read's counts (a property test holds them to it). Each source is planned with
+its own fields only, as the job flags its empty rows (``unreadable_document``) even when
+sources of one path share a scan (:func:`admon.data.job.prefilter_sql`).
 
 Values are turned into scan columns as the engine's JSON reader does: a group key
 that is a number, a boolean or an object is used as its JSON text; ``true``/``false``

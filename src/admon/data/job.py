@@ -131,6 +131,11 @@ def flat_sql(fields, scan: str, start_ms: int, end_ms: int, *, passthrough: tupl
     """Flattened rows of a scan: each field once, ``timestamp`` parsed, ``#timestamp_state`` and
     ``#empty`` (every scan column NULL). ``passthrough`` columns of the scan are carried along.
 
+    ``#empty`` is the one rule of ``unreadable_document``: a row with none of its source's fields
+    (a malformed line, which the engines read as a row of NULLs, cannot be told apart from an
+    object with none of them). ``fields`` are one source's own, or the union of the sources of
+    one path: then :func:`prefilter_sql` flags each source's own empty rows (:func:`shared_empty`).
+
     The state of a row's timestamp is ``in_window``, NULL (usable, outside the window) or why it
     cannot be used: an integer number of milliseconds is needed, so JSON ``true``,
     ``1652141000000.5`` or text is ``timestamp_not_integer_ms`` (never rounded); outside
@@ -188,15 +193,18 @@ def _keep_condition(plan: SourcePlan, start_ms: int, end_ms: int) -> str:
 
 
 def kept_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line: bool = False,
-             flat: bool = False) -> str:
+             flat: bool = False, empty: str = EMPTY) -> str:
     """Flattened rows of a scan that are in the window and pass the filter (see :func:`flat_sql`).
 
     Rows without a usable timestamp are kept too (when the filter does not exclude them),
     so that they are counted rather than lost. ``flat``: ``scan`` is flattened already
-    (:func:`prefilter_sql`).
+    (:func:`prefilter_sql`), and ``empty`` is its column flagging this source's empty rows.
     """
     extra = (q(FILE), q(LINE)) if line else ()
-    rows = q(scan) if flat else f"({flat_sql(plan.fields, scan, start_ms, end_ms, passthrough=extra)})"
+    if flat:
+        rows = q(scan) if empty == EMPTY else f"(SELECT *, {q(empty)} AS {q(EMPTY)} FROM {q(scan)})"
+    else:
+        rows = f"({flat_sql(plan.fields, scan, start_ms, end_ms, passthrough=extra)})"
     return f"SELECT * FROM {rows} AS flat WHERE {_keep_condition(plan, start_ms, end_ms)}"
 
 
@@ -211,15 +219,25 @@ def shared_fields(plans: list[SourcePlan]):
     return tuple(merged.values())
 
 
+def shared_empty(k: int) -> str:
+    """The column of :func:`prefilter_sql` flagging the rows with none of ``plans[k]``'s fields."""
+    return f"{EMPTY}_{k}"
+
+
 def prefilter_sql(plans: list[SourcePlan], scan: str, start_ms: int, end_ms: int) -> str:
     """The rows that at least one of ``plans`` keeps, flattened (timestamp parsed once).
 
     Sources that read the same lake path share one scan of the files (parsing JSON is the
     dominant cost of a read): this relation is materialised once and each source's job
-    runs on it (``flat=True``).
+    runs on it (``flat=True``, ``empty=shared_empty(k)`` for ``plans[k]``).
     """
     fields = shared_fields(plans)
-    columns = [q(f.name) for f in fields if f.name != TIMESTAMP] + [q(c) for c in (TIMESTAMP, TS_STATE, EMPTY)]
+    columns = [q(f.name) for f in fields if f.name != TIMESTAMP] + [q(c) for c in (TIMESTAMP, TS_STATE)]
+    # a row's reason must not depend on the other sources of its path: each source's empty flag is
+    # over its own fields (a flattened column is NULL iff all its scan columns are, as in flat_sql)
+    for k, plan in enumerate(plans):
+        own = " AND ".join(f"{q(TS_TEXT if f.name == TIMESTAMP else f.name)} IS NULL" for f in plan.fields)
+        columns.append(f"({own}) AS {q(shared_empty(k))}")
     keeps = " OR ".join(f"({_keep_condition(p, start_ms, end_ms)})" for p in plans)
     return f"SELECT {', '.join(columns)} FROM ({flat_sql(fields, scan, start_ms, end_ms)}) AS flat WHERE {keeps}"
 
@@ -243,7 +261,8 @@ def checked_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line
             f"FROM ({kept_sql(plan, scan, start_ms, end_ms, line=line)}) AS kept")
 
 
-def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, flat: bool = False) -> str:
+def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, flat: bool = False,
+                  empty: str = EMPTY) -> str:
     """Per-(groups, bucket) aggregates of one source plus ``#rows``, ``#duplicates``, ``#skip_<i>``.
 
     Exact repeats are folded first (``#n`` = copies); the reason of a row depends only on
@@ -272,7 +291,7 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
     row_identity = f"{row_cols}, {q(EMPTY)}, {q(TS_STATE)}"
     return (
         f"WITH uniq AS (SELECT {row_identity}, COUNT(*) AS {n} "
-        f"FROM ({kept_sql(plan, scan, start_ms, end_ms, flat=flat)}) AS kept GROUP BY {row_identity}), "
+        f"FROM ({kept_sql(plan, scan, start_ms, end_ms, flat=flat, empty=empty)}) AS kept GROUP BY {row_identity}), "
         f"checked AS (SELECT *, {reason_sql(plan)} AS {q(REASON)} FROM uniq) "
         f"SELECT {', '.join(selects)} FROM checked GROUP BY {group}"
     )

@@ -39,6 +39,7 @@ from admon.data.job import (
     prefilter_sql,
     read_totals,
     report_sql,
+    shared_empty,
     shared_fields,
 )
 from admon.data.lake import LakeFile, list_files
@@ -169,8 +170,8 @@ class DataSource:
                 self.engine.materialize(kept, render(sql, self.engine.dialect))
 
             files = self._with_readable(files, shared, run_shared, reports)
-            for i in members:
-                sql = aggregate_sql(plans[i], kept, start_ms, end_ms, flat=True)
+            for k, i in enumerate(members):
+                sql = aggregate_sql(plans[i], kept, start_ms, end_ms, flat=True, empty=shared_empty(k))
                 self.engine.materialize(tables[i], render(sql, self.engine.dialect))
         used = {i: files for i in members}
         if shared is None:
