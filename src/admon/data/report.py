@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 # Why a row was skipped. Each is counted per source.
 REASONS = {
     "unreadable_document": "a line that is not a JSON object of the expected shape (malformed JSON, "
-    "wrong nesting), or an empty record",
+    "wrong nesting), or a record with none of the source's fields",
     "missing_timestamp": "no 'timestamp' (missing or null)",
     "timestamp_not_integer_ms": "a 'timestamp' that is not an integer number of milliseconds (a fraction, "
     "true/false, text that is not a number, an object)",
