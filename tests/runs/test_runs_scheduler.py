@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from runs_helpers import HOSTS, make_entity
 
@@ -88,16 +89,15 @@ def test_two_schedulers_never_run_the_same_window(db_url, lake):
 
 def test_expired_lease_is_taken_over(db_url, lake):
     make_entity(interval=10, slide=5, schedule_from="2022-05-10T00:10:00Z", sources=1)
-    settings = load_settings(run_lease_seconds=0.2)
+    # long enough that the second claim below surely comes before expiry on a loaded machine
+    settings = load_settings(run_lease_seconds=2.0)
     clock = lambda: to_epoch_ms("2022-05-10T00:10:00Z")  # noqa: E731
     dead = Runner(settings)
     Scheduler(dead, clock=clock).plan()
     claim = dead.claim()  # ... and this process "dies" holding the lease
     other = Runner(settings)
     assert other.claim() is None
-    import time
-
-    time.sleep(0.3)
+    time.sleep(2.2)
     taken = other.claim()
     assert taken is not None and taken.run_id == claim.run_id and taken.attempts == 2
     assert other.execute(taken).status == "succeeded"
