@@ -5,12 +5,7 @@ import hides a loop from a reader but not from this check. The graph comes
 from grimp (the library under import-linter); the cycles are its strongly
 connected components, found with SciPy.
 
-Usage: python .ci/check_import_cycles.py [--known FILE] [package]
-
-Exit 1 when a cycle exists that FILE does not list (one cycle per line, its
-modules sorted and joined by spaces). The file lists the cycles that were
-there when the check was introduced, so that no new one can appear while
-the old ones are being removed (issue 13 removes them and the file).
+Usage: python .ci/check_import_cycles.py [package]   (exit 1 when a cycle exists)
 """
 
 from __future__ import annotations
@@ -53,30 +48,13 @@ def _describe(package: str, group: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _read_known(path: str | None) -> set[str]:
-    if path is None:
-        return set()
-    with open(path, encoding="utf-8") as lines:
-        return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
-
-
 def main(argv: list[str]) -> int:
-    args = argv[1:]
-    known_path = None
-    if args[:1] == ["--known"]:
-        known_path, args = args[1], args[2:]
-    package = args[0] if args else "admon"
-    known = _read_known(known_path)
+    package = argv[1] if len(argv) > 1 else "admon"
     cycles = import_cycles(package)
-    new = [group for group in cycles if " ".join(group) not in known]
     for group in cycles:
-        tag = "NEW " if group in new else "known "
-        print(tag + _describe(package, group))
-    gone = known - {" ".join(group) for group in cycles}
-    for line in sorted(gone):
-        print(f"fixed (remove it from {known_path}): {line}")
-    print(f"{len(cycles)} import cycle(s) in {package}, {len(new)} new")
-    return 1 if new else 0
+        print(_describe(package, group))
+    print(f"{len(cycles)} import cycle(s) in {package}")
+    return 1 if cycles else 0
 
 
 if __name__ == "__main__":
