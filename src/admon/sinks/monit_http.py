@@ -44,8 +44,37 @@ def idempotency_key(document_ids: list[str]) -> str:
     return hashlib.sha256("\n".join(document_ids).encode()).hexdigest()
 
 
+class JsonPoster:
+    """An HTTP client made on first use that POSTs JSON and wants a 2xx, else a SinkError.
+
+    Shared by the sinks that deliver over HTTP (this one and the webhook sink).
+    """
+
+    timeout_seconds: float
+    _client: httpx.Client | None = None
+
+    def _post_json(self, url: str, payload: Any, document_ids: list[str],
+                   headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+        sent = {**(headers or {}), "Content-Type": "application/json; charset=UTF-8",
+                IDEMPOTENCY_HEADER: idempotency_key(document_ids)}
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.timeout_seconds)
+        try:
+            reply = self._client.post(url, content=body, headers=sent)
+        except httpx.HTTPError as exc:
+            raise SinkError(f"POST {url} failed: {type(exc).__name__}: {exc}") from exc
+        if not 200 <= reply.status_code < 300:
+            raise SinkError(f"POST {url} answered {reply.status_code}: {reply.text[:200]!r}")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
 @register_sink("monit_http")
-class HttpSink:
+class HttpSink(JsonPoster):
     url_schemes = ("http", "https")
     url_form = "http(s)://host:port/path"
     durable = True
@@ -55,33 +84,14 @@ class HttpSink:
         self.timeout_seconds = timeout_seconds
         #: Most documents per request (the outbox splits its batches into chunks of this size).
         self.chunk_size = chunk_size
-        self._client: httpx.Client | None = None
 
     @classmethod
     def from_url(cls, url: str, options: SinkOptions) -> HttpSink:
         return cls(url.strip(), timeout_seconds=options.timeout_seconds, chunk_size=options.chunk_size)
 
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout_seconds)
-        return self._client
-
     def send(self, documents: list[dict[str, Any]]) -> None:
         """POST ``documents`` as one request; return once the receiver answered 2xx."""
-        body = json.dumps(documents, separators=(",", ":"), allow_nan=False)
-        headers = {"Content-Type": "application/json; charset=UTF-8",
-                   IDEMPOTENCY_HEADER: idempotency_key([str(d["id"]) for d in documents])}
-        try:
-            reply = self._http().post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise SinkError(f"POST {self.url} failed: {type(exc).__name__}: {exc}") from exc
-        if not 200 <= reply.status_code < 300:
-            raise SinkError(f"POST {self.url} answered {reply.status_code}: {reply.text[:200]!r}")
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._post_json(self.url, documents, [str(d["id"]) for d in documents])
 
     def __repr__(self) -> str:
         return f"HttpSink({self.url!r})"

@@ -26,17 +26,15 @@ import hashlib
 import json
 from typing import Any
 
-import httpx
-
-from admon.errors import ConfigError, SinkError
+from admon.errors import ConfigError
 from admon.sinks.base import SinkOptions, register_sink
-from admon.sinks.monit_http import IDEMPOTENCY_HEADER, idempotency_key
+from admon.sinks.monit_http import JsonPoster
 
 SCHEME = "webhook:"
 
 
 @register_sink("webhook")
-class WebhookSink:
+class WebhookSink(JsonPoster):
     url_schemes = ("webhook",)
     url_form = "webhook:http(s)://host/path"
     durable = True
@@ -54,7 +52,6 @@ class WebhookSink:
         if self.headers:
             digest = hashlib.sha256(json.dumps(self.headers, sort_keys=True).encode()).hexdigest()
             self.url += f"#h={digest[:12]}"
-        self._client: httpx.Client | None = None
 
     @classmethod
     def from_url(cls, url: str, options: SinkOptions) -> WebhookSink:
@@ -63,25 +60,7 @@ class WebhookSink:
     def send(self, documents: list[dict[str, Any]]) -> None:
         """POST each document as its own request; return once every one was answered 2xx."""
         for doc in documents:
-            body = json.dumps(doc, separators=(",", ":"), allow_nan=False)
-            headers = {**self.headers, "Content-Type": "application/json; charset=UTF-8",
-                       IDEMPOTENCY_HEADER: idempotency_key([str(doc["id"])])}
-            try:
-                reply = self._http().post(self.endpoint, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                raise SinkError(f"POST {self.endpoint} failed: {type(exc).__name__}: {exc}") from exc
-            if not 200 <= reply.status_code < 300:
-                raise SinkError(f"POST {self.endpoint} answered {reply.status_code}: {reply.text[:200]!r}")
-
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout_seconds)
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+            self._post_json(self.endpoint, doc, [str(doc["id"])], self.headers)
 
     def __repr__(self) -> str:
         return f"WebhookSink({self.endpoint!r})"
