@@ -13,6 +13,7 @@ Tables:
 - ``outbox``: one row per (sink, document) until the sink acknowledged it.
 - ``leases``: named leases, e.g. the right to deliver to one sink.
 - ``action_episodes``: the open episodes of entities' action rules (forecast notices).
+- ``incidents``: anomalous windows of one entity and group merged into one incident.
 - ``users``, ``groups``, ``memberships``, ``api_tokens``, ``annotations``: for the service.
 """
 
@@ -200,6 +201,33 @@ class EpisodeRow(Base):
     run_id: Mapped[int | None] = mapped_column(Integer)
     opened_ms: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class IncidentRow(Base):
+    """An incident: anomalous windows of one entity and group merged (:mod:`admon.incidents`).
+
+    Written only in the commit of the run whose window changed it, compare-and-set on
+    ``revision``; ``end_ms`` is NULL until it is resolved.
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_entity_status", "entity_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # deterministic incident id
+    entity_id: Mapped[int] = mapped_column(ForeignKey("detection_entities.id", ondelete="CASCADE"))
+    group_key: Mapped[dict[str, Any]] = mapped_column(JSON)
+    group_id: Mapped[str] = mapped_column(String(500))  # canonical text of group_key
+    start_ms: Mapped[int] = mapped_column(BigInteger)
+    end_ms: Mapped[int | None] = mapped_column(BigInteger)
+    last_window_end_ms: Mapped[int] = mapped_column(BigInteger)
+    peak_score: Mapped[float] = mapped_column(Float)
+    peak_timestamp_ms: Mapped[int | None] = mapped_column(BigInteger)
+    features: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    run_ids: Mapped[list[int]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer)
+    quiet_windows: Mapped[int] = mapped_column(Integer, default=0)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class LeaseRow(Base):

@@ -1,0 +1,107 @@
+"""Incidents in the registry: the open ones a run merges into, their changes, and the listings.
+
+A run reads its entity's open incidents and writes the changes
+(:func:`admon.incidents.merge_window`) in its one commit, each compare-and-set on the
+revision it read: if another window of the entity changed an incident first, the commit
+raises :class:`~admon.errors.ConflictError` and the run is retried with what is stored now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.orm import Session
+
+from admon.errors import ConflictError
+from admon.incidents import RESOLVED, Incident, IncidentChange, group_id
+from admon.registry.models import EntityRow, IncidentRow
+from admon.registry.rows import affected
+
+
+def incident_of(row: IncidentRow) -> Incident:
+    """A stored incident as :mod:`admon.incidents` sees it."""
+    return Incident(
+        id=row.id, entity_id=row.entity_id, group=dict(row.group_key), start_ms=row.start_ms, end_ms=row.end_ms,
+        last_window_end_ms=row.last_window_end_ms, peak_score=row.peak_score,
+        peak_timestamp_ms=row.peak_timestamp_ms, features=list(row.features), status=row.status,
+        run_ids=list(row.run_ids), revision=row.revision, quiet_windows=row.quiet_windows)
+
+
+def open_incidents(s: Session, entity_id: int) -> dict[str, Incident]:
+    """``group id -> incident`` of the entity's incidents not resolved yet."""
+    rows = s.scalars(select(IncidentRow).where(IncidentRow.entity_id == entity_id,
+                                               IncidentRow.status != RESOLVED)
+                     .order_by(IncidentRow.start_ms)).all()
+    return {row.group_id: incident_of(row) for row in rows}
+
+
+def _values(incident: Incident, now: int) -> dict[str, Any]:
+    return {"group_key": incident.group, "group_id": group_id(incident.group), "start_ms": incident.start_ms,
+            "end_ms": incident.end_ms, "last_window_end_ms": incident.last_window_end_ms,
+            "peak_score": incident.peak_score, "peak_timestamp_ms": incident.peak_timestamp_ms,
+            "features": incident.features, "status": incident.status, "run_ids": incident.run_ids,
+            "revision": incident.revision, "quiet_windows": incident.quiet_windows, "updated_ms": now}
+
+
+def apply_incident_changes(s: Session, entity_id: int, changes: Sequence[IncidentChange], now: int) -> None:
+    """Insert or update incidents in the caller's transaction (the run's commit).
+
+    A new incident needs its group to have no open incident; a changed one must still be at the
+    revision it was read at. Otherwise :class:`ConflictError` (nothing of the run may commit).
+    """
+    for change in changes:
+        incident = change.incident
+        values = _values(incident, now)
+        if change.expected_revision is None:
+            clash = s.scalar(select(IncidentRow.id).where(
+                IncidentRow.entity_id == entity_id, IncidentRow.group_id == values["group_id"],
+                IncidentRow.status != RESOLVED))
+            if clash is not None:
+                raise _conflict(entity_id, incident, clash)
+            try:
+                with s.begin_nested():
+                    s.execute(IncidentRow.__table__.insert().values(  # type: ignore[attr-defined]
+                        id=incident.id, entity_id=entity_id, **values))
+            except SAIntegrityError:
+                raise _conflict(entity_id, incident, incident.id) from None
+            continue
+        done = affected(s, update(IncidentRow).where(
+            IncidentRow.id == incident.id, IncidentRow.entity_id == entity_id,
+            IncidentRow.revision == change.expected_revision).values(**values))
+        if not done:
+            raise _conflict(entity_id, incident, incident.id)
+
+
+def _conflict(entity_id: int, incident: Incident, stored_id: str) -> ConflictError:
+    return ConflictError(
+        f"incident {stored_id} of entity {entity_id} (group {incident.group}) changed while this run "
+        f"computed: another window of the entity committed first; the run is retried")
+
+
+def _listing(entity_ids: Select | Sequence[int] | None, open_only: bool) -> Select:
+    query = select(IncidentRow)
+    if entity_ids is not None:
+        query = query.where(IncidentRow.entity_id.in_(entity_ids))
+    if open_only:
+        query = query.where(IncidentRow.status != RESOLVED)
+    return query.order_by(IncidentRow.start_ms.desc(), IncidentRow.id)
+
+
+def list_incidents(s: Session, entity_ids: Select | Sequence[int] | None = None, *, open_only: bool = False,
+                   limit: int | None = None) -> list[Incident]:
+    """Incidents, newest start first: of the entities ``entity_ids`` (ids, or a select of ids such
+    as the visible entities; None: every entity), only those not resolved if ``open_only``."""
+    query = _listing(entity_ids, open_only)
+    if limit is not None:
+        query = query.limit(limit)
+    return [incident_of(row) for row in s.scalars(query).all()]
+
+
+def entity_titles(s: Session, entity_ids: Sequence[int]) -> dict[int, str]:
+    """``entity id -> title`` for a listing."""
+    if not entity_ids:
+        return {}
+    return dict(s.execute(select(EntityRow.id, EntityRow.title).where(EntityRow.id.in_(entity_ids))).all())
