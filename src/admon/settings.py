@@ -43,6 +43,9 @@ class Settings(BaseSettings):
         "window of a scheduler that died is taken over this long after its last renewal."
     )
     scheduler_poll_seconds: float = Field(10.0, gt=0, description="Pause between scheduler ticks.")
+    incident_quiet_windows: int = Field(
+        2, ge=1, description="An incident is resolved after this many windows of its entity without an "
+        "anomalous result for its group (2: one quiet window inside an incident does not split it).")
     sink_retry_backoff_seconds: float = Field(
         2.0, ge=0, description="First wait before re-sending to a sink that failed; doubles, max 5 min."
     )

@@ -13,6 +13,7 @@ from admon.incidents import (
     group_id,
     incident_document,
     incident_id,
+    incident_state_id,
     merge_window,
     window_results,
 )
@@ -115,5 +116,6 @@ def test_window_results_take_only_anomalous_documents_and_the_document_carries_t
     assert result.group == H1 and result.run_id == 3
     (change,) = merge_window(7, {}, [result], window_end_ms=900_000)
     doc = incident_document(change.incident, entity_title="e", project_id=1, producer="p", updated_ms=5)
-    assert doc["type"] == "anomaly_incident" and doc["id"] == incident_id(7, H1, 0)
+    assert doc["type"] == "anomaly_incident" and doc["incident_id"] == incident_id(7, H1, 0)
+    assert doc["id"] == incident_state_id(incident_id(7, H1, 0), 1) != incident_state_id(incident_id(7, H1, 0), 2)
     assert (doc["status"], doc["revision"], doc["end"], doc["start"]) == ("open", 1, None, 0)

@@ -18,12 +18,13 @@ from admon.incidents.merge import (
     group_id,
     incident_document,
     incident_id,
+    incident_state_id,
     merge_window,
     window_results,
 )
 
 __all__ = [
     "DEFAULT_QUIET_WINDOWS", "INCIDENT_DOCUMENT_TYPE", "OPEN", "RESOLVED", "UPDATED", "Incident",
-    "IncidentChange", "WindowResult", "group_id", "incident_document", "incident_id", "merge_window",
+    "IncidentChange", "WindowResult", "group_id", "incident_document", "incident_id", "incident_state_id", "merge_window",
     "window_results",
 ]

@@ -50,6 +50,11 @@ def incident_id(entity_id: int, group: Mapping[str, Any], start_ms: int) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def incident_state_id(incident_id_: str, revision: int) -> str:
+    """sha256 hex of ``"<incident id>:<revision>"``: the id of one state of an incident."""
+    return hashlib.sha256(f"{incident_id_}:{int(revision)}".encode()).hexdigest()
+
+
 @dataclasses.dataclass(frozen=True)
 class WindowResult:
     """One anomalous result of a window: what an incident takes of it."""
@@ -177,11 +182,14 @@ def incident_document(incident: Incident, *, entity_title: str, project_id: int,
                       updated_ms: int) -> dict[str, Any]:
     """The exported ``anomaly_incident`` document of one state of ``incident``.
 
-    Its ``id`` is the incident's (each state supersedes the last at a sink that keeps one
-    document per id); ``revision`` orders the states.
+    ``incident_id`` is the incident's id; ``id`` is that of this state (:func:`incident_state_id`),
+    because sinks drop a document whose id they already hold (a re-sent batch), and every state
+    must arrive. ``revision`` orders the states: the highest one of an ``incident_id`` supersedes
+    the others.
     """
     return {
-        "id": incident.id, "type": INCIDENT_DOCUMENT_TYPE, "producer": producer,
+        "id": incident_state_id(incident.id, incident.revision), "incident_id": incident.id,
+        "type": INCIDENT_DOCUMENT_TYPE, "producer": producer,
         "timestamp": incident.start_ms, "entity_id": incident.entity_id, "entity": entity_title,
         "project_id": project_id, "group": incident.group, "start": incident.start_ms,
         "end": incident.end_ms, "peak_score": incident.peak_score,

@@ -8,7 +8,7 @@ raises :class:`~admon.errors.ConflictError` and the run is retried with what is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, select, update
@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from admon.errors import ConflictError
 from admon.incidents import RESOLVED, Incident, IncidentChange, group_id
-from admon.registry.models import EntityRow, IncidentRow
+from admon.registry.models import EntityRow, IncidentRow, OutboxRow
+from admon.registry.outbox import outbox_rows
 from admon.registry.rows import affected
 
 
@@ -73,6 +74,15 @@ def apply_incident_changes(s: Session, entity_id: int, changes: Sequence[Inciden
             IncidentRow.revision == change.expected_revision).values(**values))
         if not done:
             raise _conflict(entity_id, incident, incident.id)
+
+
+def queue_documents(s: Session, queued: Iterable[tuple[str, dict[str, Any]]], run_id: int, window_end_ms: int,
+                    now: int) -> None:
+    """Queue ``(sink url, incident document)`` pairs in the caller's transaction (the run's commit);
+    each state of an incident has its own document id, so it gets its own outbox row."""
+    rows = outbox_rows(queued, run_id, window_end_ms, now)
+    if rows:
+        s.execute(OutboxRow.__table__.insert(), rows)  # type: ignore[attr-defined]
 
 
 def _conflict(entity_id: int, incident: Incident, stored_id: str) -> ConflictError:

@@ -38,8 +38,10 @@ import fsspec
 import pandas as pd
 
 from admon.errors import ConfigError, DataError, IntegrityError
+from admon.incidents import incident_document, merge_window, window_results
 from admon.models.scoring import Scorer
 from admon.registry import episodes
+from admon.registry import incidents as registry_incidents
 from admon.registry import repository as repo
 from admon.registry.db import SessionFactory, session_factory
 from admon.registry.models import (
@@ -56,6 +58,7 @@ from admon.runs.provenance import environment_provenance
 from admon.settings import Settings, load_settings
 from admon.sinks import outbox
 from admon.sinks.base import Sink, parse_sinks
+from admon.sinks.documents import DOCUMENT_TYPE
 from admon.timeutil import now_ms
 
 log = logging.getLogger(__name__)
@@ -355,11 +358,30 @@ class Runner:
                 return False
             if output.episodes:
                 episodes.apply_episode_changes(s, entity.id, claim.run_id, output.episodes, now)
+            self._commit_incidents(s, claim, entity, docs, now)
             timings["write_s"] = round(time.perf_counter() - t0, 6)
             timings["total_s"] = round(time.perf_counter() - started, 6)
             repo.set_run_values(s, claim.run_id, timings=timings)
             s.commit()
         return True
+
+    def _commit_incidents(self, s: Any, claim: Claim, entity: EntitySpec, docs: list[dict], now: int) -> None:
+        """Merge the window's anomalous results into the entity's incidents, in the run's commit,
+        and queue each incident whose state changed (opened, updated, resolved) for every durable
+        sink: one ``anomaly_incident`` document per state (its own id; ``incident_id`` names the incident)."""
+        results = [d for d in docs if d.get("type") == DOCUMENT_TYPE]
+        if not results:  # a kind without result documents has no incidents
+            return
+        changes = merge_window(entity.id, registry_incidents.open_incidents(s, entity.id),
+                               window_results(results), window_end_ms=claim.window_end_ms,
+                               quiet_windows=self.settings.incident_quiet_windows)
+        registry_incidents.apply_incident_changes(s, entity.id, changes, now)
+        incident_docs = [incident_document(c.incident, entity_title=entity.title, project_id=entity.project_id,
+                                           producer=entity.monit_producer, updated_ms=now)
+                         for c in changes if c.emits]
+        registry_incidents.queue_documents(
+            s, [(sink.url, d) for sink in self.sinks if sink.durable for d in incident_docs],
+            claim.run_id, claim.window_end_ms, now)
 
     def _record_no_data(self, claim: Claim, entity: EntitySpec, report: dict, timings: dict,
                         started: float) -> RunOutcome:
