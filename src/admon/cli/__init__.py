@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "admon.cli.benchmark",
     "admon.cli.registry",
     "admon.cli.runs",
+    "admon.cli.incidents",
 ]
 
 

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from admon.errors import ConflictError
 from admon.incidents import RESOLVED, Incident, IncidentChange, group_id
-from admon.registry.models import EntityRow, IncidentRow, OutboxRow
+from admon.registry.entities import Audience, visible_to
+from admon.registry.models import EntityRow, IncidentRow, OutboxRow, ProjectRow
 from admon.registry.outbox import outbox_rows
 from admon.registry.rows import affected
 
@@ -108,6 +109,17 @@ def list_incidents(s: Session, entity_ids: Select | Sequence[int] | None = None,
     if limit is not None:
         query = query.limit(limit)
     return [incident_of(row) for row in s.scalars(query).all()]
+
+
+def list_visible_incidents(s: Session, audience: Audience, *, entity_id: int | None = None,
+                           open_only: bool = False, limit: int | None = None) -> list[Incident]:
+    """Incidents of the entities ``audience`` may see (through :func:`visible_to`, the filter of every
+    listing), newest start first; of one entity if ``entity_id`` is given."""
+    visible = (select(EntityRow.id).join(ProjectRow, ProjectRow.id == EntityRow.project_id)
+               .where(visible_to(audience)))
+    if entity_id is not None:
+        visible = visible.where(EntityRow.id == entity_id)
+    return list_incidents(s, visible, open_only=open_only, limit=limit)
 
 
 def entity_titles(s: Session, entity_ids: Sequence[int]) -> dict[int, str]:

@@ -178,6 +178,30 @@ class ResultPublic(_Out):
     threshold: float | None
 
 
+class IncidentPublic(BaseModel):
+    """An incident (:mod:`admon.incidents`); ``start``, ``end`` and ``peak_timestamp`` in epoch ms,
+    ``end`` null while it is open, ``features`` most contributing first."""
+
+    id: str
+    entity_id: int
+    group: dict[str, Any]
+    start: int
+    end: int | None
+    peak_score: float
+    peak_timestamp: int | None
+    features: list[str]
+    status: str
+    revision: int
+    run_ids: list[int]
+
+    @classmethod
+    def of(cls, incident: Any) -> IncidentPublic:
+        return cls(id=incident.id, entity_id=incident.entity_id, group=incident.group, start=incident.start_ms,
+                   end=incident.end_ms, peak_score=incident.peak_score,
+                   peak_timestamp=incident.peak_timestamp_ms, features=incident.features,
+                   status=incident.status, revision=incident.revision, run_ids=incident.run_ids)
+
+
 class ModelPublic(BaseModel):
     namespace: str
     name: str

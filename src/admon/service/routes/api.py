@@ -14,8 +14,10 @@ from pydantic import TypeAdapter
 
 from admon.config import InputDataConfig
 from admon.data.schema import check_filters_against_lake
+from admon.registry import incidents as registry_incidents
 from admon.registry.schemas import ProjectCreate, ProjectUpdate
 from admon.service import repo, views
+from admon.service.access import audience
 from admon.service.deps import IdPath, IdQuery, SessionDep, SettingsDep, TimeQuery, ViewerDep
 from admon.service.labels import export_labels
 from admon.service.schemas import (
@@ -25,6 +27,7 @@ from admon.service.schemas import (
     EntityCreateBody,
     EntityPublic,
     EntityUpdateBody,
+    IncidentPublic,
     ModelPublic,
     ProjectPublic,
     ResultPublic,
@@ -110,6 +113,27 @@ def list_runs(
 ) -> list[RunPublic]:
     """Runs of the entity, newest window first, with status and stage timings."""
     return [RunPublic.model_validate(r) for r in repo.list_runs(s, viewer, entity_id, limit)]
+
+
+@router.get("/entities/{entity_id}/incidents", tags=["incidents"])
+def list_entity_incidents(
+    entity_id: IdPath, s: SessionDep, viewer: ViewerDep, open_only: Annotated[bool, Query(alias="open")] = False,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[IncidentPublic]:
+    """The entity's incidents, newest start first (``open=true``: only those not resolved)."""
+    repo.get_entity(s, viewer, entity_id)  # a hidden entity is a 404, as a missing one
+    return [IncidentPublic.of(i) for i in registry_incidents.list_visible_incidents(
+        s, audience(viewer), entity_id=entity_id, open_only=open_only, limit=limit)]
+
+
+@router.get("/incidents", tags=["incidents"])
+def list_incidents(
+    s: SessionDep, viewer: ViewerDep, open_only: Annotated[bool, Query(alias="open")] = False,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[IncidentPublic]:
+    """Incidents of every entity the caller may see, newest start first."""
+    return [IncidentPublic.of(i) for i in registry_incidents.list_visible_incidents(
+        s, audience(viewer), open_only=open_only, limit=limit)]
 
 
 @router.get("/entities/{entity_id}/results", tags=["results"], response_model=list[ResultPublic])
