@@ -55,7 +55,22 @@ def test_0006_adds_incidents_keeps_the_entities_and_incidents_go_with_their_enti
     with db.session_scope(empty_db_url) as s:
         assert s.scalars(sa.select(IncidentRow)).all() == []
     indexes = {ix["name"] for ix in sa.inspect(db.get_engine(empty_db_url)).get_indexes("incidents")}
-    assert "ix_incidents_entity_status" in indexes
+    assert {"ix_incidents_entity_status", "uq_incidents_open_group"} <= indexes
+
+
+def test_0006_allows_one_open_incident_per_entity_and_group(empty_db_url):
+    engine = _at_revision(empty_db_url, "0006")
+    _seed_0005(engine)
+    row = dict(entity_id=3, group_key={"host": "h1"}, group_id='[["host","h1"]]', end_ms=None,
+               last_window_end_ms=1, peak_score=1.0, peak_timestamp_ms=None, features=[], run_ids=[],
+               revision=1, quiet_windows=0, updated_ms=1)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(IncidentRow.__table__).values(id="a" * 64, start_ms=0, status="resolved", **row))
+        conn.execute(sa.insert(IncidentRow.__table__).values(id="b" * 64, start_ms=5, status="open", **row))
+    # what a concurrent run's commit would add: a second open incident of the same group
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.insert(IncidentRow.__table__).values(id="c" * 64, start_ms=9, status="updated", **row))
+    engine.dispose()
 
 
 def test_0006_downgrade_drops_the_table_and_keeps_the_entities(empty_db_url):

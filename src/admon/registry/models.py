@@ -33,6 +33,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -211,7 +212,12 @@ class IncidentRow(Base):
     """
 
     __tablename__ = "incidents"
-    __table_args__ = (Index("ix_incidents_entity_status", "entity_id", "status"),)
+    __table_args__ = (
+        Index("ix_incidents_entity_status", "entity_id", "status"),
+        # one open incident per entity and group, also between two concurrent runs' commits
+        Index("uq_incidents_open_group", "entity_id", "group_id", unique=True,
+              sqlite_where=text("status != 'resolved'"), postgresql_where=text("status != 'resolved'")),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # deterministic incident id
     entity_id: Mapped[int] = mapped_column(ForeignKey("detection_entities.id", ondelete="CASCADE"))

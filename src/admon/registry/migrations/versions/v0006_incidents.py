@@ -2,7 +2,9 @@
 
 One row per incident (:mod:`admon.incidents`): anomalous windows of one entity and group
 merged, written in the commit of the run that changed it. ``end_ms`` is NULL while the
-incident is open; ``(entity_id, status)`` is indexed for the listings of open incidents.
+incident is open; ``(entity_id, status)`` is indexed for the listings of open incidents, and
+``(entity_id, group_id)`` is unique among the incidents not resolved: one open incident per
+entity and group, also when two runs of the entity commit at once.
 Rows go with their entity (ON DELETE CASCADE). ``downgrade`` drops the table.
 
 Revision ID: 0006
@@ -44,8 +46,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_incidents"),
     )
     op.create_index("ix_incidents_entity_status", "incidents", ["entity_id", "status"])
+    op.create_index("uq_incidents_open_group", "incidents", ["entity_id", "group_id"], unique=True,
+                    sqlite_where=sa.text("status != 'resolved'"), postgresql_where=sa.text("status != 'resolved'"))
 
 
 def downgrade() -> None:
+    op.drop_index("uq_incidents_open_group", table_name="incidents")
     op.drop_index("ix_incidents_entity_status", table_name="incidents")
     op.drop_table("incidents")
