@@ -32,4 +32,7 @@ def _isolated_admon_env(tmp_path_factory, monkeypatch, _empty_registry):
     monkeypatch.setenv("ADMON_DATABASE_URL", f"sqlite:///{home / 'admon.db'}")
     monkeypatch.setenv("ADMON_MODEL_STORE", str(home / "models"))
     monkeypatch.setenv("ADMON_SINKS", "")
+    # pytest-xdist's workers export COLUMNS=80: CLI output in tests is "piped" output either way
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
     yield

@@ -10,8 +10,8 @@ import importlib
 import sys
 
 import typer
-from rich.console import Console
 
+from admon.cli.tables import cli_console
 from admon.errors import AdmonError
 
 app = typer.Typer(
@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err_console = Console(stderr=True)
+err_console = cli_console(stderr=True)
 
 # Modules of this package that add commands to `app` through `register(app)`.
 COMMAND_MODULES = [

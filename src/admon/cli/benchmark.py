@@ -11,16 +11,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from admon.cli.tables import cli_console
 from admon.errors import ConfigError
 
-console = Console()
+console = cli_console()
 
 
-def _wide(c: Console) -> Console:
-    """Piped output (files, CI logs) gets a width that fits the whole leaderboard."""
-    return c if c.is_terminal else Console(width=160)
 
 
 def split_params(pairs: list[str] | None, detectors: list[str]) -> dict[str, dict[str, Any]]:
@@ -83,7 +80,7 @@ def benchmark(
     if len(set(names_used)) != len(names_used):
         raise ConfigError(f"two runs would write the same results folder {names_used}; give distinct detectors")
     path = write_leaderboard(runs, out)
-    _wide(console).print(leaderboard_table(runs, title=f"NAB leaderboard: {corpus_dir}"))
+    console.print(leaderboard_table(runs, title=f"NAB leaderboard: {corpus_dir}"))
     console.print(f"leaderboard written to {path}")
 
 

@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from admon.cli.tables import frame_table, print_report
+from admon.cli.tables import cli_console, frame_table, print_report
 from admon.errors import ConfigError
 
-console = Console()
+console = cli_console()
 lake_app = typer.Typer(help="Create and import monitoring lakes.", no_args_is_help=True)
 data_app = typer.Typer(help="Read data as a detection entity would.", no_args_is_help=True)
 

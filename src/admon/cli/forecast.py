@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from admon.cli.tables import cli_console
 from admon.errors import ConfigError
 
 forecast_app = typer.Typer(help="Forecast link throughput (NOTED) and act on it.", no_args_is_help=True)
 # Tables are wide; when piped (CI logs, BENCHMARKS.md) do not squeeze them into 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 150)
+console = cli_console()
 
 
 def parse_model(text: str) -> dict[str, Any]:

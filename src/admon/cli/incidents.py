@@ -6,16 +6,16 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from admon.cli.tables import cli_console
 from admon.incidents import Incident
 from admon.registry import incidents as registry_incidents
 from admon.registry import repository as repo
 from admon.registry.db import session_scope
 from admon.timeutil import format_ms
 
-console = Console()
+console = cli_console()
 incidents_app = typer.Typer(help="Incidents: anomalous windows of an entity and group, merged.",
                             no_args_is_help=True)
 

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from admon.cli.tables import cli_console
 from admon.errors import ConfigError, IntegrityError
 
-console = Console()
+console = cli_console()
 model_app = typer.Typer(help="List, inspect, promote and roll back stored models.", no_args_is_help=True)
 
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Model store root (default: ADMON_MODEL_STORE).")]

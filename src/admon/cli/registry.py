@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from admon.cli.tables import cli_console
 from admon.errors import ConfigError
 
-console = Console()
+console = cli_console()
 project_app = typer.Typer(help="Register and list projects.", no_args_is_help=True)
 entity_app = typer.Typer(help="Register, list and show detection entities.", no_args_is_help=True)
 db_app = typer.Typer(help="The registry database itself.", no_args_is_help=True)

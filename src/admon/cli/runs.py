@@ -8,10 +8,11 @@ import threading
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
+from admon.cli.tables import cli_console
+
+console = cli_console()
 runs_app = typer.Typer(help="Inspect detection runs.", no_args_is_help=True)
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+from admon.cli.tables import cli_console
+
+console = cli_console()
+err_console = cli_console(stderr=True)
 user_app = typer.Typer(help="Users and their groups (a project's egroup owns it).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens for 'Authorization: Bearer …'.", no_args_is_help=True)
 labels_app = typer.Typer(help="Expert labels made in the web UI.", no_args_is_help=True)
