@@ -51,6 +51,7 @@ from admon.registry.models import (
     SUCCEEDED,
     EntityRow,
 )
+from admon.registry.runs import ClaimedRun
 from admon.registry.schemas import EntityRecord
 from admon.runs import inference
 from admon.runs.kinds import JOB_KINDS, EntitySpec, JobContext, JobKind, JobOutput, Window
@@ -104,14 +105,8 @@ def entity_spec(row: EntityRow) -> EntitySpec:
     return EntitySpec.from_record(EntityRecord.values_of(row))
 
 
-@dataclasses.dataclass
-class Claim:
-    run_id: int
-    entity_id: int
-    window_start_ms: int
-    window_end_ms: int
-    attempts: int
-    failures: int
+#: A run this process holds the lease of, as the registry hands it out.
+Claim = ClaimedRun
 
 
 @dataclasses.dataclass
@@ -257,7 +252,7 @@ class Runner:
         with self.factory() as s:
             claimed = repo.claim_run(s, self.owner, ttl, entity_id=entity_id, run_id=run_id,
                                      enabled_only=enabled_only)
-        return None if claimed is None else Claim(*claimed)
+        return claimed
 
     # --- executing -------------------------------------------------------------------------
     def renew_lease(self, run_id: int) -> bool:
