@@ -124,6 +124,15 @@ def _entity_results(entity_id: int):
                          for g, t, sc, a, th in rows])
 
 
+def _entity_incidents(entity_id: int):
+    """The entity's incidents, oldest first."""
+    from admon.registry.db import session_scope
+    from admon.registry.incidents import list_incidents
+
+    with session_scope() as s:
+        return list(reversed(list_incidents(s, [entity_id])))
+
+
 def run_demo(out: Path, *, hosts: int = 8, console: Console | None = None) -> dict:
     """The whole loop on a laptop: lake → data → entity → training → scheduled runs → results.
 
@@ -182,6 +191,12 @@ def run_demo(out: Path, *, hosts: int = 8, console: Console | None = None) -> di
     results = _entity_results(entity.id)
     flagged = results[results["is_anomaly"]] if len(results) else results
     console.print(f"{len(flagged)} of {len(results)} (window, host) results are anomalies")
+    incidents = _entity_incidents(entity.id)
+    console.print(f"{len(incidents)} incidents (anomalous windows of one host merged; "
+                  f"`admon incidents list {entity.id}`):")
+    for incident in incidents:
+        console.print(f"  {incident.group.get('host')}: peak {incident.peak_score:.1f}, "
+                      f"features {', '.join(incident.features) or '(none named)'}")
 
     console.rule("[bold]5. the joined series, the scores and the detections of one host")
     png = plot_host(frame, host, labels, out / f"xrootd_{host}.png", results=results)
