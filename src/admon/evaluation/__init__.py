@@ -9,6 +9,8 @@
   lakes (``admon lake generate`` / ``admon lake import-nab``) exported to that format.
 * :mod:`admon.evaluation.runner` -- causal runs of registered detectors, NAB results,
   leaderboards and plots (the engine of ``admon benchmark``).
+* :mod:`admon.evaluation.protocol` -- the NAB score under a shared, per-category and
+  per-file threshold, and leave-one-category-out (:class:`ThresholdProtocol`).
 
 >>> from admon.testing.nab import FIXTURE_ROOT
 >>> corpus = load_corpus(FIXTURE_ROOT)
@@ -27,13 +29,22 @@ from admon.evaluation.corpus import (
 )
 from admon.evaluation.metrics import auc_pr, event_f1, point_adjusted_f1, range_precision_recall
 from admon.evaluation.nab import PROFILES, corpus_nab_scores, nab_scores, optimize_threshold
+from admon.evaluation.protocol import (
+    ProtocolScores,
+    ThresholdProtocol,
+    corpus_threshold_protocol,
+    threshold_protocol,
+)
 
 __all__ = [
     "PROFILES",
+    "ProtocolScores",
+    "ThresholdProtocol",
     "Corpus",
     "CorpusFile",
     "auc_pr",
     "corpus_nab_scores",
+    "corpus_threshold_protocol",
     "event_f1",
     "load_corpus",
     "nab_scores",
@@ -42,5 +53,6 @@ __all__ = [
     "point_adjusted_f1",
     "range_precision_recall",
     "read_results",
+    "threshold_protocol",
     "write_results",
 ]
