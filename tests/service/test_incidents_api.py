@@ -81,3 +81,34 @@ def test_admon_incidents_list(incidents_world, monkeypatch):
     assert FIELDS <= set(incident) and incident["end"] is None and incident["group"] == {"host": "h1"}
     table = runner.invoke(app, ["incidents", "list", str(w.public_entity)])
     assert table.exit_code == 0 and "resolved" in table.output and "(open)" in table.output
+
+
+def test_groups_breaking_in_the_same_windows_are_linked_in_the_api_and_the_cli(world, client, monkeypatch):
+    """h0 and h1 break in the window run 40; h2 alone later: h0 and h1 carry the same cross-group id
+    and each other's group, h2 none. The link is found through h0 even when only h1 is listed."""
+    w = world
+    script = {40: ["h0", "h1"], 45: ["h1"], 70: ["h2"]}
+    for end, hosts in script.items():
+        results = [WindowResult({"host": h}, DAY0 + (end - 15) * MIN, DAY0 + end * MIN, 80.0 + end,
+                                DAY0 + (end - 1) * MIN, ["gled_value"], end) for h in hosts]
+        with session_scope(w.settings.database_url) as s:
+            changes = merge_window(w.public_entity, registry_incidents.open_incidents(s, w.public_entity),
+                                   results, window_end_ms=DAY0 + end * MIN)
+            registry_incidents.apply_incident_changes(s, w.public_entity, changes, now=1)
+    body = {i["group"]["host"]: i for i in client.get(f"/api/entities/{w.public_entity}/incidents").json()}
+    assert body["h0"]["cross_group_id"] == body["h1"]["cross_group_id"] == body["h0"]["id"]
+    assert body["h1"]["cross_group_groups"] == [{"host": "h0"}, {"host": "h1"}]
+    assert body["h2"]["cross_group_id"] is None and body["h2"]["cross_group_groups"] is None
+    # only the newest two listed (h2 and one of h0, h1): its link reaches the other, read from the registry
+    newest_two = client.get(f"/api/entities/{w.public_entity}/incidents?limit=2").json()
+    (listed,) = [i for i in newest_two if i["group"] != {"host": "h2"}]
+    assert listed["cross_group_id"] == body["h0"]["id"] and len(listed["cross_group_groups"]) == 2
+
+    monkeypatch.setenv("ADMON_DATABASE_URL", w.settings.database_url)
+    monkeypatch.setenv("COLUMNS", "250")
+    out = CliRunner().invoke(build_app(), ["incidents", "list", str(w.public_entity), "--json"])
+    assert out.exit_code == 0, out.output
+    cli = {i["group"]["host"]: i["cross_group_id"] for i in json.loads(out.output)}
+    assert cli == {h: body[h]["cross_group_id"] for h in body}
+    table = CliRunner().invoke(build_app(), ["incidents", "list", str(w.public_entity)])
+    assert table.exit_code == 0 and "with groups" in table.output and "host=h0" in table.output

@@ -124,3 +124,22 @@ def test_without_the_prometheus_sink_only_the_health_gauges_are_served(entity):
         text = prom.exposition(session=s, results=False).decode()
     assert f'admon_entity_runs{{entity_id="{entity.id}",status="succeeded"}} 1.0' in text
     assert "admon_anomaly_score{" not in text
+
+
+def test_the_open_incidents_gauge_counts_each_entitys_unresolved_incidents(entity):
+    from admon.incidents import WindowResult, merge_window
+    from admon.registry import incidents as registry_incidents
+
+    assert backfill(entity.id, f"{DAY}T00:00:00Z", f"{DAY}T00:10:00Z").succeeded == 1
+    key = (("entity_id", str(entity.id)),)
+    assert fresh_scrape()["admon_entity_open_incidents"] == {key: 0.0}  # none yet: 0, not absent
+    start = 1652140800000
+    with session_scope() as s:  # h0 and h1 open an incident; h0's is resolved two quiet windows later
+        for end, hosts in ((10, ["h0", "h1"]), (15, ["h1"]), (20, ["h1"])):
+            results = [WindowResult({"host": h}, start, start + end * 60_000, 90.0, None, [], 1) for h in hosts]
+            changes = merge_window(entity.id, registry_incidents.open_incidents(s, entity.id), results,
+                                   window_end_ms=start + end * 60_000)
+            registry_incidents.apply_incident_changes(s, entity.id, changes, now=1)
+        assert len(registry_incidents.list_incidents(s, [entity.id])) == 2
+    assert fresh_scrape()["admon_entity_open_incidents"] == {key: 1.0}
+    assert "admon_entity_open_incidents" not in fresh_scrape(visible={entity.id + 1000})

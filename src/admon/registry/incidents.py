@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from admon.errors import ConflictError
 from admon.incidents import RESOLVED, Incident, IncidentChange, group_id
+from admon.incidents.links import CrossGroupIncident, cross_group_links
 from admon.registry.entities import Audience, visible_to
 from admon.registry.models import EntityRow, IncidentRow, OutboxRow, ProjectRow
 from admon.registry.outbox import outbox_rows
@@ -127,3 +128,29 @@ def entity_titles(s: Session, entity_ids: Sequence[int]) -> dict[int, str]:
     if not entity_ids:
         return {}
     return dict(s.execute(select(EntityRow.id, EntityRow.title).where(EntityRow.id.in_(entity_ids))).all())
+
+
+def links_of(s: Session, incidents: Sequence[Incident]) -> dict[str, CrossGroupIncident]:
+    """``incident id -> cross-group incident`` for the listed ``incidents`` that are linked
+    (:func:`admon.incidents.links.cross_group_links`), also through incidents not in the listing:
+    the entity's incidents that overlap the listed ones in time and share a window run with them
+    are read, and again for the newly read ones, until no more join (a chain of groups breaking
+    one after the other)."""
+    known: dict[str, Incident] = {i.id: i for i in incidents}
+    frontier = list(incidents)
+    while frontier:
+        found = []
+        for entity_id in sorted({i.entity_id for i in frontier}):
+            spans = [i for i in frontier if i.entity_id == entity_id]
+            start = min(i.start_ms for i in spans)
+            end = max(i.last_window_end_ms for i in spans)
+            rows = s.scalars(select(IncidentRow).where(
+                IncidentRow.entity_id == entity_id, IncidentRow.start_ms <= end,
+                IncidentRow.last_window_end_ms >= start)).all()
+            runs = {run_id for i in spans for run_id in i.run_ids}
+            found += [incident_of(row) for row in rows
+                      if row.id not in known and runs.intersection(row.run_ids)]
+        known.update((i.id, i) for i in found)
+        frontier = found
+    links = cross_group_links(known.values())
+    return {i.id: links[i.id] for i in incidents if i.id in links}

@@ -9,6 +9,7 @@ Read at scrape time, so the gauges survive a restart and show what a backfill wr
   absent for a whole window length is stale and left out.
 - :func:`entity_health` counts runs by entity and status in one ``GROUP BY`` over the runs
   (one row per window, not per group and window as results are).
+- :func:`open_incident_counts` counts each entity's incidents not resolved yet.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import Text, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from admon.registry.models import RUN_STATUSES, SUCCEEDED, EntityRow, ResultRow, RunRow
+from admon.incidents import RESOLVED
+from admon.registry.models import RUN_STATUSES, SUCCEEDED, EntityRow, IncidentRow, ResultRow, RunRow
 
-__all__ = ["EntityHealth", "LatestResult", "entity_health", "latest_results"]
+__all__ = ["EntityHealth", "LatestResult", "entity_health", "latest_results", "open_incident_counts"]
 
 _ENTITIES_PER_QUERY = 200  # two bound values each: under SQLite's oldest limit of 999
 
@@ -102,3 +104,13 @@ def entity_health(s: Session, entity_ids: Collection[int] | None = None) -> list
         if status == SUCCEEDED:
             health[entity_id] = entry._replace(last_success_ms=finished_ms, last_data_ms=window_end_ms)
     return [health[k] for k in sorted(health)]
+
+
+def open_incident_counts(s: Session, entity_ids: Collection[int] | None = None) -> dict[int, int]:
+    """``entity id -> incidents not resolved yet`` of ``entity_ids`` (None: all); entities without
+    an open incident are absent."""
+    query = (select(IncidentRow.entity_id, func.count()).where(IncidentRow.status != RESOLVED)
+             .group_by(IncidentRow.entity_id))
+    if entity_ids is not None:
+        query = query.where(IncidentRow.entity_id.in_(list(entity_ids)))
+    return {entity_id: int(count) for entity_id, count in s.execute(query)}

@@ -193,13 +193,20 @@ class IncidentPublic(BaseModel):
     status: str
     revision: int
     run_ids: list[int]
+    #: The cross-group incident it belongs to (:mod:`admon.incidents.links`): the id of its
+    #: first-started member, and every member's group (this one included). Null when no other
+    #: group of the entity broke in the same windows.
+    cross_group_id: str | None = None
+    cross_group_groups: list[dict[str, Any]] | None = None
 
     @classmethod
-    def of(cls, incident: Any) -> IncidentPublic:
+    def of(cls, incident: Any, link: Any = None) -> IncidentPublic:
         return cls(id=incident.id, entity_id=incident.entity_id, group=incident.group, start=incident.start_ms,
                    end=incident.end_ms, peak_score=incident.peak_score,
                    peak_timestamp=incident.peak_timestamp_ms, features=incident.features,
-                   status=incident.status, revision=incident.revision, run_ids=incident.run_ids)
+                   status=incident.status, revision=incident.revision, run_ids=incident.run_ids,
+                   cross_group_id=link.id if link is not None else None,
+                   cross_group_groups=link.groups if link is not None else None)
 
 
 class ModelPublic(BaseModel):
@@ -283,3 +290,16 @@ class AnnotationPublic(_Out):
     created_ms: int
     updated_by: str | None
     updated_ms: int | None
+
+
+class IncidentVerdictCreate(_In):
+    """A verdict on a whole incident (``POST /api/incidents/{id}/label``): its range and group
+    come from the incident; judging an incident again replaces its verdict.
+
+    >>> IncidentVerdictCreate(verdict="confirmed").verdict
+    'confirmed'
+    """
+
+    verdict: Literal["confirmed", "expected", "false_alarm"]
+    kind: str = Field("", max_length=64)
+    comment: str = Field("", max_length=4000)

@@ -18,6 +18,7 @@ Health series (label ``entity_id`` only: a title can change, and it is not every
   a failed window re-run later moves to ``succeeded``)
 - ``admon_entity_last_success_timestamp_seconds`` - when the newest successful run finished
 - ``admon_entity_last_data_timestamp_seconds`` - end of the newest window that had input
+- ``admon_entity_open_incidents`` - incidents of the entity not resolved yet (0 when none)
 
 plus this process's own ``admon_runs_total{entity_id,status}`` counter and
 ``admon_run_duration_seconds{entity_id}`` histogram (the runs it executed since it started).
@@ -129,15 +130,19 @@ class _RegistryHealth:
         data = GaugeMetricFamily("admon_entity_last_data_timestamp_seconds",
                                  "End of the newest window of the entity that had input (unix seconds).",
                                  labels=["entity_id"])
+        incidents = GaugeMetricFamily("admon_entity_open_incidents",
+                                      "Incidents of the entity not resolved yet.", labels=["entity_id"])
+        open_counts = registry_metrics.open_incident_counts(self.session, self.entity_ids)
         for entry in health:
             entity_id = str(entry.entity_id)
+            incidents.add_metric([entity_id], float(open_counts.get(entry.entity_id, 0)))
             for status, count in entry.runs_by_status.items():
                 runs.add_metric([entity_id, status], float(count))
             if entry.last_success_ms is not None:
                 success.add_metric([entity_id], entry.last_success_ms / 1000.0)
             if entry.last_data_ms is not None:
                 data.add_metric([entity_id], entry.last_data_ms / 1000.0)
-        yield from (runs, success, data)
+        yield from (runs, success, data, incidents)
 
 
 class _Collectors:

@@ -6,9 +6,10 @@ import io
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter
 
@@ -28,6 +29,7 @@ from admon.service.schemas import (
     EntityPublic,
     EntityUpdateBody,
     IncidentPublic,
+    IncidentVerdictCreate,
     ModelPublic,
     ProjectPublic,
     ResultPublic,
@@ -122,8 +124,8 @@ def list_entity_incidents(
 ) -> list[IncidentPublic]:
     """The entity's incidents, newest start first (``open=true``: only those not resolved)."""
     repo.get_entity(s, viewer, entity_id)  # a hidden entity is a 404, as a missing one
-    return [IncidentPublic.of(i) for i in registry_incidents.list_visible_incidents(
-        s, audience(viewer), entity_id=entity_id, open_only=open_only, limit=limit)]
+    return _incidents_public(s, registry_incidents.list_visible_incidents(
+        s, audience(viewer), entity_id=entity_id, open_only=open_only, limit=limit))
 
 
 @router.get("/incidents", tags=["incidents"])
@@ -132,8 +134,14 @@ def list_incidents(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[IncidentPublic]:
     """Incidents of every entity the caller may see, newest start first."""
-    return [IncidentPublic.of(i) for i in registry_incidents.list_visible_incidents(
-        s, audience(viewer), open_only=open_only, limit=limit)]
+    return _incidents_public(s, registry_incidents.list_visible_incidents(
+        s, audience(viewer), open_only=open_only, limit=limit))
+
+
+def _incidents_public(s: Any, incidents: list) -> list[IncidentPublic]:
+    """Incidents with their cross-group links (links stay within one entity, so within what the caller sees)."""
+    links = registry_incidents.links_of(s, incidents)
+    return [IncidentPublic.of(i, links.get(i.id)) for i in incidents]
 
 
 @router.get("/entities/{entity_id}/results", tags=["results"], response_model=list[ResultPublic])
@@ -208,6 +216,22 @@ def create_annotation(
 ) -> AnnotationPublic:
     """Label a range (anomaly / normal) or judge a detection (confirmed / expected / false_alarm)."""
     return AnnotationPublic.model_validate(repo.create_annotation(s, viewer, entity_id, body))
+
+
+IncidentIdPath = Annotated[str, PathParam(min_length=1, max_length=64,
+                                           description="an incident id (GET /api/incidents)")]
+
+
+@router.post("/incidents/{incident_id}/label", status_code=201, tags=["annotations"])
+def label_incident(
+    incident_id: IncidentIdPath, body: IncidentVerdictCreate, response: Response, s: SessionDep, viewer: ViewerDep
+) -> AnnotationPublic:
+    """Judge a whole incident (confirmed / expected / false_alarm): one verdict on its group from its
+    start to its end, exported on every series of the group; judging it again replaces the verdict (200)."""
+    row, created = repo.label_incident(s, viewer, incident_id, body)
+    if not created:
+        response.status_code = 200
+    return AnnotationPublic.model_validate(row)
 
 
 @router.patch("/entities/{entity_id}/annotations/{annotation_id}", tags=["annotations"])
