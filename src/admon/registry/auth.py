@@ -254,3 +254,23 @@ def revoke_api_token(s: Session, token_id: int) -> None:
         raise NotFoundError(f"no API token {token_id}; see `admon token list`")
     row.revoked = True
     s.flush()
+
+
+def token_state(row: ApiTokenRow, *, now: int | None = None) -> str:
+    """``revoked``, ``expired`` or ``active``: what :func:`authenticate_token` would decide for
+    the token itself (its user's state aside)."""
+    now = now_ms() if now is None else now
+    if row.revoked:
+        return "revoked"
+    return "expired" if row.expires_ms is not None and row.expires_ms <= now else "active"
+
+
+def revoke_own_api_token(s: Session, token_id: int, *, user_id: int, is_admin: bool = False) -> ApiTokenRow:
+    """Revoke token ``token_id`` for its owner ``user_id`` (or an admin). Someone else's token is
+    not found, exactly as a missing one, so that token ids do not leak."""
+    row = s.get(ApiTokenRow, token_id)
+    if row is None or (row.user_id != user_id and not is_admin):
+        raise NotFoundError(f"no API token {token_id} of yours; list yours with GET /api/tokens")
+    row.revoked = True
+    s.flush()
+    return row

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
 
 from admon.models.serving import NAME_SEPARATOR, ModelGrant
@@ -74,7 +75,15 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_viewer(request: Request, s: SessionDep) -> Viewer:
+#: Declares the bearer scheme in the OpenAPI document (so /docs has an Authorize button). It
+#: decides nothing: :func:`bearer_token` reads the header (or the UI's cookie) and explains a bad
+#: one, and a route without a token still answers the anonymous viewer.
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer",
+                           description="an API token from `admon token create --user NAME`")
+BearerDeclared = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+def get_viewer(request: Request, s: SessionDep, _declared: BearerDeclared) -> Viewer:
     viewer = repo.viewer_for_token(s, bearer_token(request))
     # Hand the connection back to the pool while the request waits for a worker thread for the
     # route itself: a connection held across that wait starves the pool under load.
