@@ -208,3 +208,30 @@ def test_default_nab_dev_score_is_unchanged_by_suppress_moving_into_the_chain(na
     assert run.nab["standard"].threshold == pytest.approx(before["standard_threshold"], rel=1e-12)
     per_file = {k: round(v, 6) for k, v in run.nab["standard"].per_file.items()}
     assert per_file == before["per_file_standard"]
+
+
+def test_cli_benchmark_reports_threshold_regimes_loco_and_published(nab_fixture, tmp_path):
+    from admon.cli import app, build_app
+
+    build_app()
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["benchmark", str(nab_fixture), "-d", "robust_zscore", "--published", "all",
+                                   "--loco", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for text in ["per-category", "per-file", "gap", "LOCO mean", "LOCO pooled", "numenta (stored)",
+                 "LOCO per left-out category", "realAdExchange"]:
+        assert text in res.output
+    board = {row["results_name"]: row for row in json.loads((out / "leaderboard.json").read_text())}
+    assert set(board) == {"robustzscore", "numenta", "knncad", "windowedGaussian"}
+    assert board["numenta"]["stored"] is True and board["numenta"]["protocol"]["shared"] == pytest.approx(73.96, abs=0.01)
+    proto = board["robustzscore"]["protocol"]
+    assert proto["per_file"] >= proto["per_category"] >= proto["shared"]
+    assert proto["gap"] == pytest.approx(proto["per_file"] - proto["shared"], abs=1e-3)
+
+
+def test_cli_benchmark_needs_a_detector_or_published_results(nab_fixture, tmp_path):
+    from admon.cli import app, build_app
+
+    build_app()
+    res = CliRunner().invoke(app, ["benchmark", str(nab_fixture), "--out", str(tmp_path)])
+    assert isinstance(res.exception, ConfigError) and "--published" in str(res.exception)

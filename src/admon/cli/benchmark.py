@@ -1,8 +1,14 @@
-"""``admon benchmark CORPUS_DIR --detector NAME [--param k=v ...] --out DIR [--plot]``.
+"""``admon benchmark CORPUS_DIR --detector NAME [--param k=v ...] --out DIR [--plot] [--loco] [--published NAME]``.
 
 Runs detectors causally over a labelled corpus in NAB's format (or over a lake
 with labels: a generated lake's ``labels.json``, or a lake filled by ``admon
-lake import-nab``), writes NAB's results format and prints a leaderboard.
+lake import-nab``), writes NAB's results format and prints a leaderboard, then
+the NAB standard score of every detector under a shared, per-category and
+per-file threshold and the gap (per-file - shared); ``--loco`` adds
+leave-one-category-out (:mod:`admon.evaluation.protocol`). ``--published NAME``
+(or ``all``) evaluates stored results of published detectors
+(``CORPUS_DIR/results/NAME/...``) the same way. Files whose timestamps repeat or
+go backwards are processed in file order, with a counted warning.
 """
 
 from __future__ import annotations
@@ -16,8 +22,6 @@ from admon.cli.tables import cli_console
 from admon.errors import ConfigError
 
 console = cli_console()
-
-
 
 
 def split_params(pairs: list[str] | None, detectors: list[str]) -> dict[str, dict[str, Any]]:
@@ -44,30 +48,56 @@ def split_params(pairs: list[str] | None, detectors: list[str]) -> dict[str, dic
 def benchmark(
     corpus_dir: Annotated[Path, typer.Argument(help="NAB-format corpus (data/<category>/<file>.csv + "
                                                     "labels/combined_windows.json) or a labelled lake root.")],
-    detector: Annotated[list[str], typer.Option("--detector", "-d", help="Registered detector name (repeatable).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results folder (NAB layout).")],
+    detector: Annotated[list[str] | None, typer.Option("--detector", "-d",
+                                                       help="Registered detector name (repeatable).")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="k=v for every detector, or NAME:k=v.")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Write a PNG per file: series, scores, windows, detections.")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="Restrict to a category or file key (repeatable).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Files scored in parallel (threads).")] = 1,
     check_causal: Annotated[bool, typer.Option("--check-causal/--no-check-causal",
                                                help="Refuse detectors whose past scores change with future data.")] = True,
+    loco: Annotated[bool, typer.Option("--loco", help="Add leave-one-category-out: each category scored with "
+                                                      "the threshold optimised on the others.")] = False,
+    published: Annotated[list[str] | None, typer.Option(
+        "--published", help="Stored results of a published detector to evaluate alike (repeatable; 'all').")] = None,
+    results_dir: Annotated[Path | None, typer.Option(
+        "--results-dir", help="Where --published results live (default: CORPUS_DIR/results).")] = None,
 ) -> None:
     """Benchmark detectors on a labelled corpus: NAB scores (3 profiles), F1 variants, AUC-PR, time."""
     from admon.evaluation.corpus import open_corpus
     from admon.evaluation.runner import (
         leaderboard_table,
+        loco_category_table,
         plot_run,
+        protocol_table,
         run_detector,
+        stored_detectors,
+        stored_run,
         write_leaderboard,
         write_run,
     )
 
-    names = list(dict.fromkeys(detector))
+    names = list(dict.fromkeys(detector or []))
+    if not names and not published:
+        raise ConfigError("nothing to benchmark: give --detector NAME and/or --published NAME (or --published all)")
     params = split_params(param, names)
     corpus = open_corpus(corpus_dir, only=only, work_dir=out / "_corpus")
     console.print(f"corpus {corpus.root}: {len(corpus)} files, {corpus.n_windows} labelled windows")
+    order_warnings = corpus.order_warnings()
+    if order_warnings:
+        console.print(f"[yellow]warning:[/] {len(order_warnings)} file(s) with timestamps out of order:", highlight=False)
+        for line in order_warnings:
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
     runs = []
+    stored_root = results_dir or Path(corpus_dir) / "results"
+    stored_names = list(dict.fromkeys(published or []))
+    if "all" in stored_names:
+        stored_names = stored_detectors(stored_root)
+        if not stored_names:
+            raise ConfigError(f"--published all: no results folders under {stored_root}; give --results-dir")
+    for name in stored_names:
+        runs.append(stored_run(corpus, stored_root, name))
     for name in names:
         with console.status(f"running {name} ..."):
             run = run_detector(corpus, name, params[name], check_causal=check_causal, jobs=jobs)
@@ -81,6 +111,10 @@ def benchmark(
         raise ConfigError(f"two runs would write the same results folder {names_used}; give distinct detectors")
     path = write_leaderboard(runs, out)
     console.print(leaderboard_table(runs, title=f"NAB leaderboard: {corpus_dir}"))
+    console.print(protocol_table(runs, title="NAB standard: shared / per-category / per-file threshold"
+                                 + (", leave-one-category-out" if loco else ""), loco=loco))
+    if loco:
+        console.print(loco_category_table(runs))
     console.print(f"leaderboard written to {path}")
 
 

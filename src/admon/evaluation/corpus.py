@@ -66,6 +66,10 @@ class CorpusFile:
     def __len__(self) -> int:
         return len(self.data)
 
+    def timestamp_order(self) -> TimestampOrder:
+        """How far the file's timestamps are from increasing (file order is kept regardless)."""
+        return timestamp_order(self.timestamps_ns())
+
     def timestamps_ns(self) -> np.ndarray:
         return self.data["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
 
@@ -74,27 +78,34 @@ class CorpusFile:
         return self.timestamps_ns() // 1_000_000
 
     def frame(self) -> pd.DataFrame:
-        """The series as an admon frame: ``timestamp`` (int64 epoch ms) and ``value``."""
-        return pd.DataFrame({"timestamp": self.timestamps_ms(), "value": self.data["value"].to_numpy()})
+        """The series as an admon frame: ``timestamp`` (int64 epoch ms) and ``value``, in file order.
+
+        A frame is ordered by timestamp and detectors order rows by it, so a file whose
+        timestamps go backwards would be reordered; NAB's detectors read files in file
+        order. So each timestamp here is the running maximum of the file's timestamps
+        up to its row: rows keep file order (ties keep it too), and a repeated hour
+        reads as rows at the latest time seen so far (:func:`timestamp_order` counts them).
+        """
+        return pd.DataFrame({"timestamp": np.maximum.accumulate(self.timestamps_ms()) if len(self) else
+                             self.timestamps_ms(), "value": self.data["value"].to_numpy()})
 
     def window_bounds(self) -> np.ndarray:
         """Windows as inclusive row-index ranges ``[[first, last], ...]``, sorted.
 
-        A window's limits are snapped to the rows they enclose (the first row at or
-        after its start, the last row at or before its end). NAB's windows are built
-        from data timestamps, so on NAB data this is exact; a window enclosing no
-        row is dropped.
+        A window ``[start, end]`` covers, in file order, the rows from the first to
+        the last one whose timestamp lies in ``[start, end]`` -- NAB's window is the
+        set of rows with ``start <= timestamp <= end``, which is the same range
+        whenever those rows are contiguous. Files are taken as they are: when
+        timestamps repeat or go backwards (:func:`timestamp_order`), a window over a
+        repeated hour spans both copies. A window enclosing no row is dropped.
         """
         ts = self.timestamps_ns()
         out = []
         for start, end in sorted(self.windows):
-            lo = int(np.searchsorted(ts, pd.Timestamp(start).value, side="left"))
-            end_ns = pd.Timestamp(end).value
-            hi = int(np.searchsorted(ts, end_ns, side="left"))
-            if hi >= len(ts) or ts[hi] != end_ns:
-                hi -= 1
-            if hi >= lo:
-                out.append((lo, hi))
+            rows = np.flatnonzero((ts >= pd.Timestamp(start).value) & (ts <= pd.Timestamp(end).value))
+            if len(rows):
+                out.append((int(rows[0]), int(rows[-1])))
+        out.sort()
         return np.asarray(out, dtype=np.int64).reshape(-1, 2)
 
     def labels(self) -> np.ndarray:
@@ -122,9 +133,42 @@ class Corpus:
     def n_windows(self) -> int:
         return sum(len(f.windows) for f in self.files)
 
+    def order_warnings(self) -> list[str]:
+        """One line per file whose timestamps repeat or go backwards (processed in file order)."""
+        out = []
+        for f in self.files:
+            order = f.timestamp_order()
+            if order.backward_steps or order.repeated:
+                out.append(f"{f.key}: {order.backward_steps} backward step(s), {order.repeated} repeated "
+                           "timestamp(s); processed in file order")
+        return out
+
+
+@dataclass(frozen=True)
+class TimestampOrder:
+    """Counts of a file's out-of-order timestamps."""
+
+    backward_steps: int  # rows whose timestamp is earlier than the previous row's
+    repeated: int  # rows whose timestamp already occurred earlier in the file
+
+
+def timestamp_order(ts: np.ndarray) -> TimestampOrder:
+    """Count backward steps and repeated timestamps of an integer time array, in file order.
+
+    >>> timestamp_order(np.array([0, 5, 10, 5, 10, 15, 15]))
+    TimestampOrder(backward_steps=1, repeated=3)
+    """
+    ts = np.asarray(ts)
+    if len(ts) < 2:
+        return TimestampOrder(0, 0)
+    return TimestampOrder(int((np.diff(ts) < 0).sum()), int(len(ts) - len(np.unique(ts))))
+
 
 def read_series_csv(path: Path) -> pd.DataFrame:
-    """A NAB data file as ``timestamp`` (datetime64) and ``value`` (float64), file order kept."""
+    """A NAB data file as ``timestamp`` (datetime64) and ``value`` (float64), file order kept.
+
+    Rows are neither sorted nor deduplicated: see :func:`timestamp_order`.
+    """
     try:
         frame = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -139,9 +183,9 @@ def read_series_csv(path: Path) -> pd.DataFrame:
             "timestamp_text": frame["timestamp"].astype(str),
         }
     )
-    ts = out["timestamp"].to_numpy(dtype="datetime64[ns]")
-    if len(ts) > 1 and (np.diff(ts.astype(np.int64)) < 0).any():
-        raise DataError(f"{path}: timestamps go backwards; sort the file first")
+    # Timestamps that repeat or go backwards (NAB's machine_temperature file repeats an
+    # hour) are kept in file order, as every NAB detector reads them; Corpus.order_warnings
+    # counts them.
     return out
 
 

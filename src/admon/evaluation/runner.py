@@ -17,6 +17,9 @@ probationary period, event-level F1 (Orion), point-adjusted F1 and range-based
 F1 (Tatbul et al., flat bias, alpha 0), plus point-wise AUC-PR; and the
 seconds spent in ``fit`` + ``score`` (wall clock, and CPU time of the scoring threads;
 threads a detector starts itself, e.g. torch intra-op threads, are not counted).
+Every run is also scored under the threshold regimes of
+:mod:`admon.evaluation.protocol` (shared, per-category, per-file, gap, LOCO), and
+:func:`stored_run` evaluates a published detector's stored results alike.
 
 >>> from admon.testing.nab import FIXTURE_ROOT
 >>> from admon.evaluation.corpus import load_corpus
@@ -43,7 +46,7 @@ from admon.detectors.base import Detector
 from admon.detectors.postrules import PostRuleChain
 from admon.detectors.streaming import causal_rank
 from admon.errors import ConfigError
-from admon.evaluation.corpus import Corpus, CorpusFile, write_results
+from admon.evaluation.corpus import Corpus, CorpusFile, read_results, write_results
 from admon.evaluation.metrics import (
     auc_pr,
     event_counts,
@@ -59,6 +62,7 @@ from admon.evaluation.nab import (
     corpus_nab_scores,
     probationary_length,
 )
+from admon.evaluation.protocol import ProtocolScores, ThresholdProtocol
 
 # float32 models (torch) differ in the last bits with the batch they are run in
 CAUSAL_TOLERANCE = 1e-6
@@ -76,6 +80,9 @@ class DetectorRun:
     nab: dict[str, ProfileResult] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     cpu_seconds: float = 0.0
+    # the standard profile under shared / per-category / per-file thresholds and LOCO
+    protocol: ProtocolScores | None = None
+    stored: bool = False  # scores read from stored results files (a published detector), not run here
 
     def summary(self) -> dict[str, Any]:
         """JSON-able leaderboard row."""
@@ -88,7 +95,16 @@ class DetectorRun:
             "nab": {p: round(r.normalized, 4) for p, r in self.nab.items()},
             "nab_raw": {p: {"raw": r.raw, "threshold": r.threshold} for p, r in self.nab.items()},
             **{k: round(v, 4) for k, v in self.metrics.items()},
+            **({"protocol": _protocol_summary(self.protocol)} if self.protocol else {}),
+            **({"stored": True} if self.stored else {}),
         }
+
+
+def _protocol_summary(res: ProtocolScores) -> dict[str, Any]:
+    keys = ["shared", "per_category", "per_file", "gap", "loco_mean", "loco_pooled"]
+    out: dict[str, Any] = {k: round(float(getattr(res, k)), 4) for k in keys}
+    out["loco_by_category"] = {c: None if np.isnan(v.loco) else round(v.loco, 4) for c, v in res.categories.items()}
+    return out
 
 
 def results_name(detector: str, params: Mapping[str, Any] | None = None) -> str:
@@ -197,11 +213,31 @@ def run_detector(
     return run
 
 
-def evaluate(run: DetectorRun, corpus: Corpus) -> DetectorRun:
-    """Fill ``run.nab`` and ``run.metrics`` from ``run.scores``."""
+def evaluate(run: DetectorRun, corpus: Corpus, protocol: ThresholdProtocol | None = None) -> DetectorRun:
+    """Fill ``run.nab``, ``run.metrics`` and ``run.protocol`` from ``run.scores``."""
     run.nab = corpus_nab_scores(corpus, run.scores)
     run.metrics = threshold_metrics(corpus, run.scores, run.nab["standard"].threshold)
+    run.protocol = (protocol or ThresholdProtocol.from_corpus(corpus)).evaluate(run.scores)
     return run
+
+
+def stored_run(corpus: Corpus, results_dir: str | Path, name: str) -> DetectorRun:
+    """A published detector's stored NAB results (``results_dir/<name>/...``), evaluated like a run.
+
+    >>> from admon.testing.nab import FIXTURE_ROOT
+    >>> from admon.evaluation.corpus import load_corpus
+    >>> run = stored_run(load_corpus(FIXTURE_ROOT), FIXTURE_ROOT / "results", "numenta")
+    >>> round(run.protocol.shared, 2), run.stored
+    (73.96, True)
+    """
+    run = DetectorRun(name, {}, name, read_results(results_dir, name, corpus), 0.0, stored=True)
+    return evaluate(run, corpus)
+
+
+def stored_detectors(results_dir: str | Path) -> list[str]:
+    """Names of the detectors with a results folder under ``results_dir``."""
+    root = Path(results_dir)
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
 def threshold_metrics(corpus: Corpus, scores: Mapping[str, np.ndarray], threshold: float) -> dict[str, float]:
@@ -268,9 +304,8 @@ def leaderboard_table(runs: Sequence[DetectorRun], title: str = "NAB leaderboard
                 "range F1", "AUC-PR", "seconds", "cpu s"]:
         table.add_column(col, justify="left" if col == "detector" else "right")
     for r in sorted(runs, key=lambda r: -r.nab["standard"].normalized):
-        label = r.detector if not r.params else f"{r.detector} {json.dumps(r.params, sort_keys=True)}"
         table.add_row(
-            label,
+            _label(r),
             f"{r.nab['standard'].normalized:.2f}",
             f"{r.nab['reward_low_FP_rate'].normalized:.2f}",
             f"{r.nab['reward_low_FN_rate'].normalized:.2f}",
@@ -283,6 +318,70 @@ def leaderboard_table(runs: Sequence[DetectorRun], title: str = "NAB leaderboard
             f"{r.cpu_seconds:.2f}",
         )
     return table
+
+
+def _label(r: DetectorRun) -> str:
+    label = r.detector if not r.params else f"{r.detector} {json.dumps(r.params, sort_keys=True)}"
+    return f"{label} (stored)" if r.stored else label
+
+
+PROTOCOL_COLUMNS = ["shared", "per-category", "per-file", "gap"]
+LOCO_COLUMNS = ["LOCO mean", "LOCO pooled"]
+
+
+def _protocol_cells(res: ProtocolScores, loco: bool) -> list[str]:
+    cells = [f"{res.shared:.2f}", f"{res.per_category:.2f}", f"{res.per_file:.2f}", f"{res.gap:.2f}"]
+    return cells + ([f"{res.loco_mean:.2f}", f"{res.loco_pooled:.2f}"] if loco else [])
+
+
+def _by_loco_or_shared(runs: Sequence[DetectorRun], loco: bool) -> list[DetectorRun]:
+    scored = [r for r in runs if r.protocol is not None]
+    return sorted(scored, key=lambda r: -(r.protocol.loco_mean if loco else r.protocol.shared))  # type: ignore[union-attr]
+
+
+def protocol_table(runs: Sequence[DetectorRun], title: str = "NAB standard under threshold regimes",
+                   loco: bool = True):
+    """A Rich table: NAB standard under a shared / per-category / per-file threshold, the gap, LOCO."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("detector")
+    for col in PROTOCOL_COLUMNS + (LOCO_COLUMNS if loco else []):
+        table.add_column(col, justify="right")
+    for r in _by_loco_or_shared(runs, loco):
+        assert r.protocol is not None
+        table.add_row(_label(r), *_protocol_cells(r.protocol, loco))
+    return table
+
+
+def loco_category_table(runs: Sequence[DetectorRun], title: str = "LOCO per left-out category"):
+    """A Rich table: each left-out category's NAB standard score (threshold from the other categories)."""
+    from rich.table import Table
+
+    scored = _by_loco_or_shared(runs, True)
+    cats = sorted({c for r in scored for c in r.protocol.categories})  # type: ignore[union-attr]
+    table = Table(title=title)
+    table.add_column("detector")
+    for c in cats:
+        table.add_column(c, justify="right")
+    for r in scored:
+        assert r.protocol is not None
+        cells = []
+        for c in cats:
+            v = r.protocol.categories.get(c)
+            cells.append("-" if v is None else (f"raw {v.loco_raw:.2f}" if np.isnan(v.loco) else f"{v.loco:.2f}"))
+        table.add_row(_label(r), *cells)
+    return table
+
+
+def protocol_markdown(runs: Sequence[DetectorRun], loco: bool = True) -> str:
+    """:func:`protocol_table` as Markdown (for BENCHMARKS.md)."""
+    cols = ["detector", *PROTOCOL_COLUMNS, *(LOCO_COLUMNS if loco else [])]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in _by_loco_or_shared(runs, loco):
+        assert r.protocol is not None
+        lines.append("| " + " | ".join([_label(r), *_protocol_cells(r.protocol, loco)]) + " |")
+    return "\n".join(lines)
 
 
 def markdown_table(runs: Sequence[DetectorRun]) -> str:
