@@ -77,10 +77,61 @@ def test_label_a_range_in_the_browser_and_find_it_in_the_export(browser, server,
         export_labels(s, Viewer(0, "cli", is_admin=True), world.settings, world.private_entity, tmp_path / "ds")
     windows = json.loads((tmp_path / "ds" / "labels" / "combined_windows.json").read_text())
     start = start_text.replace("T", " ").rstrip("Z")
-    group_file = next(k for k in windows if k.endswith("monit-xrootd-000.csv"))
-    assert [w[0] for w in windows[group_file]] == [f"{start}.000000"]
-    other = next(k for k in windows if k.endswith("monit-xrootd-001.csv"))
-    assert windows[other] == []  # labelled on host 000 only; the false alarm adds no window
+    # one file per group and series; the label was drawn for every series of host 000
+    for series in ("gled-value", "alice-value"):
+        assert [w[0] for w in windows[next(k for k in windows if k.endswith(f"monit-xrootd-000__{series}.csv"))]] \
+            == [f"{start}.000000"]
+        # labelled on host 000 only; the false alarm adds no window
+        assert windows[next(k for k in windows if k.endswith(f"monit-xrootd-001__{series}.csv"))] == []
+
+
+def test_log_in_from_a_group_label_it_and_judge_its_incident(browser, server, e2e_world):
+    """Logging in returns to the page and group one was on; the label form says and sends that
+    group (not the first); an incident gets one verdict with one click."""
+    from urllib.parse import unquote
+
+    from admon.registry.db import session_scope
+    from admon.registry.repository import list_annotations
+    from tests.service.conftest import DAY0, HOSTS
+    from tests.service.test_incident_labels import seed_incident
+
+    driver, world = browser, e2e_world
+    hour = 3_600_000
+    incident = seed_incident(world.settings.database_url, world.public_entity, HOSTS[1], DAY0 + 14 * hour,
+                             DAY0 + 16 * hour)
+    driver.delete_all_cookies()
+    page = f"{server}/entities/{world.public_entity}?group=host%3D{HOSTS[1]}"
+    driver.get(page)
+    driver.find_element(By.ID, "login-to-label").click()
+    driver.find_element(By.ID, "token").send_keys(world.tokens["alice"])
+    driver.find_element(By.ID, "login-submit").click()
+    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-canvas").get_attribute("data-rendered") == "true")
+    assert unquote(driver.current_url) == unquote(page)  # the same page and group, not the first host
+    assert driver.find_element(By.ID, "whoami").text == "alice"
+    assert driver.find_element(By.ID, "ann-group").get_attribute("value") == f"host={HOSTS[1]}"
+
+    canvas = driver.find_element(By.ID, "plot-canvas")
+    width = canvas.size["width"]
+    ActionChains(driver).move_to_element_with_offset(canvas, width // 5, 0).click_and_hold() \
+        .move_by_offset(width // 10, 0).release().perform()
+    driver.find_element(By.ID, "ann-comment").send_keys("host 001 only")
+    driver.find_element(By.ID, "ann-save").click()
+    _wait(driver).until(EC.text_to_be_present_in_element((By.ID, "annotations"), "host 001 only"))
+    assert f"on host={HOSTS[1]}" in driver.find_element(By.ID, "ann-message").text
+
+    row = driver.find_element(By.CSS_SELECTOR, f"#incidents tr[data-incident='{incident}']")
+    assert f"host={HOSTS[1]}" in row.text and "resolved" in row.text
+    row.find_element(By.CSS_SELECTOR, "button[data-verdict='confirmed']").click()
+    _wait(driver).until(EC.text_to_be_present_in_element(
+        (By.CSS_SELECTOR, f"#incidents tr[data-incident='{incident}'] .verdict"), "confirmed"))
+    driver.execute_script("window.scrollTo(0, 0)")  # the plot, the label form with its group, the incidents
+    driver.save_screenshot(str(SHOTS / "entity-incident-labels.png"))
+
+    with session_scope(world.settings.database_url) as s:
+        notes = [(a.group_key, a.label, a.detection_id, a.comment)
+                 for a in list_annotations(s, entity_id=world.public_entity)]
+    assert ({"host": HOSTS[1]}, "anomaly", None, "host 001 only") in notes
+    assert ({"host": HOSTS[1]}, "confirmed", incident, "") in notes
 
 
 def test_zoom_changes_the_visible_range(browser, server, e2e_world):

@@ -92,6 +92,8 @@ def test_labels_export_writes_a_nab_dataset_the_benchmark_reads(world_env, clien
            group_key={"host": "monit-xrootd-000"}, kind="spike")
     _label(client, world, label="normal", start_ms=DAY0 + 5 * H, end_ms=DAY0 + 6 * H)
     _label(client, world, label="anomaly", start_ms=DAY0 + 10 * H, end_ms=DAY0 + 11 * H)  # all groups
+    _label(client, world, label="anomaly", start_ms=DAY0 + 12 * H, end_ms=DAY0 + 13 * H,
+           group_key={"host": "monit-xrootd-000"}, series="alice_value")  # drawn on one series
     dets = world.anomaly_ids[e]
     _label(client, world, label="confirmed", detection_id=dets[0])
     _label(client, world, label="false_alarm", detection_id=dets[1])
@@ -100,30 +102,43 @@ def test_labels_export_writes_a_nab_dataset_the_benchmark_reads(world_env, clien
     assert code == 0, out
     windows = json.loads((tmp_path / "ds" / "labels" / "combined_windows.json").read_text())
     category = f"entity-{e}-public-xrootd"
-    assert sorted(windows) == [f"{category}/host-monit-xrootd-000.csv", f"{category}/host-monit-xrootd-001.csv"]
-    assert windows[f"{category}/host-monit-xrootd-000.csv"] == [
+    # one file per group and series: every series of a group carries its windows
+    h0, h1 = f"{category}/host-monit-xrootd-000", f"{category}/host-monit-xrootd-001"
+    assert sorted(windows) == [f"{h0}__alice-value.csv", f"{h0}__gled-value.csv",
+                               f"{h1}__alice-value.csv", f"{h1}__gled-value.csv"]
+    h0_windows = [
         ["2022-05-10 02:00:00.000000", "2022-05-10 02:59:59.999000"],
         ["2022-05-10 08:20:00.000000", "2022-05-10 08:24:59.999000"],  # the confirmed detection
         ["2022-05-10 10:00:00.000000", "2022-05-10 10:59:59.999000"],
     ]
+    assert windows[f"{h0}__gled-value.csv"] == h0_windows
+    assert windows[f"{h0}__alice-value.csv"] == h0_windows + [  # the label drawn on alice_value
+        ["2022-05-10 12:00:00.000000", "2022-05-10 12:59:59.999000"]]
     # monit-xrootd-001's detection was a false alarm: only the all-groups window remains
-    assert windows[f"{category}/host-monit-xrootd-001.csv"] == [["2022-05-10 10:00:00.000000", "2022-05-10 10:59:59.999000"]]
+    for name in ("alice-value", "gled-value"):
+        assert windows[f"{h1}__{name}.csv"] == [["2022-05-10 10:00:00.000000", "2022-05-10 10:59:59.999000"]]
 
-    data = pd.read_csv(tmp_path / "ds" / "data" / category / "host-monit-xrootd-000.csv")
-    assert list(data.columns) == ["timestamp", "value", "alice_value"]
+    data = pd.read_csv(tmp_path / "ds" / "data" / category / "host-monit-xrootd-000__alice-value.csv")
+    assert list(data.columns) == ["timestamp", "value"]
     assert data["timestamp"].iloc[0] == "2022-05-10 00:00:00" and len(data) == 288
 
     corpus = load_corpus(tmp_path / "ds")  # what `admon benchmark` reads
-    f = next(f for f in corpus.files if f.key.endswith("host-monit-xrootd-000.csv"))
+    f = next(f for f in corpus.files if f.key.endswith("host-monit-xrootd-000__gled-value.csv"))
     assert f.window_bounds().tolist() == [[24, 35], [100, 100], [120, 131]]
     notes = json.loads((tmp_path / "ds" / "labels" / "annotations.json").read_text())
-    assert {n["author"] for n in notes} == {"alice"} and len(notes) == 5
+    assert {n["author"] for n in notes} == {"alice"} and len(notes) == 6
+
+    # `--series` exports one value column
+    code, out = cli("labels", "export", str(e), "--out", str(tmp_path / "one"), "--series", "gled_value")
+    assert code == 0, out
+    one = json.loads((tmp_path / "one" / "labels" / "combined_windows.json").read_text())
+    assert sorted(one) == [f"{h0}__gled-value.csv", f"{h1}__gled-value.csv"]
 
     # and `admon benchmark` scores a detector on it
     code, out = cli("benchmark", str(tmp_path / "ds"), "--detector", "robust_zscore", "--out", str(tmp_path / "bench"))
     assert code == 0, out
     flat = " ".join(out.split())
-    assert "2 files, 4 labelled windows" in flat and "robust_zscore" in flat
+    assert "4 files, 9 labelled windows" in flat and "robust_zscore" in flat
 
     # the same dataset, zipped, over HTTP
     r = client.get(f"/api/entities/{e}/labels.zip")

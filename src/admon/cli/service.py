@@ -156,7 +156,7 @@ def labels_export(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the NAB-format dataset to.")],
     start: Annotated[str | None, typer.Option(help="Start of the data (default: whole days around labels and results).")] = None,
     end: Annotated[str | None, typer.Option(help="End of the data.")] = None,
-    series: Annotated[str | None, typer.Option(help="Value column written as NAB's 'value' (default: the first).")] = None,
+    series: Annotated[str | None, typer.Option(help="Export this value column only (default: every one, a file per group and column).")] = None,
     as_user: Annotated[str | None, typer.Option("--as-user", help="Export only what this user may see.")] = None,
 ) -> None:
     """Write the entity's labels as a NAB dataset (data/<entity>/<group>.csv, labels/combined_windows.json)."""

@@ -1,4 +1,10 @@
-"""Annotations: labelled ranges of an entity's groups, and verdicts on detections."""
+"""Annotations: labelled ranges of an entity's groups, and verdicts on detections and incidents.
+
+A verdict on a whole incident is an annotation whose ``detection_id`` is the incident's id,
+whose group is the incident's group and whose range is the incident's span; an incident has
+at most one verdict (judging it again replaces the verdict), and the dataset export reads the
+incident's span as it is then (an open incident grows).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admon.errors import NotFoundError
-from admon.registry.models import AnnotationRow
+from admon.incidents import Incident
+from admon.registry.incidents import incident_of
+from admon.registry.models import AnnotationRow, IncidentRow
 from admon.timeutil import now_ms
 
 
@@ -97,3 +105,45 @@ def delete_annotation(s: Session, annotation_id: int) -> None:
     row = get_annotation(s, annotation_id)
     s.delete(row)
     s.flush()
+
+
+def get_incident(s: Session, incident_id: str) -> Incident | None:
+    """The incident ``incident_id`` of any entity (the caller checks visibility), or None."""
+    row = s.get(IncidentRow, incident_id)
+    return None if row is None else incident_of(row)
+
+
+def incident_spans(s: Session, entity_id: int) -> dict[str, tuple[int, int]]:
+    """``incident id -> [start, end)`` of the entity's incidents; an open one ends with its last
+    anomalous window so far."""
+    rows = s.execute(select(IncidentRow.id, IncidentRow.start_ms, IncidentRow.end_ms, IncidentRow.last_window_end_ms)
+                     .where(IncidentRow.entity_id == entity_id)).all()
+    return {row.id: (row.start_ms, row.end_ms if row.end_ms is not None else row.last_window_end_ms)
+            for row in rows}
+
+
+def judge_incident(
+    s: Session, incident: Incident, *, label: str, comment: str, kind: str, author: str | None, user_id: int | None
+) -> tuple[AnnotationRow, bool]:
+    """Record ``label`` (a verdict) on the whole ``incident``: ``(annotation, created)``.
+
+    An earlier verdict on the incident is replaced (``created`` False), so that the export
+    never holds two contradicting verdicts on one incident.
+    """
+    end_ms = incident.end_ms if incident.end_ms is not None else incident.last_window_end_ms
+    earlier = s.scalars(select(AnnotationRow).where(AnnotationRow.entity_id == incident.entity_id,
+                                                    AnnotationRow.detection_id == incident.id)
+                        .order_by(AnnotationRow.id)).all()
+    if not earlier:
+        row = add_annotation(s, entity_id=incident.entity_id, start_ms=incident.start_ms, end_ms=end_ms, label=label,
+                             group_key=dict(incident.group), user_id=user_id, comment=comment, kind=kind,
+                             detection_id=incident.id, author=author)
+        return row, True
+    row, *older = earlier
+    for extra in older:  # one verdict per incident
+        s.delete(extra)
+    row.label, row.comment, row.kind = label, comment, kind
+    row.start_ms, row.end_ms, row.group_key = incident.start_ms, end_ms, dict(incident.group)
+    row.updated_by, row.updated_ms = author, now_ms()
+    s.flush()
+    return row, False

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio.to_thread
 from fastapi import FastAPI, HTTPException, Request
@@ -186,7 +187,8 @@ async def error_response(request: Request, exc: Exception) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
     if isinstance(exc, AuthenticationError):
-        response = RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        response = RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303)  # back to this page
         response.delete_cookie("admon_token")
         return response
     templates: Jinja2Templates = request.app.state.templates

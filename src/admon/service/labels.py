@@ -2,15 +2,18 @@
 
 Layout (what :func:`admon.evaluation.corpus.load_corpus` and ``admon benchmark`` read)::
 
-    OUT/data/<category>/<group>.csv      timestamp,value[,<other value columns>]
-    OUT/labels/combined_windows.json     {"<category>/<group>.csv": [[start, end], ...]}
-    OUT/labels/annotations.json          every annotation as stored (author, time, kind, ...)
+    OUT/data/<category>/<group>__<series>.csv   timestamp,value
+    OUT/labels/combined_windows.json            {"<category>/<group>__<series>.csv": [[start, end], ...]}
+    OUT/labels/annotations.json                 every annotation as stored (author, time, kind, ...)
 
-``<category>`` names the entity, one CSV per group; ``value`` is the chosen
-value column (by default the first). A window is every range labelled
-``anomaly`` and every detection judged ``confirmed`` or ``expected``; ``normal``
-ranges and ``false_alarm`` verdicts add none. Windows of one file that overlap
-are merged; limits are inclusive, as in NAB.
+``<category>`` names the entity; there is one CSV per group and value column (``series``),
+whose ``value`` is that column, so that a benchmark scores every series of a group (give
+``series`` to export one column only). A window is every range labelled ``anomaly`` and
+every detection or incident judged ``confirmed`` or ``expected``; ``normal`` ranges and
+``false_alarm`` verdicts add none. A verdict on an incident spans the incident as it is at
+export time, from its start to its end (an open one: to its last anomalous window), on every
+series of its group; a range label drawn on one series marks that series' file only.
+Windows of one file that overlap are merged; limits are inclusive, as in NAB.
 
 >>> slug("XRootD Anomaly Detection / 1h")
 'xrootd-anomaly-detection-1h'
@@ -27,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from admon.errors import ConfigError, DataError
+from admon.registry import annotations as registry_annotations
 from admon.registry.db import Session
 from admon.service import repo
 from admon.service.access import Viewer
@@ -83,8 +87,11 @@ def export_labels(
     """Write the dataset of ``entity_id`` to ``out``; what the viewer may not see is not found."""
     entity, _ = repo.get_entity(s, viewer, entity_id)
     notes = list(repo.list_annotations(s, viewer, entity_id))
+    incidents = registry_annotations.incident_spans(s, entity.id)
+    # a verdict on an incident covers the incident as it is now (an open one has grown since)
+    spans_now = [incidents.get(a.detection_id or "", (a.start_ms, a.end_ms)) for a in notes]
     if start is None or end is None:
-        spans = [(a.start_ms, a.end_ms) for a in notes]
+        spans = list(spans_now)
         latest = repo.latest_result_ms(s, entity.id)
         if latest is not None:
             first = repo.list_results(s, viewer, entity.id, 0, latest + 1, limit=1)
@@ -102,9 +109,9 @@ def export_labels(
 
     frame, idc = read_input(settings, entity, start_ms, end_ms)
     value_columns = idc.value_columns()
-    series = series or value_columns[0]
-    if series not in value_columns:
+    if series is not None and series not in value_columns:
         raise ConfigError(f"series {series!r} is not a value column of entity {entity.id}; use one of {value_columns}")
+    exported = [series] if series is not None else value_columns
     group_by = list(idc.group_by)
     category = slug(f"entity-{entity.id}-{entity.title}")
     out = Path(out)
@@ -112,22 +119,21 @@ def export_labels(
     (out / "labels").mkdir(parents=True, exist_ok=True)
 
     files: dict[str, int] = {}
-    keys: dict[str, dict[str, str]] = {}
+    keys: dict[str, tuple[dict[str, str], str]] = {}  # corpus key -> (group, series)
     grouped = frame.groupby(group_by, sort=True, dropna=False) if group_by else [((), frame)]
     for values, part in grouped:
         values = values if isinstance(values, tuple) else (values,)
         key = {k: str(v) for k, v in zip(group_by, values, strict=True)}
         name = slug("_".join(f"{k}-{v}" for k, v in key.items())) if key else "all"
-        corpus_key = f"{category}/{name}.csv"
-        part = part[part[series].notna()]
-        columns = {"timestamp": [_ms_text(int(t), NAB_TIME) for t in part["timestamp"]],
-                   "value": part[series].to_numpy()}
-        for col in value_columns:
-            if col != series:
-                columns[col] = part[col].to_numpy()
-        pd.DataFrame(columns).to_csv(out / "data" / corpus_key, index=False)
-        files[corpus_key] = len(part)
-        keys[corpus_key] = key
+        for column in exported:
+            corpus_key = f"{category}/{name}__{slug(column)}.csv"
+            rows = part[part[column].notna()]
+            if rows.empty:
+                continue
+            pd.DataFrame({"timestamp": [_ms_text(int(t), NAB_TIME) for t in rows["timestamp"]],
+                          "value": rows[column].to_numpy()}).to_csv(out / "data" / corpus_key, index=False)
+            files[corpus_key] = len(rows)
+            keys[corpus_key] = (key, column)
     if not files:
         raise DataError(
             f"entity {entity.id} has no input data between {_ms_text(start_ms, NAB_TIME)} and "
@@ -135,12 +141,13 @@ def export_labels(
         )
 
     windows: dict[str, list[list[str]]] = {}
-    for corpus_key, key in keys.items():
+    for corpus_key, (key, column) in keys.items():
         ranges = [
-            (a.start_ms, a.end_ms - 1)  # half-open [start, end) -> NAB's inclusive limits
-            for a in notes
+            (a_start, a_end - 1)  # half-open [start, end) -> NAB's inclusive limits
+            for a, (a_start, a_end) in zip(notes, spans_now, strict=True)
             if a.label in ANOMALOUS_LABELS
             and (not a.group_key or group_text({k: str(v) for k, v in a.group_key.items()}) == group_text(key))
+            and (a.series is None or a.series == column)
         ]
         windows[corpus_key] = [
             [_ms_text(a, NAB_WINDOW_TIME), _ms_text(b, NAB_WINDOW_TIME)] for a, b in _merge(ranges)

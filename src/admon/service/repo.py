@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from admon.errors import ConfigError, NotFoundError, explain_validation
+from admon.registry import annotations as registry_annotations
 from admon.registry import repository as registry
 from admon.registry.db import Session
 from admon.registry.models import AnnotationRow, EntityRow, ProjectRow, ResultRow, RunRow, UserRow
@@ -35,6 +36,7 @@ from admon.service.schemas import (
     AnnotationUpdate,
     EntityCreateBody,
     EntityUpdateBody,
+    IncidentVerdictCreate,
 )
 
 # --- who is asking ------------------------------------------------------------------------------
@@ -204,6 +206,25 @@ def create_annotation(
                       group_key=dict(result.group_key))
     return registry.add_annotation(s, **values, entity_id=row.id, user_id=viewer.user_id or None,
                                    author=viewer.username)
+
+
+def label_incident(
+    s: Session, viewer: Viewer, incident_id: str, data: IncidentVerdictCreate
+) -> tuple[AnnotationRow, bool]:
+    """Judge a whole incident: ``(the verdict annotation, created)``; a hidden entity's incident
+    is not found, as a missing one."""
+    missing = NotFoundError(f"no incident {incident_id!r}; list the incidents you may see with GET /api/incidents")
+    incident = registry_annotations.get_incident(s, incident_id)
+    if incident is None:
+        raise missing
+    try:
+        _, project = get_entity(s, viewer, incident.entity_id)
+    except NotFoundError:
+        raise missing from None
+    check_writable(viewer, project)
+    return registry_annotations.judge_incident(s, incident, label=data.verdict, comment=data.comment,
+                                               kind=data.kind, author=viewer.username,
+                                               user_id=viewer.user_id or None)
 
 
 def get_annotation(s: Session, viewer: Viewer, entity_id: int, annotation_id: int) -> AnnotationRow:

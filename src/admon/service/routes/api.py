@@ -41,7 +41,8 @@ router = APIRouter(prefix="/api")
 
 GroupParam = Annotated[str | None, Query(description="group selector key=value[,key=value], e.g. host=h1",
                                          max_length=4000)]
-SeriesParam = Annotated[str | None, Query(description="value column written as NAB's 'value'", max_length=200)]
+SeriesParam = Annotated[str | None, Query(description="export this value column only (default: every one)",
+                                          max_length=200)]
 
 
 @router.get("/me", tags=["auth"])

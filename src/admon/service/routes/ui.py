@@ -8,6 +8,7 @@ page for non-members here too. The plot itself is drawn in the browser by
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -32,8 +33,18 @@ def _page(request: Request, name: str, viewer, **context) -> HTMLResponse:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only local paths: never redirect to another site after login.
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    """``target`` if it is a path of this site (query included), else ``/``.
+
+    >>> _safe_next("/entities/3?group=host%3Dh3"), _safe_next("https://evil.example"), _safe_next("/\\evil.example")
+    ('/entities/3?group=host%3Dh3', '/', '/')
+    """
+    # Never redirect to another site after login. Browsers read "\" as "/" and drop tabs and
+    # newlines, so "/\evil.example" or "/<TAB>/evil.example" would leave the site as "//" does.
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ch < " " or ch == "\x7f" for ch in target)):
+        return "/"
+    parts = urlsplit(target)
+    return "/" if parts.scheme or parts.netloc else target
 
 
 @router.get("/login")

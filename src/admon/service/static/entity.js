@@ -19,6 +19,14 @@
     return ms;
   }
   function groupText(g) { return Object.keys(g || {}).sort().map(k => k + "=" + g[k]).join(","); }
+  function parseGroup(text) {
+    const g = {};
+    for (const part of (text || "").split(",")) {
+      const i = part.indexOf("=");
+      if (i > 0) g[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+    }
+    return g;
+  }
   function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
   async function call(method, url, body) {
     const r = await fetch(url, {
@@ -72,6 +80,18 @@
     }
     sel.onchange = () => $("range-form").submit();
     if (canWrite) {
+      // the label goes to the group shown (not the first one): the form says which, and may say all
+      const groups = $("ann-group");
+      groups.innerHTML = "";
+      for (const g of plotData.groups) {
+        const o = document.createElement("option");
+        o.value = groupText(g); o.textContent = groupText(g) || "(all)";
+        o.selected = groupText(g) === groupText(plotData.group);
+        groups.appendChild(o);
+      }
+      const all = document.createElement("option"); all.value = ""; all.textContent = "(all groups)";
+      all.selected = !plotData.groups.length;
+      groups.appendChild(all);
       const series = $("ann-series");
       for (const c of plotData.value_columns) {
         const o = document.createElement("option"); o.value = c; o.textContent = c; series.appendChild(o);
@@ -83,6 +103,48 @@
       " scores, " + plotData.anomalies.length + " detections";
     status.className = "muted";
     await loadAnnotations();
+  }
+
+  // --- incidents: one verdict on a whole incident -------------------------------------------
+  async function loadIncidents(annotations) {
+    const body = document.querySelector("#incidents tbody");
+    let list;
+    try {
+      list = await call("GET", api + "/incidents");
+    } catch (e) { body.innerHTML = ""; body.appendChild(cell("cannot load the incidents: " + e.message)); return; }
+    const from = Number(root.dataset.start), to = Number(root.dataset.end);
+    list = list.filter(i => i.start < to && (i.end === null || i.end > from));
+    body.innerHTML = "";
+    if (!list.length) {
+      const tr = document.createElement("tr"); const td = cell("No incident in this range."); td.colSpan = 8;
+      td.className = "muted"; tr.appendChild(td); body.appendChild(tr);
+    }
+    for (const inc of list) {
+      const tr = document.createElement("tr");
+      tr.dataset.incident = inc.id;
+      const verdict = annotations.filter(a => a.detection_id === inc.id).pop();
+      [iso(inc.start), inc.end === null ? "(open)" : iso(inc.end), groupText(inc.group) || "(all)",
+        inc.peak_score.toFixed(3), inc.features.join(", "), inc.status].forEach(t => tr.appendChild(cell(t)));
+      const v = cell(verdict ? verdict.label.replace("_", " ") : "-");
+      v.className = "verdict" + (verdict ? "" : " muted");
+      tr.appendChild(v);
+      if (canWrite) {
+        const judge = document.createElement("td"); judge.className = "judge";
+        for (const name of ["confirmed", "expected", "false_alarm"]) {
+          const b = document.createElement("button"); b.type = "button"; b.dataset.verdict = name;
+          b.textContent = name.replace("_", " ");
+          b.onclick = async () => {
+            try {
+              await call("POST", "/api/incidents/" + encodeURIComponent(inc.id) + "/label", { verdict: name });
+              await loadAnnotations();
+            } catch (e) { alert(e.message); }
+          };
+          judge.appendChild(b);
+        }
+        tr.appendChild(judge);
+      }
+      body.appendChild(tr);
+    }
   }
 
   function legend() {
@@ -136,6 +198,7 @@
       v.textContent = verdicts.length ? verdicts[verdicts.length - 1].label.replace("_", " ") : "-";
       v.className = "verdict" + (verdicts.length ? "" : " muted");
     });
+    await loadIncidents(list);
   }
 
   function startEdit(a) {
@@ -143,12 +206,14 @@
     $("ann-start").value = iso(a.start_ms); $("ann-end").value = iso(a.end_ms);
     $("ann-kind").value = a.kind; $("ann-comment").value = a.comment;
     $("ann-series").value = a.series || "";
+    $("ann-group").value = groupText(a.group_key); $("ann-group").disabled = true;  // an edit keeps its group
     document.querySelector('input[name="ann-label"][value="' + a.label + '"]').checked = true;
     $("ann-save").textContent = "Update label"; $("ann-cancel").hidden = false;
     $("annotate").scrollIntoView({ behavior: "smooth" });
   }
   function endEdit() {
     $("ann-id").value = ""; $("ann-save").textContent = "Save label"; $("ann-cancel").hidden = true;
+    $("ann-group").disabled = false;
   }
 
   if (canWrite) {
@@ -165,8 +230,9 @@
         };
         const id = $("ann-id").value;
         if (id) await call("PATCH", api + "/annotations/" + id, body);
-        else await call("POST", api + "/annotations", Object.assign(body, { group_key: plotData.group }));
-        msg.textContent = (id ? "updated" : "saved") + " label " + body.label + " " + iso(body.start_ms) + " → " + iso(body.end_ms);
+        else await call("POST", api + "/annotations", Object.assign(body, { group_key: parseGroup($("ann-group").value) }));
+        const where = id ? "" : " on " + ($("ann-group").value || "all groups");
+        msg.textContent = (id ? "updated" : "saved") + " label " + body.label + " " + iso(body.start_ms) + " → " + iso(body.end_ms) + where;
         msg.className = "ok";
         endEdit();
         plot.selection = null;
