@@ -11,6 +11,9 @@ Reusable by every area: in ``tests/<area>/conftest.py`` write
 - ``postgres_url`` (function): a fresh, empty database on that cluster, as a SQLAlchemy URL.
 - ``prometheus_server`` (session): Debian ``prometheus`` scraping every second;
   ``.scrape(targets)`` points it at ``host:port`` targets, ``.query(promql)`` asks its HTTP API.
+- ``alertmanager_server`` (function): Debian ``prometheus-alertmanager`` whose one receiver is a
+  webhook the test runs (``.receiver.received``); ``.alerts()``, ``.silence(matchers)``.
+- ``webhook_receiver`` (function): an HTTP server recording the JSON bodies POSTed to it.
 
 A missing binary is a test failure naming the fix (``make system-deps``), never a skip.
 """
@@ -205,3 +208,137 @@ def db_url(request, monkeypatch):
         monkeypatch.setenv("ADMON_DATABASE_URL", url)
     yield url
     db.dispose_all()
+
+
+class AlertmanagerServer:
+    """Debian's ``prometheus-alertmanager`` on 127.0.0.1, routing every alert to one webhook
+    receiver (``webhook_url``) with short group_wait/group_interval, resolved notices included."""
+
+    def __init__(self, root: Path, port: int, binary: str, webhook_url: str) -> None:
+        self.root, self.port, self.binary, self.webhook_url = root, port, binary, webhook_url
+        self.config = root / "alertmanager.yml"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.config.write_text("\n".join([
+            "route:", "  receiver: test", "  group_by: ['...']", "  group_wait: 1s", "  group_interval: 1s",
+            "  repeat_interval: 1h",
+            "receivers:", "  - name: test", "    webhook_configs:",
+            f"      - url: {self.webhook_url!r}", "        send_resolved: true",
+        ]) + "\n")
+        self.proc = subprocess.Popen(
+            [self.binary, f"--config.file={self.config}", f"--storage.path={self.root / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
+            stdout=subprocess.DEVNULL, stderr=open(self.root / "alertmanager.log", "wb"),
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                pytest.fail(f"alertmanager exited: {(self.root / 'alertmanager.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        pytest.fail("alertmanager did not become ready in 60 s")
+
+    def alerts(self, **filters: str) -> list[dict]:
+        """``GET /api/v2/alerts`` (``active``, ``silenced``, ... as query parameters)."""
+        import httpx
+
+        reply = httpx.get(f"{self.url}/api/v2/alerts", params=filters, timeout=10)
+        reply.raise_for_status()
+        return reply.json()
+
+    def silence(self, matchers: dict[str, str], minutes: int = 60) -> str:
+        """``POST /api/v2/silences`` for alerts whose labels equal ``matchers``; the silence id."""
+        import datetime as dt
+
+        import httpx
+
+        now = dt.datetime.now(dt.UTC)
+        body = {"matchers": [{"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in matchers.items()],
+                "startsAt": now.isoformat(), "endsAt": (now + dt.timedelta(minutes=minutes)).isoformat(),
+                "createdBy": "admon tests", "comment": "silenced by a test"}
+        reply = httpx.post(f"{self.url}/api/v2/silences", json=body, timeout=10)
+        reply.raise_for_status()
+        return reply.json()["silenceID"]
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class WebhookReceiver:
+    """An HTTP server on 127.0.0.1 that records every JSON body POSTed to it (``received``)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        received: list = []
+        self.received = received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append(json.loads(body or b"null"))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook_receiver():
+    """A :class:`WebhookReceiver` for one test."""
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def alertmanager_server(tmp_path):
+    """A fresh Alertmanager for one test (alerts and silences do not leak between tests), whose one
+    receiver is a :class:`WebhookReceiver` (``server.receiver``)."""
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        pytest.fail("Alertmanager is not installed; run `make system-deps` (Debian package "
+                    "prometheus-alertmanager)")
+    receiver = WebhookReceiver()
+    root = tmp_path / "alertmanager"
+    root.mkdir()
+    server = AlertmanagerServer(root, free_port(), binary, receiver.url)
+    server.receiver = receiver  # type: ignore[attr-defined]
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        receiver.stop()

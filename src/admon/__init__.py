@@ -16,6 +16,8 @@ _EXPORTS = {
     "SourceConfig": "admon.config",
     "InputDataConfig": "admon.config",
     "DataSource": "admon.data.source",
+    "PrometheusSource": "admon.data.prometheus",
+    "InfluxSource": "admon.data.influx",
     "ReadReport": "admon.data.report",
     "Project": "admon.registry.api",
     "DetectionEntity": "admon.registry.api",

@@ -22,11 +22,20 @@ import json
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from admon.data.filters import check_filter_types, parse_filter, referenced_columns
 from admon.data.lake import check_name
 from admon.errors import ConfigError, explain_validation
+from admon.plugins import Registry
 
 AggMethod = Literal[
     "avg", "sum", "min", "max", "count", "median", "stddev", "first", "last", "p50", "p90", "p95", "p99"
@@ -218,10 +227,89 @@ class SourceConfig(_Frozen):
         return f"{self.producer}/{self.type_prefix}/{self.type}"
 
 
-class InputDataConfig(_Frozen):
-    """Several sources, bucketed in time per group and full-outer-joined on (groups, timestamp)."""
+#: Source kinds by name (entry-point group ``admon.sources``): ``lake`` (a :class:`SourceConfig`,
+#: read by ``admon.data.sources.LakeSource``), ``prometheus``, ``influx`` and plugins. A kind is
+#: either a :class:`QuerySource` subclass (its own config and reader) or a reader class whose
+#: ``config_class`` is its config. The modules are imported on the first lookup, not here.
+SOURCES: Registry[type] = Registry(
+    "source", "admon.sources",
+    builtin_modules=("admon.data.sources", "admon.data.prometheus", "admon.data.influx"))
 
-    source_configs: tuple[SourceConfig, ...] = Field(min_length=1)
+
+class QuerySource(_Frozen):
+    """Base of the sources that are not the lake (Prometheus, InfluxDB, plugins): a config that
+    reads its own raw samples.
+
+    A subclass declares ``kind: Literal["my_kind"] = "my_kind"`` (its name in JSON and YAML),
+    is registered in :data:`SOURCES` under that name, and implements :meth:`value_inputs` and
+    ``samples(start_ms, end_ms, context)`` (see :mod:`admon.data.sources`), which yields frames
+    of the raw samples: ``[*group_by, "timestamp", *value_columns()]``, output names, a group
+    that a sample lacks as None, a value that is not a number as None. The data job buckets,
+    aggregates, counts and joins them exactly as it does the lake's rows.
+    """
+
+    kind: str
+    rename: dict[str, str] = Field(default_factory=dict)
+
+    def value_inputs(self) -> list[str]:
+        """Names of the value columns as the source gives them (before ``rename``)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """How reports and errors name this source."""
+        return self.kind
+
+    def output_name(self, column: str) -> str:
+        """The name of a column (a label, tag or value) after ``rename``."""
+        return self.rename.get(column, column)
+
+    def value_columns(self) -> list[str]:
+        """Output value columns of this source."""
+        return [self.output_name(c) for c in self.value_inputs()]
+
+    @model_validator(mode="after")
+    def _check_rename(self) -> QuerySource:
+        if TIMESTAMP in self.rename or TIMESTAMP in self.rename.values():
+            raise ValueError("'timestamp' cannot be renamed, nor be the new name of a column")
+        for column, name in self.rename.items():
+            check_column_name("rename", column)
+            check_column_name("rename", name)
+        targets = list(self.rename.values())
+        dupes = sorted({n for n in targets if sum(_same_name(n, m) for m in targets) > 1})
+        if dupes:
+            raise ValueError(f"rename gives several columns the name(s) {dupes} ({_CASE_NOTE}); "
+                             "give each its own name")
+        for name in self.value_inputs():
+            check_column_name("value column", self.output_name(name))
+        return self
+
+
+def _source_config(item: Any) -> Any:
+    """A source config from its JSON/YAML form: ``kind`` names the kind, none (or ``lake``) the lake."""
+    if not isinstance(item, dict) or item.get("kind", "lake") == "lake":
+        return {k: v for k, v in item.items() if k != "kind"} if isinstance(item, dict) else item
+    kind = item["kind"]
+    if not isinstance(kind, str):
+        raise ValueError(f"source kind {kind!r} is not a name; use one of: {', '.join(SOURCES.names())}")
+    cls = SOURCES.get(kind)
+    cls = getattr(cls, "config_class", cls)
+    if not (isinstance(cls, type) and issubclass(cls, QuerySource)):
+        raise ValueError(f"source kind {kind!r} ({cls!r}) has no QuerySource config; fix its plugin")
+    return cls(**item)
+
+
+def source_label(source: SourceConfig | QuerySource) -> str:
+    """How reports and errors name a source: the lake path, or the query source's description."""
+    return source.lake_path() if isinstance(source, SourceConfig) else source.describe()
+
+
+class InputDataConfig(_Frozen):
+    """Several sources, bucketed in time per group and full-outer-joined on (groups, timestamp).
+
+    Sources of any kind mix: ``source_configs=[SourceConfig(...), PrometheusSource(...)]``.
+    """
+
+    source_configs: tuple[SourceConfig | SerializeAsAny[QuerySource], ...] = Field(min_length=1)
     agg_interval_seconds: int = Field(gt=0)
     agg_method: AggMethod = "avg"
     group_by: tuple[str, ...] = ()
@@ -231,6 +319,13 @@ class InputDataConfig(_Frozen):
             super().__init__(**kwargs)
         except ValidationError as exc:
             raise ConfigError(explain_validation(exc, "InputDataConfig")) from None
+
+    @field_validator("source_configs", mode="before")
+    @classmethod
+    def _build_sources(cls, items: Any) -> Any:
+        if isinstance(items, (list, tuple)):
+            return tuple(_source_config(item) for item in items)
+        return items
 
     @field_validator("group_by")
     @classmethod
@@ -257,13 +352,21 @@ class InputDataConfig(_Frozen):
     def _check_columns(self) -> InputDataConfig:
         seen: dict[str, tuple[int, str]] = {}
         for i, source in enumerate(self.source_configs):
-            outputs = [source.output_name(c) for c in source.select]
-            missing = [g for g in self.group_by if g not in outputs]
-            if missing:
-                raise ValueError(
-                    f"source_configs[{i}] ({source.lake_path()}) does not select the group_by "
-                    f"columns {missing}; add them to its select"
-                )
+            # a query source's groups are its series' labels or tags, found when it is read
+            outputs = self.source_value_columns(source)
+            if isinstance(source, SourceConfig):
+                selected = [source.output_name(c) for c in source.select]
+                missing = [g for g in self.group_by if g not in selected]
+                if missing:
+                    raise ValueError(
+                        f"source_configs[{i}] ({source.lake_path()}) does not select the group_by "
+                        f"columns {missing}; add them to its select"
+                    )
+            else:
+                clash = [c for c in outputs if c in self.group_by]
+                if clash:
+                    raise ValueError(f"source_configs[{i}] ({source.describe()}) gives the value column(s) "
+                                     f"{clash} the name of a group_by column; rename them")
             for column in outputs:
                 if column == TIMESTAMP or column in self.group_by:
                     continue
@@ -275,7 +378,7 @@ class InputDataConfig(_Frozen):
                         f"source_configs[{i}]; give one of them another name with rename"
                     )
                 seen[column.casefold()] = (i, column)
-            if source.filter_expression is not None:
+            if isinstance(source, SourceConfig) and source.filter_expression is not None:
                 try:
                     check_filter_types(source.filter_expression, self.declared_kinds(source))
                 except ConfigError as exc:
@@ -298,13 +401,14 @@ class InputDataConfig(_Frozen):
 
     def value_columns(self) -> list[str]:
         """Output value columns in source order: every selected column but timestamp and groups."""
-        out = []
-        for source in self.source_configs:
-            for column in source.select:
-                name = source.output_name(column)
-                if name != TIMESTAMP and name not in self.group_by:
-                    out.append(name)
-        return out
+        return [name for source in self.source_configs for name in self.source_value_columns(source)]
+
+    def source_value_columns(self, source: SourceConfig | QuerySource) -> list[str]:
+        """Output value columns of one of the sources."""
+        if isinstance(source, QuerySource):
+            return source.value_columns()
+        names = [source.output_name(c) for c in source.select]
+        return [n for n in names if n != TIMESTAMP and n not in self.group_by]
 
     def output_columns(self) -> list[str]:
         """Columns of the frame :class:`admon.DataSource` returns."""

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
         "sqlite:///.admon/admon.db", description="SQLAlchemy URL of the registry database."
     )
     model_store: str = Field(".admon/models", description="Root of the model store (folder or URL).")
+    prometheus_url: str | None = Field(
+        None, description="Base URL of the Prometheus a PrometheusSource reads when it names none.")
+    influx_url: str | None = Field(
+        None, description="Base URL of the InfluxDB 1.x an InfluxSource reads when it names none.")
     sinks: str = Field("", description="Comma-separated sink URLs results are exported to.")
     late_data_delay_seconds: int = Field(0, ge=0, description="How long to wait for late data.")
     max_catch_up_windows: int = Field(

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from admon.cli.tables import cli_console
+from admon.cli.tables import cli_console, print_json, print_table
 
 console = cli_console()
 runs_app = typer.Typer(help="Inspect detection runs.", no_args_is_help=True)
@@ -62,6 +62,9 @@ def run_cmd(
     entity: Annotated[str, typer.Argument(help="Entity id or title.")],
     start: Annotated[str, typer.Option("--from", help="Start of the range (ISO time or epoch ms).")],
     end: Annotated[str, typer.Option("--to", help="End of the range (ISO time or epoch ms).")],
+    alert: Annotated[bool, typer.Option("--alert", help="Send the incidents found to Alertmanager (or the "
+                                        "alert webhook) too; by default a backfill's incidents are "
+                                        "recorded, not alerted.")] = False,
 ) -> None:
     """Backfill: run every window of ENTITY inside [--from, --to], oldest first."""
     from rich.progress import (
@@ -84,7 +87,7 @@ def run_cmd(
             status = outcome.status if outcome is not None else "already done"
             bar.update(task, completed=done, total=total, status=status)
 
-        report = backfill(entity, start, end, runner=runner, progress=progress)
+        report = backfill(entity, start, end, runner=runner, progress=progress, alert=alert)
     no_data = f", {report.no_data} without data" if report.no_data else ""
     console.print(
         f"{report.windows} windows: {report.succeeded} ran, {report.already_done} already done, "
@@ -100,8 +103,9 @@ def runs_list(
     limit: Annotated[int, typer.Option(help="Newest N runs.")] = 50,
     status: Annotated[str | None, typer.Option(
         help="Only runs with this status: pending, running, retrying, succeeded, failed or no_data.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array (the fields of GET /api/entities/{id}/runs).")] = False,
 ) -> None:
-    """A table of ENTITY's runs: status, attempts, rows and stage timings, newest first."""
+    """A table of ENTITY's runs: status, attempts, rows and stage timings, newest first (UTC)."""
     from admon.errors import ConfigError
     from admon.registry import repository as repo
     from admon.registry.db import session_scope
@@ -114,6 +118,11 @@ def runs_list(
     with session_scope() as s:
         row = repo.get_entity(s, entity)
         runs = repo.list_runs(s, row.id, limit=limit, status=status)
+        if as_json:
+            from admon.service.schemas import RunPublic
+
+            print_json(RunPublic.model_validate(r).model_dump(mode="json") for r in runs)
+            return
         table = Table("run", "window start", "window end", "status", "attempts", "rows", "groups",
                       "anomalies", "read s", "score s", "write s", "total s", "error",
                       title=f"runs of {row.title} (id {row.id})")
@@ -131,7 +140,7 @@ def runs_list(
                           "" if r.rows is None else str(r.rows), "" if r.groups is None else str(r.groups),
                           "" if r.anomalies is None else str(r.anomalies), sec("read_s"), sec("score_s"),
                           sec("write_s"), sec("total_s"), error)
-    console.print(table)
+    print_table(table, console)
 
 
 def reproduce_cmd(run_id: Annotated[int, typer.Argument(help="Run id (see `admon runs list`).")]) -> None:

@@ -24,7 +24,7 @@ import duckdb
 import fsspec
 import pyarrow as pa
 
-from admon.config import TIMESTAMP, InputDataConfig
+from admon.config import TIMESTAMP, InputDataConfig, SourceConfig
 from admon.data.job import FILE, LINE, REASON, SourcePlan, checked_sql, q
 from admon.data.lake import LakeFile, list_files
 from admon.data.report import REASONS
@@ -202,6 +202,8 @@ def skipped_counts(config: InputDataConfig, lake_root: str, start_ms: int, end_m
     """
     total: Counter = Counter()
     for source in config.source_configs:
+        if not isinstance(source, SourceConfig):
+            continue  # a query source's samples are not in the lake
         files = list_files(lake_root, source.lake_path(), start_ms, end_ms).files
         if not files:
             continue

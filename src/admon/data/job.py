@@ -85,10 +85,30 @@ def lit(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class SampleColumns:
+    """The shape of a query source's samples, in the role of a SourceConfig: the columns are
+    top-level fields that already carry their output names, and there is no filter."""
+
+    label: str
+    select: tuple[str, ...]
+    filter_expression: None = None
+
+    def output_name(self, column: str) -> str:
+        return column
+
+    def filter_columns(self) -> list[str]:
+        return []
+
+    def lake_path(self) -> str:
+        """How messages name the source (the query source's description)."""
+        return self.label
+
+
+@dataclass(frozen=True)
 class SourcePlan:
     """Everything the SQL of one source needs, derived from the config and the scan fields."""
 
-    source: SourceConfig
+    source: SourceConfig | SampleColumns
     config: InputDataConfig
     fields: tuple[ScanField, ...]
 
@@ -331,12 +351,9 @@ def join_sql(config: InputDataConfig, tables: list[str]) -> str:
     """Full outer join of the per-source aggregates on (group_by…, timestamp), sorted."""
     keys = [*config.group_by, TIMESTAMP]
     using = ", ".join(q(k) for k in keys)
-    relations = []
+    relations: list[str] = []
     for table, source in zip(tables, config.source_configs):
-        values = [
-            source.output_name(c) for c in source.select
-            if c != TIMESTAMP and source.output_name(c) not in config.group_by
-        ]
+        values = config.source_value_columns(source)
         cols = ", ".join(q(c) for c in [*keys, *values])
         relations.append(f"(SELECT {cols} FROM {q(table)} WHERE {q(ROWS)} > 0) AS s{len(relations)}")
     body = relations[0] + "".join(f" FULL OUTER JOIN {r} USING ({using})" for r in relations[1:])

@@ -257,8 +257,8 @@ def check_filters_against_lake(config: InputDataConfig, lake_root: str) -> None:
     Columns the sample lacks are not checked here (the run reports them).
     """
     for source in config.source_configs:
-        if not source.filter_expression:
-            continue
+        if not isinstance(source, SourceConfig) or not source.filter_expression:
+            continue  # only a lake source has a filter
         files = latest_files(lake_root, source.lake_path())
         if files:
             _filter_column_types(source, config, sample_schema(files))

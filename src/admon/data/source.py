@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from admon.config import TIMESTAMP, InputDataConfig
+from admon.config import TIMESTAMP, InputDataConfig, QuerySource, SourceConfig, source_label
 from admon.data.diagnose import first_problem
 from admon.data.engines import engine_for
 from admon.data.engines.base import Engine, render
@@ -45,6 +45,7 @@ from admon.data.job import (
 from admon.data.lake import LakeFile, list_files
 from admon.data.report import FILE_REASONS, ReadReport, SourceReport
 from admon.data.schema import ScanField, plan_scan, sample_schema
+from admon.data.sources import SampleContext, SourceReadError, read_samples, sample_plan
 from admon.errors import AdmonError, ConfigError, DataError
 from admon.settings import load_settings
 from admon.timeutil import TimeLike, check_window
@@ -98,12 +99,17 @@ class DataSource:
         prefix = f"admon_{uuid.uuid4().hex[:10]}"
         sources = self.config.source_configs
         tables = [f"{prefix}_agg_{i}" for i in range(len(sources))]
-        report.sources = [SourceReport(s.lake_path()) for s in sources]
+        report.sources = [SourceReport(source_label(s)) for s in sources]
         created: list[str] = []
         by_path: dict[str, list[int]] = {}
         for i, source in enumerate(sources):
-            by_path.setdefault(source.lake_path(), []).append(i)
+            if isinstance(source, SourceConfig):
+                by_path.setdefault(source.lake_path(), []).append(i)
         try:
+            for i, source in enumerate(sources):
+                if isinstance(source, QuerySource):
+                    created += self._aggregate_samples(prefix, i, source, tables[i], start_ms, end_ms,
+                                                       report.sources[i])
             for path, members in by_path.items():
                 listing = list_files(self.lake_root, path, start_ms, end_ms)
                 self._skip_entries(listing.skipped, [report.sources[i] for i in members])
@@ -115,7 +121,8 @@ class DataSource:
                 try:
                     created += self._aggregate_path(prefix, members, plans, files, tables, start_ms, end_ms, report)
                 except Exception as exc:
-                    filters = [sources[i].filter_expression for i in members if sources[i].filter_expression]
+                    filters = [s.filter_expression for i in members
+                               if isinstance(s := sources[i], SourceConfig) and s.filter_expression]
                     if isinstance(exc, AdmonError) or not filters or not self.engine.is_data_error(exc):
                         raise
                     # the engine's message quotes the data value: name the filter instead
@@ -193,6 +200,41 @@ class DataSource:
             if self.strict and report.sources[i].skipped:
                 self._raise_first_problem(plans[i], used[i], start_ms, end_ms, report.sources[i])
         return created
+
+    def _aggregate_samples(self, prefix: str, i: int, source: QuerySource, table: str, start_ms: int,
+                           end_ms: int, report: SourceReport) -> list[str]:
+        """Run the job of a query source on its raw samples; return the relations created.
+
+        A source that cannot be read gives no samples at all (never a part of them, which would
+        make partly filled buckets): its buckets are null and the reason is counted.
+        """
+        plan = sample_plan(source, self.config)
+        context = SampleContext(self.config, lake_root=self.lake_root, engine=self.engine)
+        try:
+            samples = read_samples(source, start_ms, end_ms, context)
+        except SourceReadError as exc:
+            if self.strict:
+                raise
+            report.skipped[exc.reason] += 1
+            samples = None
+        if samples is not None and not len(samples):
+            if self.strict:
+                raise DataError(f"source {source.describe()}: the query returned no series for the window; "
+                                "check the query, or read without strict=True to count it (no_series)")
+            report.skipped["no_series"] += 1
+        scan = f"{prefix}_samples_{i}"
+        if samples is not None and len(samples):
+            self.engine.register_samples(scan, samples, plan.fields)
+            sql = aggregate_sql(plan, scan, start_ms, end_ms)
+        else:
+            sql = empty_aggregate_sql(plan)
+        self.engine.materialize(table, render(sql, self.engine.dialect))
+        self._count(plan, table, report)
+        if self.strict and report.skipped:
+            detail = ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items()))
+            raise DataError(f"source {source.describe()}: bad samples ({detail}); fix the query or the data, "
+                            "or read without strict=True to skip and count them")
+        return [scan]
 
     def _skip_entries(self, skipped: list[tuple[str, str]], reports: list[SourceReport]) -> None:
         """Count the lake entries that are not read (never opened), or raise in strict mode."""

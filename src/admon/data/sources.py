@@ -1,19 +1,26 @@
 """Where raw samples come from: the :class:`Source` protocol and its registry (``admon.sources``).
 
-A source of an :class:`~admon.config.InputDataConfig` yields *raw samples*: rows of
-``timestamp`` (epoch ms, in the window) and its selected columns under their output
-names, filtered, every row valid (skipped rows are the job's to count). The one data
-job buckets, aggregates and joins them, so an aggregation means the same for every
-source. A source kind is registered by name like every other plugin point
+**One rule for every kind.** A source of an :class:`~admon.config.InputDataConfig` yields
+*raw samples*: rows of ``(group columns…, timestamp, value columns)`` under their output names.
+The one data job (:class:`~admon.data.source.DataSource`) checks, buckets, aggregates and
+joins them, so ``avg``, ``max``, ``p95``, the skip reasons and the null-not-0 rule mean the
+same whatever the source. A source kind is registered by name like every other plugin point
 (:mod:`admon.plugins`); a plugin package declares one with
 ``[project.entry-points."admon.sources"] my_kind = "my_package:MySource"``.
 
-The only built-in kind is ``lake`` (:class:`LakeSource`, configured by a
-:class:`~admon.config.SourceConfig`). The data job (:class:`~admon.data.source.DataSource`)
-still reads the lake with its own SQL, which pushes the filter and the aggregation into
-the scan; :meth:`LakeSource.samples` runs that same SQL up to the raw rows, so what it
-yields is exactly what the job aggregates. Sources that are not the lake (issue 16:
-Prometheus, InfluxDB) are read through :meth:`Source.samples`.
+Built-in kinds: ``lake`` (:class:`LakeSource`, configured by a
+:class:`~admon.config.SourceConfig`), ``prometheus``
+(:class:`~admon.data.prometheus.PrometheusSource`) and ``influx``
+(:class:`~admon.data.influx.InfluxSource`). The job reads the lake with its own SQL, which
+pushes the filter and the aggregation into the scan; :meth:`LakeSource.samples` runs that same
+SQL up to the raw rows, so what it yields is exactly what the job aggregates. A
+:class:`~admon.config.QuerySource` (every other kind) is its own config and reader: the job
+puts the frames its ``samples`` yields into the engine as a relation of top-level fields and
+runs the same SQL on it as on a lake scan (:func:`sample_plan`).
+
+A query source that cannot be read raises :class:`SourceReadError` with a reason
+(:data:`SOURCE_REASONS`): the read counts it for that source (its buckets are then null, never
+partly filled) or, in strict mode, raises it.
 """
 
 from __future__ import annotations
@@ -25,15 +32,30 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
-from admon.config import TIMESTAMP, InputDataConfig, SourceConfig
+from admon.config import SOURCES, TIMESTAMP, InputDataConfig, QuerySource, SourceConfig
 from admon.data.engines import engine_for
 from admon.data.engines.base import render
-from admon.data.job import REASON, SourcePlan, checked_sql, q
+from admon.data.job import REASON, SampleColumns, SourcePlan, checked_sql, q
 from admon.data.lake import list_files
-from admon.data.schema import plan_scan, sample_schema
-from admon.errors import ConfigError
-from admon.plugins import Registry
+from admon.data.schema import ScanField, plan_scan, sample_schema
+from admon.errors import ConfigError, DataError
 from admon.settings import load_settings
+
+#: Why a query source gave no samples, counted once per read of the source (not per row).
+SOURCE_REASONS = {
+    "source_unreachable": "the server could not be reached (connection refused, DNS, TLS), even after retries",
+    "source_timeout": "the server did not answer within the source's timeout_s, even after retries",
+    "source_server_error": "the server answered with an error (HTTP 5xx) even after retries",
+    "no_series": "the query returned no series (no sample at all) for the window",
+}
+
+
+class SourceReadError(DataError):
+    """A query source could not be read; ``reason`` is one of :data:`SOURCE_REASONS`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -54,8 +76,7 @@ class Source(Protocol):
         """Raw samples of ``[start_ms, end_ms)``: frames of ``timestamp`` and the output columns."""
 
 
-#: Source kinds by name; a kind is a class built from its config (``kind(config)``).
-SOURCES: Registry[type] = Registry("source", "admon.sources", builtin_modules=("admon.data.sources",))
+#: Source kinds by name (defined with the configs, which look kinds up to read JSON and YAML).
 register_source = SOURCES.register
 
 
@@ -99,9 +120,41 @@ class LakeSource:
 
 
 def source_for(config: Any) -> Source:
-    """The registered source built from ``config``: its kind is the one whose ``config_class`` it is."""
+    """The source that reads ``config``: a query source itself, or the registered kind whose
+    ``config_class`` it is (a SourceConfig: the lake)."""
+    if isinstance(config, QuerySource):
+        return config  # type: ignore[return-value]  # its kind implements samples()
     for _, kind in SOURCES.items():
         if isinstance(config, getattr(kind, "config_class", ())):
             return kind(config)
     raise ConfigError(f"no registered source kind takes a {type(config).__name__}; known kinds: "
                       f"{', '.join(SOURCES.names())} (a SourceConfig is a lake source)")
+
+
+def sample_plan(source: QuerySource, config: InputDataConfig) -> SourcePlan:
+    """The job's plan of a query source's samples: top-level fields under their output names,
+    the groups as text, the values as numbers, and the timestamp as text, as the lake's is read,
+    so that the job parses and checks it the same way (a fraction of a ms is counted, not rounded)."""
+    values = config.source_value_columns(source)
+    fields = [ScanField(g, ("",), "VARCHAR") for g in config.group_by]
+    fields.append(ScanField(TIMESTAMP, ("",), "VARCHAR"))
+    fields += [ScanField(v, ("",), "DOUBLE") for v in values]
+    shape = SampleColumns(source.describe(), (*config.group_by, TIMESTAMP, *values))
+    return SourcePlan(shape, config, tuple(fields))
+
+
+def read_samples(source: QuerySource, start_ms: int, end_ms: int, context: SampleContext) -> pd.DataFrame:
+    """Every sample a query source yields for ``[start_ms, end_ms)``, as one frame of the plan's
+    columns (object dtype: None stays null and NaN stays NaN, so each is counted as what it is)."""
+    columns = [*context.input_config.group_by, TIMESTAMP, *context.input_config.source_value_columns(source)]
+    frames = [f for f in source.samples(start_ms, end_ms, context) if len(f)]  # type: ignore[attr-defined]
+    for frame in frames:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"source {source.describe()} yielded samples without the column(s) {missing}; "
+                            f"a source's samples have the columns {columns} (a bug of the source's kind)")
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    samples = pd.concat([f[columns].astype(object) for f in frames], ignore_index=True)
+    samples[TIMESTAMP] = [None if t is None else str(t) for t in samples[TIMESTAMP].tolist()]
+    return samples

@@ -34,7 +34,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from admon.alerts.rules import AlertRule, AlertRuleCreate
 from admon.config import InputDataConfig
+from admon.errors import ConfigError, NotFoundError
+from admon.registry import alert_rules as registry_alert_rules
 from admon.registry import repository as repo
 from admon.registry.db import session_scope
 from admon.registry.models import EntityRow, ProjectRow
@@ -45,8 +48,9 @@ from admon.registry.schemas import (
     ProjectCreate,
     ProjectUpdate,
 )
+from admon.timeutil import now_ms
 
-__all__ = ["DetectionEntity", "Project", "record_model"]
+__all__ = ["DetectionEntity", "Project", "add_alert_rule", "record_model"]
 
 
 @dataclasses.dataclass
@@ -244,6 +248,21 @@ class DetectionEntity(EntityRecord):
         self._refresh(fresh)
         return self
 
+    def alert_rules(self) -> list[AlertRule]:
+        """This entity's alert rules, in the order incidents are matched (none: every incident alerts)."""
+        with session_scope(self.database_url) as s:
+            return registry_alert_rules.list_rules(s, self.id)
+
+    def add_alert_rule(self, name: str, **fields: Any) -> AlertRule:
+        """Add an alert rule (:class:`~admon.alerts.AlertRuleCreate`: ``min_score``,
+        ``min_duration_minutes``, ``groups``, ``labels``, ``annotations``); a rule that does not
+        fit the entity is a :class:`~admon.errors.ConfigError` and nothing is stored."""
+        return add_alert_rule(self.id, name=name, database_url=self.database_url, **fields)
+
+    def delete_alert_rule(self, rule_id: int) -> None:
+        with session_scope(self.database_url) as s:
+            registry_alert_rules.delete_rule(s, self.id, rule_id)
+
     def enable(self) -> DetectionEntity:
         return self._set_enabled(True)
 
@@ -266,6 +285,18 @@ class DetectionEntity(EntityRecord):
         for field in dataclasses.fields(self):
             if field.name != "database_url":
                 setattr(self, field.name, getattr(fresh, field.name))
+
+
+def add_alert_rule(entity: int | str, *, database_url: str | None = None, **fields: Any) -> AlertRule:
+    """Add an alert rule to ``entity`` (id or title): see :meth:`DetectionEntity.add_alert_rule`.
+    An unknown entity, like a rule that does not fit, is a :class:`~admon.errors.ConfigError`."""
+    rule = AlertRuleCreate.parse(**fields)
+    with session_scope(database_url) as s:
+        try:
+            row = repo.get_entity(s, entity)
+        except NotFoundError as exc:
+            raise ConfigError(f"entity: {exc}") from None
+        return registry_alert_rules.create_rule(s, row, rule, now_ms())
 
 
 def record_model(namespace: str, model: str, version: str | int | None = None, *, store: Any = None,

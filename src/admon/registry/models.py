@@ -14,6 +14,7 @@ Tables:
 - ``leases``: named leases, e.g. the right to deliver to one sink.
 - ``action_episodes``: the open episodes of entities' action rules (forecast notices).
 - ``incidents``: anomalous windows of one entity and group merged into one incident.
+- ``alert_rules``: which incidents of an entity alert, and their labels (:mod:`admon.alerts`).
 - ``users``, ``groups``, ``memberships``, ``api_tokens``, ``annotations``: for the service.
 """
 
@@ -234,6 +235,24 @@ class IncidentRow(Base):
     revision: Mapped[int] = mapped_column(Integer)
     quiet_windows: Mapped[int] = mapped_column(Integer, default=0)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AlertRuleRow(Base):
+    """An alert rule of one entity (:mod:`admon.alerts.rules`): which of its incidents alert, with
+    which labels and annotations (templates). Goes with its entity."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (UniqueConstraint("entity_id", "name", name="uq_alert_rules_entity_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("detection_entities.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    min_score: Mapped[float] = mapped_column(Float, default=0.0)
+    min_duration_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    groups: Mapped[dict[str, Any]] = mapped_column(JSON)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON)
+    annotations: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
 
 
 class LeaseRow(Base):

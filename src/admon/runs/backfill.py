@@ -6,6 +6,9 @@ run succeeded and exports nothing new. A failed window is retried (with
 backoff) up to ``ADMON_RUN_MAX_ATTEMPTS`` times, recorded as failed, and the
 next windows still run; backfilling a range again retries its failed windows
 and runs its ``no_data`` windows again (their data may have arrived since).
+
+History is not news: the incidents a backfill finds are recorded (and exported as
+documents) but not alerted, unless ``alert=True`` (``admon run … --alert``).
 """
 
 from __future__ import annotations
@@ -43,9 +46,20 @@ def backfill(
     *,
     runner: Runner | None = None,
     progress: Callable[[int, int, RunOutcome | None], None] | None = None,
+    alert: bool = False,
 ) -> BackfillReport:
-    """Run every window ``[t - interval, t)`` that lies inside ``[start, end]``, oldest first."""
+    """Run every window ``[t - interval, t)`` that lies inside ``[start, end]``, oldest first;
+    ``alert``: its incidents (and health) alert like the scheduler's (default: recorded only)."""
     runner = runner or Runner()
+    forced, runner.alerting = runner.alerting, alert
+    try:
+        return _backfill(runner, entity, start, end, progress)
+    finally:
+        runner.alerting = forced
+
+
+def _backfill(runner: Runner, entity: int | str, start: TimeLike, end: TimeLike,
+              progress: Callable[[int, int, RunOutcome | None], None] | None) -> BackfillReport:
     runner.clear_caches()  # a backfill reads the lake as it is now (late data included)
     start_ms, end_ms = check_window(start, end)
     if runner.reads_lake:

@@ -37,6 +37,8 @@ from typing import Any
 import fsspec
 import pandas as pd
 
+from admon.alerts import AlertContext
+from admon.alerts.queue import alert_sinks, queue_health_alert, queue_incident_alerts, run_alerts
 from admon.errors import ConfigError, DataError, IntegrityError
 from admon.incidents import incident_document, merge_window, window_results
 from admon.models.scoring import Scorer
@@ -134,6 +136,7 @@ class Runner:
         owner: str | None = None,
         on_event: EventHook | None = None,
         reader: Callable[[EntitySpec, int, int], tuple[pd.DataFrame, dict]] | None = None,
+        alert_to: list[Sink] | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.database_url = database_url or self.settings.database_url
@@ -141,6 +144,11 @@ class Runner:
         self.sinks = sinks if sinks is not None else parse_sinks(
             self.settings.sinks, timeout_seconds=self.settings.sink_timeout_seconds,
             chunk_size=self.settings.sink_chunk_size)
+        #: Where alerts go (``ADMON_ALERTMANAGER_URL``, ``ADMON_ALERT_WEBHOOK_URL``); empty: no alerts.
+        self.alert_sinks = alert_to if alert_to is not None else alert_sinks(self.settings)
+        #: Whether this runner's runs alert: None = unless a backfill made the run (history is not
+        #: news); a backfill sets it to its ``--alert`` choice while it runs.
+        self.alerting: bool | None = None
         self.owner = owner or new_owner_id()
         self.on_event = on_event or (lambda *a, **k: None)
         self.reader = reader or self._read_lake
@@ -354,6 +362,7 @@ class Runner:
             if output.episodes:
                 episodes.apply_episode_changes(s, entity.id, claim.run_id, output.episodes, now)
             self._commit_incidents(s, claim, entity, docs, now)
+            self._commit_health(s, claim, entity, SUCCEEDED, now)
             timings["write_s"] = round(time.perf_counter() - t0, 6)
             timings["total_s"] = round(time.perf_counter() - started, 6)
             repo.set_run_values(s, claim.run_id, timings=timings)
@@ -367,16 +376,47 @@ class Runner:
         results = [d for d in docs if d.get("type") == DOCUMENT_TYPE]
         if not results:  # a kind without result documents has no incidents
             return
-        changes = merge_window(entity.id, registry_incidents.open_incidents(s, entity.id),
+        previous = registry_incidents.open_incidents(s, entity.id)
+        changes = merge_window(entity.id, previous,
                                window_results(results), window_end_ms=claim.window_end_ms,
                                quiet_windows=self.settings.incident_quiet_windows)
         registry_incidents.apply_incident_changes(s, entity.id, changes, now)
+        if self.alert_sinks and run_alerts(s, claim.run_id, self.alerting):
+            # open and changed incidents that match a rule: alerts, in this same commit
+            queue_incident_alerts(s, self.alert_sinks, self._alert_context(entity), previous=previous,
+                                  changes=changes, open_now=registry_incidents.open_incidents(s, entity.id),
+                                  results=results, run_id=claim.run_id, window_end_ms=claim.window_end_ms,
+                                  now=now)
         incident_docs = [incident_document(c.incident, entity_title=entity.title, project_id=entity.project_id,
                                            producer=entity.monit_producer, updated_ms=now)
                          for c in changes if c.emits]
         registry_incidents.queue_documents(
             s, [(sink.url, d) for sink in self.sinks if sink.durable for d in incident_docs],
             claim.run_id, claim.window_end_ms, now)
+
+    def _alert_context(self, entity: EntitySpec) -> AlertContext:
+        return AlertContext(entity_id=entity.id, entity=entity.title, slide_ms=entity.slide_ms,
+                            public_url=self.settings.public_url)
+
+    def _commit_health(self, s: Any, claim: Claim, entity: EntitySpec | None, status: str, now: int) -> None:
+        """Raise, refresh or resolve the entity's health alert after a run finished with ``status``
+        (``health_alert_runs`` no_data/failed runs in a row), in the run's commit."""
+        if not self.alert_sinks or not run_alerts(s, claim.run_id, self.alerting):
+            return
+        if entity is None:
+            entity = self.entity(claim.entity_id)
+        queue_health_alert(s, self.alert_sinks, self._alert_context(entity), status=status,
+                           runs_needed=self.settings.health_alert_runs, run_id=claim.run_id,
+                           window_end_ms=claim.window_end_ms, now=now)
+
+    def _commit_health_safely(self, s: Any, claim: Claim, now: int) -> None:
+        """:meth:`_commit_health` of a failed run: the failure is recorded even if the alert cannot
+        be queued (the entity itself may be what failed to load)."""
+        try:
+            with s.begin_nested():
+                self._commit_health(s, claim, None, FAILED, now)
+        except Exception as exc:  # noqa: BLE001 - the run's failure record must not be lost
+            log.warning("run %s: could not queue the health alert (%s)", claim.run_id, exc)
 
     def _record_no_data(self, claim: Claim, entity: EntitySpec, report: dict, timings: dict,
                         started: float) -> RunOutcome:
@@ -388,6 +428,8 @@ class Runner:
         with self.factory() as s:
             owned = repo.finish_run_no_data(s, claim.run_id, self.owner, {
                 "provenance": provenance, "timings": timings, "finished_ms": now_ms()})
+            if owned:
+                self._commit_health(s, claim, entity, NO_DATA, now_ms())
             s.commit()
         if not owned:
             self.on_event("run_lost_lease", run_id=claim.run_id)
@@ -417,9 +459,11 @@ class Runner:
         now = now_ms()
         timings["total_s"] = round(time.perf_counter() - started, 6)
         with self.factory() as s:
-            repo.record_run_failure(s, claim.run_id, self.owner, {
+            owned = repo.record_run_failure(s, claim.run_id, self.owner, {
                 "status": status, "failures": failures, "next_attempt_ms": now + wait_ms,
                 "error": f"{message}\n\n{detail}", "timings": timings, "finished_ms": now})
+            if final and owned:
+                self._commit_health_safely(s, claim, now)
             s.commit()
         log.warning("run %s (window end %s) %s after failure %d: %s", claim.run_id, claim.window_end_ms,
                     status, failures, message)
@@ -434,7 +478,7 @@ class Runner:
     def deliver(self, *, max_batches: int | None = None) -> outbox.DeliveryReport:
         """Send queued documents to the durable sinks (see :mod:`admon.sinks.outbox`): those of
         ``ADMON_SINKS`` and the action sinks (webhooks) of the entities' job configs."""
-        sinks = [*self.sinks, *self.action_sinks()]
+        sinks = [*self.sinks, *self.action_sinks(), *self.alert_sinks]
         if not any(s.durable for s in sinks):
             return outbox.DeliveryReport()
         # A deliverer that died blocks its sink until its lease expires: keep that short (it is

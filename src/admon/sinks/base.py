@@ -65,7 +65,7 @@ class SinkOptions:
 SINKS: Registry[type] = Registry(
     "sink", "admon.sinks",
     builtin_modules=("admon.sinks.jsonl", "admon.sinks.monit_http", "admon.sinks.prometheus",
-                     "admon.sinks.webhook"),
+                     "admon.sinks.webhook", "admon.sinks.alertmanager"),
 )
 register_sink = SINKS.register
 

@@ -37,6 +37,11 @@ class Engine(Protocol):
         Rows that cannot be parsed become rows of nulls (so they are counted, not lost).
         """
 
+    def register_samples(self, view: str, frame: pd.DataFrame, fields: Sequence[ScanField]) -> None:
+        """Create ``view`` from a query source's samples: column ``f.name`` of ``frame`` becomes
+        the top-level scan column of each field, typed as ``f.sql_type`` (None becomes NULL,
+        a float NaN stays NaN), so the job's SQL reads it like a lake scan."""
+
     def probe(self, file: LakeFile, fields: Sequence[ScanField]) -> str | None:
         """None if the file can be read, else the reason it cannot."""
 

@@ -8,9 +8,12 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from admon.data.lake import LakeFile, parquet_schema
 from admon.data.schema import ScanField
+
+_ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64()}
 
 
 def _q(name: str) -> str:
@@ -116,6 +119,18 @@ class DuckDBEngine:
         if parquet_files:
             parts.append(self._parquet_scan(parquet_files, fields))
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(view)} AS {' UNION ALL '.join(parts)}")
+
+    def register_samples(self, view: str, frame: pd.DataFrame, fields: Sequence[ScanField]) -> None:
+        # through Arrow, built from Python objects: None is NULL and NaN stays NaN (a pandas float
+        # column would make both NaN), so a missing value and a NaN are counted as what they are
+        table = pa.table([pa.array(frame[f.name].tolist(), type=_ARROW_TYPES[f.sql_type], from_pandas=False)
+                          for f in fields], names=[f.scan_column("") for f in fields])
+        relation = f"{view}_arrow"
+        self.con.register(relation, table)
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_q(view)} AS SELECT * FROM {_q(relation)}")
+        finally:
+            self.con.unregister(relation)
 
     def probe(self, file: LakeFile, fields: Sequence[ScanField]) -> str | None:
         scan = (self._json_scan if file.format == "json" else self._parquet_scan)([file.path], fields)

@@ -283,6 +283,16 @@ class SparkEngine:
             scan = scan.unionByName(frame)
         scan.createOrReplaceTempView(view)
 
+    def register_samples(self, view: str, frame: pd.DataFrame, fields: Sequence[ScanField]) -> None:
+        """The samples were fetched on the driver (a query source answers over HTTP): they become
+        a DataFrame of Python rows, so None is NULL and NaN stays NaN."""
+        from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+
+        types = {"VARCHAR": StringType(), "BIGINT": LongType(), "DOUBLE": DoubleType()}
+        schema = StructType([StructField(f.scan_column(""), types[f.sql_type], True) for f in fields])
+        rows = list(zip(*(frame[f.name].tolist() for f in fields)))
+        self.spark.createDataFrame(rows, schema).createOrReplaceTempView(view)
+
     def probe(self, file: LakeFile, fields: Sequence[ScanField]) -> str | None:
         """Checked on the driver through fsspec (the lake listing already needs it): a gzip
         stream must decompress to its end, a Parquet file must have a readable footer."""
