@@ -62,11 +62,32 @@ class Settings(BaseSettings):
         2016, ge=0,
         description="At most this many buckets of history are read before a run's window, for "
         "detectors whose score depends on earlier points (their lookback).")
+    # --- alerts (admon.alerts) ---
+    alertmanager_url: str = Field(
+        "", description="Base URL of the Prometheus Alertmanager incidents and health alerts are posted "
+        "to (its v2 API), e.g. http://alertmanager:9093. Empty: no Alertmanager.")
+    alert_webhook_url: str = Field(
+        "", description="Without Alertmanager: an http(s) URL each alert is POSTed to as a JSON object "
+        "(the same labels, annotations, startsAt, endsAt and generatorURL). Empty: none.")
+    health_alert_runs: int = Field(
+        3, ge=1, description="This many consecutive no_data or failed runs of an entity raise a health "
+        "alert (resolved by its next succeeded run).")
+    public_url: str = Field(
+        "http://localhost:8000", description="The service's public base URL: alerts link to the entity "
+        "pages under it (their generatorURL).")
     # --- service ---
     metrics_token: SecretStr | None = Field(
         None, description="Bearer token a Prometheus scraper presents to /metrics. Unset: /metrics "
         "is open but shows only public projects' entities; set: /metrics answers 401 without "
         "'Authorization: Bearer <it>' and shows every entity's series with it.")
+
+    @field_validator("alertmanager_url", "alert_webhook_url", "public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("is not an http(s) URL; give one such as http://alertmanager:9093, or leave it empty")
+        return value.rstrip("/")
 
     @field_validator("metrics_token")
     @classmethod
