@@ -57,7 +57,7 @@ def on_spark(spark_frame, detector) -> pd.DataFrame:
     return scores.sort_values(["host", "timestamp"]).reset_index(drop=True)
 
 
-@pytest.mark.parametrize("name", ["robust_zscore", "isolation_forest"])
+@pytest.mark.parametrize("name", ["robust_zscore", "isolation_forest", "population"])
 def test_scores_on_spark_equal_in_process_scores(spark, lake, name):
     frame = DataSource(None, CONFIG, lake_root=lake).read(*WINDOW)
     detector = detectors.create(name).fit(frame)

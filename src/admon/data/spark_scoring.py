@@ -33,7 +33,8 @@ OK, FAILED = "ok", "failed"
 
 
 def _score_group(detector: Detector, keys: list[str], pdf: pd.DataFrame) -> pd.DataFrame:
-    """Score one group's rows (sorted by time) with the detector's own pandas code."""
+    """Score one group's rows (or a cross-group detector's whole frame), sorted by time, with the
+    detector's own pandas code."""
     pdf = pdf.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
     out = pd.DataFrame({k: pdf[k].astype(object) for k in keys})
     out[TIMESTAMP] = pdf[TIMESTAMP].astype("int64")
@@ -55,7 +56,8 @@ def score_on_spark(frame: Any, detector: Detector, *, group_by: list[str] | None
     status, error]``, computed group by group with ``applyInPandas``.
 
     ``group_by`` defaults to the group columns the detector learnt at fit. With no group
-    columns the whole frame is one series (one task).
+    columns the whole frame is one series (one task); so is it for a ``cross_group`` detector,
+    which scores each group against the others.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
@@ -84,8 +86,10 @@ def score_on_spark(frame: Any, detector: Detector, *, group_by: list[str] | None
     def apply(pdf: pd.DataFrame) -> pd.DataFrame:
         return _score_group(detector, keys, pdf)
 
-    if keys:
+    if keys and not detector.cross_group:
         return selected.groupBy(*keys).applyInPandas(apply, schema=schema)
+    # one series, or a detector that scores each group against the others (peer analysis):
+    # the whole frame in one task
     return selected.withColumn("__one", F.lit(0)).groupBy("__one").applyInPandas(
         lambda pdf: apply(pdf.drop(columns="__one")), schema=schema
     )

@@ -102,11 +102,14 @@ class Detector(abc.ABC):
     * ``Config`` -- its :class:`DetectorConfig` subclass.
     * ``name`` -- set by :func:`admon.detectors.register`.
     * ``multivariate`` -- True if the method scores several features jointly.
+    * ``cross_group`` -- True if a group's score depends on the other groups' rows (peer
+      analysis); such a detector is scored over a whole frame, never group by group.
     """
 
     Config: ClassVar[type[DetectorConfig]] = DetectorConfig
     name: ClassVar[str] = ""
     multivariate: ClassVar[bool] = False
+    cross_group: ClassVar[bool] = False
 
     def __init__(self, config: DetectorConfig | dict | None = None, **params: Any) -> None:
         if config is not None and params:
@@ -425,6 +428,7 @@ DETECTORS: Registry[type[Detector]] = Registry(
         "admon.detectors.deep",
         "admon.detectors.ensemble",
         "admon.detectors.streaming",
+        "admon.detectors.population",
     ),
 )
 

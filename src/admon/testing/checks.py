@@ -217,6 +217,19 @@ def check_a_groups_scores_do_not_depend_on_the_other_groups(detector: Detector) 
                                    rtol=1e-6, atol=1e-9)
 
 
+def check_a_group_that_leaves_its_peers_scores_highest(detector: Detector) -> None:
+    # the cross-group counterpart of the check above: other groups' rows are the reference
+    hosts = tuple(f"h{i}" for i in range(6))
+    frame = make_frame(hosts=hosts)
+    det = _fresh(detector).fit(frame)
+    moved = frame.copy()
+    late = (moved["host"] == "h5") & (moved["timestamp"] >= moved["timestamp"].quantile(0.75))
+    moved.loc[late, det.feature_columns_] += 20 * moved[det.feature_columns_].std()
+    worst = det.score(moved).groupby(moved["host"]).max()
+    assert worst.idxmax() == "h5" and worst["h5"] > 2 * worst.drop("h5").max(), (
+        f"{det.name}: a host shifted away from five peers did not stand out: {worst.to_dict()}")
+
+
 def check_its_post_rule_chain_labels_its_scores(detector: Detector) -> None:
     # the chain a model of this detector is trained with: its own rules, calibrate, threshold
     frame = make_frame()
@@ -248,6 +261,12 @@ DETECTOR_CHECKS: tuple[Callable[[Detector], None], ...] = (
     check_a_groups_scores_do_not_depend_on_the_other_groups,
     check_its_post_rule_chain_labels_its_scores,
 )
+
+
+#: The checks a cross-group detector (``Detector.cross_group``) takes instead of per-group ones.
+CROSS_GROUP_CHECKS: dict[Callable[[Detector], None], Callable[[Detector], None]] = {
+    check_a_groups_scores_do_not_depend_on_the_other_groups: check_a_group_that_leaves_its_peers_scores_highest,
+}
 
 
 # ---------------------------------------------------------------------------- post-rules
@@ -443,6 +462,8 @@ def checks_for(objects: Iterable[Checked]) -> Iterator[tuple[Any, Callable[[Any]
     for obj in objects:
         if isinstance(obj, Detector):
             checks: tuple[Callable[[Any], None], ...] = DETECTOR_CHECKS
+            if obj.cross_group:  # its scores depend on the other groups by design
+                checks = tuple(CROSS_GROUP_CHECKS.get(c, c) for c in checks)
         elif isinstance(obj, PostRule):
             checks = POST_RULE_CHECKS
         elif isinstance(obj, SinkProbe):
