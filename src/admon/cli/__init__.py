@@ -30,9 +30,11 @@ COMMAND_MODULES = [
     "admon.cli.forecast",
     "admon.cli.models",
     "admon.cli.benchmark",
+    "admon.cli.corpus",
     "admon.cli.registry",
     "admon.cli.runs",
     "admon.cli.incidents",
+    "admon.cli.pretrain",
 ]
 
 
