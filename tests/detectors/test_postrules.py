@@ -124,10 +124,11 @@ def test_an_old_post_rules_dict_loads_as_the_equivalent_chain():
 def test_an_old_default_model_gets_back_the_refractory_period_its_detector_applied():
     # before the chain, the default detector suppressed inside score(); its stored post-rules
     # only calibrate and threshold, so loading them with the detector puts suppress first
-    det = detectors.create("default", refractory=7, refractory_gap=0.1)
+    det = detectors.create("default_v1", refractory=7, refractory_gap=0.1)
     old = _old_post_rules_dict(75.0, Calibrator().fit(np.linspace(0, 1, 100)))
     chain = PostRuleChain.from_dict(old, detector=det)
-    assert [r.get_config() for r in chain][0] == {"name": "suppress", "period": 7, "gap": 0.1, "factor": 0.5, "top": 1.0}
+    assert [r.get_config() for r in chain][0] == {"name": "suppress", "period": 7, "gap": 0.1, "factor": 0.5, "top": 1.0,
+                                                   "period_minutes": 0.0, "floor": 0.0}
     assert [r.name for r in PostRuleChain.from_dict(old, detector=detectors.create("ewma"))] == ["calibrate", "threshold"]
 
 

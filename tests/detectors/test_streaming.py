@@ -1,4 +1,4 @@
-"""The ``default`` detector: its kernels against brute force, causality, streaming, persistence."""
+"""The ``default_v1`` detector (``default`` before issue 14): its kernels against brute force, causality, streaming, persistence."""
 
 from __future__ import annotations
 
@@ -107,12 +107,12 @@ def _series(n=1500, seed=0):
     return 10 + np.sin(np.arange(n) * 2 * np.pi / 96) + 0.1 * rng.standard_normal(n)
 
 
-def test_default_is_registered_and_finds_a_level_shift():
-    assert "default" in detectors.available()
+def test_default_v1_is_registered_and_finds_a_level_shift():
+    assert "default_v1" in detectors.available()
     x = _series()
     x[1200:] += 2.5
     frame = _frame(x)
-    s = detectors.create("default").fit(frame).score(frame)
+    s = detectors.create("default_v1").fit(frame).score(frame)
     assert ((s >= 0) & (s <= 1)).all()
     assert 1200 <= int(s.iloc[300:].idxmax()) < 1210
     # the alarm is an outlier: far above the usual score

@@ -202,8 +202,8 @@ def test_default_nab_dev_score_is_unchanged_by_suppress_moving_into_the_chain(na
     # ('suppress'); the benchmark applies that chain, so the score is the one measured
     # before the move (75.20 / 72.32 / 78.13), file by file.
     before = json.loads((Path(__file__).parent / "data" / "default_nab_dev_before_suppress_moved.json").read_text())
-    assert [rule.name for rule in shaping_rules(detectors.create("default"))] == ["suppress"]
-    run = run_detector(load_corpus(nab_dev), "default")
+    assert [rule.name for rule in shaping_rules(detectors.create("default_v1"))] == ["suppress"]
+    run = run_detector(load_corpus(nab_dev), "default_v1")
     assert {p: round(r.normalized, 4) for p, r in run.nab.items()} == before["nab"]
     assert run.nab["standard"].threshold == pytest.approx(before["standard_threshold"], rel=1e-12)
     per_file = {k: round(v, 6) for k, v in run.nab["standard"].per_file.items()}

@@ -8,6 +8,8 @@ round-trips as ``{"name": ..., **params}`` through one name -> class registry
 * ``suppress`` -- the refractory period: a score is multiplied by ``factor`` unless
   it beats the largest score of the previous ``period`` rows of its group by ``gap``
   of the distance from that maximum to ``top``: one event raises one alarm, at its start.
+  With ``period_minutes`` > 0 the period is measured in time from each kept score (event
+  onsets, :func:`event_onsets`), and scores below ``floor`` are never kept.
 * ``calibrate`` -- raw score -> 0-100 from how rare it is among the training scores (as
   Elastic's anomaly score). With ``surprise = -log10(tail probability)`` (the tail beyond
   ``tail_quantile`` of the training scores extrapolated by an exponential fit, computed in log
@@ -21,7 +23,11 @@ round-trips as ``{"name": ..., **params}`` through one name -> class registry
   ``10**-max_surprise``) gives 87.5, ``x = 200`` gives 95.8, ``x = 10**6`` gives 99.94; two
   different raw scores beyond the training data get different float64 calibrated scores
   (what results and documents store) up to ``x`` of about 10**8. The threshold (75) and the
-  scale below it are unchanged. Adds ``severity``.
+  scale below it are unchanged. Adds ``severity``. With ``unit='tail_probability'`` (what
+  :meth:`PostRuleChain.for_detector` uses when the detector's ``calibration_params()`` ask for it,
+  as the default detector's do: its scores are already ``1 - tail probability``) nothing is
+  fitted and ``surprise = -log10(1 - score)``, so a calibrated score means the same tail
+  probability on every series and every entity.
 * ``threshold`` -- ``is_anomaly = score >= threshold`` (on the calibrated scale after ``calibrate``).
   A chain with a threshold keeps ``severity`` on anomalous rows only (None on the others): the
   anomalous range ``[threshold, 100]`` is split in four equal bands, warning < minor < major <
@@ -58,7 +64,7 @@ its groups and timestamps:
 >>> chain.apply(pd.Series([0.2, 0.9, 0.5, 0.95, 0.9, 0.3]), frame)["anomaly_score"].tolist()
 [0.2, 0.9, 0.25, 0.95, 0.9, 0.15]
 >>> chain.to_dict()
-{'rules': [{'name': 'suppress', 'period': 2, 'gap': 0.0, 'factor': 0.5, 'top': 1.0}]}
+{'rules': [{'name': 'suppress', 'period': 2, 'gap': 0.0, 'factor': 0.5, 'top': 1.0, 'period_minutes': 0.0, 'floor': 0.0}]}
 """
 
 from __future__ import annotations
@@ -66,7 +72,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -290,6 +296,10 @@ class CalibratorConfig(PostRuleConfig):
     max_surprise: float = Field(6.0, gt=0, description="-log10 tail probability that maps to 100.")
     tail_quantile: float = Field(0.9, gt=0.5, lt=1.0, description="Where the exponential tail starts.")
     n_quantiles: int = Field(201, ge=11, description="Stored quantiles of the training scores.")
+    unit: Literal["fitted", "tail_probability"] = Field(
+        "fitted", description="fitted: rarity among the training scores; tail_probability: the scores are "
+        "already 1 - a tail probability (e.g. the default detector's), so surprise = -log10(1 - score).",
+    )
 
 
 _CALIBRATOR_STATE = ("quantiles_", "probs_", "tail_start_", "tail_scale_", "n_")
@@ -312,6 +322,11 @@ class Calibrator:
         s = s[np.isfinite(s)]
         if s.size == 0:
             raise ConfigError("calibration needs at least one finite training score")
+        if self.config.unit == "tail_probability":
+            # the unit is fixed, so 75 means the same on every series and entity: nothing to learn
+            # (a sparse detector's training scores, mostly 0, would make a degenerate fitted tail)
+            self.n_ = int(s.size)
+            return self
         probs = np.linspace(0.0, 1.0, self.config.n_quantiles)
         self.quantiles_ = np.quantile(s, probs).tolist()
         self.probs_ = probs.tolist()
@@ -328,6 +343,11 @@ class Calibrator:
     def surprise(self, scores: pd.Series | np.ndarray) -> np.ndarray:
         """``-log10 P(training score >= s)``, the exponential tail beyond ``tail_start_`` in log
         space: it grows linearly with ``s`` there and never saturates (a missing score: 0)."""
+        if self.config.unit == "tail_probability":
+            if not hasattr(self, "n_"):
+                raise NotFittedError("Calibrator is not fitted; call fit(training_scores) first")
+            p = 1.0 - np.clip(np.nan_to_num(np.asarray(scores, dtype=float), nan=0.0), 0.0, 1.0)
+            return -np.log10(np.maximum(p, 1e-300))
         if not hasattr(self, "quantiles_"):
             raise NotFittedError("Calibrator is not fitted; call fit(training_scores) first")
         s = np.nan_to_num(np.asarray(scores, dtype=float), nan=-np.inf, posinf=np.finfo(float).max)
@@ -436,9 +456,15 @@ class SuppressConfig(PostRuleConfig):
     period: int = Field(50, ge=0, description="Rows after a peak during which lower scores are suppressed (0: off).")
     gap: float = Field(0.25, ge=0.0, lt=1.0,
                        description="Fraction of the distance to `top` a score must close over the recent peak.")
-    factor: float = Field(0.5, gt=0.0, le=1.0, description="What a suppressed score is multiplied by.")
+    factor: float = Field(0.5, ge=0.0, le=1.0, description="What a suppressed score is multiplied by.")
     top: float = Field(1.0, gt=0.0, allow_inf_nan=False,
                        description="Top of the score scale: 1 for [0, 1] detector scores, 100 after calibrate.")
+    period_minutes: float = Field(
+        0.0, ge=0.0, allow_inf_nan=False,
+        description="If > 0: event mode, the refractory period in minutes after each kept score (replaces `period`).",
+    )
+    floor: float = Field(0.0, ge=0.0, allow_inf_nan=False,
+                         description="Event mode: scores below this never start or raise an event.")
 
 
 @register_post_rule("suppress")
@@ -460,9 +486,50 @@ class SuppressRule(PostRule):
         c = self.config
         scores = table["anomaly_score"].to_numpy(dtype=float)
         out = scores.copy()
+        if c.period_minutes > 0:  # type: ignore[attr-defined]
+            series, timestamps = context.require_times(self.name)
+            for pos in series:
+                out[pos] = event_onsets(scores[pos], timestamps[pos], c.period_minutes, c.gap,  # type: ignore[attr-defined]
+                                        floor=c.floor, factor=c.factor, top=c.top)  # type: ignore[attr-defined]
+            return table.assign(anomaly_score=out)
         for pos in context.require(self.name):
             out[pos] = refractory(scores[pos], c.period, c.gap, factor=c.factor, top=c.top)  # type: ignore[attr-defined]
         return table.assign(anomaly_score=out)
+
+
+def event_onsets(scores: np.ndarray, timestamps: np.ndarray, period_minutes: float, gap: float, *,
+                 floor: float = 0.0, factor: float = 0.0, top: float = 1.0) -> np.ndarray:
+    """The refractory period in time, counted from each *kept* score (an event's onset).
+
+    A score at least ``floor`` is kept if no score was kept in the previous ``period_minutes``
+    (a new event), or if it beats the largest score kept in the current event by ``gap`` of
+    the distance from that score to ``top`` (the event became much more unusual; with scores
+    that are ``1 - tail probability``, ``gap=0.9`` asks for a tail ten times smaller). Every
+    other score is multiplied by ``factor``. Time, not rows, so that a series with gaps or a
+    coarser step is not held for longer or shorter than ``period_minutes``.
+
+    >>> ts = np.arange(6) * 60_000                      # one row a minute
+    >>> event_onsets(np.array([0.5, 0.99, 0.995, 0.9991, 0.2, 0.99]), ts, 3, 0.9, floor=0.9).tolist()
+    [0.0, 0.99, 0.0, 0.9991, 0.0, 0.0]
+    """
+    scores = np.asarray(scores, dtype=float)
+    out = factor * scores
+    period_ms = period_minutes * 60_000.0
+    last_ms, event_max = -np.inf, -np.inf
+    # only scores above the floor can be kept: a sparse Python loop over them
+    for i in np.flatnonzero(scores >= floor):
+        value, now = float(scores[i]), float(timestamps[i])
+        if now - last_ms >= period_ms:
+            keep = True
+            event_max = value
+        else:
+            keep = value > event_max + gap * (top - event_max)
+            if keep:
+                event_max = value
+        if keep:
+            out[i] = value
+            last_ms = now
+    return out
 
 
 class SustainedConfig(PostRuleConfig):
@@ -531,7 +598,9 @@ class PostRuleChain:
     def for_detector(cls, detector: Detector, threshold: float = DEFAULT_THRESHOLD,
                      **calibrator_params: Any) -> PostRuleChain:
         """The chain a model of ``detector`` is trained with: its own rules, then calibrate, threshold."""
-        return cls([*_detector_rules(detector), CalibrateRule(**calibrator_params),
+        # a detector whose scores have a fixed unit says how to calibrate them (the default detector)
+        own = detector.calibration_params() if hasattr(detector, "calibration_params") else {}
+        return cls([*_detector_rules(detector), CalibrateRule(**(own | calibrator_params)),
                     ThresholdRule(threshold=threshold)])
 
     def _check_order(self) -> None:
@@ -764,7 +833,7 @@ def _calibration_of(chain: PostRuleChain | None) -> tuple[Calibrator, float] | N
     """The chain's fitted calibrator and the threshold after it, if it has both."""
     calibrator = None
     for rule in chain or ():
-        if isinstance(rule, CalibrateRule) and hasattr(rule.calibrator, "quantiles_"):
+        if isinstance(rule, CalibrateRule) and hasattr(rule.calibrator, "n_"):
             calibrator = rule.calibrator
         elif isinstance(rule, ThresholdRule) and calibrator is not None:
             return calibrator, float(rule.config.threshold)  # type: ignore[attr-defined]

@@ -1,4 +1,6 @@
-"""The ``default`` detector: a causal, streaming ensemble for monitoring series, built on NAB.
+"""The ``default_v1`` detector (``default`` until issue 14): a causal, streaming ensemble for monitoring series.
+
+Kept for comparison; ``default`` is now :mod:`admon.detectors.events`, which reuses these channels.
 
 Design (what the leaders of the Numenta Anomaly Benchmark teach, in fast numpy)
 -------------------------------------------------------------------------------
@@ -47,7 +49,7 @@ All parameters are fixed: nothing is tuned per file or per category, and no
 parameter depends on a series' length or scale (everything is rank-, range- or
 IQR-relative). Cost per point is O(history) vectorised numpy work.
 
-Evidence (``admon benchmark ../shared/data/nab-dev --detector default``; BENCHMARKS.md
+Evidence (``admon benchmark ../shared/data/nab-dev --detector default_v1``; BENCHMARKS.md
 has the tables). NAB standard score on the 34-file development subset: 75.2
 (Numenta HTM 73.6, CAD OSE 71.7, ARTime 71.1). Without the shift channels and
 the gap the design scores 72.1; every parameter moved to x0.5-x1.5 keeps the
@@ -89,6 +91,7 @@ run over ``f`` from scratch. Scores lie in [0, 1].
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -316,9 +319,9 @@ def score_series(values: np.ndarray, config: DefaultConfig | None = None) -> np.
 
 
 # ---------------------------------------------------------------------------- detector
-@register("default")
+@register("default_v1")
 class DefaultDetector(Detector):
-    """admon's default detector: causal two-scale context novelty + HTM-style calibration.
+    """admon's first default detector (``default_v1``): causal two-scale context novelty + HTM-style calibration.
 
     See the module docstring for the design. Features are scored one by one and
     combined by their maximum.
@@ -372,6 +375,10 @@ class DefaultDetector(Detector):
         return vals
 
     def _score(self, frame: pd.DataFrame) -> np.ndarray:
+        return self._score_with(frame, lambda series: score_series(series, self.config))  # type: ignore[arg-type]
+
+    def _score_with(self, frame: pd.DataFrame, score_one: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """``score_one`` over each group's feature series, continued from the fitted state; max over features."""
         out = np.zeros(len(frame))
         values = self._values(frame)
         ts_all = frame[TIMESTAMP].to_numpy() if TIMESTAMP in frame.columns else None
@@ -379,7 +386,7 @@ class DefaultDetector(Detector):
             first = int(ts_all[pos[0]]) if ts_all is not None else None
             past = self._history(key, first)
             series = np.concatenate([past, values[pos]]) if len(past) else values[pos]
-            per_feature = [score_series(series[:, j], self.config)[len(past) :] for j in range(series.shape[1])]
+            per_feature = [score_one(series[:, j])[len(past) :] for j in range(series.shape[1])]
             out[pos] = np.max(per_feature, axis=0)
         return out
 
