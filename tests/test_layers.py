@@ -26,6 +26,7 @@ LATE_FILES = {
     "cli/data.py": "admon --help",
     "cli/models.py": "admon --help",
     "cli/benchmark.py": "admon --help",
+    "cli/corpus.py": "admon --help",
     # the package's create_app shortcut: importing admon.service.app from the package's
     # __init__ would make the package and its modules import each other
     "service/__init__.py": "package <-> module cycle",

@@ -193,7 +193,10 @@ def _parse_times(values: pd.Series) -> pd.Series:
     """NAB timestamp text, or integers as epoch milliseconds (lake labels), as naive UTC datetimes."""
     if pd.api.types.is_numeric_dtype(values):
         return pd.to_datetime(values.astype("int64"), unit="ms")
-    return pd.to_datetime(values, format="mixed")
+    try:  # NAB's own format, parsed about ten times faster than by guessing
+        return pd.to_datetime(values, format="%Y-%m-%d %H:%M:%S")
+    except (ValueError, TypeError):
+        return pd.to_datetime(values, format="mixed")
 
 
 def _to_timestamp(value) -> pd.Timestamp:
