@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from admon.service.app import create_app
 from admon.settings import load_settings
 from tests.service.conftest import World, build_world
+from tests.service.test_incident_labels import seed_incident
 
 DAY0 = 1652140800000
 HOSTILE = ["18446744073709551616", "99999999999999999999999", "9223372036854775808", "-1",
@@ -52,6 +53,7 @@ def _bodies(world: World) -> dict[tuple[str, str], dict]:
             "series": "value", "kind": "spike", "comment": "c"},
         ("patch", "/api/entities/{entity_id}/annotations/{annotation_id}"): {
             "label": "normal", "start_ms": DAY0, "end_ms": DAY0 + 120_000, "comment": "c"},
+        ("post", "/api/incidents/{incident_id}/label"): {"verdict": "confirmed", "kind": "spike", "comment": "c"},
         ("post", "/v2/models/{name}/infer"): {"inputs": [{"name": "value", "shape": [1],
                                                           "datatype": "FP64", "data": [1.0]}]},
         ("post", "/v2/models/{name}/versions/{version}/infer"): {
@@ -77,8 +79,10 @@ def test_no_route_answers_500_to_hostile_values(world):
     with TestClient(app, raise_server_exceptions=False) as client:
         note = client.post(f"/api/entities/{world.public_entity}/annotations", headers=headers,
                            json={"label": "anomaly", "start_ms": DAY0, "end_ms": DAY0 + 60_000}).json()
+        incident = seed_incident(world.settings.database_url, world.public_entity, "h", DAY0, DAY0 + 30 * 60_000)
         valid = {"project_id": world.public_project, "entity_id": world.public_entity,
-                 "annotation_id": note["id"], "name": "admon-dev:public-model", "version": "1"}
+                 "annotation_id": note["id"], "name": "admon-dev:public-model", "version": "1",
+                 "incident_id": incident}
         routes = _routes(app)
         assert len(routes) >= 20, routes  # the document lists the API
 
@@ -113,3 +117,4 @@ def test_no_route_answers_500_to_hostile_values(world):
     # the valid bodies are valid: the probe reaches the routes' work, not only their validation
     assert 201 in statuses[("post", "/api/entities")] and 201 in statuses[("post", "/api/projects")]
     assert 201 in statuses[("post", "/api/entities/{entity_id}/annotations")]
+    assert {200, 201} & statuses[("post", "/api/incidents/{incident_id}/label")]
