@@ -159,7 +159,7 @@ def labels_export(
     series: Annotated[str | None, typer.Option(help="Export this value column only (default: every one, a file per group and column).")] = None,
     as_user: Annotated[str | None, typer.Option("--as-user", help="Export only what this user may see.")] = None,
 ) -> None:
-    """Write the entity's labels as a NAB dataset (data/<entity>/<group>.csv, labels/combined_windows.json)."""
+    """Write the entity's labels as a NAB dataset (data/<entity>/<group>__<series>.csv, labels/combined_windows.json)."""
     from admon.registry import repository as registry
     from admon.registry.db import session_scope
     from admon.service import repo
