@@ -15,12 +15,11 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from admon.alerts.payload import AlertContext, health_alert, incident_alerts
 from admon.alerts.rules import matching_rule
 from admon.incidents import Incident, IncidentChange, group_id
 from admon.registry import alert_rules as registry_alert_rules
+from admon.registry.db import Session
 from admon.registry.models import FAILED, NO_DATA
 from admon.settings import Settings
 from admon.sinks.alertmanager import AlertmanagerSink
