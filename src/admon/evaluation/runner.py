@@ -329,28 +329,34 @@ PROTOCOL_COLUMNS = ["shared", "per-category", "per-file", "gap"]
 LOCO_COLUMNS = ["LOCO mean", "LOCO pooled"]
 
 
-def _protocol_cells(res: ProtocolScores, loco: bool) -> list[str]:
+def _protocol_cells(r: DetectorRun, loco: bool, seconds: bool) -> list[str]:
+    res = r.protocol
+    assert res is not None
     cells = [f"{res.shared:.2f}", f"{res.per_category:.2f}", f"{res.per_file:.2f}", f"{res.gap:.2f}"]
-    return cells + ([f"{res.loco_mean:.2f}", f"{res.loco_pooled:.2f}"] if loco else [])
+    cells += [f"{res.loco_mean:.2f}", f"{res.loco_pooled:.2f}"] if loco else []
+    return cells + ([("-" if r.stored else f"{r.seconds:.2f}")] if seconds else [])
 
 
 def _by_loco_or_shared(runs: Sequence[DetectorRun], loco: bool) -> list[DetectorRun]:
-    scored = [r for r in runs if r.protocol is not None]
-    return sorted(scored, key=lambda r: -(r.protocol.loco_mean if loco else r.protocol.shared))  # type: ignore[union-attr]
+    def key(r: DetectorRun) -> float:
+        assert r.protocol is not None
+        value = r.protocol.loco_mean if loco else r.protocol.shared
+        return -value if value == value else float("inf")  # NaN last
+
+    return sorted([r for r in runs if r.protocol is not None], key=key)
 
 
 def protocol_table(runs: Sequence[DetectorRun], title: str = "NAB standard under threshold regimes",
-                   loco: bool = True):
+                   loco: bool = True, seconds: bool = False):
     """A Rich table: NAB standard under a shared / per-category / per-file threshold, the gap, LOCO."""
     from rich.table import Table
 
     table = Table(title=title)
     table.add_column("detector")
-    for col in PROTOCOL_COLUMNS + (LOCO_COLUMNS if loco else []):
+    for col in PROTOCOL_COLUMNS + (LOCO_COLUMNS if loco else []) + (["seconds"] if seconds else []):
         table.add_column(col, justify="right")
     for r in _by_loco_or_shared(runs, loco):
-        assert r.protocol is not None
-        table.add_row(_label(r), *_protocol_cells(r.protocol, loco))
+        table.add_row(_label(r), *_protocol_cells(r, loco, seconds))
     return table
 
 
@@ -374,13 +380,12 @@ def loco_category_table(runs: Sequence[DetectorRun], title: str = "LOCO per left
     return table
 
 
-def protocol_markdown(runs: Sequence[DetectorRun], loco: bool = True) -> str:
+def protocol_markdown(runs: Sequence[DetectorRun], loco: bool = True, seconds: bool = False) -> str:
     """:func:`protocol_table` as Markdown (for BENCHMARKS.md)."""
-    cols = ["detector", *PROTOCOL_COLUMNS, *(LOCO_COLUMNS if loco else [])]
+    cols = ["detector", *PROTOCOL_COLUMNS, *(LOCO_COLUMNS if loco else []), *(["seconds"] if seconds else [])]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in _by_loco_or_shared(runs, loco):
-        assert r.protocol is not None
-        lines.append("| " + " | ".join([_label(r), *_protocol_cells(r.protocol, loco)]) + " |")
+        lines.append("| " + " | ".join([_label(r), *_protocol_cells(r, loco, seconds)]) + " |")
     return "\n".join(lines)
 
 
