@@ -428,6 +428,7 @@ DETECTORS: Registry[type[Detector]] = Registry(
         "admon.detectors.deep",
         "admon.detectors.ensemble",
         "admon.detectors.streaming",
+        "admon.detectors.foundation",
         "admon.detectors.events",
         "admon.detectors.population",
     ),

@@ -35,6 +35,7 @@ Q10, Q90 = QUANTILES.index(0.1), QUANTILES.index(0.9)
 Q05, Q95 = QUANTILES.index(0.05), QUANTILES.index(0.95)
 Z_CLIP = 50.0  # targets beyond this many spreads carry no more information
 IQR_TO_SIGMA = 1.349
+MIN_HISTORY = 16  # finite points before a row's surprise counts
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,9 @@ def forecast_series(module, x: np.ndarray, context: int) -> Forecast:
     q[1:] = out[:-1]  # output at t-1 predicts t
     q[0] = 0.0
     surprise = surprise_from_quantiles(z, q, missing)
-    surprise[0] = 0.0
+    # too little history for a spread to mean anything: no surprise yet
+    seen = np.concatenate([[0], np.cumsum(missing == 0)[:-1]])
+    surprise[seen < MIN_HISTORY] = 0.0
     return Forecast(quantiles=q, expected=med + spread * q[:, MEDIAN], lower=med + spread * q[:, Q05],
                     upper=med + spread * q[:, Q95], surprise=surprise)
 

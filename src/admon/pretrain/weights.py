@@ -63,6 +63,7 @@ def write_weights(out: Path, module, config, corpus_meta: dict[str, Any], losses
     tmp = out / f".{WEIGHTS_NAME}.tmp"
     save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(tmp),
               metadata={"format": "admon-foundation-1"})
+    os.chmod(tmp, 0o644)  # package data: readable by every user of the install
     os.replace(tmp, out / WEIGHTS_NAME)
     digest = sha256_file(out / WEIGHTS_NAME)
     manifest = {
