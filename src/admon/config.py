@@ -251,6 +251,12 @@ class QuerySource(_Frozen):
     kind: str
     rename: dict[str, str] = Field(default_factory=dict)
 
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            super().__init__(**kwargs)
+        except ValidationError as exc:
+            raise ConfigError(explain_validation(exc, type(self).__name__)) from None
+
     def value_inputs(self) -> list[str]:
         """Names of the value columns as the source gives them (before ``rename``)."""
         raise NotImplementedError

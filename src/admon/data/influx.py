@@ -33,12 +33,12 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 import pandas as pd
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from admon.config import TIMESTAMP
 from admon.data.http_query import HttpQuerySource
 from admon.data.sources import SampleContext, register_source
-from admon.errors import ConfigError, DataError, explain_validation
+from admon.errors import ConfigError, DataError
 
 TIME_FILTER = "$timeFilter"
 _IDENT = r'"(?:[^"\\]|\\.)*"|[A-Za-z_][A-Za-z0-9_]*'
@@ -126,10 +126,7 @@ class InfluxSource(HttpQuerySource):
             if "query" in kwargs:
                 raise ConfigError("InfluxSource got 'query' both by position and by name")
             kwargs["query"] = args[0]
-        try:
-            super().__init__(**kwargs)
-        except ValidationError as exc:
-            raise ConfigError(explain_validation(exc, "InfluxSource")) from None
+        super().__init__(**kwargs)  # a ConfigError naming the bad field
 
     @model_validator(mode="before")
     @classmethod

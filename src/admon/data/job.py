@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from admon.config import INTERNAL_MARK, TIMESTAMP, InputDataConfig, SourceConfig
 from admon.data.filters import FILTER_DIALECT, parse_filter
@@ -87,14 +87,16 @@ def lit(text: str) -> str:
 @dataclass(frozen=True)
 class SampleColumns:
     """The shape of a query source's samples, in the role of a SourceConfig: the columns are
-    top-level fields that already carry their output names, and there is no filter."""
+    top-level fields under the source's own names (a label, a tag, ``value``), renamed like a
+    lake source's (so skips are counted under the same names), and there is no filter."""
 
     label: str
     select: tuple[str, ...]
+    rename: Mapping[str, str] = field(default_factory=dict)
     filter_expression: None = None
 
     def output_name(self, column: str) -> str:
-        return column
+        return self.rename.get(column, column)
 
     def filter_columns(self) -> list[str]:
         return []

@@ -33,12 +33,12 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 import pandas as pd
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from admon.config import TIMESTAMP
 from admon.data.http_query import HttpQuerySource
 from admon.data.sources import SampleContext, register_source
-from admon.errors import ConfigError, DataError, explain_validation
+from admon.errors import ConfigError, DataError
 
 #: Prometheus refuses a range query of more points than this per series.
 MAX_POINTS_PER_SERIES = 11_000
@@ -75,10 +75,7 @@ class PrometheusSource(HttpQuerySource):
             if "query" in kwargs:
                 raise ConfigError("PrometheusSource got 'query' both by position and by name")
             kwargs["query"] = args[0]
-        try:
-            super().__init__(**kwargs)
-        except ValidationError as exc:
-            raise ConfigError(explain_validation(exc, "PrometheusSource")) from None
+        super().__init__(**kwargs)  # a ConfigError naming the bad field
 
     @field_validator("query")
     @classmethod

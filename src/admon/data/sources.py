@@ -132,29 +132,42 @@ def source_for(config: Any) -> Source:
 
 
 def sample_plan(source: QuerySource, config: InputDataConfig) -> SourcePlan:
-    """The job's plan of a query source's samples: top-level fields under their output names,
-    the groups as text, the values as numbers, and the timestamp as text, as the lake's is read,
-    so that the job parses and checks it the same way (a fraction of a ms is counted, not rounded)."""
-    values = config.source_value_columns(source)
-    fields = [ScanField(g, ("",), "VARCHAR") for g in config.group_by]
+    """The job's plan of a query source's samples: top-level fields under the source's own
+    names (renamed by the job, as a lake source's are), the groups as text, the values as
+    numbers, and the timestamp as text, as the lake's is read, so that the job parses and checks
+    it the same way (a fraction of a ms is counted, not rounded)."""
+    inputs = _input_names(source, config)
+    groups = [inputs[g] for g in config.group_by]
+    values = [inputs[v] for v in config.source_value_columns(source)]
+    fields = [ScanField(g, ("",), "VARCHAR") for g in groups]
     fields.append(ScanField(TIMESTAMP, ("",), "VARCHAR"))
     fields += [ScanField(v, ("",), "DOUBLE") for v in values]
-    shape = SampleColumns(source.describe(), (*config.group_by, TIMESTAMP, *values))
+    shape = SampleColumns(source.describe(), (*groups, TIMESTAMP, *values), dict(source.rename))
     return SourcePlan(shape, config, tuple(fields))
 
 
+def _input_names(source: QuerySource, config: InputDataConfig) -> dict[str, str]:
+    """Output name -> the source's own name, for the group and value columns."""
+    own = {new: old for old, new in source.rename.items()}
+    outputs = [*config.group_by, *config.source_value_columns(source)]
+    return {name: own.get(name, name) for name in outputs}
+
+
 def read_samples(source: QuerySource, start_ms: int, end_ms: int, context: SampleContext) -> pd.DataFrame:
-    """Every sample a query source yields for ``[start_ms, end_ms)``, as one frame of the plan's
-    columns (object dtype: None stays null and NaN stays NaN, so each is counted as what it is)."""
-    columns = [*context.input_config.group_by, TIMESTAMP, *context.input_config.source_value_columns(source)]
+    """Every sample a query source yields for ``[start_ms, end_ms)``, as one frame of the columns
+    of :func:`sample_plan` (object dtype: None stays null and NaN stays NaN, so each is counted
+    as what it is). A source yields its samples under their output names."""
+    config = context.input_config
+    columns = [*config.group_by, TIMESTAMP, *config.source_value_columns(source)]
     frames = [f for f in source.samples(start_ms, end_ms, context) if len(f)]  # type: ignore[attr-defined]
     for frame in frames:
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise DataError(f"source {source.describe()} yielded samples without the column(s) {missing}; "
                             f"a source's samples have the columns {columns} (a bug of the source's kind)")
+    inputs = _input_names(source, config)
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        return pd.DataFrame({inputs.get(c, c): pd.Series(dtype=object) for c in columns})
     samples = pd.concat([f[columns].astype(object) for f in frames], ignore_index=True)
     samples[TIMESTAMP] = [None if t is None else str(t) for t in samples[TIMESTAMP].tolist()]
-    return samples
+    return samples.rename(columns=inputs)
