@@ -11,6 +11,10 @@ Reusable by every area: in ``tests/<area>/conftest.py`` write
 - ``postgres_url`` (function): a fresh, empty database on that cluster, as a SQLAlchemy URL.
 - ``prometheus_server`` (session): Debian ``prometheus`` scraping every second;
   ``.scrape(targets)`` points it at ``host:port`` targets, ``.query(promql)`` asks its HTTP API.
+- ``loaded_prometheus(openmetrics)`` (a context manager): a Prometheus serving exactly the
+  samples of an OpenMetrics text, loaded with ``promtool tsdb create-blocks-from openmetrics``.
+- ``influx_server`` (module): Debian ``influxdb`` (1.x) in a temporary folder;
+  ``.write(database, lines)`` writes line protocol (ms timestamps).
 - ``alertmanager_server`` (function): Debian ``prometheus-alertmanager`` whose one receiver is a
   webhook the test runs (``.receiver.received``); ``.alerts()``, ``.silence(matchers)``.
 - ``webhook_receiver`` (function): an HTTP server recording the JSON bodies POSTed to it.
@@ -20,6 +24,7 @@ A missing binary is a test failure naming the fix (``make system-deps``), never 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -118,8 +123,9 @@ def postgres_url(postgres_server):
 
 
 class PrometheusServer:
-    def __init__(self, root: Path, port: int, binary: str) -> None:
+    def __init__(self, root: Path, port: int, binary: str, extra_args: tuple[str, ...] = ()) -> None:
         self.root, self.port, self.binary = root, port, binary
+        self.extra_args = extra_args
         self.config = root / "prometheus.yml"
         self.proc: subprocess.Popen | None = None
 
@@ -137,7 +143,7 @@ class PrometheusServer:
         self._write([])
         self.proc = subprocess.Popen(
             [self.binary, f"--config.file={self.config}", f"--storage.tsdb.path={self.root / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle"],
+             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle", *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=open(self.root / "prometheus.log", "wb"),
         )
         self._wait_ready()
@@ -193,6 +199,106 @@ def prometheus_server():
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def loaded_prometheus(openmetrics: str):
+    """A Prometheus that serves exactly these samples and scrapes nothing: the OpenMetrics text
+    (ending with ``# EOF``, timestamps in seconds) is turned into TSDB blocks by
+    ``promtool tsdb create-blocks-from openmetrics``, kept without retention limit. Start it once
+    per test module (``scope="module"``): it takes a few seconds."""
+    binary, promtool = shutil.which("prometheus"), shutil.which("promtool")
+    if binary is None or promtool is None:
+        pytest.fail("Prometheus is not installed; run `make system-deps` (Debian package prometheus)")
+    root = Path(tempfile.mkdtemp(prefix="admon-prom-loaded-"))
+    (root / "samples.om").write_text(openmetrics)
+    made = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(root / "samples.om"),
+                           str(root / "tsdb")], capture_output=True, text=True)
+    if made.returncode:
+        pytest.fail(f"promtool could not load the samples: {made.stderr[-2000:]}")
+    server = PrometheusServer(root, free_port(), binary, ("--storage.tsdb.retention.time=100y",))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class InfluxServer:
+    """InfluxDB 1.x (Debian ``influxdb``) on 127.0.0.1, every directory in a temporary folder."""
+
+    def __init__(self, root: Path, binary: str) -> None:
+        self.root, self.binary = root, binary
+        self.port, self.rpc_port = free_port(), free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        config = self.root / "influxdb.conf"
+        config.write_text("\n".join([
+            "reporting-disabled = true", f'bind-address = "127.0.0.1:{self.rpc_port}"',
+            "[meta]", f'  dir = "{self.root / "meta"}"',
+            "[data]", f'  dir = "{self.root / "data"}"', f'  wal-dir = "{self.root / "wal"}"',
+            "  query-log-enabled = false",
+            "[http]", f'  bind-address = "127.0.0.1:{self.port}"', "  log-enabled = false",
+            "[monitor]", "  store-enabled = false",
+            "[continuous_queries]", "  enabled = false",
+            "[subscriber]", "  enabled = false", "",
+        ]))
+        self.proc = subprocess.Popen([self.binary, "-config", str(config)], stdout=subprocess.DEVNULL,
+                                     stderr=open(self.root / "influxd.log", "wb"))
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"influxd exited: {(self.root / 'influxd.log').read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 204:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        pytest.fail("influxd did not become ready in 60 s")
+
+    def write(self, database: str, lines: list[str]) -> None:
+        """Create ``database`` if needed and write line-protocol ``lines`` (timestamps in ms)."""
+        import httpx
+
+        httpx.post(f"{self.url}/query", data={"q": f'CREATE DATABASE "{database}"'}, timeout=10).raise_for_status()
+        reply = httpx.post(f"{self.url}/write", params={"db": database, "precision": "ms"},
+                           content="\n".join(lines).encode(), timeout=30)
+        if reply.status_code != 204:
+            pytest.fail(f"influxd refused the lines: {reply.status_code} {reply.text}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def influx_server():
+    """A fresh influxd per test module (write its data with ``.write(database, lines)``)."""
+    binary = shutil.which("influxd")
+    if binary is None:
+        pytest.fail("InfluxDB is not installed; run `make system-deps` (Debian package influxdb)")
+    root = Path(tempfile.mkdtemp(prefix="admon-influx-"))
+    server = InfluxServer(root, binary)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
