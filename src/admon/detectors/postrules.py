@@ -70,6 +70,7 @@ its groups and timestamps:
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
@@ -480,7 +481,9 @@ class SuppressRule(PostRule):
 
     @property
     def lookback(self) -> int:
-        return int(self.config.period)  # type: ignore[attr-defined]
+        minutes = float(self.config.period_minutes)  # type: ignore[attr-defined]
+        # event mode counts time: its period spans at most one row a minute (steps of a minute or more)
+        return max(int(self.config.period), math.ceil(minutes))  # type: ignore[attr-defined]
 
     def apply(self, table: pd.DataFrame, context: ScoreContext) -> pd.DataFrame:
         c = self.config
