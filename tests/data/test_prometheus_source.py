@@ -298,13 +298,16 @@ def test_server_errors_are_retried_and_a_failed_chunk_drops_the_whole_source(scr
             _reply(handler, 200, {"status": "success", "data": {"resultType": "matrix", "result": [
                 {"metric": {"instance": "h1"}, "values": [[START / 1000, "1"]]}]}})
         else:
-            _reply(handler, 502, "bad gateway")
+            _reply(handler, 502, "bad gateway: internal page")
 
     server = scripted(flaky)
     reader = DataSource(None, idc(PrometheusSource("x", url=server.url, chunk_s=300, retries=2)))
     frame = reader.read_pandas(START, START + 600_000)
     # never a partly read window: the first chunk's sample is not used either
     assert frame.empty and reader.last_report.skipped == {"source_server_error": 1} and len(calls) == 4
+    with pytest.raises(SourceReadError, match=r"failed on prometheus 'x' \(HTTP 502\)") as caught:
+        DataSource(None, idc(PrometheusSource("x", url=server.url, retries=0)), strict=True).read(START, END)
+    assert "internal page" not in str(caught.value)  # another service's answer is never quoted
 
 
 def test_a_redirect_is_not_followed(scripted):

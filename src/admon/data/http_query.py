@@ -7,7 +7,8 @@ A request that fails to connect, times out or gets a 5xx answer is retried ``ret
 A redirect is never followed: it is a :class:`~admon.errors.ConfigError` naming where the
 server points, so that a token is never sent to a server the user did not configure.
 Credentials are not stored with the config: ``bearer_token_env`` names the environment
-variable that holds the token.
+variable that holds the token. Errors quote only the API's own error message, never the body
+of another answer: a url pointing at some other service leaks nothing of it through run errors.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class HttpQuerySource(QuerySource):
                 raise ConfigError(f"{self.describe()}: ca_file {self.ca_file!r} is not a file; give the "
                                   "path of the CA bundle (PEM) that signed the server's certificate")
             verify = self.ca_file  # httpx builds the SSL context from the bundle's path
+        # trust_env=False: no proxy or .netrc credentials from the environment; a request goes to
+        # the configured URL with the configured credentials only
         return httpx.Client(base_url=self.base_url(), headers=headers, timeout=self.timeout_s,
                             verify=verify, follow_redirects=False, trust_env=False)
 
@@ -110,8 +113,9 @@ class HttpQuerySource(QuerySource):
 
     def server_failure(self, reply: httpx.Response, where: str) -> tuple[str, str]:
         """The reason and message of a 5xx answer (a kind may tell a timeout apart)."""
-        return ("source_server_error", f"{where} failed on {self.describe()} (HTTP {reply.status_code}: "
-                f"{reply.text[:300]!r}); check the server's health and logs")
+        # the body is not quoted: an answer that is not the API's own error may be anything
+        return ("source_server_error", f"{where} failed on {self.describe()} (HTTP {reply.status_code}); "
+                "check the server's health and logs")
 
 
 def check_base_url(url: str, field: str) -> str:

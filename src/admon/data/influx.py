@@ -171,7 +171,7 @@ class InfluxSource(HttpQuerySource):
             body = reply.json()
         except ValueError:
             raise DataError(f"InfluxDB at {client.base_url} answered {self.describe()} with HTTP "
-                            f"{reply.status_code} and no JSON ({reply.text[:200]!r}); check that url is "
+                            f"{reply.status_code} and no JSON; check that url is "
                             "InfluxDB's base URL") from None
         results = body.get("results") if isinstance(body, dict) else None
         error = body.get("error") if isinstance(body, dict) else None
@@ -179,7 +179,7 @@ class InfluxSource(HttpQuerySource):
             error = results[0].get("error")
         if reply.status_code >= 400 or error or not results:
             raise ConfigError(f"InfluxDB at {client.base_url} refused the query {params['q']!r} on database "
-                              f"{self.database!r}: {error or reply.text[:300]}; fix the query or the database")
+                              f"{self.database!r}: {error or f'HTTP {reply.status_code}'}; fix the query or the database")
         statement = results[0]
         if statement.get("partial"):
             raise DataError(f"InfluxDB cut its answer to {self.describe()} short (max-row-limit); lower "

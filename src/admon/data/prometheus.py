@@ -137,12 +137,12 @@ class PrometheusSource(HttpQuerySource):
             body = reply.json()
         except ValueError:
             raise DataError(f"Prometheus at {client.base_url} answered {self.describe()} with HTTP "
-                            f"{reply.status_code} and no JSON ({reply.text[:200]!r}); check that url is "
+                            f"{reply.status_code} and no JSON; check that url is "
                             "Prometheus's base URL") from None
         if reply.status_code >= 400 or body.get("status") != "success":
             raise ConfigError(
                 f"Prometheus at {client.base_url} refused the query {params['query']!r} "
-                f"({body.get('errorType', f'HTTP {reply.status_code}')}): {body.get('error', reply.text[:300])}; "
+                f"({body.get('errorType', f'HTTP {reply.status_code}')}): {body.get('error') or 'no message'}; "
                 "fix the query"
             )
         data = body.get("data") or {}
