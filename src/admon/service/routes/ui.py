@@ -1,8 +1,10 @@
 """Server-rendered pages: projects -> entities -> entity page (plot, runs, results, labels).
 
 Pages use the same repository calls as the API, so a private project is a 404
-page for non-members here too. The plot itself is drawn in the browser by
-``static/plot.js`` from ``/api/entities/{id}/plot`` (no CDN, works offline).
+page for non-members here too. Charts are drawn in the browser with uPlot, vendored under
+``static/vendor/uplot`` (no CDN, works offline): the plot (``static/timeseries.js``) from
+``/api/entities/{id}/plot``, the run history (``static/runs_chart.js``) and the overview
+heatmap (``static/overview.js``) from JSON embedded in the page.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from admon.errors import AuthenticationError
-from admon.service import repo, views
+from admon.service import overview, repo, views
 from admon.service.access import can_write
 from admon.service.deps import TOKEN_COOKIE, IdPath, SessionDep, TimeQuery, ViewerDep
 from admon.timeutil import format_ms
 
 router = APIRouter(include_in_schema=False)
 
-#: Colours of the run stages in the Gantt view, by position.
+#: Colours of the run stages in the run-history chart, by position.
 STAGE_COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948", "#e15759"]
 STATUS_COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "running": "#1565c0",
                   "retrying": "#ef6c00", "pending": "#757575"}
@@ -89,6 +91,26 @@ def project_page(project_id: IdPath, request: Request, s: SessionDep, viewer: Vi
                  status_colours=STATUS_COLOURS)
 
 
+@router.get("/projects/{project_id}/overview")
+def project_overview_page(project_id: IdPath, request: Request, s: SessionDep, viewer: ViewerDep,
+                          start: TimeQuery = None, end: TimeQuery = None) -> HTMLResponse:
+    """The heatmap of every entity and group of the project (drawn by ``static/overview.js``)."""
+    data = overview.project_overview(s, viewer, project_id, start, end)
+    project = repo.get_project(s, viewer, project_id)
+    return _page(request, "overview.html", viewer, data=data, project=project, entity=None,
+                 api=f"/api/projects/{project_id}/overview")
+
+
+@router.get("/entities/{entity_id}/overview")
+def entity_overview_page(entity_id: IdPath, request: Request, s: SessionDep, viewer: ViewerDep,
+                         start: TimeQuery = None, end: TimeQuery = None) -> HTMLResponse:
+    """The heatmap of the entity's groups; a cell opens the entity page on its group and time."""
+    data = overview.entity_overview(s, viewer, entity_id, start, end)
+    entity, project = repo.get_entity(s, viewer, entity_id)
+    return _page(request, "overview.html", viewer, data=data, project=project, entity=entity,
+                 api=f"/api/entities/{entity_id}/overview")
+
+
 @router.get("/entities/{entity_id}")
 def entity_page(
     entity_id: IdPath,
@@ -98,41 +120,50 @@ def entity_page(
     start: TimeQuery = None,
     end: TimeQuery = None,
     group: Annotated[str | None, Query(max_length=4000)] = None,
+    focus_start: TimeQuery = None,
+    focus_end: TimeQuery = None,
 ) -> HTMLResponse:
+    """The entity's plot, labels, detections, runs and results over ``[start, end)``, of ``group``
+    (default: the most anomalous group of the range); ``focus_start``/``focus_end`` (a bucket of the
+    overview) are selected on the plot."""
     entity, project = repo.get_entity(s, viewer, entity_id)
     start_ms, end_ms = views.resolve_range(s, entity, start, end)
-    chosen = views.parse_group(group)
+    asked = views.parse_group(group)
+    # the plot shows the asked group, else the worst of the range; the tables every group unless asked
+    chosen = asked or overview.worst_group(s, entity, start_ms, end_ms) or {}
+    focus = (focus_start, focus_end) if focus_start is not None and focus_end is not None and focus_start < focus_end \
+        else None
     runs = list(repo.list_runs(s, viewer, entity_id, 50))
-    results = repo.list_results(s, viewer, entity_id, start_ms, end_ms, group=chosen or None)
+    results = repo.list_results(s, viewer, entity_id, start_ms, end_ms, group=asked or None)
     anomalies = [r for r in results if r.is_anomaly]
     return _page(
         request, "entity.html", viewer,
         entity=entity, project=project, start_ms=start_ms, end_ms=end_ms, group=views.group_text(chosen),
-        runs=runs, gantt=_gantt(runs), anomalies=anomalies, results=results[-200:][::-1],
+        runs=runs, run_history=_run_history(runs), focus=focus, anomalies=anomalies, results=results[-200:][::-1],
         n_results=len(results), can_write=can_write(viewer, project) if viewer.is_authenticated else False,
         idc=entity.input_data_config, status_colours=STATUS_COLOURS,
     )
 
 
-def _gantt(runs) -> dict:
-    """Rows of stage bars (offset and width in seconds) for the run-history view."""
+def _run_history(runs) -> dict:
+    """What the run-history chart (``static/runs_chart.js``, uPlot) draws, as JSON: per run (oldest
+    first) its window end, status and seconds per stage; the stages in order, and their colours."""
     stages: list[str] = []
     rows = []
-    for run in runs:
-        timings = {k: v for k, v in (run.timings or {}).items() if not k.startswith("total")}
+    for run in sorted(runs, key=lambda r: r.window_end_ms):
+        timings = {k: float(v or 0.0) for k, v in (run.timings or {}).items() if not k.startswith("total")}
         for name in timings:
             if name not in stages:
                 stages.append(name)
-        offset, bars = 0.0, []
-        for name, seconds in timings.items():
-            seconds = float(seconds or 0.0)
-            bars.append({"stage": name, "offset": offset, "width": seconds})
-            offset += seconds
         # the recorded total (or the wall time) also covers what no stage accounts for
         recorded = next((float(v) for k, v in (run.timings or {}).items() if k.startswith("total") and v), None)
         wall = recorded or (((run.finished_ms - run.started_ms) / 1000) if run.finished_ms and run.started_ms
-                            else offset)
-        rows.append({"run": run, "bars": bars, "total": max(offset, wall)})
-    longest = max((r["total"] for r in rows), default=0.0) or 1.0
-    colours = {name: STAGE_COLOURS[i % len(STAGE_COLOURS)] for i, name in enumerate(stages)}
-    return {"rows": rows, "longest": longest, "stages": stages, "colours": colours}
+                            else 0.0)
+        rows.append({"id": run.id, "window_start_ms": run.window_start_ms, "window_end_ms": run.window_end_ms,
+                     "status": run.status, "timings": timings, "total": max(sum(timings.values()), wall)})
+    for row in rows:
+        timings = row.pop("timings")
+        row["stages"] = [timings.get(name, 0.0) for name in stages]
+    return {"runs": rows, "stages": stages,
+            "colours": [STAGE_COLOURS[i % len(STAGE_COLOURS)] for i in range(len(stages))],
+            "status_colours": STATUS_COLOURS}

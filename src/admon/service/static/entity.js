@@ -41,7 +41,7 @@
   }
 
   const status = $("plot-status");
-  const plot = new window.AdmonPlot($("plot-canvas"), {
+  const plot = new window.AdmonPlot($("plot-area"), {
     tip: $("plot-tip"),
     onSelect: (t0, t1) => {
       $("zoom-in").disabled = false;
