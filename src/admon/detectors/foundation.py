@@ -242,7 +242,12 @@ def _label_mask(labels: Any, frame: pd.DataFrame) -> np.ndarray:
     """Labels as a boolean array in the frame's row order (False when there are none)."""
     if labels is None:
         return np.zeros(len(frame), dtype=bool)
-    series = labels if isinstance(labels, pd.Series) else pd.Series(np.asarray(labels), index=frame.index)
+    if isinstance(labels, pd.Series):
+        series = labels
+    elif len(np.asarray(labels)) == len(frame):
+        series = pd.Series(np.asarray(labels), index=frame.index)
+    else:
+        series = pd.Series(np.asarray(labels))
     if len(series) != len(frame) or not series.index.equals(frame.index):
         raise DataError(f"labels must be aligned to the frame (one per row, same index); got {len(series)} labels "
                         f"for {len(frame)} rows")
