@@ -78,6 +78,7 @@ class FoundationDetector(Detector):
     """Pretrained next-step quantile forecaster; score = surprise of each row's value."""
 
     Config = FoundationConfig
+    config: FoundationConfig
 
     @property
     def lookback(self) -> int:
@@ -138,10 +139,10 @@ class FoundationDetector(Detector):
         with _single_thread(), torch.no_grad():
             for _, pos in self._iter_groups(frame):
                 for j in range(values.shape[1]):
-                    x, y, w = training_arrays(values[pos, j][None], mask[pos][None], module.context)
-                    feats.append(module.features(torch.from_numpy(x))[0].T)  # (len, channels)
-                    targets.append(torch.from_numpy(y[0]))
-                    weights.append(torch.from_numpy(w[0]))
+                    inp, tgt, wgt = training_arrays(values[pos, j][None], mask[pos][None], module.context)
+                    feats.append(module.features(torch.from_numpy(inp))[0].T)  # (len, channels)
+                    targets.append(torch.from_numpy(tgt[0]))
+                    weights.append(torch.from_numpy(wgt[0]))
         h, y, w = torch.cat(feats), torch.cat(targets), torch.cat(weights)
         if float(w.sum()) == 0:
             raise DataError("foundation: no usable (finite, unlabelled) point to adapt on; "

@@ -138,7 +138,7 @@ class Rendezvous:
             raise ConfigError(f"worker rank {rank} is outside 0..{world_size - 1}; "
                               f"set {WORKER_ID_ENV} (or the StatefulSet replicas) to match --workers {world_size}")
         self.rank, self.world_size, self.addr, self.port, self.config = rank, world_size, addr, port, config
-        self._master = None  # rank 0's store server, kept for the life of the process
+        self._master: Any = None  # rank 0's store server, kept for the life of the process
         self.generation = -1
 
     def _store(self, deadline: float):
