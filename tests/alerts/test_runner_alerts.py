@@ -108,3 +108,15 @@ def test_n_no_data_runs_in_a_row_raise_a_health_alert_that_a_success_resolves(sc
     resolved = webhook_receiver.received[-1]
     assert len(webhook_receiver.received) == 3 and resolved["labels"] == raised[0]["labels"]
     assert resolved["endsAt"] < iso(int(pd.Timestamp.now(tz="UTC").value // 1_000_000) + MIN)
+
+
+def test_failed_runs_in_a_row_raise_a_health_alert_too(scripted_entity, webhook_receiver):
+    def broken(entity, start_ms, end_ms):
+        raise OSError("the lake is unreachable")
+
+    runner = alerting_runner(webhook_receiver.url, reader=broken, health_alert_runs=2, run_max_attempts=1)
+    Scheduler(runner, clock=lambda: START + 15 * MIN).run_forever(until_idle=True)
+    runner.deliver()
+    (alert,) = webhook_receiver.received
+    assert alert["labels"]["alertname"] == "AdmonEntityHealth"
+    assert alert["annotations"]["summary"] == "entity xrootd: failed runs for 10 min (2 runs in a row)"
