@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synth-split", nargs="*", default=[], choices=["dev", "heldout"],
                         help="write the synthetic corpus of this split to a temporary folder and add it")
     parser.add_argument("--synth-seed", type=int, default=0)
+    parser.add_argument("--synth-series", type=int, default=32, help="series per category of --synth-split")
     parser.add_argument("--only", nargs="*", help="admon detectors (default: every registered one)")
     parser.add_argument("--skip", nargs="*", default=[], help="admon detectors to leave out")
     parser.add_argument("--no-nab", action="store_true", help="only the synthetic corpora")
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="admon-synth-")) if args.synth_split else None
     for split in args.synth_split:
         assert tmp is not None
-        info = synth_corpus(tmp / f"synth-{split}-seed{args.synth_seed}", seed=args.synth_seed, split=split)
+        info = synth_corpus(tmp / f"synth-{split}-seed{args.synth_seed}", seed=args.synth_seed, split=split,
+                            series_per_category=args.synth_series)
         corpora.append(info.root)
     console = Console(width=200)
     for root in corpora:
