@@ -11,6 +11,8 @@
   leaderboards and plots (the engine of ``admon benchmark``).
 * :mod:`admon.evaluation.protocol` -- the NAB score under a shared, per-category and
   per-file threshold, and leave-one-category-out (:class:`ThresholdProtocol`).
+* :mod:`admon.evaluation.synth` -- a synthetic labelled corpus of monitoring series
+  (``admon corpus synth``), with a dev and a held-back split.
 
 >>> from admon.testing.nab import FIXTURE_ROOT
 >>> corpus = load_corpus(FIXTURE_ROOT)
