@@ -33,7 +33,13 @@ from rich.table import Table
 from admon.detectors import create
 from admon.evaluation.corpus import load_corpus
 from admon.evaluation.metrics import auc_pr, event_f1
-from admon.evaluation.runner import protocol_markdown, protocol_table, run_detector, stored_detectors, stored_run
+from admon.evaluation.runner import (
+    protocol_markdown,
+    protocol_table,
+    run_detector,
+    stored_detectors,
+    stored_run,
+)
 from admon.evaluation.synth import synth_corpus
 from admon.pretrain.corpus import generate_corpus
 from admon.pretrain.weights import read_manifest, shipped_weights_dir

@@ -133,7 +133,7 @@ def pinball_loss(pred, target, weight, quantiles: tuple[float, ...]):
     """Mean quantile (pinball) loss; ``pred`` (B, Q, L), ``target``/``weight`` (B, L)."""
     import torch
 
-    qs = torch.tensor(quantiles, dtype=pred.dtype).view(1, -1, 1)
+    qs = torch.tensor(quantiles, dtype=pred.dtype, device=pred.device).view(1, -1, 1)
     diff = target.unsqueeze(1) - pred
     loss = torch.maximum(qs * diff, (qs - 1) * diff)
     return (loss.mean(dim=1) * weight).sum() / weight.sum().clamp_min(1.0)

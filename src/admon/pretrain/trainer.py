@@ -181,7 +181,8 @@ class Rendezvous:
                     if int(store.add("generation", 0)) != gen:
                         break  # someone moved the generation on; join the new one
                     if count == self.world_size:
-                        backend = "nccl" if torch.cuda.is_available() else "gloo"
+                        # with GPUs, CUDA tensors go through NCCL and the few CPU ones (steps) through gloo
+                        backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
                         dist.init_process_group(
                             backend, store=dist.PrefixStore(f"gen{gen}/pg", store), rank=self.rank,
                             world_size=self.world_size,
@@ -373,6 +374,8 @@ def train(out: str | Path, corpus_dir: str | Path, config: TrainConfig, rank: in
                           "make it a multiple of --workers")
     torch.manual_seed(config.seed)
     module = build_network(config.model)
+    if torch.cuda.is_available():
+        module.to(torch.device("cuda", rank % torch.cuda.device_count()))
     opt = torch.optim.Adam(module.parameters(), lr=config.lr)
     rdzv = Rendezvous(rank, world_size, addr, port, config)
     generations = 0
@@ -422,7 +425,8 @@ def _train_step(module, opt, data: TrainingData, step: int, rank: int, world_siz
     total_weight = float(w.sum())
     per = len(x) // world_size
     part = slice(rank * per, (rank + 1) * per)
-    xb, yb, wb = (torch.from_numpy(np.ascontiguousarray(a[part])) for a in (x, y, w))
+    device = next(module.parameters()).device
+    xb, yb, wb = (torch.from_numpy(np.ascontiguousarray(a[part])).to(device) for a in (x, y, w))
     opt.zero_grad(set_to_none=False)
     module.train()
     pred = module(xb)
