@@ -35,16 +35,18 @@ def test_label_a_range_in_the_browser_and_find_it_in_the_export(browser, server,
 
     driver.find_element(By.LINK_TEXT, "Secret").click()
     driver.find_element(By.LINK_TEXT, "Secret xrootd").click()
-    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-canvas").get_attribute("data-rendered") == "true")
-    canvas = driver.find_element(By.ID, "plot-canvas")
-    assert canvas.get_attribute("data-points") == "288" and canvas.get_attribute("data-anomalies") == "1"
+    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-area").get_attribute("data-rendered") == "true")
+    area = driver.find_element(By.ID, "plot-area")
+    assert area.get_attribute("data-points") == "288" and area.get_attribute("data-anomalies") == "1"
     # the canvas really has ink on it: count non-white pixels in the browser
     inked = driver.execute_script(
-        "const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        "const c = document.querySelector('#plot-area canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
         "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 200 || d[i+1] < 200 || d[i+2] < 200) n++;"
-        "return n;", canvas)
+        "return n;")
     assert inked > 5000
-    assert "succeeded" in driver.find_element(By.ID, "gantt").text
+    history = driver.find_element(By.ID, "run-history")  # the run history, drawn by uPlot
+    assert history.get_attribute("data-rendered") == "true" and history.get_attribute("data-runs") == "2"
+    canvas = driver.find_element(By.CSS_SELECTOR, "#plot-area .u-over")  # the first panel's plotting area
     driver.save_screenshot(str(SHOTS / "entity-before.png"))
 
     # drag across the middle of the plot: the form gets the selected range
@@ -105,12 +107,12 @@ def test_log_in_from_a_group_label_it_and_judge_its_incident(browser, server, e2
     driver.find_element(By.ID, "login-to-label").click()
     driver.find_element(By.ID, "token").send_keys(world.tokens["alice"])
     driver.find_element(By.ID, "login-submit").click()
-    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-canvas").get_attribute("data-rendered") == "true")
+    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-area").get_attribute("data-rendered") == "true")
     assert unquote(driver.current_url) == unquote(page)  # the same page and group, not the first host
     assert driver.find_element(By.ID, "whoami").text == "alice"
     assert driver.find_element(By.ID, "ann-group").get_attribute("value") == f"host={HOSTS[1]}"
 
-    canvas = driver.find_element(By.ID, "plot-canvas")
+    canvas = driver.find_element(By.CSS_SELECTOR, "#plot-area .u-over")
     width = canvas.size["width"]
     ActionChains(driver).move_to_element_with_offset(canvas, width // 5, 0).click_and_hold() \
         .move_by_offset(width // 10, 0).release().perform()
@@ -137,14 +139,14 @@ def test_log_in_from_a_group_label_it_and_judge_its_incident(browser, server, e2
 def test_zoom_changes_the_visible_range(browser, server, e2e_world):
     driver = browser
     driver.get(f"{server}/entities/{e2e_world.public_entity}")
-    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-canvas").get_attribute("data-rendered") == "true")
-    canvas = driver.find_element(By.ID, "plot-canvas")
-    before = driver.execute_script("return document.getElementById('plot-canvas').toDataURL()")
+    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-area").get_attribute("data-rendered") == "true")
+    canvas = driver.find_element(By.CSS_SELECTOR, "#plot-area .u-over")
+    before = driver.execute_script("return document.querySelector('#plot-area canvas').toDataURL()")
     width = canvas.size["width"]
     ActionChains(driver).move_to_element_with_offset(canvas, 0, 0).click_and_hold() \
         .move_by_offset(width // 6, 0).release().perform()
     driver.find_element(By.ID, "zoom-in").click()
-    after = driver.execute_script("return document.getElementById('plot-canvas').toDataURL()")
+    after = driver.execute_script("return document.querySelector('#plot-area canvas').toDataURL()")
     assert after != before
     driver.find_element(By.ID, "zoom-reset").click()
 
@@ -157,5 +159,5 @@ def test_an_outsider_sees_nothing_of_the_private_project(browser, server, e2e_wo
     assert "Not found" in driver.find_element(By.TAG_NAME, "h1").text
     assert "Secret" not in driver.page_source
     driver.get(f"{server}/entities/{e2e_world.public_entity}")
-    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-canvas").get_attribute("data-rendered") == "true")
+    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-area").get_attribute("data-rendered") == "true")
     assert not driver.find_elements(By.ID, "annotation-form")  # bob may look, not label

@@ -103,14 +103,14 @@ def test_cached_results_follow_new_runs_and_never_skip_access_control(world, cli
     assert len(second) == len(first) + 1 and second[-1]["id"] == "new-result"
 
 
-def test_the_gantt_view_stacks_stages_and_leaves_the_total_out():
+def test_the_run_history_stacks_stages_and_leaves_the_total_out():
     from types import SimpleNamespace
 
-    from admon.service.routes.ui import _gantt
+    from admon.service.routes.ui import _run_history
 
-    run = SimpleNamespace(timings={"read_s": 0.3, "score_s": 0.1, "write_s": 0.05, "total_s": 0.5},
+    run = SimpleNamespace(id=1, window_start_ms=0, window_end_ms=3_600_000, status="succeeded",
+                          timings={"read_s": 0.3, "score_s": 0.1, "write_s": 0.05, "total_s": 0.5},
                           started_ms=1000, finished_ms=1600)
-    view = _gantt([run])
-    bars = view["rows"][0]["bars"]
-    assert [(b["stage"], b["offset"]) for b in bars] == [("read_s", 0.0), ("score_s", 0.3), ("write_s", 0.4)]
-    assert view["rows"][0]["total"] == 0.5 and view["stages"] == ["read_s", "score_s", "write_s"]
+    view = _run_history([run])
+    assert view["stages"] == ["read_s", "score_s", "write_s"]
+    assert view["runs"][0]["stages"] == [0.3, 0.1, 0.05] and view["runs"][0]["total"] == 0.5

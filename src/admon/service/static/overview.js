@@ -12,7 +12,7 @@
   const root = $("overview-heatmap"), tip = $("overview-tip");
   const SEVERITY = { warning: "#8bc8fb", minor: "#fdec25", major: "#fba740", critical: "#fe5050" };
   const NORMAL = "#dfe5ec";
-  const ROW_H = 24, HOUR = 3600e3;
+  const ROW_H = 24, HOUR = 3600e3, DAY = 24 * HOUR;
   const rows = data.groups.length, n = data.buckets.length;
   const iso = (ms) => new Date(ms).toISOString().replace(".000Z", "Z");
 
@@ -24,6 +24,14 @@
     $("range-start").value = iso(end - Number(b.dataset.span));
     $("range-form").submit();
   }));
+
+  /* Time ticks in UTC, 24-hour: "05-11" at midnight or for day steps, else "14:00". */
+  function utcTicks(u, splits, axisIdx, space, incr) {
+    return splits.map((t) => {
+      const s = new Date(t).toISOString();
+      return (incr >= DAY || t % DAY === 0) ? s.slice(5, 10) : s.slice(11, 16);
+    });
+  }
 
   function label(g) {
     const text = g.label || "(all)";
@@ -78,7 +86,11 @@
     }
     // incidents: an outline over the buckets they span (open: thick and dark; resolved: thin)
     for (const inc of data.incidents) {
-      const from = Math.max(inc.start, xs[0]), to = Math.min(inc.end === null ? xs[n] : inc.end, xs[n]);
+      // whole buckets, from its start to its end (open: to the range's end), and the bucket of its
+      // peak (a result is stamped at its window's end, which may lie in the bucket after the span)
+      const last = Math.max(inc.end === null ? xs[n] : inc.end, (inc.peak_timestamp || 0) + 1);
+      const snap = (t, up) => xs[0] + (up ? Math.ceil : Math.floor)((t - xs[0]) / data.bucket_ms) * data.bucket_ms;
+      const from = Math.max(snap(inc.start, false), xs[0]), to = Math.min(snap(last, true), xs[n]);
       if (to <= from) continue;
       const x0 = u.valToPos(from, "x", true), x1 = u.valToPos(to, "x", true);
       const [, y, , h] = cellRect(u, inc.row, 0);
@@ -126,7 +138,7 @@
       y: { auto: false, dir: -1, range: () => [-0.5, rows - 0.5] },
     },
     axes: [
-      { stroke: "#444", grid: { stroke: "#eef1f4" }, ticks: { stroke: "#ccd4dc" } },
+      { stroke: "#444", grid: { stroke: "#eef1f4" }, ticks: { stroke: "#ccd4dc" }, values: utcTicks },
       {
         stroke: "#1d2733", size: labelWidth, gap: 6, font: ctxFont,
         grid: { show: false }, ticks: { show: false },

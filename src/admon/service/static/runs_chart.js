@@ -44,7 +44,10 @@
       y: { range: (u, lo, hi) => [0, Math.max(hi || 0, 0.001) * 1.1] },
     },
     axes: [
-      { stroke: "#444", grid: { stroke: "#f1f1f1" }, gap: 10 },
+      { stroke: "#444", grid: { stroke: "#f1f1f1" }, gap: 10, values: (u, splits, i, space, incr) => splits.map((t) => {
+        const s = new Date(t).toISOString();
+        return (incr >= 86400e3 || t % 86400e3 === 0) ? s.slice(5, 10) : s.slice(11, 16);
+      }) },
       { stroke: "#555", grid: { stroke: "#eee" }, size: 64, label: "seconds", labelSize: 14,
         labelFont: "11px system-ui, sans-serif", values: (u, s) => s.map((v) => (v < 10 ? v.toFixed(2) : v.toFixed(0))) },
     ],

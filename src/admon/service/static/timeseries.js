@@ -33,6 +33,13 @@
     if (a >= 1) return v.toFixed(1);
     return v.toPrecision(2);
   }
+  /* Time ticks in UTC, 24-hour: "05-11" at midnight or for day steps, else "14:00". */
+  function utcTicks(u, splits, axisIdx, space, incr) {
+    return splits.map((t) => {
+      const s = new Date(t).toISOString();
+      return (incr >= 86400e3 || t % 86400e3 === 0) ? s.slice(5, 10) : s.slice(11, 16);
+    });
+  }
   function nearest(ts, t, within) {
     let best = -1, dist = Infinity;
     for (let i = 0; i < ts.length; i++) { const d = Math.abs(ts[i] - t); if (d < dist) { dist = d; best = i; } }
@@ -144,7 +151,7 @@
         },
         axes: [
           { stroke: "#444", grid: { stroke: "#f1f1f1" }, ticks: { stroke: "#ddd" }, size: last ? 34 : 4,
-            values: last ? undefined : (u, splits) => splits.map(() => "") },
+            values: last ? utcTicks : (u, splits) => splits.map(() => "") },
           { stroke: "#555", grid: { stroke: "#eee" }, ticks: { stroke: "#ddd" }, size: Y_AXIS - 14,
             label: title.length > 18 ? title.slice(0, 17) + "…" : title, labelSize: 14,
             labelFont: "11px system-ui, sans-serif", font: "12px system-ui, sans-serif",

@@ -1,0 +1,199 @@
+"""In a real browser, without network: the overview heatmap of a five-host fleet, and a click on
+its worst cell opens that host's plot at that time.
+
+The fleet is the demo's pipeline on a generated lake (``admon.data.generate``, seed 59: injected
+anomalies on day 2 in three hosts; ``monit-xrootd-002`` has none on either day): a PCA model
+trained on day 1, hourly runs backfilled over day 2. One server and one Chromium for the module;
+Chromium resolves no host name but 127.0.0.1, so anything that is not the local server fails.
+Screenshots go to the e2e folder and, for the README, to ``docs/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.e2e.conftest import CHROMEDRIVER, CHROMIUM, SHOTS, _free_port
+
+HOSTS = [f"monit-xrootd-{i:03d}" for i in range(5)]
+WITH_INCIDENTS = {"monit-xrootd-001", "monit-xrootd-003", "monit-xrootd-004"}
+ALWAYS_NORMAL = "monit-xrootd-002"
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    """Settings and entity id of the five-host fleet, its day 2 detected by backfilled runs."""
+    from admon.data.generate import generate_lake
+    from admon.demo import design_config
+    from admon.models.training import train
+    from admon.registry import repository as registry
+    from admon.registry.db import init_database, session_scope
+    from admon.registry.schemas import EntityCreate, ProjectCreate
+    from admon.runs.backfill import backfill
+    from admon.runs.runner import Runner
+    from admon.settings import load_settings
+
+    home = tmp_path_factory.mktemp("fleet")
+    generate_lake(home / "lake", hosts=5, days=2, start="2022-05-10", seed=59, step_seconds=300,
+                  topics=["xrootd_raw_gled", "xrootd_raw_alice"])
+    settings = load_settings(database_url=f"sqlite:///{home / 'fleet.db'}", lake_root=str(home / "lake"),
+                             model_store=str(home / "models"))
+    init_database(settings.database_url)
+    idc = design_config()
+    with session_scope(settings.database_url) as s:
+        project = registry.create_project(s, ProjectCreate(title="Fleet", egroup="ops", is_private=False))
+        entity = registry.create_entity(s, EntityCreate(
+            project_id=project.id, title="Fleet xrootd", interval_minutes=60, sliding_interval_minutes=60,
+            input_data_config=idc, inference_model="fleet", inference_namespace="admon-dev",
+            monit_label={"admon_entity": "fleet"}))
+        entity_id = entity.id
+    train(idc, "2022-05-10", "2022-05-11", "pca", namespace="admon-dev", model="fleet",
+          store=settings.model_store, lake_root=settings.lake_root, database_url=settings.database_url, record=True)
+    report = backfill(entity_id, "2022-05-11", "2022-05-12", runner=Runner(settings))
+    assert report.failed == 0 and report.succeeded == 24
+    return settings, entity_id
+
+
+@pytest.fixture(scope="module")
+def fleet_server(fleet):
+    import uvicorn
+
+    from admon.service.app import create_app
+
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(fleet[0]), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the admon server did not start within 30 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def offline_browser(tmp_path_factory):
+    """Headless Chromium that can reach 127.0.0.1 only: every other host name fails to resolve."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        if not Path(binary).exists():
+            pytest.fail(f"{binary} is missing; run `make system-deps` (Debian chromium, chromium-driver)")
+    profile = tmp_path_factory.mktemp("chromium-offline")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
+                 f"--user-data-dir={profile}", "--window-size=1360,1100",
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                 "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    SHOTS.mkdir(exist_ok=True)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(driver, seconds=30):
+    return WebDriverWait(driver, seconds)
+
+
+def _resources(driver) -> list[str]:
+    """Every URL the page loaded (document, scripts, styles, fetches)."""
+    return driver.execute_script(
+        "return [location.href].concat(performance.getEntriesByType('resource').map(e => e.name))")
+
+
+def _ink(driver, selector: str, rgb: tuple[int, int, int] | None = None) -> int:
+    """Pixels of the first canvas under ``selector`` that are not white (or are ``rgb``)."""
+    return driver.execute_script(
+        "const c = document.querySelector(arguments[0] + ' canvas'), d = c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data, want = arguments[1]; let n = 0;"
+        "for (let i = 0; i < d.length; i += 4) {"
+        "  if (want ? (Math.abs(d[i] - want[0]) < 4 && Math.abs(d[i+1] - want[1]) < 4 && Math.abs(d[i+2] - want[2]) < 4)"
+        "           : (d[i] < 200 || d[i+1] < 200 || d[i+2] < 200)) n++; }"
+        "return n;", selector, list(rgb) if rgb else None)
+
+
+def _keep(driver, name: str) -> None:
+    driver.save_screenshot(str(SHOTS / name))
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SHOTS / name, DOCS_SHOTS / name)
+
+
+def test_the_overview_ranks_every_host_and_opens_the_worst_at_its_time(offline_browser, fleet_server, fleet):
+    driver, (_, entity_id) = offline_browser, fleet
+    driver.get(f"{fleet_server}/entities/{entity_id}/overview")
+    _wait(driver).until(lambda d: d.find_element(By.ID, "overview-heatmap").get_attribute("data-rendered") == "true")
+    heatmap = driver.find_element(By.ID, "overview-heatmap")
+    assert heatmap.get_attribute("data-rows") == "5"
+    ranking = [tr.find_elements(By.TAG_NAME, "td")[1].text
+               for tr in driver.find_elements(By.CSS_SELECTOR, "#overview-rows tbody tr")]
+    assert all(r.startswith("host=") for r in ranking), ranking
+    assert sorted(r.removeprefix("host=") for r in ranking) == HOSTS  # every host, once
+    assert {r.removeprefix("host=") for r in ranking[:3]} == WITH_INCIDENTS
+    assert ranking[-1] == f"host={ALWAYS_NORMAL}"
+    # the cells are drawn: severity colours on the canvas (critical red for the worst host)
+    assert _ink(driver, "#overview-heatmap") > 20_000
+    assert _ink(driver, "#overview-heatmap", (0xfe, 0x50, 0x50)) > 100
+    assert all(url.startswith(fleet_server) for url in _resources(driver)), _resources(driver)
+    assert driver.execute_script("return typeof uPlot") == "function"  # loaded from this server
+    _keep(driver, "overview.png")
+
+    # click the worst cell: the entity page opens on that host, around that time, the bucket selected
+    data = driver.execute_script("return JSON.parse(document.getElementById('overview-data').textContent)")
+    worst = data["groups"][0]
+    bucket_start = data["buckets"][worst["worst_bucket"]]
+    offset = driver.execute_script(f"return window.admonOverview.cellOffset(0, {worst['worst_bucket']})")
+    over = driver.find_element(By.CSS_SELECTOR, "#overview-heatmap .u-over")
+    ActionChains(driver).move_to_element_with_offset(over, round(offset["x"]), round(offset["y"])).click().perform()
+    _wait(driver).until(lambda d: urlsplit(d.current_url).path == f"/entities/{entity_id}")
+    query = parse_qs(urlsplit(driver.current_url).query)
+    assert query["group"] == [worst["label"]] and int(query["focus_start"][0]) == bucket_start
+    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-area").get_attribute("data-rendered") == "true")
+    assert driver.find_element(By.ID, "group-select").get_attribute("value") == worst["label"]
+    plot = driver.find_element(By.ID, "plot")
+    assert int(plot.get_attribute("data-start")) <= bucket_start < int(plot.get_attribute("data-end"))
+    selection = driver.find_element(By.ID, "plot-area").get_attribute("data-selection")
+    assert selection == f"{bucket_start},{bucket_start + data['bucket_ms']}"
+    assert int(driver.find_element(By.ID, "plot-area").get_attribute("data-panels")) == 3  # gled, alice, score
+    assert _ink(driver, "#plot-area") > 5_000
+    assert driver.find_element(By.ID, "run-history").get_attribute("data-rendered") == "true"
+    assert all(url.startswith(fleet_server) for url in _resources(driver)), _resources(driver)
+    _keep(driver, "entity.png")
+
+
+def test_without_a_group_the_entity_page_plots_the_worst_host(offline_browser, fleet_server, fleet):
+    driver, (_, entity_id) = offline_browser, fleet
+    driver.get(f"{fleet_server}/entities/{entity_id}/overview")
+    worst = driver.execute_script(
+        "return JSON.parse(document.getElementById('overview-data').textContent).groups[0].label")
+    driver.get(f"{fleet_server}/entities/{entity_id}")
+    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-area").get_attribute("data-rendered") == "true")
+    assert driver.find_element(By.ID, "group-select").get_attribute("value") == worst
+    assert worst != "host=monit-xrootd-000"  # not the alphabetically first host
+
+
+def test_the_browser_really_has_no_network(offline_browser, fleet_server):
+    driver = offline_browser
+    driver.get(f"{fleet_server}/healthz")
+    status = driver.execute_async_script(
+        "const done = arguments[0];"
+        "fetch('https://cdn.jsdelivr.net/npm/uplot@1.6.32/dist/uPlot.iife.min.js', {mode: 'no-cors'})"
+        ".then(() => done('reached'), () => done('failed'));")
+    assert status == "failed"
