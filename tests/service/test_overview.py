@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
+import admon.service
 from admon.registry.db import session_scope
 from admon.registry.models import ResultRow, RunRow
 from tests.conftest_servers import postgres_server, postgres_url  # noqa: F401
 from tests.service.conftest import DAY0, HOSTS, STEP
-
-import admon.service
 
 UPLOT = Path(admon.service.__file__).parent / "static" / "vendor" / "uplot"
 RANGE = {"start": DAY0, "end": DAY0 + 86_400_000}

@@ -50,7 +50,8 @@ def bucket_ms_for(span_ms: int, step_ms: int, at_least_ms: int = 0) -> int:
     return math.ceil(width / step_ms) * step_ms
 
 
-def entity_overview(s: Session, viewer: Viewer, entity_id: int, start: int | None, end: int | None) -> dict[str, Any]:
+def entity_overview(s: Session, viewer: Viewer, entity_id: int, start: int | str | None,
+                    end: int | str | None) -> dict[str, Any]:
     """The heatmap of one entity's groups over ``[start, end)`` (default: the last day of results)."""
     entity, project = repo.get_entity(s, viewer, entity_id)  # a hidden entity is not found
     start_ms, end_ms = views.resolve_range(s, entity, start, end)
@@ -58,7 +59,8 @@ def entity_overview(s: Session, viewer: Viewer, entity_id: int, start: int | Non
     return {"scope": "entity", "entity_id": entity.id, "project_id": project.id, "title": entity.title, **out}
 
 
-def project_overview(s: Session, viewer: Viewer, project_id: int, start: int | None, end: int | None) -> dict[str, Any]:
+def project_overview(s: Session, viewer: Viewer, project_id: int, start: int | str | None,
+                     end: int | str | None) -> dict[str, Any]:
     """The heatmap of every visible entity's groups of a project over ``[start, end)`` (default:
     the last day of the project's results)."""
     project = repo.get_project(s, viewer, project_id)

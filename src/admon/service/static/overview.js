@@ -86,9 +86,9 @@
     }
     // incidents: an outline over the buckets they span (open: thick and dark; resolved: thin)
     for (const inc of data.incidents) {
-      // whole buckets, from its start to its end (open: to the range's end), and the bucket of its
-      // peak (a result is stamped at its window's end, which may lie in the bucket after the span)
-      const last = Math.max(inc.end === null ? xs[n] : inc.end, (inc.peak_timestamp || 0) + 1);
+      // whole buckets from its start through its end (open: to the range's end), the end included:
+      // a window's result is stamped at the window's end, which is the incident's end
+      const last = Math.max(inc.end === null ? xs[n] : inc.end + 1, (inc.peak_timestamp || 0) + 1);
       const snap = (t, up) => xs[0] + (up ? Math.ceil : Math.floor)((t - xs[0]) / data.bucket_ms) * data.bucket_ms;
       const from = Math.max(snap(inc.start, false), xs[0]), to = Math.min(snap(last, true), xs[n]);
       if (to <= from) continue;
