@@ -53,6 +53,9 @@ def _bodies(world: World) -> dict[tuple[str, str], dict]:
             "series": "value", "kind": "spike", "comment": "c"},
         ("patch", "/api/entities/{entity_id}/annotations/{annotation_id}"): {
             "label": "normal", "start_ms": DAY0, "end_ms": DAY0 + 120_000, "comment": "c"},
+        ("post", "/api/entities/{entity_id}/alert-rules"): {
+            "name": "probe", "min_score": 80, "min_duration_minutes": 10, "groups": {"host": ["h*"]},
+            "labels": {"team": "t"}, "annotations": {"summary": "{{ entity }} {{ group.host }}"}},
         ("post", "/api/incidents/{incident_id}/label"): {"verdict": "confirmed", "kind": "spike", "comment": "c"},
         ("post", "/v2/models/{name}/infer"): {"inputs": [{"name": "value", "shape": [1],
                                                           "datatype": "FP64", "data": [1.0]}]},
@@ -82,7 +85,7 @@ def test_no_route_answers_500_to_hostile_values(world):
         incident = seed_incident(world.settings.database_url, world.public_entity, "h", DAY0, DAY0 + 30 * 60_000)
         valid = {"project_id": world.public_project, "entity_id": world.public_entity,
                  "annotation_id": note["id"], "name": "admon-dev:public-model", "version": "1",
-                 "incident_id": incident}
+                 "incident_id": incident, "rule_id": 1}
         routes = _routes(app)
         assert len(routes) >= 20, routes  # the document lists the API
 
@@ -117,4 +120,5 @@ def test_no_route_answers_500_to_hostile_values(world):
     # the valid bodies are valid: the probe reaches the routes' work, not only their validation
     assert 201 in statuses[("post", "/api/entities")] and 201 in statuses[("post", "/api/projects")]
     assert 201 in statuses[("post", "/api/entities/{entity_id}/annotations")]
+    assert 201 in statuses[("post", "/api/entities/{entity_id}/alert-rules")]
     assert {200, 201} & statuses[("post", "/api/incidents/{incident_id}/label")]
