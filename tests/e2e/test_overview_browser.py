@@ -31,7 +31,8 @@ DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    """Settings and entity id of the five-host fleet, its day 2 detected by backfilled runs."""
+    """Settings, entity id and a member's token of the five-host fleet, its day 2 detected by
+    backfilled runs."""
     from admon.data.generate import generate_lake
     from admon.demo import design_config
     from admon.models.training import train
@@ -50,6 +51,9 @@ def fleet(tmp_path_factory):
     init_database(settings.database_url)
     idc = design_config()
     with session_scope(settings.database_url) as s:
+        alice = registry.create_user(s, "alice")
+        registry.add_member(s, alice.id, "ops")
+        token = registry.create_api_token(s, alice.id, "e2e")[1]
         project = registry.create_project(s, ProjectCreate(title="Fleet", egroup="ops", is_private=False))
         entity = registry.create_entity(s, EntityCreate(
             project_id=project.id, title="Fleet xrootd", interval_minutes=60, sliding_interval_minutes=60,
@@ -60,7 +64,7 @@ def fleet(tmp_path_factory):
           store=settings.model_store, lake_root=settings.lake_root, database_url=settings.database_url, record=True)
     report = backfill(entity_id, "2022-05-11", "2022-05-12", runner=Runner(settings))
     assert report.failed == 0 and report.succeeded == 24
-    return settings, entity_id
+    return settings, entity_id, token
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +141,7 @@ def _keep(driver, name: str) -> None:
 
 
 def test_the_overview_ranks_every_host_and_opens_the_worst_at_its_time(offline_browser, fleet_server, fleet):
-    driver, (_, entity_id) = offline_browser, fleet
+    driver, entity_id = offline_browser, fleet[1]
     driver.get(f"{fleet_server}/entities/{entity_id}/overview")
     _wait(driver).until(lambda d: d.find_element(By.ID, "overview-heatmap").get_attribute("data-rendered") == "true")
     heatmap = driver.find_element(By.ID, "overview-heatmap")
@@ -179,7 +183,7 @@ def test_the_overview_ranks_every_host_and_opens_the_worst_at_its_time(offline_b
 
 
 def test_without_a_group_the_entity_page_plots_the_worst_host(offline_browser, fleet_server, fleet):
-    driver, (_, entity_id) = offline_browser, fleet
+    driver, entity_id = offline_browser, fleet[1]
     driver.get(f"{fleet_server}/entities/{entity_id}/overview")
     worst = driver.execute_script(
         "return JSON.parse(document.getElementById('overview-data').textContent).groups[0].label")
@@ -197,3 +201,52 @@ def test_the_browser_really_has_no_network(offline_browser, fleet_server):
         "fetch('https://cdn.jsdelivr.net/npm/uplot@1.6.32/dist/uPlot.iife.min.js', {mode: 'no-cors'})"
         ".then(() => done('reached'), () => done('failed'));")
     assert status == "failed"
+
+
+def test_a_verdict_on_the_incidents_page_is_exported_spanning_the_incident(offline_browser, fleet_server, fleet,
+                                                                          tmp_path):
+    import json
+
+    import pandas as pd
+
+    from admon.registry.db import session_scope
+    from admon.registry.incidents import list_incidents
+    from admon.service.access import Viewer
+    from admon.service.labels import NAB_WINDOW_TIME, export_labels
+
+    driver, (settings, entity_id, token) = offline_browser, fleet
+    with session_scope(settings.database_url) as s:
+        incidents = list_incidents(s, [entity_id])
+    assert {i.group["host"] for i in incidents} == WITH_INCIDENTS
+    worst = max(incidents, key=lambda i: i.peak_score)
+
+    driver.delete_all_cookies()
+    driver.get(f"{fleet_server}/login?next=/incidents")
+    driver.find_element(By.ID, "token").send_keys(token)
+    driver.find_element(By.ID, "login-submit").click()
+    _wait(driver).until(lambda d: d.find_elements(By.ID, "incident-list"))
+    rows = driver.find_elements(By.CSS_SELECTOR, "#incident-list tbody tr[data-incident]")
+    assert len(rows) == 3
+    row = driver.find_element(By.CSS_SELECTOR, f"#incident-list tr[data-incident='{worst.id}']")
+    row.find_element(By.CSS_SELECTOR, "button[data-verdict='confirmed']").click()
+    _wait(driver).until(lambda d: d.find_element(
+        By.CSS_SELECTOR, f"#incident-list tr[data-incident='{worst.id}'] .verdict").text == "confirmed")
+    _keep(driver, "incidents.png")
+
+    with session_scope(settings.database_url) as s:
+        export_labels(s, Viewer(0, "cli", is_admin=True), settings, entity_id, tmp_path / "ds")
+    windows = json.loads((tmp_path / "ds" / "labels" / "combined_windows.json").read_text())
+    host = worst.group["host"]
+    # NAB windows are closed: from the incident's start to the last millisecond before its end
+    span = [pd.Timestamp(ms, unit="ms").strftime(NAB_WINDOW_TIME) for ms in (worst.start_ms, worst.end_ms - 1)]
+    mine = {k: v for k, v in windows.items() if host in k}
+    assert mine and all(v == [span] for v in mine.values()), mine  # every series of the host
+    assert all(v == [] for k, v in windows.items() if host not in k)
+
+    # its plot link opens the host with the incident's span selected
+    row = driver.find_element(By.CSS_SELECTOR, f"#incident-list tr[data-incident='{worst.id}']")
+    row.find_element(By.CSS_SELECTOR, "a.plot-link").click()
+    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-area").get_attribute("data-rendered") == "true")
+    assert driver.find_element(By.ID, "group-select").get_attribute("value") == f"host={host}"
+    assert driver.find_element(By.ID, "plot-area").get_attribute("data-selection") == f"{worst.start_ms},{worst.end_ms}"
+    assert all(url.startswith(fleet_server) for url in _resources(driver)), _resources(driver)

@@ -144,3 +144,36 @@ def test_the_overview_on_postgres(postgres_url, lake_root, tmp_path):  # noqa: F
         body = client.get(f"/api/entities/{world.public_entity}/overview", params=RANGE).json()
     assert [g["group"] for g in body["groups"]] == [{"host": HOSTS[1]}, {"host": HOSTS[0]}]
     assert body["scores"][0][(40 * STEP) // 900_000] == 99.0 and len(body["buckets"]) == 96
+
+
+def _incident(world, entity_id: int, host: str, start: int, *, status: str = "open", end: int | None = None) -> str:
+    from admon.incidents import Incident, IncidentChange, incident_id
+    from admon.registry.incidents import apply_incident_changes
+
+    ident = incident_id(entity_id, {"host": host}, start)
+    incident = Incident(id=ident, entity_id=entity_id, group={"host": host}, start_ms=start, end_ms=end,
+                        last_window_end_ms=start + 3_600_000, peak_score=9.0, peak_timestamp_ms=start,
+                        features=["gled_value"], status=status, run_ids=[1], revision=1, quiet_windows=0)
+    with session_scope(world.settings.database_url) as s:
+        apply_incident_changes(s, entity_id, [IncidentChange(incident, None, True)], now=DAY0)
+    return ident
+
+
+def test_the_incidents_page_lists_open_ones_first_and_only_what_the_viewer_may_see(client, world):
+    resolved = _incident(world, world.public_entity, HOSTS[0], DAY0 + 7_200_000, status="resolved",
+                         end=DAY0 + 10_800_000)
+    opened = _incident(world, world.public_entity, HOSTS[1], DAY0 + 3_600_000)
+    secret = _incident(world, world.private_entity, HOSTS[0], DAY0)
+    page = client.get("/incidents", headers=world.auth("bob")).text
+    rows = re.findall(r'<tr data-incident="(\w+)"', page)
+    assert rows == [opened, resolved]  # open first although it started earlier; nothing of Secret
+    assert secret not in page and "Secret" not in page
+    assert "data-verdict" not in page  # bob is not in ops: he may look, not judge
+    mine = client.get("/incidents", headers=world.auth("alice")).text
+    assert re.findall(r'<tr data-incident="(\w+)"', mine) == [opened, secret, resolved]  # open: newest first
+    assert mine.count('data-verdict="confirmed"') == 3
+    href = re.search(rf'<tr data-incident="{resolved}".*?class="plot-link" href="([^"]+)"', mine, re.S)[1]
+    href = href.replace("&amp;", "&")
+    assert f"focus_start={DAY0 + 7_200_000}&focus_end={DAY0 + 10_800_000}" in href and "group=host%3D" in href
+    only_open = client.get("/incidents", params={"open": "true"}, headers=world.auth("alice")).text
+    assert re.findall(r'<tr data-incident="(\w+)"', only_open) == [opened, secret]

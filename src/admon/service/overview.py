@@ -1,4 +1,5 @@
-"""The overview heatmap: per group (rows) and time bucket (columns), the worst score of a range.
+"""The overview heatmap: per group (rows) and time bucket (columns), the worst score of a range;
+and the incidents listing (every visible entity's incidents, open ones first).
 
 Like Elastic's Anomaly Explorer swimlane, for one entity (rows are its groups) or a project
 (rows are every visible entity's groups). Rows are sorted worst first; a cell carries its worst
@@ -21,14 +22,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from admon.detectors.postrules import SEVERITY_BANDS, severity
 from admon.incidents import RESOLVED, Incident
+from admon.registry import incidents as registry_incidents
 from admon.registry import overview as registry_overview
 from admon.registry.db import Session
 from admon.registry.models import EntityRow
 from admon.service import repo, views
-from admon.service.access import Viewer
+from admon.service.access import Viewer, audience, can_write
 from admon.timeutil import MS_PER_DAY, align_down, now_ms
 
 #: At most this many columns: a bucket spans several results when the range is long.
@@ -166,3 +169,41 @@ def _incident_public(incident: Incident, row: int) -> dict[str, Any]:
             "end": incident.end_ms, "status": incident.status, "open": incident.status != RESOLVED,
             "peak_score": incident.peak_score, "peak_timestamp": incident.peak_timestamp_ms,
             "features": incident.features}
+
+
+def incident_listing(s: Session, viewer: Viewer, *, open_only: bool = False, limit: int = 500) -> list[dict[str, Any]]:
+    """Incidents of every entity ``viewer`` may see, open ones first (then newest start first),
+    each with its entity, its current verdict, whether the viewer may judge it, and the entity
+    page that shows it (its group, around its span, the span selected)."""
+    incidents = registry_incidents.list_visible_incidents(s, audience(viewer), open_only=open_only, limit=limit)
+    incidents.sort(key=lambda i: (i.status == RESOLVED, -i.start_ms))
+    entities: dict[int, tuple[EntityRow, Any]] = {}
+    verdicts: dict[str, str] = {}
+    for entity_id in dict.fromkeys(i.entity_id for i in incidents):
+        entities[entity_id] = repo.get_entity(s, viewer, entity_id)
+        for note in repo.list_annotations(s, viewer, entity_id):  # oldest first: the last verdict stays
+            if note.detection_id:
+                verdicts[note.detection_id] = note.label
+    out = []
+    for incident in incidents:
+        entity, project = entities[incident.entity_id]
+        end = incident.end_ms if incident.end_ms is not None else incident.last_window_end_ms
+        out.append({
+            "incident": incident, "entity": entity, "project": project, "verdict": verdicts.get(incident.id),
+            "can_write": viewer.is_authenticated and can_write(viewer, project),
+            "group_text": views.group_text(incident.group), "end": end,
+            "href": _plot_href(entity.id, incident.group, incident.start_ms, end),
+        })
+    return out
+
+
+def _plot_href(entity_id: int, group: dict[str, Any], start_ms: int, end_ms: int) -> str:
+    """The entity page on ``group`` around ``[start_ms, end_ms)``, that span selected."""
+    pad = max((end_ms - start_ms) // 2, 3 * 3_600_000)
+    end = end_ms + pad
+    start = max(start_ms - pad, end - views.MAX_RANGE_MS)
+    query: dict[str, Any] = {"start": start, "end": end, "focus_start": start_ms,
+                             "focus_end": max(end_ms, start_ms + 1)}
+    if group:
+        query["group"] = views.group_text(group)
+    return f"/entities/{entity_id}?{urlencode(query)}"

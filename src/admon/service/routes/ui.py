@@ -91,6 +91,15 @@ def project_page(project_id: IdPath, request: Request, s: SessionDep, viewer: Vi
                  status_colours=STATUS_COLOURS)
 
 
+@router.get("/incidents")
+def incidents_page(request: Request, s: SessionDep, viewer: ViewerDep,
+                   open_only: Annotated[bool, Query(alias="open")] = False) -> HTMLResponse:
+    """Incidents of every entity the viewer may see, open ones first, each linked to its plot
+    (span selected) and, for members, with verdict buttons for the whole incident."""
+    return _page(request, "incidents.html", viewer, incidents=overview.incident_listing(s, viewer, open_only=open_only),
+                 open_only=open_only)
+
+
 @router.get("/projects/{project_id}/overview")
 def project_overview_page(project_id: IdPath, request: Request, s: SessionDep, viewer: ViewerDep,
                           start: TimeQuery = None, end: TimeQuery = None) -> HTMLResponse:
