@@ -23,6 +23,19 @@ def _lake_root(root: str | None) -> str:
     return root if root is not None else load_settings().lake_root
 
 
+def _existing_lake_root(root: str | None) -> str:
+    """The lake root to read, which must exist: a missing one would read as 0 rows, not fail."""
+    from admon.runs.runner import lake_root_problem
+
+    target = _lake_root(root)
+    problem = lake_root_problem(target)
+    if problem is not None:
+        given = f"--root {target!r}" if root is not None else f"the lake root {target!r} (ADMON_LAKE_ROOT)"
+        raise ConfigError(problem.replace(f"the lake root {target!r} (ADMON_LAKE_ROOT)", given)
+                          + ("" if root is not None else ", or give --root"))
+    return target
+
+
 @lake_app.command("generate")
 def lake_generate(
     root: LakeRoot = None,
@@ -89,13 +102,13 @@ def data_preview(
         raise ConfigError(f"config file {config} does not exist")
     text = config.read_text()
     idc = InputDataConfig.from_json(text) if config.suffix == ".json" else InputDataConfig.from_yaml(text)
-    source = DataSource(None, idc, lake_root=_lake_root(root), strict=strict)
+    source = DataSource(None, idc, lake_root=_existing_lake_root(root), strict=strict)
     frame = source.read_pandas(start, end)
     if documents:
         print(documents_json(frame_to_documents(frame, idc)))
     else:
         console.print(frame_table(frame.head(rows), title=f"{len(frame):,} rows"))
-    print_report(source.last_report, console)
+    print_report(source.last_report, console, idc)
 
 
 def demo(

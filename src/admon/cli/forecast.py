@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from admon.cli.tables import cli_console
+from admon.cli.tables import cli_console, print_json, print_table
 from admon.errors import ConfigError
 
 forecast_app = typer.Typer(help="Forecast link throughput (NOTED) and act on it.", no_args_is_help=True)
@@ -80,6 +80,36 @@ def backtest_table(frame, title: str = "") -> Table:
     return table
 
 
+def step_text(seconds: float) -> str:
+    """A series' step for people: ``300`` -> ``5 min`` (not pandas' ``0 days 00:05:00``).
+
+    >>> step_text(300), step_text(3600), step_text(86400 * 2), step_text(90)
+    ('5 min', '1 h', '2 days', '90 s')
+    """
+    whole = int(seconds)
+    for unit, size in (("days" if whole != 86400 else "day", 86400), ("h", 3600), ("min", 60)):
+        if whole >= size and whole % size == 0 and whole == seconds:
+            return f"{whole // size} {unit}"
+    return f"{seconds:g} s"
+
+
+def _backtest_with_progress(series, models, config):
+    """:func:`admon.forecast.backtest.backtest` with a progress bar on stderr (one step per fit)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from admon.forecast.backtest import backtest
+
+    columns = (TextColumn("backtest [bold]{task.fields[model]}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("fits"), TimeElapsedColumn())
+    with Progress(*columns, console=cli_console(stderr=True), transient=True) as bar:
+        task = bar.add_task("backtest", total=None, model="(loading the models' libraries)")
+
+        def progress(model: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, model=model)
+
+        return backtest(series, models, config, progress=progress)
+
+
 def _link(text: str | None) -> tuple[str, str] | None:
     if text is None:
         return None
@@ -112,10 +142,18 @@ def _lake_link_series(root: str, start: str, end: str, link: tuple[str, str] | N
 
 
 @forecast_app.command("list")
-def forecast_list() -> None:
+def forecast_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array of {name, handles_gaps, defaults, presets}.")] = False,
+) -> None:
     """List the registered forecasters and the backtest presets."""
     from admon.forecast import PRESETS, available, get
 
+    if as_json:
+        print_json({"name": name, "handles_gaps": get(name).handles_gaps,
+                    "defaults": get(name).Config().model_dump(mode="json"),
+                    "presets": [p for p, models in PRESETS.items() if any(m["name"] == name for m in models)]}
+                   for name in available())
+        return
     table = Table(title="forecasters")
     table.add_column("name")
     table.add_column("gaps")
@@ -123,7 +161,7 @@ def forecast_list() -> None:
     for name in available():
         cls = get(name)
         table.add_row(name, "yes" if cls.handles_gaps else "no", json.dumps(cls.Config().model_dump()))
-    console.print(table)
+    print_table(table, console)
     for preset, models in PRESETS.items():
         console.print(f"preset [bold]{preset}[/]: " + ", ".join(
             m["name"] + ("(" + ", ".join(f"{k}={v}" for k, v in m.items() if k != "name") + ")" if len(m) > 1 else "")
@@ -158,7 +196,7 @@ def forecast_backtest(
     """
     import datetime as dt
 
-    from admon.forecast.backtest import BacktestConfig, backtest
+    from admon.forecast.backtest import BacktestConfig
 
     if csv and lake:
         raise ConfigError("give either --csv or --lake, not both")
@@ -182,13 +220,14 @@ def forecast_backtest(
     else:
         from admon.forecast.fts_lake import generate_fts_lake
 
-        with tempfile.TemporaryDirectory(prefix="admon-fts-") as tmp:
+        with (tempfile.TemporaryDirectory(prefix="admon-fts-") as tmp,
+              cli_console(stderr=True).status(f"generating {days} days of FTS data and reading one link")):
             generate_fts_lake(tmp, days=days, start=start, seed=seed, step_seconds=60)
             series = _lake_link_series(tmp, start, end, _link(link), interval, column or "throughput")
         title = f"generated FTS link {series.name} (seed {seed}, {days} days)"
     step = series.index[1] - series.index[0]
-    title += f" - {len(series)} points of {step}, horizon {horizon}, {origins} origins"
-    frame = backtest(series, models, config)
+    title += f" - {len(series)} points of {step_text(step.total_seconds())}, horizon {horizon}, {origins} origins"
+    frame = _backtest_with_progress(series, models, config)
     console.print(backtest_table(frame, title))
     for row in frame.itertuples():
         if row.error:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from admon.cli.tables import cli_console
+from admon.cli.tables import cli_console, print_json, print_table
 from admon.errors import ConfigError, IntegrityError
 
 console = cli_console()
@@ -128,7 +128,7 @@ def model_list(
                                        "content_sha256": m.content_sha256}))
         return
     table = Table(title=f"models in {st.url}")
-    for col in ("namespace", "model", "version", "", "detector", "features", "trained window", "sha256"):
+    for col in ("namespace", "model", "version", "production", "detector", "features", "trained window", "sha256"):
         table.add_column(col)
     from admon.timeutil import format_ms
 
@@ -137,8 +137,8 @@ def model_list(
         for m in st.versions(ns, name):
             window = f"{format_ms(m.training_window[0])} .. {format_ms(m.training_window[1])}" if m.training_window else ""
             table.add_row(ns, name, m.version, "*" if m.version == prod else "", m.detector,
-                          ",".join(m.feature_columns), window, m.content_sha256[:12])
-    console.print(table)
+                          ", ".join(m.feature_columns), window, m.content_sha256[:12])
+    print_table(table, console)
 
 
 @model_app.command("show")
@@ -234,18 +234,23 @@ def _registry_records(namespace: str, model: str) -> tuple[list[tuple[str | None
     return [(v, sha) for v, sha, _ in recorded], [i for _, _, i in recorded]
 
 
-def detectors_cmd() -> None:
+def detectors_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array of {name, parameters}.")] = False,
+) -> None:
     """The registered detectors and their parameters."""
     import admon.detectors as detectors
 
+    found = {name: {k: v.default for k, v in detectors.get_class(name).Config.model_fields.items()}
+             for name in detectors.available()}
+    if as_json:
+        print_json({"name": name, "parameters": params} for name, params in found.items())
+        return
     table = Table(title="detectors")
     table.add_column("name")
     table.add_column("parameters")
-    for name in detectors.available():
-        cls = detectors.get_class(name)
-        params = [f"{k}={v.default!r}" for k, v in cls.Config.model_fields.items()]
-        table.add_row(name, ", ".join(params))
-    console.print(table)
+    for name, params in found.items():
+        table.add_row(name, ", ".join(f"{k}={v!r}" for k, v in params.items()))
+    print_table(table, console)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from admon.cli.tables import cli_console
+from admon.cli.tables import cli_console, print_json, print_table
 from admon.errors import ConfigError
 
 console = cli_console()
@@ -18,6 +18,7 @@ entity_app = typer.Typer(help="Register, list and show detection entities.", no_
 db_app = typer.Typer(help="The registry database itself.", no_args_is_help=True)
 
 DbUrl = Annotated[str | None, typer.Option("--db", help="Registry URL (default: ADMON_DATABASE_URL).")]
+AsJson = Annotated[bool, typer.Option("--json", help="One JSON array (the fields of the REST API).")]
 
 
 @db_app.command("init")
@@ -50,17 +51,27 @@ def project_create(
 
 
 @project_app.command("list")
-def project_list(db: DbUrl = None) -> None:
+def project_list(db: DbUrl = None, as_json: AsJson = False) -> None:
     """List projects."""
     from admon.registry.api import DetectionEntity, Project
 
-    table = Table("id", "title", "egroup", "private", "entities", "url")
     entities = DetectionEntity.list(database_url=db)
-    for p in Project.list(database_url=db):
-        count = sum(1 for e in entities if e.project_id == p.id)
-        table.add_row(str(p.id), p.title, p.egroup or "", "yes" if p.is_private else "no", str(count),
+    projects = Project.list(database_url=db)
+    counts = {p.id: sum(1 for e in entities if e.project_id == p.id) for p in projects}
+    if as_json:
+        print_json({**_public(p, ("id", "title", "project_url", "description", "is_private", "egroup",
+                                  "created_ms", "updated_ms")), "entities": counts[p.id]} for p in projects)
+        return
+    table = Table("id", "title", "egroup", "private", "entities", "url")
+    for p in projects:
+        table.add_row(str(p.id), p.title, p.egroup or "", "yes" if p.is_private else "no", str(counts[p.id]),
                       p.project_url or "")
-    console.print(table)
+    print_table(table, console)
+
+
+def _public(record: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The named fields of a registry record, as JSON values."""
+    return {f: json.loads(v.to_json()) if hasattr(v := getattr(record, f), "to_json") else v for f in fields}
 
 
 def load_entity_file(path: Path) -> dict[str, Any]:
@@ -111,17 +122,29 @@ def entity_create(
 def entity_list(
     project: Annotated[str | None, typer.Option(help="Only this project (title or id).")] = None,
     db: DbUrl = None,
+    as_json: AsJson = False,
 ) -> None:
     """List detection entities."""
     from admon.registry.api import DetectionEntity, Project
 
     projects = {p.id: p.title for p in Project.list(database_url=db)}
+    entities = DetectionEntity.list(project, database_url=db)
+    if as_json:
+        print_json(_public(e, ENTITY_JSON_FIELDS) for e in entities)
+        return
     table = Table("id", "project", "title", "window", "slide", "model", "enabled")
-    for e in DetectionEntity.list(project, database_url=db):
+    for e in entities:
         table.add_row(str(e.id), projects.get(e.project_id, "?"), e.title, f"{e.interval_minutes} min",
                       f"{e.sliding_interval_minutes} min",
                       f"{e.inference_namespace}/{e.inference_model}", "yes" if e.enabled else "no")
-    console.print(table)
+    print_table(table, console)
+
+
+#: What `entity list --json` gives of an entity.
+ENTITY_JSON_FIELDS = ("id", "project_id", "title", "kind", "enabled", "interval_minutes",
+                      "sliding_interval_minutes", "input_data_config", "inference_model",
+                      "inference_namespace", "monit_producer", "monit_label", "job_config",
+                      "config_hash", "created_ms", "updated_ms")
 
 
 @entity_app.command("show")

@@ -132,7 +132,7 @@ def runs_list(
             def sec(key: str, t=t) -> str:
                 return f"{t[key]:.3f}" if key in t else ""
 
-            error = (r.error or "").splitlines()[0][:60] if r.error else ""
+            error = r.error.splitlines()[0] if r.error else ""  # the rest: --json
             colour = {"succeeded": "green", "failed": "red", "retrying": "yellow",
                       "no_data": "magenta"}.get(r.status, "")
             table.add_row(str(r.id), format_ms(r.window_start_ms), format_ms(r.window_end_ms),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from admon.cli.tables import cli_console
+from admon.cli.tables import cli_console, print_json, print_table
 
 console = cli_console()
 err_console = cli_console(stderr=True)
@@ -41,8 +41,12 @@ def serve(
     init_database(settings.database_url)  # the first serve creates the registry, like `admon db init`
     # Worker processes build their app from the environment (uvicorn's factory mode).
     os.environ[SERVE_OPTIONS_ENV] = json.dumps({"scheduler": not no_scheduler, "results_cache": results_cache})
-    console.print(f"admon serving on http://{host}:{port} (API docs: http://{host}:{port}/docs)")
-    run_server(host=host, port=port, workers=workers, log_level=log_level)
+
+    def listening(host: str, port: int) -> None:  # called once the port is bound, not before
+        console.print(f"admon serving on http://{host}:{port} (API docs: http://{host}:{port}/docs)",
+                      highlight=False)
+
+    run_server(host=host, port=port, workers=workers, log_level=log_level, on_listening=listening)
 
 
 @user_app.command("add")
@@ -74,15 +78,22 @@ def user_add(
 
 
 @user_app.command("list")
-def user_list() -> None:
+def user_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array of {username, groups, is_admin, is_active}.")] = False,
+) -> None:
     """Users and their groups."""
     from admon.registry import repository as repo
     from admon.registry.db import session_scope
 
     with session_scope() as s:
-        for user in repo.list_users(s):
-            flag = " (admin)" if user.is_admin else ""
-            console.print(f"{user.username}{flag}: {', '.join(repo.user_groups(s, user.id)) or '-'}")
+        users = [(u.username, repo.user_groups(s, u.id), u.is_admin, u.is_active) for u in repo.list_users(s)]
+    if as_json:
+        print_json({"username": name, "groups": groups, "is_admin": admin, "is_active": active}
+                   for name, groups, admin, active in users)
+        return
+    for name, groups, admin, _ in users:
+        flag = " (admin)" if admin else ""
+        console.print(f"{name}{flag}: {', '.join(groups) or '-'}", highlight=False)
 
 
 @token_app.command("create")
@@ -112,25 +123,33 @@ def token_create(
 @token_app.command("list")
 def token_list(
     user: Annotated[str | None, typer.Option("--user", "-u", help="Only this user's tokens.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array (the fields of GET /api/tokens).")] = False,
 ) -> None:
     """Tokens with their owner, creation, expiry ('never' for a token without one), last use and
     state; never the secret."""
     from rich.table import Table
 
     from admon.registry import repository as repo
+    from admon.registry.auth import token_state
     from admon.registry.db import session_scope
     from admon.timeutil import now_ms
 
     now = now_ms()
     table = Table("id", "user", "name", "prefix", "created", "expires", "last used", "state")
+    found = []
     with session_scope() as s:
         for row, username in repo.list_api_tokens(s, user):
-            expired = row.expires_ms is not None and row.expires_ms <= now
-            state = "revoked" if row.revoked else "expired" if expired else "active"
-            table.add_row(str(row.id), username, row.name or "-", row.prefix, _seconds(row.created_ms),
-                          "never" if row.expires_ms is None else _seconds(row.expires_ms),
-                          "never used" if row.last_used_ms is None else _seconds(row.last_used_ms), state)
-    console.print(table, soft_wrap=True)
+            found.append({"id": row.id, "name": row.name or "", "owner": username, "prefix": row.prefix,
+                          "created_ms": row.created_ms, "expires_ms": row.expires_ms,
+                          "last_used_ms": row.last_used_ms, "state": token_state(row, now=now)})
+    if as_json:
+        print_json(found)
+        return
+    for t in found:
+        table.add_row(str(t["id"]), t["owner"], t["name"] or "-", t["prefix"], _seconds(t["created_ms"]),
+                      "never" if t["expires_ms"] is None else _seconds(t["expires_ms"]),
+                      "never used" if t["last_used_ms"] is None else _seconds(t["last_used_ms"]), t["state"])
+    print_table(table, console)
 
 
 def _seconds(ms: int) -> str:

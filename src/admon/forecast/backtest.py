@@ -30,7 +30,7 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -133,12 +133,19 @@ def origins_of(n: int, config: BacktestConfig) -> list[int]:
     return origins
 
 
+#: ``progress(model, done, total)``: ``done`` of ``total`` fits (models x origins) are finished;
+#: ``model`` is the label of the model being fitted ("" once all are done).
+Progress = Callable[[str, int, int], None]
+
+
 def backtest(
-    series: pd.Series, models: Sequence[ModelSpec] | str, config: BacktestConfig | None = None
+    series: pd.Series, models: Sequence[ModelSpec] | str, config: BacktestConfig | None = None,
+    *, progress: Progress | None = None,
 ) -> pd.DataFrame:
     """One row per model: ``model, train_rmse, test_rmse, mase, cpu_s, peak_mib, origins, error``.
 
     A model that cannot be fitted (too short a series, ...) gets NaN metrics and its error text.
+    ``progress`` is told after every fit (after every model when ``config.isolate``).
     """
     config = config or BacktestConfig()
     values, index, step = check_series(series, "backtest")
@@ -146,11 +153,21 @@ def backtest(
     m = max(season_steps(config.mase_season, step), 1)
     origins = origins_of(len(series), config)
     templates = resolve_models(models)
-    if config.isolate:
-        rows = [_run_isolated(series, model, origins, m, config) for model in templates]
-    else:
+    if not config.isolate:
         _import_dependencies(templates)
-        rows = [_run_model(series, model, origins, m, config) for model in templates]
+    total, rows = len(templates) * len(origins), []
+    for i, model in enumerate(templates):
+        label, before = model_label(model), i * len(origins)
+        if progress is not None:
+            progress(label, before, total)
+        if config.isolate:
+            rows.append(_run_isolated(series, model, origins, m, config))
+        else:
+            fitted = None if progress is None else (
+                lambda k, label=label, before=before: progress(label, before + k, total))
+            rows.append(_run_model(series, model, origins, m, config, fitted))
+    if progress is not None:
+        progress("", total, total)
     return pd.DataFrame(rows, columns=list(_ROW))
 
 
@@ -172,7 +189,9 @@ def _child_run(series: pd.Series, spec: dict, origins: list[int], m: int, config
 _ROW = dict.fromkeys(["model", "train_rmse", "test_rmse", "mase", "cpu_s", "peak_mib", "origins", "error"])
 
 
-def _run_model(series: pd.Series, template: Forecaster, origins: list[int], m: int, config: BacktestConfig) -> dict:
+def _run_model(series: pd.Series, template: Forecaster, origins: list[int], m: int, config: BacktestConfig,
+               fitted: Callable[[int], None] | None = None) -> dict:
+    """The row of one model; ``fitted(k)`` after its ``k``-th origin."""
     row = dict(_ROW, model=model_label(template), origins=0, error="")
     train_sq: list[np.ndarray] = []
     test_sq: list[np.ndarray] = []
@@ -203,6 +222,8 @@ def _run_model(series: pd.Series, template: Forecaster, origins: list[int], m: i
         scale = np.nanmean(np.abs(y[m:] - y[:-m])) if len(y) > m else np.nan
         mae = np.nanmean(np.abs(err)) if np.isfinite(err).any() else np.nan
         mases.append(mae / scale if scale and np.isfinite(scale) else np.nan)
+        if fitted is not None:
+            fitted(len(mases))
     row.update(
         train_rmse=_rmse(train_sq),
         test_rmse=_rmse(test_sq),

@@ -6,9 +6,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from admon.errors import AuthenticationError
 from admon.registry import auth as registry_auth
 from admon.registry.models import ApiTokenRow
-from admon.errors import AuthenticationError
 from admon.service.access import Viewer
 from admon.service.deps import IdPath, SessionDep, ViewerDep
 from admon.timeutil import now_ms
