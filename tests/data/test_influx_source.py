@@ -53,7 +53,7 @@ def _line(measurement: str, tags: dict, fields: dict, ts: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def influx(influx_server):
+def influx(influx_server):  # noqa: F811 - the fixture imported above
     influx_server.write(DB, [_line(*p) for p in POINTS])
     return influx_server
 
