@@ -41,7 +41,7 @@ def test_label_a_range_in_the_browser_and_find_it_in_the_export(browser, server,
     # the canvas really has ink on it: count non-white pixels in the browser
     inked = driver.execute_script(
         "const c = document.querySelector('#plot-area canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-        "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 200 || d[i+1] < 200 || d[i+2] < 200) n++;"
+        "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i+3] > 0 && (d[i] < 200 || d[i+1] < 200 || d[i+2] < 200)) n++;"
         "return n;")
     assert inked > 5000
     history = driver.find_element(By.ID, "run-history")  # the run history, drawn by uPlot

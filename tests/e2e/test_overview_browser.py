@@ -32,7 +32,8 @@ DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     """Settings, entity id and a member's token of the five-host fleet, its day 2 detected by
-    backfilled runs."""
+    backfilled runs; and the id of a second entity on it whose robust z-score model gives an
+    expected band (no runs: the plot draws the band from the model and the input)."""
     from admon.data.generate import generate_lake
     from admon.demo import design_config
     from admon.models.training import train
@@ -60,11 +61,17 @@ def fleet(tmp_path_factory):
             input_data_config=idc, inference_model="fleet", inference_namespace="admon-dev",
             monit_label={"admon_entity": "fleet"}))
         entity_id = entity.id
+        band_entity_id = registry.create_entity(s, EntityCreate(
+            project_id=project.id, title="Fleet xrootd (z-score)", interval_minutes=60, sliding_interval_minutes=60,
+            input_data_config=idc, inference_model="fleet-zscore", inference_namespace="admon-dev",
+            monit_label={"admon_entity": "fleet-zscore"})).id
+    train(idc, "2022-05-10", "2022-05-11", "robust_zscore", namespace="admon-dev", model="fleet-zscore",
+          store=settings.model_store, lake_root=settings.lake_root, database_url=settings.database_url, record=True)
     train(idc, "2022-05-10", "2022-05-11", "pca", namespace="admon-dev", model="fleet",
           store=settings.model_store, lake_root=settings.lake_root, database_url=settings.database_url, record=True)
     report = backfill(entity_id, "2022-05-11", "2022-05-12", runner=Runner(settings))
     assert report.failed == 0 and report.succeeded == 24
-    return settings, entity_id, token
+    return settings, entity_id, token, band_entity_id
 
 
 @pytest.fixture(scope="module")
@@ -123,15 +130,17 @@ def _resources(driver) -> list[str]:
         "return [location.href].concat(performance.getEntriesByType('resource').map(e => e.name))")
 
 
-def _ink(driver, selector: str, rgb: tuple[int, int, int] | None = None) -> int:
-    """Pixels of the first canvas under ``selector`` that are not white (or are ``rgb``)."""
+def _ink(driver, selector: str, rgba: tuple[int, int, int, int] | None = None) -> int:
+    """Pixels drawn on the first canvas under ``selector`` (not transparent, not white), or of
+    colour ``rgba`` (uPlot draws on a transparent canvas: a translucent fill keeps its alpha)."""
     return driver.execute_script(
         "const c = document.querySelector(arguments[0] + ' canvas'), d = c.getContext('2d')"
         ".getImageData(0, 0, c.width, c.height).data, want = arguments[1]; let n = 0;"
         "for (let i = 0; i < d.length; i += 4) {"
-        "  if (want ? (Math.abs(d[i] - want[0]) < 4 && Math.abs(d[i+1] - want[1]) < 4 && Math.abs(d[i+2] - want[2]) < 4)"
-        "           : (d[i] < 200 || d[i+1] < 200 || d[i+2] < 200)) n++; }"
-        "return n;", selector, list(rgb) if rgb else None)
+        "  if (want ? (Math.abs(d[i] - want[0]) < 6 && Math.abs(d[i+1] - want[1]) < 6 && Math.abs(d[i+2] - want[2]) < 6"
+        "              && Math.abs(d[i+3] - want[3]) < 12)"
+        "           : (d[i+3] > 0 && (d[i] < 200 || d[i+1] < 200 || d[i+2] < 200))) n++; }"
+        "return n;", selector, list(rgba) if rgba else None)
 
 
 def _keep(driver, name: str) -> None:
@@ -153,8 +162,8 @@ def test_the_overview_ranks_every_host_and_opens_the_worst_at_its_time(offline_b
     assert {r.removeprefix("host=") for r in ranking[:3]} == WITH_INCIDENTS
     assert ranking[-1] == f"host={ALWAYS_NORMAL}"
     # the cells are drawn: severity colours on the canvas (critical red for the worst host)
-    assert _ink(driver, "#overview-heatmap") > 20_000
-    assert _ink(driver, "#overview-heatmap", (0xfe, 0x50, 0x50)) > 100
+    assert _ink(driver, "#overview-heatmap", (0xdf, 0xe5, 0xec, 255)) > 20_000  # the normal cells
+    assert _ink(driver, "#overview-heatmap", (0xfe, 0x50, 0x50, 255)) > 100
     assert all(url.startswith(fleet_server) for url in _resources(driver)), _resources(driver)
     assert driver.execute_script("return typeof uPlot") == "function"  # loaded from this server
     _keep(driver, "overview.png")
@@ -214,7 +223,7 @@ def test_a_verdict_on_the_incidents_page_is_exported_spanning_the_incident(offli
     from admon.service.access import Viewer
     from admon.service.labels import NAB_WINDOW_TIME, export_labels
 
-    driver, (settings, entity_id, token) = offline_browser, fleet
+    driver, (settings, entity_id, token, _) = offline_browser, fleet
     with session_scope(settings.database_url) as s:
         incidents = list_incidents(s, [entity_id])
     assert {i.group["host"] for i in incidents} == WITH_INCIDENTS
@@ -250,3 +259,15 @@ def test_a_verdict_on_the_incidents_page_is_exported_spanning_the_incident(offli
     assert driver.find_element(By.ID, "group-select").get_attribute("value") == f"host={host}"
     assert driver.find_element(By.ID, "plot-area").get_attribute("data-selection") == f"{worst.start_ms},{worst.end_ms}"
     assert all(url.startswith(fleet_server) for url in _resources(driver)), _resources(driver)
+
+
+def test_the_expected_band_is_drawn_behind_the_series(offline_browser, fleet_server, fleet):
+    driver, band_entity = offline_browser, fleet[3]
+    driver.get(f"{fleet_server}/entities/{band_entity}?group=host%3Dmonit-xrootd-004"
+               "&start=2022-05-11T00:00:00Z&end=2022-05-11T12:00:00Z")
+    _wait(driver).until(lambda d: d.find_element(By.ID, "plot-area").get_attribute("data-rendered") == "true")
+    assert driver.find_element(By.ID, "plot-area").get_attribute("data-band") == "true"
+    driver.execute_script("document.getElementById('plot').scrollIntoView()")
+    _keep(driver, "entity-band.png")
+    # the band's fill, rgba(31,119,180,0.12), covers a good part of the first panel
+    assert _ink(driver, "#plot-area", (31, 119, 180, 31)) > 2_000

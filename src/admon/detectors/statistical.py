@@ -28,6 +28,8 @@ from admon.detectors import register
 from admon.detectors.base import Detector, DetectorConfig, group_key_str
 
 MAD_TO_SIGMA = 1.4826
+#: Half-width of the expected band (:meth:`_PerGroupBaseline.expected`), in the detector's scales.
+EXPECTED_BAND_SCALES = 3.0
 
 
 def _robust_center_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -90,6 +92,30 @@ class _PerGroupBaseline(Detector):
     def _score_group(self, x: np.ndarray, key: tuple) -> np.ndarray:
         raise NotImplementedError
 
+    def _center_scale(self, x: np.ndarray, key: tuple, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What the detector expects of each value of a group's series (``x``, rows in time
+        order) and the scale a deviation from it is measured in (both shaped like ``x``)."""
+        raise NotImplementedError
+
+    def expected(self, frame: pd.DataFrame, width: float = EXPECTED_BAND_SCALES) -> pd.DataFrame:
+        """What the detector expected of each feature at each row of ``frame``, and a band of
+        ``width`` scales around it: columns ``<feature>:expected``, ``<feature>:lower`` and
+        ``<feature>:upper``, aligned to ``frame``'s index. A value outside the band is more than
+        ``width`` of the detector's scales from what it expected (its per-feature score > ``width``).
+        """
+        self._check_scorable(frame)
+        x = self._values(frame)
+        ts = frame["timestamp"].to_numpy() if "timestamp" in frame.columns else np.arange(len(frame))
+        center, scale = np.full_like(x, np.nan), np.full_like(x, np.nan)
+        for key, pos in self._iter_groups(frame):
+            center[pos], scale[pos] = self._center_scale(x[pos], key, ts[pos])
+        out: dict[str, np.ndarray] = {}
+        for j, feature in enumerate(self.feature_columns_):
+            out[f"{feature}:expected"] = center[:, j]
+            out[f"{feature}:lower"] = center[:, j] - width * scale[:, j]
+            out[f"{feature}:upper"] = center[:, j] + width * scale[:, j]
+        return pd.DataFrame(out, index=frame.index)
+
     def _aggregate(self, per_feature: np.ndarray) -> np.ndarray:
         if self.config.aggregate == "max":
             return per_feature.max(axis=1)
@@ -128,6 +154,10 @@ class RobustZScore(_PerGroupBaseline):
         self._fit_baseline(frame)
 
     def _score_group(self, x: np.ndarray, key: tuple) -> np.ndarray:
+        center, scale = self._center_scale(x, key, np.arange(len(x)))
+        return np.abs(x - center) / scale
+
+    def _center_scale(self, x: np.ndarray, key: tuple, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.config
         center0, scale0 = self._baseline(key)
         df = pd.DataFrame(x)
@@ -142,7 +172,7 @@ class RobustZScore(_PerGroupBaseline):
         # a flat stretch (rolling MAD 0) must not make every wiggle extreme: keep a
         # quarter of the group's training spread as the least scale
         scale = np.maximum(scale, 0.25 * scale0[None, :])
-        return np.abs(x - center) / scale
+        return center, scale
 
 
 class EwmaConfig(DetectorConfig):
@@ -169,6 +199,10 @@ class Ewma(_PerGroupBaseline):
         self._fit_baseline(frame)
 
     def _score_group(self, x: np.ndarray, key: tuple) -> np.ndarray:
+        center, scale = self._center_scale(x, key, np.arange(len(x)))
+        return np.abs(x - center) / scale
+
+    def _center_scale(self, x: np.ndarray, key: tuple, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.config
         center0, scale0 = self._baseline(key)
         ewm = pd.DataFrame(x).ewm(alpha=cfg.alpha, min_periods=cfg.min_periods, ignore_na=True)
@@ -177,7 +211,7 @@ class Ewma(_PerGroupBaseline):
         center = np.where(np.isfinite(center), center, center0[None, :])
         scale = np.where(np.isfinite(scale), scale, scale0[None, :])
         scale = np.maximum(scale, 0.25 * scale0[None, :])
-        return np.abs(x - center) / scale
+        return center, scale
 
 
 class SeasonalConfig(DetectorConfig):
@@ -257,6 +291,22 @@ class SeasonalStl(_PerGroupBaseline):
             r = self._residuals(x[pos], ts[pos], prof, center0)
             out[pos] = np.abs(r) / np.maximum(rscale, np.asarray(self.scale_floor_))[None, :]
         return np.nan_to_num(out, nan=0.0)
+
+    def _center_scale(self, x: np.ndarray, key: tuple, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # what score() subtracts (the seasonal profile at the phase, plus the trailing level) and
+        # the residual spread it divides by
+        k = group_key_str(key)
+        center0, scale0 = self._baseline(key)
+        if k in self.profiles_:
+            prof, rscale = np.asarray(self.profiles_[k][0], dtype=float), np.asarray(self.profiles_[k][1], dtype=float)
+        else:
+            prof, rscale = np.zeros((self.period_, x.shape[1])), scale0
+        seasonal = prof[(ts // self.interval_ms_) % self.period_]
+        level = pd.DataFrame(x - seasonal).rolling(self.config.level_window, min_periods=1).median()
+        level = level.shift(1).to_numpy()
+        level = np.where(np.isfinite(level), level, center0[None, :])
+        scale = np.maximum(rscale, np.asarray(self.scale_floor_))[None, :]
+        return seasonal + level, np.broadcast_to(scale, x.shape).copy()
 
     def _residuals(self, x: np.ndarray, ts: np.ndarray, prof: np.ndarray, center0: np.ndarray) -> np.ndarray:
         phases = (ts // self.interval_ms_) % self.period_

@@ -1,4 +1,5 @@
-"""What the entity page draws: the joined input series, scores, threshold, detections, labels.
+"""What the entity page draws: the joined input series (with the expected band where the model
+gives one), scores, threshold, detections, labels.
 
 One function, :func:`entity_plot`, gathers it for one group over one time range,
 so the JSON API (``/api/entities/{id}/plot``) and the page show the same thing.
@@ -18,6 +19,7 @@ from admon.registry.db import Session
 from admon.registry.models import EntityRow
 from admon.service import repo
 from admon.service.access import Viewer
+from admon.service.expected import expected_band
 from admon.service.schemas import AnnotationPublic
 from admon.settings import Settings
 from admon.timeutil import MS_PER_DAY, align_down, check_window, now_ms, to_epoch_ms
@@ -128,6 +130,7 @@ def entity_plot(
     series = {"timestamp": [int(t) for t in frame["timestamp"]] if len(frame) else []}
     for col in value_columns:
         series[col] = [_num(v) for v in frame[col]] if len(frame) else []
+    expected, no_band = expected_band(settings, entity, frame, value_columns)
 
     mine = [r for r in results if group_text({k: str(v) for k, v in r.group_key.items()}) == group_text(chosen)]
     scores = {
@@ -159,4 +162,7 @@ def entity_plot(
         "scores": scores,
         "anomalies": anomalies,
         "annotations": notes,
+        # per value column, what the model expected and its band, aligned to series.timestamp
+        "expected": expected,
+        "expected_note": no_band,
     }
