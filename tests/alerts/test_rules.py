@@ -36,7 +36,7 @@ def test_an_incident_alert_carries_its_identity_templates_and_a_link_and_expires
                      annotations={"summary": "{{ entity }}: {{ group.host }} peaked at {{ peak_score | round(1) }} "
                                              "({{ features | join(', ') }})"})
     (alert,) = incident_alerts(incident(), rule, CTX, now_ms=1_800_000)
-    assert alert["labels"] == {"alertname": "AdmonIncident", "severity": "critical", "team": "storage",
+    assert alert["labels"] == {"alertname": "AdmonIncident", "team": "storage",
                                "host": "web-1", "entity": "xrootd", "entity_id": "7", "incident_id": "ab" * 32}
     assert alert["annotations"]["summary"] == "xrootd: web-1 peaked at 97.0 (gled)"
     assert alert["startsAt"] == "1970-01-01T00:00:00.000Z"
@@ -48,8 +48,18 @@ def test_an_incident_alert_carries_its_identity_templates_and_a_link_and_expires
     assert resolved["labels"] == alert["labels"] and resolved["id"] != alert["id"]
 
 
-def test_a_new_severity_band_ends_the_alert_under_the_old_labels():
+def test_a_growing_peak_stays_one_alert_whose_severity_annotation_follows_it():
     rule = AlertRule(None, None, "default")
+    before = incident(peak_score=30.0)
+    after = incident(peak_score=97.0, revision=2, status="updated")
+    (current,) = incident_alerts(after, rule, CTX, now_ms=1_800_000, previous=before)
+    (first,) = incident_alerts(before, rule, CTX, now_ms=1_500_000)
+    assert current["labels"] == first["labels"] and "severity" not in current["labels"]
+    assert (first["annotations"]["severity"], current["annotations"]["severity"]) == ("minor", "critical")
+
+
+def test_a_rule_that_routes_on_severity_ends_the_alert_under_the_old_labels():
+    rule = AlertRule(None, None, "by-band", labels={"severity": "{{ severity }}"})
     before = incident(peak_score=30.0)
     after = incident(peak_score=97.0, revision=2, status="updated")
     ended, current = incident_alerts(after, rule, CTX, now_ms=1_800_000, previous=before)

@@ -41,7 +41,7 @@ def test_an_incident_alerts_when_opened_is_refreshed_while_open_and_resolved_at_
     alerts = webhook_receiver.received
     assert {a["labels"]["incident_id"] for a in alerts} == {incident.id}
     assert [a["labels"]["host"] for a in alerts] == ["h1"] * 5  # open, 2 updates, 1 refresh, resolved
-    assert alerts[0]["labels"] == {"alertname": "AdmonIncident", "severity": "critical", "host": "h1",
+    assert alerts[0]["labels"] == {"alertname": "AdmonIncident", "host": "h1",
                                    "entity": "xrootd", "entity_id": str(scripted_entity.id),
                                    "incident_id": incident.id}
     assert all(a["startsAt"] == iso(START) for a in alerts)

@@ -3,14 +3,18 @@
 
 **Incident alerts.** An incident's alert is identified in Alertmanager by its labels:
 ``alertname`` (``AdmonIncident`` unless a rule sets it), ``entity``, ``entity_id``,
-``incident_id``, the group keys (``host``) and ``severity`` (of the incident's calibrated peak
-score), plus the rule's labels. Every state change (opened, updated, resolved) is one
+``incident_id`` and the group keys (``host``), plus the rule's labels: one incident, one
+alert. The severity band of the incident's calibrated peak score is an annotation
+(``severity``), not a label, because it changes as the peak grows; a rule that routes on
+severity sets the label itself (e.g. ``labels={"severity": "critical"}`` on a rule with
+``min_score=90``, ahead of a catch-all rule). Every state change (opened, updated, resolved) is one
 document (id of the incident's revision); while the incident is open each window run of the
 entity also queues a *refresh*, whose ``endsAt`` lies :data:`EXPIRY_WINDOWS` slides ahead,
 so that the alert expires by itself when admon stops sending (a dead admon does not leave an
-alert firing for ever). A resolved incident's alert ends at the incident's end. When the
-peak score moves the severity to another band the labels change, so the alert under the old
-labels is resolved in the same step (else Alertmanager would keep both).
+alert firing for ever). A resolved incident's alert ends at the incident's end. When an
+update changes the labels (the incident now matches another rule, or a label template renders
+differently) the alert under the old labels is resolved in the same step (else Alertmanager
+would keep both).
 
 **Health alerts.** ``AdmonEntityHealth`` with ``entity``, ``entity_id``, ``severity``
 ``warning``: raised after N consecutive ``no_data`` or ``failed`` runs ("entity X: no data for
@@ -20,7 +24,7 @@ labels is resolved in the same step (else Alertmanager would keep both).
 >>> from admon.incidents import Incident
 >>> inc = Incident("ab" * 32, 7, {"host": "h1"}, 0, None, 900_000, 97.0, 600_000, ["gled"], "open", [3], 1)
 >>> (alert,) = incident_alerts(inc, DEFAULT_RULE, ctx, now_ms=900_000)
->>> alert["labels"]["alertname"], alert["labels"]["host"], alert["labels"]["severity"], alert["endsAt"]
+>>> alert["labels"]["alertname"], alert["labels"]["host"], alert["annotations"]["severity"], alert["endsAt"]
 ('AdmonIncident', 'h1', 'critical', '1970-01-01T00:30:00.000Z')
 """
 
@@ -118,7 +122,9 @@ def incident_url(incident: Incident, ctx: AlertContext) -> str:
 
 
 def _labels(incident: Incident, rule: AlertRule, ctx: AlertContext, fields: Mapping[str, Any]) -> dict[str, str]:
-    labels = {"alertname": INCIDENT_ALERTNAME, "severity": str(fields["severity"])}
+    # no severity label of its own: labels are the alert's identity in Alertmanager, and the
+    # band of a growing peak changes (an annotation says it; a rule may route on a severity label)
+    labels = {"alertname": INCIDENT_ALERTNAME}
     labels |= _rendered(rule.labels, fields, rule, "labels")
     labels |= {label_name(k): str(v) for k, v in incident.group.items()}
     labels |= {"entity": ctx.entity, "entity_id": str(ctx.entity_id), "incident_id": incident.id}
@@ -128,6 +134,7 @@ def _labels(incident: Incident, rule: AlertRule, ctx: AlertContext, fields: Mapp
 def _annotations(incident: Incident, rule: AlertRule, fields: Mapping[str, Any]) -> dict[str, str]:
     group = ", ".join(f"{k}={v}" for k, v in incident.group.items()) or "all"
     annotations = {
+        "severity": str(fields["severity"]),
         "summary": f"{fields['entity']}: anomaly on {group} (peak score {incident.peak_score:.1f}, "
                    f"{fields['severity']})",
         "description": f"Incident {incident.status} since {fields['start_iso']}"
@@ -175,7 +182,7 @@ def incident_alerts(incident: Incident, rule: AlertRule, ctx: AlertContext, *, n
     if previous is not None and not refresh:
         before = template_context(previous, ctx)
         old_labels = _labels(previous, rule, ctx, before)
-        if old_labels != labels:  # another severity band: end the alert Alertmanager knows by the old labels
+        if old_labels != labels:  # another identity: end the alert Alertmanager knows by the old labels
             docs.insert(0, _document(alert_id(incident.id, incident.revision, "superseded"), old_labels,
                                      _annotations(previous, rule, before), previous.start_ms,
                                      max(previous.start_ms, now_ms - 1), url))

@@ -256,9 +256,16 @@ class Detector(abc.ABC):
         params = dict(doc["config"])
         name = params.pop("name")
         klass = DETECTORS.get(name)
+        try:
+            det = klass(**params)
+        except ConfigError:
+            if name not in SUPERSEDED:
+                raise
+            # saved before the name passed to a new detector: its parameters are the old one's
+            klass = DETECTORS.get(SUPERSEDED[name])
+            det = klass(**params)
         if cls is not Detector and not issubclass(klass, cls):
             raise DataError(f"{directory} holds a {name!r} detector, not a {cls.__name__}")
-        det = klass(**params)
         state: dict[str, Any] = dict(doc["state"])
         if doc.get("arrays"):
             with np.load(directory / STATE_NPZ, allow_pickle=False) as npz:
@@ -418,6 +425,10 @@ def default_group_columns(frame: pd.DataFrame) -> list[str]:
 
 #: The one name -> detector class registry (:mod:`admon.detectors` is its public face).
 #: Its built-in modules are cheap to import: heavy libraries load inside fit/score.
+#: Names that passed to a new detector -> the name the old one is kept under. A model saved
+#: under the name with the old detector's parameters loads with the old detector.
+SUPERSEDED: dict[str, str] = {"default": "default_v1"}
+
 DETECTORS: Registry[type[Detector]] = Registry(
     "detector",
     "admon.detectors",

@@ -21,12 +21,13 @@ from admon.incidents.merge import (
     incident_document,
     incident_id,
     incident_state_id,
+    merge_late_window,
     merge_window,
     window_results,
 )
 
 __all__ = [
     "CrossGroupIncident", "cross_group_links", "DEFAULT_QUIET_WINDOWS", "INCIDENT_DOCUMENT_TYPE", "OPEN", "RESOLVED", "UPDATED", "Incident",
-    "IncidentChange", "WindowResult", "group_id", "incident_document", "incident_id", "incident_state_id", "merge_window",
+    "IncidentChange", "WindowResult", "group_id", "incident_document", "incident_id", "incident_state_id", "merge_late_window", "merge_window",
     "window_results",
 ]

@@ -151,6 +151,46 @@ def merge_window(entity_id: int, open_incidents: Mapping[str, Incident], results
     return changes
 
 
+def merge_late_window(entity_id: int, overlapping: Mapping[str, Incident], results: Iterable[WindowResult], *,
+                      window_end_ms: int, closed: bool) -> list[IncidentChange]:
+    """The incident changes of a window run again because late data changed its input.
+
+    Later windows have run since, so nothing is counted quiet here. ``overlapping`` maps
+    :func:`group_id` to the entity's incident of that group whose span meets the window (open
+    or resolved). A group anomalous in the window merges into that incident, which keeps its
+    status (a resolved one stays resolved, with its new peak and runs); a group without one gets
+    a new incident, born resolved at the window's end if ``closed`` (the entity's later windows
+    already cover the quiet windows that would have resolved it), else open. A group that is no
+    longer anomalous leaves its incident as it is: late data adds to incidents, never erases one.
+
+    >>> late = WindowResult({"host": "h1"}, 0, 900_000, 88.0, 600_000, ["cpu"], 3)
+    >>> [(c.incident.status, c.incident.end_ms) for c in merge_late_window(7, {}, [late], window_end_ms=900_000,
+    ...                                                                      closed=True)]
+    [('resolved', 900000)]
+    """
+    changes: list[IncidentChange] = []
+    seen: set[str] = set()
+    for result in results:
+        key = group_id(result.group)
+        if key in seen:
+            continue
+        seen.add(key)
+        current = overlapping.get(key)
+        if current is None:
+            opened = _opened(entity_id, result)
+            if closed:
+                opened = dataclasses.replace(opened, status=RESOLVED, end_ms=result.end_ms)
+            changes.append(IncidentChange(opened, None, True))
+            continue
+        merged = _merged(current, result)
+        status = current.status if current.status == RESOLVED else UPDATED
+        end_ms = merged.last_window_end_ms if status == RESOLVED else None
+        changes.append(IncidentChange(dataclasses.replace(merged, status=status, end_ms=end_ms,
+                                                          quiet_windows=current.quiet_windows),
+                                      current.revision, True))
+    return changes
+
+
 def _opened(entity_id: int, result: WindowResult) -> Incident:
     return Incident(
         id=incident_id(entity_id, result.group, result.start_ms), entity_id=entity_id,

@@ -174,12 +174,17 @@ class DetectionEntity(EntityRecord):
         schedule_from_ms: int | None = None,
         kind: str = "detect",
         job_config: Any = None,
+        query_delay_seconds: int | None = None,
+        rescore_horizon_minutes: int = 0,
         database_url: str | None = None,
     ) -> DetectionEntity:
         """Register a detection entity in ``project`` (a Project, its id or its title).
 
         ``kind`` is its job kind (``detect``, ``forecast`` or a plugin's) and ``job_config``
         that kind's config (a dict or the kind's config object, validated by the kind).
+        ``query_delay_seconds`` (None: ``ADMON_LATE_DATA_DELAY_SECONDS``) delays each window's
+        run; ``rescore_horizon_minutes`` (0: off) is how far back the scheduler re-checks
+        finished windows for late data (:mod:`admon.runs.late`).
         """
         if database_url is None and isinstance(project, Project):
             database_url = project.database_url
@@ -199,6 +204,8 @@ class DetectionEntity(EntityRecord):
                 schedule_from_ms=schedule_from_ms,
                 kind=kind,
                 job_config=job_config,
+                query_delay_seconds=query_delay_seconds,
+                rescore_horizon_minutes=rescore_horizon_minutes,
             )
             return cls._from_row(repo.create_entity(s, data), database_url)
 

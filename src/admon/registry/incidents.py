@@ -41,6 +41,16 @@ def open_incidents(s: Session, entity_id: int) -> dict[str, Incident]:
     return {row.group_id: incident_of(row) for row in rows}
 
 
+def overlapping_incidents(s: Session, entity_id: int, start_ms: int, end_ms: int) -> dict[str, Incident]:
+    """``group id -> incident`` of the entity's incidents (any status) whose span from their start
+    to their last anomalous window's end meets ``[start_ms, end_ms]``; of a group with several,
+    the latest."""
+    rows = s.scalars(select(IncidentRow).where(
+        IncidentRow.entity_id == entity_id, IncidentRow.start_ms <= end_ms,
+        IncidentRow.last_window_end_ms >= start_ms).order_by(IncidentRow.start_ms)).all()
+    return {row.group_id: incident_of(row) for row in rows}
+
+
 def _values(incident: Incident, now: int) -> dict[str, Any]:
     return {"group_key": incident.group, "group_id": group_id(incident.group), "start_ms": incident.start_ms,
             "end_ms": incident.end_ms, "last_window_end_ms": incident.last_window_end_ms,
@@ -58,12 +68,13 @@ def apply_incident_changes(s: Session, entity_id: int, changes: Sequence[Inciden
     for change in changes:
         incident = change.incident
         values = _values(incident, now)
-        if change.expected_revision is None:
+        if change.expected_revision is None and incident.status != RESOLVED:
             clash = s.scalar(select(IncidentRow.id).where(
                 IncidentRow.entity_id == entity_id, IncidentRow.group_id == values["group_id"],
                 IncidentRow.status != RESOLVED))
             if clash is not None:
                 raise _conflict(entity_id, incident, clash)
+        if change.expected_revision is None:  # a late window's incident may be born resolved
             try:
                 with s.begin_nested():
                     s.execute(IncidentRow.__table__.insert().values(  # type: ignore[attr-defined]

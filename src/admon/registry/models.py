@@ -107,6 +107,10 @@ class EntityRow(Base):
     # and its kind-specific config, validated by the kind (NULL: the kind takes none).
     kind: Mapped[str] = mapped_column(String(64), server_default="detect")  # the database fills it in
     job_config: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # Late data (admon.runs.late): a window ending at t runs at t + delay (NULL: the setting
+    # ADMON_LATE_DATA_DELAY_SECONDS); each tick re-checks the windows of the last horizon (0: off).
+    query_delay_seconds: Mapped[int | None] = mapped_column(Integer)
+    rescore_horizon_minutes: Mapped[int] = mapped_column(Integer, server_default="0")
 
     project: Mapped[ProjectRow] = relationship(back_populates="entities")
 
@@ -140,6 +144,11 @@ class RunRow(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     started_ms: Mapped[int | None] = mapped_column(BigInteger)
     finished_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # 1, plus one per re-run for late data; its result documents carry it (same ids, new revision)
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")
+    # what the window read, summarised (admon.data.fingerprint), and the late data found
+    input_fingerprint: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    late_data: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class ResultRow(Base):

@@ -111,6 +111,8 @@ class ClaimedRun(NamedTuple):
     window_end_ms: int
     attempts: int
     failures: int
+    #: 1, or more for a window re-run because late data changed its input.
+    revision: int = 1
 
 
 def _claimable(now: int) -> Any:
@@ -145,7 +147,8 @@ def claim_run(s: Session, owner: str, ttl_ms: int, *, entity_id: int | None = No
                 attempts=RunRow.attempts + 1, started_ms=now, error=None)
     ):
         row = s.execute(select(RunRow.id, RunRow.entity_id, RunRow.window_start_ms, RunRow.window_end_ms,
-                               RunRow.attempts, RunRow.failures).where(RunRow.id == candidate)).one()
+                               RunRow.attempts, RunRow.failures, RunRow.revision)
+                        .where(RunRow.id == candidate)).one()
         s.commit()
         return ClaimedRun(*row)
     s.commit()
@@ -165,16 +168,23 @@ def _owned(run_id: int, owner: str) -> tuple:
 
 
 def finish_run(s: Session, run_id: int, owner: str, values: dict[str, Any],
-               results: Sequence[dict[str, Any]] = (), outbox: Sequence[dict[str, Any]] = ()) -> bool:
+               results: Sequence[dict[str, Any]] = (), outbox: Sequence[dict[str, Any]] = (), *,
+               replaces_earlier: bool = False) -> bool:
     """Mark a run ``owner`` still leases succeeded (with ``values``), and insert its result and
     outbox rows, in the caller's transaction; False (and nothing written, the transaction
-    rolled back) when the lease is not ``owner``'s any more."""
+    rolled back) when the lease is not ``owner``'s any more. ``replaces_earlier`` (a re-run of
+    the window for late data): its earlier results and undelivered outbox rows go first."""
     owned = affected(s, update(RunRow).where(*_owned(run_id, owner))
         .values(status=SUCCEEDED, error=None, lease_owner=None, lease_expires_ms=None, **values)
     )
     if not owned:
         s.rollback()
         return False
+    if replaces_earlier:
+        # a window re-run for late data replaces its results (same document ids, a new revision)
+        # and whatever of its earlier revision is still owed to a sink: the new revision supersedes it
+        s.execute(delete(ResultRow).where(ResultRow.run_id == run_id))
+        s.execute(delete(OutboxRow).where(OutboxRow.run_id == run_id))
     # Core inserts (executemany): no ORM bookkeeping for rows nobody loads back
     if results:
         s.execute(ResultRow.__table__.insert(), list(results))  # type: ignore[attr-defined]
@@ -237,3 +247,47 @@ def acquire_lease(s: Session, name: str, owner: str, ttl_ms: int, now: int | Non
 def release_lease(s: Session, name: str, owner: str) -> None:
     s.execute(delete(LeaseRow).where(LeaseRow.name == name, LeaseRow.owner == owner))
     s.commit()
+
+
+# --- late data ---------------------------------------------------------------------------------------
+
+
+class FinishedWindow(NamedTuple):
+    """A succeeded run as the late-data check sees it."""
+
+    run_id: int
+    window_start_ms: int
+    window_end_ms: int
+    revision: int
+    input_fingerprint: dict[str, Any] | None
+
+
+def succeeded_windows(s: Session, entity_id: int, start_ms: int, end_ms: int) -> list[FinishedWindow]:
+    """The entity's succeeded runs whose window ends in ``[start_ms, end_ms]``, oldest first."""
+    rows = s.execute(select(RunRow.id, RunRow.window_start_ms, RunRow.window_end_ms, RunRow.revision,
+                            RunRow.input_fingerprint)
+                     .where(RunRow.entity_id == entity_id, RunRow.status == SUCCEEDED,
+                            RunRow.window_end_ms >= start_ms, RunRow.window_end_ms <= end_ms)
+                     .order_by(RunRow.window_end_ms)).all()
+    return [FinishedWindow(*row) for row in rows]
+
+
+def set_input_fingerprint(s: Session, run_id: int, fingerprint: dict[str, Any], *, revision: int) -> bool:
+    """Store a succeeded run's fingerprint, unless the run changed meanwhile (re-run or re-opened)."""
+    return bool(affected(s, update(RunRow).where(RunRow.id == run_id, RunRow.status == SUCCEEDED,
+                                                 RunRow.revision == revision)
+                         .values(input_fingerprint=fingerprint)))
+
+
+def reopen_for_late_data(s: Session, run_id: int, *, revision: int, found: dict[str, Any]) -> bool:
+    """Make a succeeded run pending again as revision ``revision + 1`` (its results stay until the
+    re-run commits), appending ``found`` to its ``late_data``; False if it is not succeeded at
+    ``revision`` any more (another process re-opened it first)."""
+    row = s.execute(select(RunRow.late_data).where(RunRow.id == run_id)).first()
+    if row is None:
+        return False
+    history = [*(row[0] or []), {**found, "revision": revision + 1}]
+    return bool(affected(s, update(RunRow).where(RunRow.id == run_id, RunRow.status == SUCCEEDED,
+                                                 RunRow.revision == revision)
+                         .values(status=PENDING, revision=revision + 1, attempts=0, failures=0,
+                                 next_attempt_ms=0, late_data=history)))

@@ -188,6 +188,13 @@ class EntityCreate(_EntityRules):
     kind: str = Field(DEFAULT_KIND, min_length=1, max_length=64,
                       description="Job kind: detect, forecast or a plugin's (admon.runs.kinds).")
     job_config: dict[str, Any] | None = Field(None, description="The kind's config, validated by the kind.")
+    query_delay_seconds: int | None = Field(
+        None, ge=0, le=7 * 86_400,
+        description="A window ending at t runs at t + this delay (null: ADMON_LATE_DATA_DELAY_SECONDS).")
+    rescore_horizon_minutes: int = Field(
+        0, ge=0, le=7 * 1440,
+        description="Each scheduler tick re-checks the finished windows of this last span for late data "
+                    "and re-runs those whose input changed (0: off).")
 
     @model_validator(mode="after")
     def _intervals(self) -> EntityCreate:
@@ -263,6 +270,8 @@ class EntityRecord:
     model_sha256: str | None = None
     kind: str = DEFAULT_KIND
     job_config: dict[str, Any] | None = None
+    query_delay_seconds: int | None = None
+    rescore_horizon_minutes: int = 0
 
     @staticmethod
     def values_of(row: Any) -> dict[str, Any]:

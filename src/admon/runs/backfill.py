@@ -2,7 +2,8 @@
 
 The same run rows, leases, results and outbox as the scheduler, so a window is
 exported once whichever ran it: a second backfill of the same range finds every
-run succeeded and exports nothing new. A failed window is retried (with
+run succeeded and exports nothing new, unless late data changed a window's input since
+(then that window runs again as its next revision, :mod:`admon.runs.late`). A failed window is retried (with
 backoff) up to ``ADMON_RUN_MAX_ATTEMPTS`` times, recorded as failed, and the
 next windows still run; backfilling a range again retries its failed windows
 and runs its ``no_data`` windows again (their data may have arrived since).
@@ -19,6 +20,7 @@ from collections.abc import Callable
 
 from admon.registry import repository as repo
 from admon.registry.models import FAILED, NO_DATA, RETRYING, SUCCEEDED
+from admon.runs.late import LateDataReport, recheck_windows
 from admon.runs.runner import Runner, RunOutcome, check_lake_root, entity_spec
 from admon.runs.scheduler import insert_runs, run_row
 from admon.runs.windows import window_ends
@@ -37,6 +39,8 @@ class BackfillReport:
     documents: int = 0
     delivered: int = 0
     outcomes: list[RunOutcome] = dataclasses.field(default_factory=list)
+    #: The finished windows of the range re-checked for late data, and those re-run.
+    late: LateDataReport = dataclasses.field(default_factory=LateDataReport)
 
 
 def backfill(
@@ -75,6 +79,8 @@ def _backfill(runner: Runner, entity: int | str, start: TimeLike, end: TimeLike,
         # asking for a range again retries its failed windows, and reads its empty ones again
         runs = repo.rerun_windows(s, spec.id, ends)
         s.commit()
+    if ends:  # and re-runs the finished ones whose input changed since (late data)
+        report.late = recheck_windows(runner, spec, ends[0], ends[-1])
     for index, window_end in enumerate(ends):
         outcome = _run_one(runner, runs[window_end], report)
         if outcome is not None:

@@ -74,6 +74,10 @@ class EntitySpec:
     #: The entity's job kind (a name in :data:`JOB_KINDS`) and its kind-specific config.
     kind: str = DEFAULT_KIND
     job_config: dict[str, Any] | None = None
+    #: Late data (:mod:`admon.runs.late`): the entity's own delay (None: the setting) and how far
+    #: back each tick re-checks finished windows (0: off).
+    query_delay_seconds: int | None = None
+    rescore_horizon_minutes: int = 0
 
     @classmethod
     def from_record(cls, values: dict[str, Any]) -> EntitySpec:

@@ -39,8 +39,9 @@ import pandas as pd
 
 from admon.alerts import AlertContext
 from admon.alerts.queue import alert_sinks, queue_health_alert, queue_incident_alerts, run_alerts
+from admon.data.fingerprint import buckets_fingerprint, files_fingerprint
 from admon.errors import ConfigError, DataError, IntegrityError
-from admon.incidents import incident_document, merge_window, window_results
+from admon.incidents import incident_document, merge_late_window, merge_window, window_results
 from admon.models.scoring import Scorer
 from admon.registry import episodes
 from admon.registry import incidents as registry_incidents
@@ -186,6 +187,14 @@ class Runner:
         self._read_cache[key] = (frame, report)
         return frame, report
 
+    def files_fingerprint(self, entity: EntitySpec, start_ms: int, end_ms: int) -> str | None:
+        """The lake files a read of ``[start_ms, end_ms)`` lists, summarised
+        (:func:`~admon.data.fingerprint.files_fingerprint`); None for a reader given by the caller
+        or an input with a query source (then only the buckets tell late data)."""
+        if not self.reads_lake:
+            return None
+        return files_fingerprint(entity.idc, self.settings.lake_root, start_ms, end_ms)
+
     def clear_caches(self) -> None:
         """Forget cached reads, scores and entities (at the start of each scheduler tick)."""
         self._read_cache.clear()
@@ -292,6 +301,8 @@ class Runner:
             loaded = kind.load(self.context, entity)
             timings["load_s"] = round(time.perf_counter() - t0, 6)
             t0 = time.perf_counter()
+            # the files before the read: a file that lands during the read is late data next time
+            files = self.files_fingerprint(entity, claim.window_start_ms, claim.window_end_ms)
             frame, report = self.reader(entity, claim.window_start_ms - loaded.history_ms, claim.window_end_ms)
             timings["read_s"] = round(time.perf_counter() - t0, 6)
             if not _rows_in_window(frame, claim.window_start_ms):
@@ -305,6 +316,10 @@ class Runner:
             t0 = time.perf_counter()
             output = kind.run(self.context, entity, window, loaded, frame, report)
             timings["score_s"] = round(time.perf_counter() - t0, 6)
+            for document in output.documents:
+                if document.get("type") == DOCUMENT_TYPE:  # same ids on a re-run, the next revision
+                    document["revision"] = claim.revision
+            fingerprint = {"files": files, "buckets": buckets_fingerprint(frame, claim.window_start_ms)}
             output.provenance = {
                 **environment_provenance(),
                 "kind": kind.name,
@@ -317,7 +332,7 @@ class Runner:
                 "sinks": [s.url for s in self.sinks],
                 **output.provenance,
             }
-            if not self._commit_success(claim, entity, output, timings, started):
+            if not self._commit_success(claim, entity, output, timings, started, fingerprint):
                 self.on_event("run_lost_lease", run_id=claim.run_id)
                 return RunOutcome(claim.run_id, claim.entity_id, claim.window_end_ms, "lost_lease")
             self._publish(output.documents)
@@ -333,7 +348,7 @@ class Runner:
             return self._record_failure(claim, exc, timings, started)
 
     def _commit_success(self, claim: Claim, entity: EntitySpec, output: JobOutput, timings: dict,
-                        started: float) -> bool:
+                        started: float, fingerprint: dict[str, Any] | None = None) -> bool:
         """The run's one transaction: status (only while the lease is ours), results, outbox rows
         (results for every durable sink, notices for their action sink) and the kind's episode
         changes. False, with nothing written, when the lease was lost."""
@@ -355,8 +370,9 @@ class Runner:
                 s, claim.run_id, self.owner,
                 {"rows": output.rows, "groups": output.groups, "anomalies": output.anomalies,
                  "provenance": output.provenance, "scores_hash": output.digest,
-                 "model_sha256": output.model_sha256, "finished_ms": now},
-                results, repo.outbox_rows(queued, claim.run_id, claim.window_end_ms, now))
+                 "model_sha256": output.model_sha256, "finished_ms": now, "input_fingerprint": fingerprint},
+                results, repo.outbox_rows(queued, claim.run_id, claim.window_end_ms, now),
+                replaces_earlier=claim.revision > 1)
             if not owned:
                 return False
             if output.episodes:
@@ -376,10 +392,18 @@ class Runner:
         results = [d for d in docs if d.get("type") == DOCUMENT_TYPE]
         if not results:  # a kind without result documents has no incidents
             return
-        previous = registry_incidents.open_incidents(s, entity.id)
-        changes = merge_window(entity.id, previous,
-                               window_results(results), window_end_ms=claim.window_end_ms,
-                               quiet_windows=self.settings.incident_quiet_windows)
+        if claim.revision > 1:  # late data re-ran a past window: later windows have run since
+            previous = registry_incidents.overlapping_incidents(s, entity.id, claim.window_start_ms,
+                                                                claim.window_end_ms)
+            quiet_until = claim.window_end_ms + self.settings.incident_quiet_windows * entity.slide_ms
+            changes = merge_late_window(entity.id, previous, window_results(results),
+                                        window_end_ms=claim.window_end_ms,
+                                        closed=repo.last_window_ends(s).get(entity.id, 0) >= quiet_until)
+        else:
+            previous = registry_incidents.open_incidents(s, entity.id)
+            changes = merge_window(entity.id, previous,
+                                   window_results(results), window_end_ms=claim.window_end_ms,
+                                   quiet_windows=self.settings.incident_quiet_windows)
         registry_incidents.apply_incident_changes(s, entity.id, changes, now)
         if self.alert_sinks and run_alerts(s, claim.run_id, self.alerting):
             # open and changed incidents that match a rule: alerts, in this same commit

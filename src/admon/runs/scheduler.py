@@ -1,9 +1,11 @@
 """The scheduler: every enabled entity, every sliding interval, unattended.
 
 Each tick: (1) *plan* - insert the run rows an entity is owed (windows aligned to
-its slide, up to ``now - ADMON_LATE_DATA_DELAY_SECONDS``, catch-up bounded by
-``ADMON_MAX_CATCH_UP_WINDOWS``; the unique ``(entity, window_end)`` makes this
-idempotent across processes); (2) *run* - claim runnable runs oldest window
+its slide, up to ``now`` minus the entity's ``query_delay_seconds`` or else
+``ADMON_LATE_DATA_DELAY_SECONDS``, catch-up bounded by ``ADMON_MAX_CATCH_UP_WINDOWS``;
+the unique ``(entity, window_end)`` makes this idempotent across processes); (1b)
+*re-check* the finished windows of each entity's ``rescore_horizon_minutes`` for late
+data and re-open those whose input changed (:mod:`admon.runs.late`); (2) *run* - claim runnable runs oldest window
 first and execute them (failed ones come back after a backoff; later windows do
 not wait for them); (3) *deliver* the outbox to the durable sinks.
 
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from admon.registry import repository as repo
 from admon.registry.models import PENDING
 from admon.runs.kinds import EntitySpec
+from admon.runs.late import LateDataReport, recheck_recent
 from admon.runs.runner import Runner, RunOutcome, check_lake_root, entity_spec
 from admon.runs.windows import due_window_ends
 from admon.timeutil import now_ms
@@ -35,6 +38,7 @@ class TickReport:
     outcomes: list[RunOutcome] = dataclasses.field(default_factory=list)
     delivered: int = 0
     seconds: float = 0.0
+    late: LateDataReport = dataclasses.field(default_factory=LateDataReport)
 
     @property
     def executed(self) -> int:
@@ -68,6 +72,8 @@ class Scheduler:
         self.runner = runner or Runner()
         self.clock = clock or now_ms
         self.settings = self.runner.settings
+        #: The enabled entities the last :meth:`plan` read.
+        self.entities: list[EntitySpec] = []
         if self.runner.reads_lake:
             check_lake_root(self.settings)
 
@@ -79,22 +85,36 @@ class Scheduler:
             last = repo.last_window_ends(s)
             s.commit()
         self.runner.remember_entities(entities)
+        self.entities = entities
         rows = []
         created = now_ms()
         for entity in entities:
+            delay_s = (entity.query_delay_seconds if entity.query_delay_seconds is not None
+                       else self.settings.late_data_delay_seconds)
             ends = due_window_ends(
                 last_end=last.get(entity.id),
                 start_ms=entity.schedule_from_ms if entity.schedule_from_ms is not None else entity.created_ms,
-                now_ms=now, delay_ms=int(self.settings.late_data_delay_seconds * 1000),
+                now_ms=now, delay_ms=int(delay_s * 1000),
                 slide_ms=entity.slide_ms, max_windows=self.settings.max_catch_up_windows)
             rows.extend(run_row(entity, end, "scheduler", created) for end in ends)
         return insert_runs(self.runner, rows)
+
+    def recheck(self, now: int | None = None) -> LateDataReport:
+        """Re-open the recent windows whose input changed (each entity's ``rescore_horizon_minutes``;
+        :mod:`admon.runs.late`); they run in this tick like any pending window."""
+        now = self.clock() if now is None else now
+        try:
+            return recheck_recent(self.runner, self.entities, now)
+        except Exception as exc:  # noqa: BLE001 - a failed check must not stop the tick's runs
+            log.warning("late-data check failed (%s: %s); trying again next tick", type(exc).__name__, exc)
+            return LateDataReport()
 
     def tick(self, *, max_runs: int | None = None) -> TickReport:
         """One round: plan, run everything runnable (oldest window first), deliver."""
         started = time.perf_counter()
         self.runner.clear_caches()
         report = TickReport(planned=self.plan())
+        report.late = self.recheck()
         last_delivery = time.monotonic()
         while max_runs is None or report.executed < max_runs:
             claim = self.runner.claim()

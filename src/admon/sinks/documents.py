@@ -33,6 +33,19 @@ def document_id(entity_id: int, window_end_ms: int, group_key: dict[str, Any]) -
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def delivery_key(document: dict[str, Any]) -> str:
+    """What a sink deduplicates a document by: its ``id``, and its ``revision`` when above 1.
+
+    A window re-run for late data sends its results again under the same ids with the next
+    ``revision``; a sink that dropped them as already held would never see the new revision.
+
+    >>> delivery_key({"id": "abc"}), delivery_key({"id": "abc", "revision": 1}), delivery_key({"id": "abc", "revision": 2})
+    ('abc', 'abc', 'abc@2')
+    """
+    revision = document.get("revision")
+    return str(document["id"]) if revision in (None, 1) else f"{document['id']}@{int(revision)}"
+
+
 def _finite(value: Any) -> Any:
     if value is None:
         return None

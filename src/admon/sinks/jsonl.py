@@ -2,7 +2,8 @@
 
 Writing is idempotent: the sink knows the ids already in a day's file (read once,
 then only the bytes appended since) and skips them, so a batch re-sent after a
-crash is not written twice. A last line cut short by a crash is removed before
+crash is not written twice. A later ``revision`` of a document (a window re-run for
+late data) is a new line: ids count with their revision (:func:`delivery_key`). A last line cut short by a crash is removed before
 the next append. Each batch is one ``write`` followed by ``fsync``.
 
 >>> import tempfile, json, pathlib
@@ -23,6 +24,7 @@ from typing import Any
 
 from admon.errors import ConfigError, SinkError
 from admon.sinks.base import SinkOptions, register_sink
+from admon.sinks.documents import delivery_key
 
 
 @register_sink("jsonl")
@@ -63,9 +65,10 @@ class JsonlSink:
         ids = self._ids(path)
         lines = []
         for doc in docs:
-            if doc["id"] in ids:
+            key = delivery_key(doc)
+            if key in ids:
                 continue
-            ids.add(doc["id"])
+            ids.add(key)
             lines.append(json.dumps(doc, separators=(",", ":"), allow_nan=False))
         if not lines:
             return
@@ -100,7 +103,7 @@ class JsonlSink:
             os.truncate(path, offset + len(complete))
         for line in complete.splitlines():
             if line.strip():
-                seen.add(json.loads(line)["id"])
+                seen.add(delivery_key(json.loads(line)))
         self._seen[str(path)] = (seen, offset + len(complete))
         return seen
 

@@ -15,9 +15,10 @@ answer and the outbox commit. Each such failure re-sends one chunk: at most
 Each request says what it carries, for a receiver that drops duplicates:
 
 - every document has its deterministic ``id`` in the body (the per-document key;
-  the same window and group always get the same id, also when re-computed);
+  the same window and group always get the same id, also when re-computed) and its
+  ``revision`` (above 1 when late data re-ran the window: a new version, not a duplicate);
 - the ``Idempotency-Key`` header is the sha256 (hex) of the chunk's document ids
-  joined by newlines, in order: a chunk re-sent as it was carries the same key.
+  (with their revision above 1, :func:`~admon.sinks.documents.delivery_key`) joined by newlines, in order: a chunk re-sent as it was carries the same key.
   (A re-sent chunk can differ when other documents were queued ahead of it in the
   meantime; a receiver that must drop every duplicate uses the document ids.)
 
@@ -35,6 +36,7 @@ import httpx
 
 from admon.errors import SinkError
 from admon.sinks.base import SinkOptions, register_sink
+from admon.sinks.documents import delivery_key
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -91,7 +93,7 @@ class HttpSink(JsonPoster):
 
     def send(self, documents: list[dict[str, Any]]) -> None:
         """POST ``documents`` as one request; return once the receiver answered 2xx."""
-        self._post_json(self.url, documents, [str(d["id"]) for d in documents])
+        self._post_json(self.url, documents, [delivery_key(d) for d in documents])
 
     def __repr__(self) -> str:
         return f"HttpSink({self.url!r})"
