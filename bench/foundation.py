@@ -13,7 +13,8 @@ Usage:
 * ``--nab``: NAB dev (realKnownCause, realTraffic and realTweets are not in it) under
   the threshold protocol with LOCO, through ``admon benchmark``'s causal runner:
   foundation zero-shot, foundation few-shot (head adapted on each file's probationary
-  part), ``default``, and the published detectors' stored outputs.
+  part), ``default``, an ensemble of ``default`` and ``foundation`` (mean of calibrated
+  scores), and the published detectors' stored outputs (``--only`` picks rows).
 * ``--synth-heldout``: the same table on the evaluation synthetic corpus' held-out split.
 """
 
@@ -130,11 +131,17 @@ def heldback(console: Console, adapt_epochs: int, n_series: int = 1024, length: 
     return out
 
 
-def nab_table(console: Console, root: Path, adapt_epochs: int, markdown: bool, published: bool = True) -> None:
+ENSEMBLE = {"members": [{"name": "default"}, {"name": "foundation"}]}
+
+
+def nab_table(console: Console, root: Path, adapt_epochs: int, markdown: bool, published: bool = True,
+              variants: list[tuple[str, dict]] | None = None) -> None:
     corpus = load_corpus(root)
     runs = [stored_run(corpus, root / "results", n) for n in PUBLISHED
             if published and n in stored_detectors(root / "results")]
-    for name, params in (("foundation", {}), ("foundation", {"adapt_epochs": adapt_epochs}), ("default", {})):
+    variants = variants or [("foundation", {}), ("foundation", {"adapt_epochs": adapt_epochs}), ("default", {}),
+                            ("ensemble", ENSEMBLE)]
+    for name, params in variants:
         began = time.perf_counter()
         runs.append(run_detector(corpus, name, params))
         console.log(f"{root.name}: {name} {params} done in {time.perf_counter() - began:.1f} s")
@@ -153,18 +160,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synth-heldout", action="store_true")
     parser.add_argument("--adapt-epochs", type=int, default=5)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--only", nargs="*", choices=["zero-shot", "few-shot", "default", "ensemble"],
+                        help="NAB/synth rows to run (default: all)")
     args = parser.parse_args(argv)
     console = Console(width=200)
     if args.speed:
         speed(console, sorted({1, args.adapt_epochs, 4 * args.adapt_epochs}))
     if args.heldback:
         heldback(console, args.adapt_epochs)
+    every = {"zero-shot": ("foundation", {}), "few-shot": ("foundation", {"adapt_epochs": args.adapt_epochs}),
+             "default": ("default", {}), "ensemble": ("ensemble", ENSEMBLE)}
+    variants = [every[k] for k in args.only] if args.only else None
     if args.nab:
-        nab_table(console, Path(args.nab), args.adapt_epochs, args.markdown)
+        nab_table(console, Path(args.nab), args.adapt_epochs, args.markdown, variants=variants)
     if args.synth_heldout:
         with tempfile.TemporaryDirectory(prefix="admon-synth-") as tmp:
             info = synth_corpus(Path(tmp) / "heldout", seed=0, split="heldout")
-            nab_table(console, info.root, args.adapt_epochs, args.markdown, published=False)
+            nab_table(console, info.root, args.adapt_epochs, args.markdown, published=False, variants=variants)
     if not (args.speed or args.heldback or args.nab or args.synth_heldout):
         parser.print_help()
     print(json.dumps({"weights_sha256": read_manifest(shipped_weights_dir())["sha256"]}))
