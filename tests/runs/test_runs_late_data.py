@@ -82,6 +82,16 @@ def test_late_documents_rerun_exactly_the_windows_that_hold_them_as_revision_2(d
         stored = repo.list_results(s, runs[ends[0]].id)
         assert len(stored) == HOSTS and {r.document["revision"] for r in stored} == {2}
 
+    # the API's runs carry the revision and what the re-run found (the project is public)
+    from fastapi.testclient import TestClient
+
+    from admon.service.app import create_app
+
+    with TestClient(create_app(load_settings())) as client:
+        listed = {r["window_end_ms"]: r for r in client.get(f"/api/entities/{entity.id}/runs").json()}
+    assert listed[ends[0]]["revision"] == 2 and listed[ends[0]]["late_data"][0]["changed_buckets"] == 1
+    assert listed[to_epoch_ms("2022-05-10T01:00:00Z")]["revision"] == 1
+
     # and once re-run, the windows are unchanged again
     last = backfill(entity.id, "2022-05-10T00:00:00Z", "2022-05-10T06:00:00Z")
     assert last.late.reopened == {} and last.documents == 0

@@ -165,6 +165,9 @@ class RunPublic(_Out):
     created_ms: int
     started_ms: int | None
     finished_ms: int | None
+    #: 1, plus one per re-run for late data (:mod:`admon.runs.late`), and what each re-run found
+    revision: int = 1
+    late_data: list[dict[str, Any]] | None = None
 
 
 class ResultPublic(_Out):
