@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from admon.data.engines.duckdb import quiet_connection
 from admon.errors import ConfigError
 from admon.timeutil import MS_PER_DAY, to_epoch_ms
 
@@ -107,11 +108,8 @@ def generate_lake(root: str | Path, *, hosts: int = 10, days: int = 1, start: st
     host_factors = rng.uniform(0.5, 1.5, size=hosts)
     labels: dict[str, list[list[int]]] = {}
     summary = LakeSummary(str(root))
-    import duckdb
-
-    con = duckdb.connect()
+    con = quiet_connection()
     con.execute("SET threads TO 1")  # one writer thread: the same bytes for the same seed
-    con.execute("SET enable_progress_bar = false")
     for day_index in range(days):
         day_ms = start_ms + day_index * MS_PER_DAY
         day = dt.datetime.fromtimestamp(day_ms / 1000, dt.UTC)

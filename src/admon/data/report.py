@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from admon.notebook import html_table, time_text
+
 # Why a row was skipped. Each is counted per source.
 REASONS = {
     "unreadable_document": "a line that is not a JSON object of the expected shape (malformed JSON, "
@@ -112,6 +114,24 @@ class ReadReport:
     @property
     def files_opened(self) -> list[str]:
         return [f for s in self.sources for f in s.files]
+
+    def _repr_html_(self) -> str:
+        """The report in a notebook: the read's totals, then what each source used and skipped."""
+        skipped = ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items())) or "none"
+        summary = html_table("read report", [
+            ("window", f"{time_text(self.start_ms)} .. {time_text(self.end_ms)}"),
+            ("rows out", f"{self.rows_out:,} in {self.groups_out} groups"), ("rows used", f"{self.rows_used:,}"),
+            ("skipped", skipped), *(("warning", w) for w in self.warnings),
+            ("engine", f"{self.engine}, {self.seconds:.2f} s"),
+        ])
+        labels = [s.source for s in self.sources]  # two topics of one lake path: numbered in config order
+        sources = html_table("sources", [
+            (f"{s.source} #{i + 1}" if labels.count(s.source) > 1 else s.source, len(s.files),
+             f"{s.rows_used:,}", f"{s.buckets:,}",
+             ", ".join(f"{k}: {v}" for k, v in sorted(s.skipped.items())) or "none")
+            for i, s in enumerate(self.sources)
+        ], header=("source", "files", "rows used", "buckets", "skipped rows"))
+        return summary + sources
 
     def as_dict(self) -> dict:
         return {

@@ -31,6 +31,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from admon.notebook import group_text, html_table, time_text, ui_link
+
 OPEN, UPDATED, RESOLVED = "open", "updated", "resolved"
 INCIDENT_STATUSES = (OPEN, UPDATED, RESOLVED)
 #: Windows without an anomalous result for its group after which an incident is resolved.
@@ -92,6 +94,17 @@ class Incident:
     @property
     def is_open(self) -> bool:
         return self.status != RESOLVED
+
+    def _repr_html_(self) -> str:
+        """The incident in a notebook; its plot (group and span) in the UI when ADMON_PUBLIC_URL is set."""
+        return html_table(f"Incident {self.id[:12]} of entity {self.entity_id}", [
+            ("group", group_text(self.group)), ("status", self.status),
+            ("start", time_text(self.start_ms)), ("end", time_text(self.end_ms) or "(open)"),
+            ("peak score", self.peak_score), ("peak at", time_text(self.peak_timestamp_ms)),
+            ("features", ", ".join(self.features)), ("windows", len(self.run_ids)),
+        ], ui_link(f"/entities/{self.entity_id}", {"group": group_text(self.group),
+                                                    "start": time_text(self.start_ms),
+                                                    "end": time_text(self.last_window_end_ms)}))
 
 
 @dataclasses.dataclass(frozen=True)

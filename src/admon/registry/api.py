@@ -35,8 +35,9 @@ import dataclasses
 from typing import Any
 
 from admon.alerts.rules import AlertRule, AlertRuleCreate
-from admon.config import InputDataConfig
+from admon.config import InputDataConfig, source_label
 from admon.errors import ConfigError, NotFoundError
+from admon.notebook import html_table, time_text, ui_link
 from admon.registry import alert_rules as registry_alert_rules
 from admon.registry import repository as repo
 from admon.registry.db import session_scope
@@ -131,6 +132,14 @@ class Project:
         with session_scope(self.database_url) as s:
             rows = repo.list_entities(s, self.id)
             return [DetectionEntity._from_row(r, self.database_url) for r in rows]
+
+    def _repr_html_(self) -> str:
+        """The project in a notebook: its fields, and its UI page when ADMON_PUBLIC_URL is set."""
+        return html_table(f"Project {self.id}: {self.title}", [
+            ("title", self.title), ("egroup", self.egroup), ("private", self.is_private),
+            ("url", self.project_url), ("description", self.description or None),
+            ("created", time_text(self.created_ms)), ("updated", time_text(self.updated_ms)),
+        ], ui_link(f"/projects/{self.id}"))
 
 
 @dataclasses.dataclass
@@ -292,6 +301,24 @@ class DetectionEntity(EntityRecord):
         for field in dataclasses.fields(self):
             if field.name != "database_url":
                 setattr(self, field.name, getattr(fresh, field.name))
+
+    def _repr_html_(self) -> str:
+        """The entity in a notebook: what it reads, how often, which model; its UI page when
+        ADMON_PUBLIC_URL is set."""
+        idc = self.input_data_config
+        sources = [f"{source_label(s)} → {', '.join(idc.source_value_columns(s))}" for s in idc.source_configs]
+        return html_table(f"DetectionEntity {self.id}: {self.title}", [
+            ("title", self.title), ("project id", self.project_id), ("kind", self.kind),
+            ("enabled", self.enabled),
+            ("window", f"{self.interval_minutes} min, every {self.sliding_interval_minutes} min"),
+            ("sources", "; ".join(sources)),
+            ("aggregation", f"{idc.agg_method} per {idc.agg_interval_seconds} s"
+                            + (f" by {', '.join(idc.group_by)}" if idc.group_by else "")),
+            ("model", f"{self.inference_namespace}/{self.inference_model}"
+                      + (f" version {self.model_version}" if self.model_version else "")),
+            ("monit", f"{self.monit_producer} {dict(self.monit_label)}"),
+            ("created", time_text(self.created_ms)),
+        ], ui_link(f"/entities/{self.id}"))
 
 
 def add_alert_rule(entity: int | str, *, database_url: str | None = None, **fields: Any) -> AlertRule:

@@ -43,6 +43,7 @@ from admon.data.fingerprint import buckets_fingerprint, files_fingerprint
 from admon.errors import ConfigError, DataError, IntegrityError
 from admon.incidents import incident_document, merge_late_window, merge_window, window_results
 from admon.models.scoring import Scorer
+from admon.notebook import html_table, time_text, ui_link
 from admon.registry import episodes
 from admon.registry import incidents as registry_incidents
 from admon.registry import repository as repo
@@ -123,6 +124,14 @@ class RunOutcome:
     documents: int = 0
     error: str | None = None
     seconds: float = 0.0
+
+    def _repr_html_(self) -> str:
+        """The run in a notebook; the entity's page up to its window in the UI when ADMON_PUBLIC_URL is set."""
+        return html_table(f"Run {self.run_id} of entity {self.entity_id}", [
+            ("window end", time_text(self.window_end_ms)), ("status", self.status), ("rows", self.rows),
+            ("groups", self.groups), ("documents", self.documents), ("error", self.error),
+            ("seconds", round(self.seconds, 3)),
+        ], ui_link(f"/entities/{self.entity_id}", {"end": time_text(self.window_end_ms)}))
 
 
 class Runner:

@@ -56,6 +56,16 @@ def _parquet_columns(files: Sequence[str]) -> set[tuple[str, str]]:
     return present
 
 
+def quiet_connection() -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB without its progress bar. In Jupyter without ipywidgets DuckDB
+    has it off already and refuses ``SET enable_progress_bar`` (InvalidInputException), so it is
+    switched off only where it is on."""
+    connection = duckdb.connect()
+    if connection.execute("SELECT current_setting('enable_progress_bar')").fetchone() != (False,):
+        connection.execute("SET enable_progress_bar = false")
+    return connection
+
+
 class DuckDBEngine:
     """Runs the data job in DuckDB. ``DuckDBEngine()`` opens a private in-memory database."""
 
@@ -64,8 +74,7 @@ class DuckDBEngine:
 
     def __init__(self, connection: duckdb.DuckDBPyConnection | None = None):
         if connection is None:
-            connection = duckdb.connect()
-            connection.execute("SET enable_progress_bar = false")  # a user's connection keeps its own settings
+            connection = quiet_connection()  # a user's connection keeps its own settings
         self.con = connection
 
     # --- scans ---------------------------------------------------------------------------
