@@ -172,6 +172,34 @@ def test_a_prometheus_entity_backfills_with_the_hand_computed_buckets(prometheus
     assert frame.tx.isna().sum() == 1
 
 
+def test_a_prometheus_entity_runs_on_the_scheduler(prometheus, tmp_path, monkeypatch):
+    from admon import DetectionEntity, Project
+    from admon.registry import repository as repo
+    from admon.registry.db import session_scope
+    from admon.runs.runner import Runner
+    from admon.runs.scheduler import Scheduler
+    from admon.settings import load_settings
+
+    monkeypatch.setenv("ADMON_PROMETHEUS_URL", prometheus.url)
+    monkeypatch.setenv("ADMON_SINKS", f"jsonl://{tmp_path / 'out'}")
+    config = idc(PrometheusSource("net_rx", rename={"value": "rx"}), PrometheusSource("net_tx", rename={"value": "tx"}))
+    entity = DetectionEntity.create(project=Project.create(title="prom", egroup="admon-dev"), title="net",
+                                    interval_minutes=30, sliding_interval_minutes=30, input_data_config=config,
+                                    inference_model="net-model", inference_namespace="admon-dev",
+                                    monit_producer="admon", monit_label={"admon_entity": "net"},
+                                    schedule_from_ms=START + 1_800_000)
+    report = Scheduler(Runner(load_settings()), clock=lambda: END).tick()
+    assert report.executed == 2  # the windows [00:00, 00:30) and [00:30, 01:00)
+    with session_scope() as s:
+        runs = sorted(repo.list_runs(s, entity.id), key=lambda r: r.window_end_ms)
+        assert [(r.status, r.rows, r.groups) for r in runs] == [("succeeded", 12, 2)] * 2
+    # each window's buckets are the hand-computed ones
+    for first in (START, START + 1_800_000):
+        frame = DataSource(None, config).read_pandas(first, first + 1_800_000)
+        expected = {k: v for k, v in by_hand("net_rx", statistics.fmean).items() if first <= k[1] < first + 1_800_000}
+        assert as_dict(frame, "rx") == pytest.approx(expected)
+
+
 # --- bad input --------------------------------------------------------------------------------
 def test_missing_label_and_nan_are_counted_not_bucketed(prometheus):
     reader = DataSource(None, idc(PrometheusSource("bad_rx", url=prometheus.url)))
