@@ -185,13 +185,21 @@ def sample_value(text: Any) -> float | None:
 def _frame(result: list[dict], labels: list[str], groups: tuple[str, ...], value: str,
            first: int, last: int) -> pd.DataFrame:
     """Samples of one answer in ``[first, last)``: group columns (None: the series lacks the
-    label), timestamp (ms) and the value."""
+    label), timestamp (ms) and the value. A native histogram's sample is not a number: it is
+    kept with no value, so that the job counts it (``invalid_value``) instead of losing it.
+
+    >>> answer = [{"metric": {"instance": "h1"}, "values": [[1.0, "2.5"]], "histograms": [[2.0, {"count": "3"}]]}]
+    >>> _frame(answer, ["instance"], ("instance",), "value", 0, 10_000).values.tolist()
+    [['h1', 1000, 2.5], ['h1', 2000, None]]
+    """
     columns: dict[str, list[Any]] = {g: [] for g in groups}
     columns[TIMESTAMP], columns[value] = [], []
     for series in result:
         metric = series.get("metric") or {}
         keys = [metric.get(label) for label in labels]
-        for point in series.get("values") or []:
+        points = [*(series.get("values") or []), *([p[0], None] for p in series.get("histograms") or []
+                                                   if isinstance(p, list) and p)]
+        for point in points:
             stamp = point[0] if isinstance(point, list) and len(point) == 2 else None
             if not isinstance(stamp, (int, float)) or isinstance(stamp, bool) or not math.isfinite(stamp):
                 raise DataError(f"Prometheus answered a sample {point!r} without a [time, value] pair; "
