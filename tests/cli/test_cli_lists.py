@@ -78,3 +78,11 @@ def test_model_list_at_80_columns_shows_the_whole_training_window(trained_world,
 def test_unknown_status_is_an_error_naming_it_and_the_valid_ones(trained_world, run_cli):
     code, _, err = run_cli("runs", "list", "1", "--status", "bogus")
     assert code == 2 and "'bogus'" in err and "no_data" in err
+
+
+def test_train_shows_its_stages_whole_with_utc_times(world_env, run_cli):
+    code, out, err = run_cli("train", str(world_env.public_entity), "--from", "2022-05-10T00:00:00Z",
+                             "--to", "2022-05-10T12:00:00Z", "--no-progress", columns=80)
+    assert code == 0, err
+    assert '"split_timestamp": "2022-05-10T' in out and _cut_cells(out) == []
+    assert max(len(line) for line in out.splitlines()) <= 80

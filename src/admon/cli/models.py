@@ -103,9 +103,9 @@ def train_cmd(
     for col in ("stage", "status", "seconds", "detail"):
         table.add_column(col)
     for rec in result.stages:
-        detail = {k: v for k, v in rec.items() if k not in ("stage", "status", "seconds")}
-        table.add_row(rec["stage"], rec["status"], f"{rec['seconds']:.3f}", json.dumps(detail, default=str)[:80])
-    console.print(table)
+        detail = {k: _shown_time(k, v) for k, v in rec.items() if k not in ("stage", "status", "seconds")}
+        table.add_row(rec["stage"], rec["status"], f"{rec['seconds']:.3f}", json.dumps(detail, default=str))
+    print_table(table, console)
     console.print(f"content sha256 {m.content_sha256}" + (" (promoted)" if promote else ""))
     if result.recorded_entities:
         console.print(f"recorded in the registry for entities {_ids(result.recorded_entities)}")
@@ -182,6 +182,18 @@ def _record(st, namespace: str, model: str, version: str) -> None:
         console.print(f"recorded version {version} (sha256 {sha}) for entities {_ids([e.id for e in entities])}")
     else:
         console.print(f"no registry entity runs {namespace}/{model}; nothing recorded")
+
+
+def _shown_time(key: str, value: Any) -> Any:
+    """A stage detail's epoch-ms time (``split_timestamp``, ``*_ms``) as UTC ISO text.
+
+    >>> _shown_time("split_timestamp", 1652175300000), _shown_time("rows", 345)
+    ('2022-05-10T09:35:00Z', 345)
+    """
+    from admon.timeutil import format_ms
+
+    is_time = key.endswith(("timestamp", "_ms")) and isinstance(value, int) and not isinstance(value, bool)
+    return format_ms(value) if is_time else value
 
 
 def _ids(ids: list[int]) -> str:
