@@ -271,3 +271,35 @@ def test_the_expected_band_is_drawn_behind_the_series(offline_browser, fleet_ser
     _keep(driver, "entity-band.png")
     # the band's fill, rgba(31,119,180,0.12), covers a good part of the first panel
     assert _ink(driver, "#plot-area", (31, 119, 180, 31)) > 2_000
+
+
+def test_a_forecast_entity_has_its_own_page(offline_browser, tmp_path_factory):
+    import uvicorn
+
+    from admon.service.app import create_app
+    from tests.service.test_forecast_page import build_forecast_world
+
+    settings, entity_id, token, episode, _ = build_forecast_world(tmp_path_factory.mktemp("forecast-e2e"))
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        while not srv.started:
+            time.sleep(0.05)
+        base, driver = f"http://127.0.0.1:{port}", offline_browser
+        driver.delete_all_cookies()
+        driver.get(f"{base}/login?next=/entities/{entity_id}")
+        driver.find_element(By.ID, "token").send_keys(token)
+        driver.find_element(By.ID, "login-submit").click()
+        _wait(driver).until(lambda d: d.find_elements(By.ID, "forecast-plot"))
+        plot = driver.find_element(By.ID, "forecast-plot")
+        _wait(driver).until(lambda d: plot.get_attribute("data-rendered") == "true")
+        assert urlsplit(driver.current_url).path == f"/entities/{entity_id}/forecast"
+        assert int(plot.get_attribute("data-forecast-steps")) > 12 and plot.get_attribute("data-episodes") == "1"
+        assert _ink(driver, "#forecast-plot", (255, 127, 14, 46)) > 1_000  # the forecast band
+        assert all(url.startswith(base) for url in _resources(driver)), _resources(driver)
+        _keep(driver, "forecast.png")
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)

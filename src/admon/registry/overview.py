@@ -21,7 +21,7 @@ from admon.incidents import Incident
 from admon.registry.incidents import incident_of
 from admon.registry.models import IncidentRow, ResultRow
 
-__all__ = ["BucketCell", "incidents_in_range", "latest_result_ms", "result_spacing_ms", "worst_per_bucket"]
+__all__ = ["BucketCell", "forecast_documents", "incidents_in_range", "latest_result_ms", "result_spacing_ms", "worst_per_bucket"]
 
 
 class BucketCell(NamedTuple):
@@ -95,6 +95,16 @@ def result_spacing_ms(s: Session, entity_ids: Sequence[int], start_ms: int, end_
     if not count or count < 2:
         return None
     return int((last - first) // (count - 1))
+
+
+def forecast_documents(s: Session, entity_id: int, start_ms: int, end_ms: int) -> list[tuple[int, dict[str, Any]]]:
+    """``(window end, exported document)`` of the entity's results whose window ended in
+    ``[start_ms, end_ms]``, oldest window first (a forecast entity: one document per link and run)."""
+    query = (select(ResultRow.window_end_ms, ResultRow.document)
+             .where(ResultRow.entity_id == entity_id, ResultRow.window_end_ms >= start_ms,
+                    ResultRow.window_end_ms <= end_ms)
+             .order_by(ResultRow.window_end_ms, ResultRow.id))
+    return [(int(w), dict(doc or {})) for w, doc in s.execute(query)]
 
 
 def latest_result_ms(s: Session, entity_ids: Sequence[int]) -> int | None:

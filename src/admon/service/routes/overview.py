@@ -1,4 +1,5 @@
-"""The overview heatmap's JSON (``/api/entities/{id}/overview``, ``/api/projects/{id}/overview``).
+"""The overview heatmap's JSON (``/api/entities/{id}/overview``, ``/api/projects/{id}/overview``)
+and a forecast entity's plot (``/api/entities/{id}/forecast``).
 
 The pages (``/entities/{id}/overview``, ``/projects/{id}/overview``, in :mod:`.ui`) draw it with
 uPlot from these endpoints; :mod:`admon.service.overview` builds it.
@@ -6,10 +7,12 @@ uPlot from these endpoints; :mod:`admon.service.overview` builds it.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from admon.service import overview
-from admon.service.deps import IdPath, SessionDep, TimeQuery, ViewerDep
+from fastapi import APIRouter, Query
+
+from admon.service import forecast_view, overview, views
+from admon.service.deps import IdPath, SessionDep, SettingsDep, TimeQuery, ViewerDep
 
 router = APIRouter(prefix="/api", tags=["overview"])
 
@@ -31,3 +34,15 @@ def project_overview(project_id: IdPath, s: SessionDep, viewer: ViewerDep, start
     """The entity overview over every entity of the project the caller may see: one row per
     entity and group, worst first."""
     return overview.project_overview(s, viewer, project_id, start, end)
+
+
+@router.get("/entities/{entity_id}/forecast")
+def forecast_plot(entity_id: IdPath, s: SessionDep, viewer: ViewerDep, settings: SettingsDep,
+                  start: TimeQuery = None, end: TimeQuery = None,
+                  group: Annotated[str | None, Query(max_length=4000, description="link, e.g. "
+                                                     "source_se=A,dest_se=B (default: the first)")] = None) -> dict:
+    """A forecast entity's link over ``[start, end)``: its ``history``, the ``forecast`` (at each
+    time, the newest run's forecast made before it: ``mean``, ``lower``, ``upper``), the newest
+    run's forecast (``latest``), the rule's ``threshold`` and the ``episodes`` it predicted
+    (``announced``: a notice was sent)."""
+    return forecast_view.forecast_plot(s, viewer, settings, entity_id, start, end, views.parse_group(group))

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from admon.errors import AuthenticationError
-from admon.service import overview, repo, views
+from admon.service import forecast_view, overview, repo, views
 from admon.service.access import can_write
-from admon.service.deps import TOKEN_COOKIE, IdPath, SessionDep, TimeQuery, ViewerDep
+from admon.service.deps import TOKEN_COOKIE, IdPath, SessionDep, SettingsDep, TimeQuery, ViewerDep
 from admon.timeutil import format_ms
 
 router = APIRouter(include_in_schema=False)
@@ -120,6 +120,18 @@ def entity_overview_page(entity_id: IdPath, request: Request, s: SessionDep, vie
                  api=f"/api/entities/{entity_id}/overview")
 
 
+@router.get("/entities/{entity_id}/forecast")
+def forecast_page(entity_id: IdPath, request: Request, s: SessionDep, viewer: ViewerDep, settings: SettingsDep,
+                  start: TimeQuery = None, end: TimeQuery = None,
+                  group: Annotated[str | None, Query(max_length=4000)] = None) -> HTMLResponse:
+    """A forecast entity's link: history, forecast and band, threshold, predicted episodes
+    (drawn by ``static/forecast.js``)."""
+    data = forecast_view.forecast_plot(s, viewer, settings, entity_id, start, end, views.parse_group(group))
+    entity, project = repo.get_entity(s, viewer, entity_id)
+    return _page(request, "forecast.html", viewer, data=data, entity=entity, project=project,
+                 group=views.group_text(data["group"]))
+
+
 @router.get("/entities/{entity_id}")
 def entity_page(
     entity_id: IdPath,
@@ -136,6 +148,9 @@ def entity_page(
     (default: the most anomalous group of the range); ``focus_start``/``focus_end`` (a bucket of the
     overview) are selected on the plot."""
     entity, project = repo.get_entity(s, viewer, entity_id)
+    if entity.kind == "forecast":  # a forecast entity has its own page
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"/entities/{entity_id}/forecast{query}", status_code=303)
     start_ms, end_ms = views.resolve_range(s, entity, start, end)
     asked = views.parse_group(group)
     # the plot shows the asked group, else the worst of the range; the tables every group unless asked
