@@ -285,8 +285,13 @@ class QuerySource(_Frozen):
         if dupes:
             raise ValueError(f"rename gives several columns the name(s) {dupes} ({_CASE_NOTE}); "
                              "give each its own name")
-        for name in self.value_inputs():
-            check_column_name("value column", self.output_name(name))
+        values = [self.output_name(name) for name in self.value_inputs()]
+        for name in values:
+            check_column_name("value column", name)
+        twice = sorted({v for v in values if sum(_same_name(v, w) for w in values) > 1})
+        if twice:
+            raise ValueError(f"{self.describe()} gives the value column(s) {twice} more than once "
+                             f"({_CASE_NOTE}); give each its own name")
         return self
 
 

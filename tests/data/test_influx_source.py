@@ -179,6 +179,8 @@ def test_bad_queries_are_clear_errors(influx):
         InfluxSource("SELECT rx FROM net WHERE $timeFilter; DROP DATABASE telegraf", database=DB)
     with pytest.raises(ConfigError, match="database"):
         InfluxSource("SELECT rx FROM net WHERE $timeFilter")
+    with pytest.raises(ConfigError, match=r"gives the value column\(s\) \['RX', 'rx'\] more than once"):
+        InfluxSource("SELECT rx, max(tx) AS RX FROM net WHERE $timeFilter", database=DB)
 
 
 def test_unreachable_server_counted_or_raised(monkeypatch):
