@@ -61,7 +61,9 @@ def quiet_connection() -> duckdb.DuckDBPyConnection:
     has it off already and refuses ``SET enable_progress_bar`` (InvalidInputException), so it is
     switched off only where it is on."""
     connection = duckdb.connect()
-    if connection.execute("SELECT current_setting('enable_progress_bar')").fetchone() != (False,):
+    # fetchall, not fetchone: DuckDB 2 keeps a result that was not fetched to its end open, and then
+    # refuses register() on the connection (ResourceInUseException)
+    if connection.execute("SELECT current_setting('enable_progress_bar')").fetchall() != [(False,)]:
         connection.execute("SET enable_progress_bar = false")
     return connection
 
