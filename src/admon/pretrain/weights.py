@@ -13,6 +13,7 @@ file). Nothing is ever downloaded: the weights are package data.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import shlex
@@ -44,14 +45,16 @@ def sha256_file(path: Path) -> str:
 
 def code_version() -> str:
     """admon's version plus the git commit of the checkout, when there is one."""
-    from admon import __version__
-
+    try:
+        version = importlib.metadata.version("admon")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        version = "unknown"
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
                              capture_output=True, text=True, timeout=5, check=False).stdout.strip()
     except OSError:
         rev = ""
-    return f"{__version__}+g{rev}" if rev else __version__
+    return f"{version}+g{rev}" if rev else version
 
 
 def write_weights(out: Path, module, config, corpus_meta: dict[str, Any], losses: list[float], world_size: int,
