@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
 from admon import detectors
 from admon.evaluation.corpus import load_corpus
@@ -46,7 +47,7 @@ from admon.evaluation.runner import (
     stored_detectors,
     stored_run,
 )
-from admon.evaluation.synth import synth_corpus
+from admon.evaluation.synth import incident_recall, synth_corpus
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab-dev"
 PUBLISHED = ["numenta", "contextOSE", "ARTime", "knncad", "windowedGaussian"]
@@ -71,6 +72,23 @@ def evaluate_corpus(root: Path, names: list[str], console: Console, jobs: int, c
     return corpus, runs, failures, title
 
 
+def kinds_table(corpus, runs: list[DetectorRun], title: str) -> Table:
+    """Per detector: windows detected / windows per incident kind, and false alarms per 1,000 rows."""
+    recalls = {}
+    for r in runs:
+        assert r.protocol is not None
+        recalls[r.detector] = incident_recall(corpus, r.scores, r.protocol.shared_threshold)
+    kinds = sorted({k for rec in recalls.values() for k in rec if k != "false alarms"})
+    table = Table(title=title)
+    for col in ["detector", *kinds, "false alarms / 1k rows"]:
+        table.add_column(col, justify="left" if col == "detector" else "right")
+    for name, rec in recalls.items():
+        fa, rows = rec["false alarms"]
+        table.add_row(name, *[f"{rec[k][0]}/{rec[k][1]}" if k in rec else "-" for k in kinds],
+                      f"{1000 * fa / max(rows, 1):.2f}")
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", nargs="?", default=str(DEFAULT_CORPUS), help="NAB-format corpus (default: dev)")
@@ -83,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="*", default=[], help="admon detectors to leave out")
     parser.add_argument("--no-nab", action="store_true", help="only the synthetic corpora")
     parser.add_argument("--categories", action="store_true", help="also print LOCO per left-out category")
+    parser.add_argument("--kinds", action="store_true",
+                        help="synthetic corpora: also print each incident kind's recall at the shared threshold")
     parser.add_argument("--markdown", action="store_true", help="also print Markdown tables")
     parser.add_argument("--jobs", type=int, default=1, help="files scored in parallel (threads)")
     parser.add_argument("--no-check-causal", action="store_true", help="skip the runner's causality re-check")
@@ -102,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(protocol_table(runs, title=title, loco=True, seconds=True))
         if args.categories:
             console.print(loco_category_table(runs, title=f"LOCO per left-out category: {root}"))
+        if args.kinds and (root / "labels" / "incidents.json").is_file():
+            console.print(kinds_table(corpus, runs, f"incident kinds detected at the shared threshold: {root}"))
         for name, reason in failures:
             console.print(f"not ranked: {name}: {reason}", highlight=False)
         warnings = corpus.order_warnings()

@@ -73,6 +73,7 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from admon.errors import ConfigError
+from admon.evaluation.nab import probationary_length
 
 SPLITS = {"dev": 0, "heldout": 1}
 CATEGORIES = ["cpu", "network", "requests", "errors", "latency", "sensor", "storage"]
@@ -459,3 +460,42 @@ def synth_corpus(out: str | Path, seed: int = 0, split: str = "dev", series_per_
         {"split": split, "seed": seed, "series": incidents_doc}, indent=1, sort_keys=True))
     info.kinds = dict(sorted(kinds.items()))
     return info
+
+
+def incident_recall(corpus, scores, threshold: float) -> dict[str, tuple[int, int]]:
+    """Per incident kind: (windows with a detection, windows) when scores ``>= threshold`` detect.
+
+    Reads ``labels/incidents.json`` of a synthetic corpus; a window holding two
+    incidents counts for both kinds. ``"false alarms"`` gives (detections outside
+    every window after the probationary period, scorable rows).
+
+    >>> import tempfile
+    >>> from admon.evaluation.corpus import load_corpus
+    >>> root = tempfile.mkdtemp()
+    >>> _ = synth_corpus(root, series_per_category=1)
+    >>> corpus = load_corpus(root)
+    >>> recall = incident_recall(corpus, {f.key: np.zeros(len(f)) for f in corpus}, 0.5)
+    >>> recall["false alarms"][0], all(hit == 0 for hit, _ in recall.values())
+    (0, True)
+    """
+    doc = json.loads((Path(corpus.root) / "labels" / "incidents.json").read_text())["series"]
+    hits: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
+    false_alarms = scorable = 0
+    for f in corpus:
+        s = np.asarray(scores[f.key], dtype=float) >= threshold
+        inside = np.zeros(len(f), dtype=bool)
+        rows = [inc["row"] for inc in doc[f.key]["incidents"]]
+        kinds = [inc["kind"] for inc in doc[f.key]["incidents"]]
+        for lo, hi in f.window_bounds():
+            inside[lo : hi + 1] = True
+            detected = bool(s[lo : hi + 1].any())
+            for kind in {k for k, r in zip(kinds, rows) if lo <= r <= hi}:
+                totals[kind] += 1
+                hits[kind] += detected
+        start = int(np.ceil(probationary_length(len(f))))
+        false_alarms += int((s & ~inside)[start:].sum())
+        scorable += len(f) - start
+    out = {k: (hits[k], totals[k]) for k in sorted(totals)}
+    out["false alarms"] = (false_alarms, scorable)
+    return out
