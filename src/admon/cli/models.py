@@ -138,7 +138,7 @@ def model_list(
             window = f"{format_ms(m.training_window[0])} .. {format_ms(m.training_window[1])}" if m.training_window else ""
             table.add_row(ns, name, m.version, "*" if m.version == prod else "", m.detector,
                           ", ".join(m.feature_columns), window, m.content_sha256[:12])
-    print_table(table, console)
+    print_table(table, console, key_columns=3)
 
 
 @model_app.command("show")

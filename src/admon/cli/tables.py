@@ -47,10 +47,11 @@ def cli_console(*, stderr: bool = False) -> Console:
     return _CliConsole(stderr=stderr)
 
 
-def print_table(table: Table, console: Console | None = None) -> None:
+def print_table(table: Table, console: Console | None = None, *, key_columns: int = 1) -> None:
     """Print ``table`` so that no cell is cut to "su…": as a table when its columns fit the
     console's width (cells wrap at word boundaries, or fold), else one block of
-    ``column  value`` lines per row, like psql's expanded display."""
+    ``column  value`` lines per row, like psql's expanded display, headed by the row's first
+    ``key_columns`` cells."""
     console = console or cli_console()
     for column in table.columns:
         column.overflow, column.no_wrap = "fold", False
@@ -65,11 +66,11 @@ def print_table(table: Table, console: Console | None = None) -> None:
     headers = [str(column.header) for column in table.columns]
     cells = [list(column.cells) for column in table.columns]
     for row in range(table.row_count):
-        console.rule(f"{headers[0]} {cells[0][row]}", align="left")
+        console.rule(", ".join(f"{h} {c[row]}" for h, c in zip(headers[:key_columns], cells)), align="left")
         record = Table.grid(padding=(0, 2))
         record.add_column(style="bold", no_wrap=True)
         record.add_column(overflow="fold")
-        for header, column in zip(headers[1:], cells[1:]):
+        for header, column in zip(headers[key_columns:], cells[key_columns:]):
             if column[row] not in ("", None):
                 record.add_row(header, column[row])
         console.print(record)
