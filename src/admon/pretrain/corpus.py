@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -275,19 +276,20 @@ class ResilientReader:
     """
 
     def __init__(self, paths: list[Path], buffer: int = 2, retries: int = 6, backoff: float = 0.2,
-                 reader: Callable[[Path], tuple[np.ndarray, np.ndarray]] = read_shard) -> None:
+                 reader: Callable[[Path], Any] = read_shard) -> None:
         self.paths, self.buffer, self.retries, self.backoff, self.reader = list(paths), buffer, retries, backoff, reader
         #: how many reads failed and were retried (reported by the trainer)
         self.retried = 0
 
-    def read(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, path: Path) -> Any:
+        """``reader(path)``, retried with backoff on OSError (also used alone, e.g. for checkpoints)."""
         delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
                 return self.reader(path)
             except OSError as exc:
                 if attempt == self.retries:
-                    raise DataError(f"cannot read corpus shard {path} after {self.retries + 1} attempts: {exc}; "
+                    raise DataError(f"cannot read {path} after {self.retries + 1} attempts: {exc}; "
                                     "check that the shared storage is mounted") from exc
                 self.retried += 1
                 time.sleep(delay)

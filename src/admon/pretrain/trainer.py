@@ -341,7 +341,8 @@ def _sync_state(module, opt, out: Path, rank: int, world_size: int) -> tuple[int
     if best == 0:
         return 0, losses
     if rank == src and found is not None:
-        saved = load_file(str(found[1]))
+        # the checkpoint may sit on shared storage: retried like the corpus reads
+        saved = ResilientReader([], reader=lambda path: load_file(str(path))).read(found[1])
         with torch.no_grad():
             for name, tensor in live.items():
                 tensor.copy_(saved[name])
