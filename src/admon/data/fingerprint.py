@@ -17,6 +17,9 @@ window of that day; the buckets fingerprint then tells which windows' data actua
 >>> frame.loc[1, "cpu"] = 2.5
 >>> changed_buckets(before, buckets_fingerprint(frame, 0))
 [60000]
+>>> frame.loc[1, "cpu"] = 2.5 * (1 + 1e-15)  # a summation order's last bits: not a change
+>>> changed_buckets(buckets_fingerprint(frame.assign(cpu=[1.0, 2.5]), 0), buckets_fingerprint(frame, 0))
+[]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import hashlib
 import os
 
 import fsspec
+import numpy as np
 import pandas as pd
 
 from admon.config import TIMESTAMP, InputDataConfig, SourceConfig
@@ -32,6 +36,9 @@ from admon.data.lake import list_files
 
 #: Hex digits kept per bucket: enough that two different buckets collide once in 2**64.
 BUCKET_HASH_HEX = 16
+#: Mantissa bits of a value that count (about 9 significant digits): differences below that
+#: are an engine's summation order, not data.
+SIGNIFICANT_BITS = 30
 
 
 def files_fingerprint(config: InputDataConfig, lake_root: str, start_ms: int, end_ms: int) -> str | None:
@@ -66,12 +73,26 @@ def buckets_fingerprint(frame: pd.DataFrame, window_start_ms: int) -> dict[str, 
     rows = frame[frame[TIMESTAMP] >= window_start_ms]
     columns = sorted(rows.columns)
     rows = rows[columns].sort_values(columns, kind="stable", na_position="first").reset_index(drop=True)
+    rows = rows.apply(_significant) if len(rows) else rows
     hashes = pd.util.hash_pandas_object(rows, index=False).to_numpy()
     out: dict[str, str] = {}
     for bucket, positions in rows.groupby(TIMESTAMP, sort=True).indices.items():
         digest = hashlib.sha256(hashes[positions].tobytes()).hexdigest()[:BUCKET_HASH_HEX]
         out[str(int(bucket))] = digest
     return out
+
+
+def _significant(column: pd.Series) -> pd.Series:
+    """A float column rounded to :data:`SIGNIFICANT_BITS` bits of mantissa (others unchanged).
+
+    An engine sums a bucket's values in whatever order its threads meet them, so the same
+    input can give averages that differ in their last bits: those must not look like late data.
+    """
+    if not pd.api.types.is_float_dtype(column.dtype):
+        return column
+    mantissa, exponent = np.frexp(column.to_numpy(dtype=float))
+    scale = float(2 ** SIGNIFICANT_BITS)
+    return pd.Series(np.ldexp(np.round(mantissa * scale) / scale, exponent), index=column.index)
 
 
 def changed_buckets(before: dict[str, str], after: dict[str, str]) -> list[int]:
