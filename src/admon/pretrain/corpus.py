@@ -8,8 +8,8 @@ series of the period, a piecewise-linear trend, Gaussian-smoothed random walk, w
 heavy-tailed noise, a level), so a corpus of thousands of series builds in seconds.
 
 Monitoring realism is added on top: daily (288) and weekly (2016) seasonality at a
-5-minute step, counts with zeros, quantised values, floors at zero, regime switches
-and gaps (NaN runs). Anomalies of the detector issue's kinds (spike, dip, level shift,
+5-minute step, counts with zeros, quantised values, floors at zero, regime switches,
+frequent unlabelled bursts (ordinary spikiness) and gaps (NaN runs). Anomalies of the detector issue's kinds (spike, dip, level shift,
 variance burst, drift, flatline, dropout to zero, missing daily peak) are injected
 and labelled per point.
 
@@ -127,7 +127,20 @@ def _compose(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
         out = out + part if rng.random() < 0.65 else out * (1.0 + 0.5 * part)
     if rng.random() < 0.8:  # noise almost always present
         out = out + _noise(rng, t)
+    if rng.random() < 0.35:  # spiky but normal load (cron jobs, GC, bursts): not anomalies
+        out = out + _bursts(rng, t, float(np.std(out)) + 1e-3)
     return out
+
+
+def _bursts(rng: np.random.Generator, t: np.ndarray, unit: float) -> np.ndarray:
+    """Frequent short bursts of heavy-tailed size: a series' ordinary spikiness, which the
+    model must learn to expect from its history instead of calling each one an anomaly."""
+    out = np.zeros(len(t))
+    rate = rng.uniform(1, 20) / 288  # 1-20 bursts a day
+    for start in np.flatnonzero(rng.random(len(t)) < rate):
+        width = int(rng.integers(1, 6))
+        out[start:start + width] += np.abs(rng.standard_t(3)) * unit * rng.uniform(0.5, 3.0)
+    return out * (1 if rng.random() < 0.8 else -1)
 
 
 # ---------------------------------------------------------------------------- realism
