@@ -1,7 +1,8 @@
 """``admon pretrain …``: train the foundation detector's weights on the generated corpus, on N workers.
 
 ``admon pretrain --workers 2 --out DIR`` writes the job (corpus + config) to DIR and runs
-two local workers (torch.distributed, gloo on CPU); ``admon pretrain worker DIR`` runs one
+two local workers (torch.distributed, gloo on CPU); its defaults are the recipe of the
+shipped weights, so on the same machine it reproduces their sha256; ``admon pretrain worker DIR`` runs one
 worker of an existing job (a Kubernetes pod: rank from ADMON_WORKER_ID or the StatefulSet
 ordinal); ``admon pretrain corpus --out DIR`` only writes the corpus.
 """
@@ -34,9 +35,9 @@ def pretrain(
     out: Annotated[Path | None, typer.Option("--out", help="Job folder: corpus, checkpoints, weights.")] = None,
     workers: Annotated[int, typer.Option(help="Local worker processes (torch.distributed ranks).")] = 1,
     seed: Annotated[int, typer.Option(help="Corpus and initialisation seed.")] = 0,
-    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 300,
-    batch_size: Annotated[int, typer.Option(help="Series crops per step, split over the workers.")] = 32,
-    crop: Annotated[int, typer.Option(help="Points per training crop.")] = 1024,
+    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 200,
+    batch_size: Annotated[int, typer.Option(help="Series crops per step, split over the workers.")] = 16,
+    crop: Annotated[int, typer.Option(help="Points per training crop.")] = 768,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 3e-3,
     channels: Annotated[int, typer.Option(help="Width of the network.")] = 32,
     corpus_series: Annotated[int, typer.Option(help="Series in the generated corpus.")] = 1024,

@@ -69,9 +69,9 @@ class TrainConfig:
     """Everything that determines the trained weights (plus how to survive failures, which does not)."""
 
     seed: int = 0
-    steps: int = 300
-    batch_size: int = 32
-    crop: int = 1024
+    steps: int = 200
+    batch_size: int = 16
+    crop: int = 768
     lr: float = 3e-3
     checkpoint_every: int = 10
     model: ModelConfig = field(default_factory=ModelConfig)
