@@ -121,3 +121,12 @@ def test_forecast_backtest_draws_a_progress_bar_and_a_clean_title(tmp_path):
     assert "3/3" in result.stderr and "fits" in result.stderr
     shown = " ".join(re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stdout).split())
     assert "864 points of 5 min" in shown and "0 days" not in shown
+
+
+def test_train_and_forecast_backtest_refuse_a_missing_lake_root(world_env, tmp_path):
+    missing = str(tmp_path / "gone")
+    train = admon("train", str(world_env.public_entity), "--from", "2022-05-10", "--to", "2022-05-11",
+                  "--lake-root", missing)
+    assert train.returncode == 2 and f"--lake-root '{missing}' does not exist" in train.stderr
+    backtest_lake = admon("forecast", "backtest", "--lake", "--root", missing)
+    assert backtest_lake.returncode == 2 and f"--root '{missing}' does not exist" in backtest_lake.stderr

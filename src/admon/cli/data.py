@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,16 +23,21 @@ def _lake_root(root: str | None) -> str:
     return root if root is not None else load_settings().lake_root
 
 
-def _existing_lake_root(root: str | None) -> str:
-    """The lake root to read, which must exist: a missing one would read as 0 rows, not fail."""
+def existing_lake_root(root: str | None, option: str = "--root", config: Any = None) -> str:
+    """The lake root a command reads (``root``, given as ``option``, else ADMON_LAKE_ROOT), which
+    must exist: a missing one would read as 0 rows and exit 0 instead of failing. An
+    InputDataConfig ``config`` without a lake source (Prometheus, InfluxDB only) needs none."""
+    from admon.config import SourceConfig
     from admon.runs.runner import lake_root_problem
 
     target = _lake_root(root)
+    if config is not None and not any(isinstance(s, SourceConfig) for s in config.source_configs):
+        return target
     problem = lake_root_problem(target)
     if problem is not None:
-        given = f"--root {target!r}" if root is not None else f"the lake root {target!r} (ADMON_LAKE_ROOT)"
+        given = f"{option} {target!r}" if root is not None else f"the lake root {target!r} (ADMON_LAKE_ROOT)"
         raise ConfigError(problem.replace(f"the lake root {target!r} (ADMON_LAKE_ROOT)", given)
-                          + ("" if root is not None else ", or give --root"))
+                          + ("" if root is not None else f", or give {option}"))
     return target
 
 
@@ -102,7 +107,7 @@ def data_preview(
         raise ConfigError(f"config file {config} does not exist")
     text = config.read_text()
     idc = InputDataConfig.from_json(text) if config.suffix == ".json" else InputDataConfig.from_yaml(text)
-    source = DataSource(None, idc, lake_root=_existing_lake_root(root), strict=strict)
+    source = DataSource(None, idc, lake_root=existing_lake_root(root, config=idc), strict=strict)
     frame = source.read_pandas(start, end)
     if documents:
         print(documents_json(frame_to_documents(frame, idc)))

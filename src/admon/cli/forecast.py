@@ -212,9 +212,9 @@ def forecast_backtest(
         series = load_csv_series(csv, column=column)
         title = f"{csv}"
     elif lake:
-        from admon.settings import load_settings
+        from admon.cli.data import existing_lake_root
 
-        lake_root = root or load_settings().lake_root
+        lake_root = existing_lake_root(root)
         series = _lake_link_series(lake_root, start, end, _link(link), interval, column or "throughput")
         title = f"{series.name} from {lake_root}"
     else:

@@ -79,6 +79,7 @@ def train_cmd(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar for deep models.")] = True,
 ) -> None:
     """Train a detector on an entity's data over [--from, --to) and store it as a new model version."""
+    from admon.cli.data import existing_lake_root
     from admon.config import InputDataConfig
     from admon.models.training import train
 
@@ -94,6 +95,7 @@ def train_cmd(
         raise ConfigError("give an ENTITY (id or title), or --input-config with --namespace and --model")
     if not namespace or not model:
         raise ConfigError("--namespace and --model are needed without an entity")
+    lake_root = existing_lake_root(lake_root, "--lake-root", idc)
     transforms = json.loads(transforms_json) if transforms_json else []
     result = train(idc, start, end, detector, parse_params(param, params_json), namespace=namespace, model=model,
                    store=store, transforms=transforms, threshold=threshold, lake_root=lake_root,
