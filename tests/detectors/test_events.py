@@ -109,7 +109,7 @@ def test_a_trained_default_model_gets_severity_from_the_one_calibrated_score(tmp
     train_frame = frame[frame.timestamp < 1200 * STEP]
     result = train(None, 0, 1600 * STEP, "default", namespace="ns", model="m",
                    frame=train_frame, store=ModelStore(tmp_path), record=False)
-    assert [r.name for r in result.post_rules] == ["suppress", "calibrate", "threshold"]
+    assert [r.name for r in result.post_rules] == ["suppress", "calibrate", "threshold", "missing_data"]
     loaded = ModelStore(tmp_path).load("ns", "m")
     window = frame[frame.timestamp >= 1300 * STEP]
     raw = loaded.detector.score(window)
@@ -129,7 +129,7 @@ def test_a_trained_default_model_gets_severity_from_the_one_calibrated_score(tmp
     other = PostRuleChain.for_detector(EventDetector().fit(_frame(_series(300, 9)))).fit(
         pd.Series(np.zeros(300)), _frame(np.zeros(300)))
     probe = pd.Series([0.5, 0.968, 0.999])
-    assert [r.name for r in other] == ["suppress", "calibrate", "threshold"]
+    assert [r.name for r in other] == ["suppress", "calibrate", "threshold", "missing_data"]
     mine = loaded.post_rules.rules[1].calibrator.transform(probe)
     np.testing.assert_array_equal(mine, other.rules[1].calibrator.transform(probe))
     assert mine[0] < 75.0 and mine[1] == pytest.approx(75.0, abs=0.1) and mine[2] > 90.0

@@ -185,9 +185,9 @@ def test_a_trained_default_model_runs_the_chain_the_benchmark_runs(tmp_path):
     frame = pd.DataFrame({"host": "h", "timestamp": np.arange(1600, dtype=np.int64) * 300_000, "v": x})
     result = train(None, 0, 1600 * 300_000, "default", namespace="ns", model="m",
                    frame=frame.iloc[:1200], store=ModelStore(tmp_path), record=False)
-    assert [r.name for r in result.post_rules] == ["suppress", "calibrate", "threshold"]
+    assert [r.name for r in result.post_rules] == ["suppress", "calibrate", "threshold", "missing_data"]
     loaded = ModelStore(tmp_path).load("ns", "m")
-    assert [r.name for r in loaded.post_rules] == ["suppress", "calibrate", "threshold"]
+    assert [r.name for r in loaded.post_rules] == ["suppress", "calibrate", "threshold", "missing_data"]
     window = frame.iloc[1400:].reset_index(drop=True)
     raw = loaded.detector.score(window)
     suppressed = PostRuleChain(loaded.post_rules.rules[:1]).apply(raw, window)["anomaly_score"]

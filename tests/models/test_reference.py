@@ -136,7 +136,8 @@ def test_a_stored_model_reads_the_history_of_its_post_rules_too(tmp_path):
     model = load_scorer(parse_model_ref("ns", "m"), store=ModelStore(tmp_path))
     suppress = [rule for rule in model.post_rules if rule.name == "suppress"]
     assert suppress and suppress[0].lookback > 0
-    assert model.lookback == model.detector.lookback + suppress[0].lookback
+    assert model.lookback == model.detector.lookback + sum(rule.lookback for rule in model.post_rules)
+    assert sum(rule.lookback for rule in model.post_rules) == suppress[0].lookback + 2  # missing_data: 2 rows
     assert context_ms(model, 300_000, max_buckets=10**6) == model.lookback * 300_000
     assert context_ms(model, 300_000, max_buckets=3) == 3 * 300_000
 

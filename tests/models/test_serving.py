@@ -187,7 +187,7 @@ def test_remote_model_over_real_http_scores_like_the_local_one(uvicorn_server, t
     assert isinstance(remote, RemoteScorer)
     # the same identity as the stored model: version, content, and the history a score needs
     assert (remote.version, remote.content_hash) == ("1", local.content_hash)
-    assert remote.lookback == local.lookback == 12  # robust_zscore, window 6; its chain looks at no history
+    assert remote.lookback == local.lookback == 14  # robust_zscore, window 6, and missing_data's 2 rows
     assert remote.fit_on_window is False and remote.config == {"name": "robust_zscore"}
     # the raw scores are the detector's on the frame as the model's transforms leave it
     prepared = apply_transforms(window, local.manifest.transforms)

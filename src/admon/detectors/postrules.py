@@ -34,12 +34,16 @@ round-trips as ``{"name": ..., **params}`` through one name -> class registry
   critical (see :func:`severity`).
 * ``sustained`` -- keeps ``is_anomaly`` only on runs of flagged rows of a group lasting at
   least ``min_duration_minutes`` (the transfer-forecast rule: throughput >= X for >= D minutes).
+* ``missing_data`` -- flags the rows where a value column of a group has stopped arriving
+  (``min_rows`` rows in a row) while the group still reports others, and names the columns
+  (``missing_features``): a collector that stops sending one metric is an anomaly a detector
+  cannot see in filled-in values.
 
 A chain is fitted once on training scores (each rule learns from the output of the rules
 before it) and stored with the model (``postrules.json``, :meth:`PostRuleChain.to_dict`).
 :meth:`PostRuleChain.for_detector` builds the chain of a detector: the rules it asks for
 (:meth:`~admon.detectors.base.Detector.default_post_rules`, e.g. the default detector's
-``suppress``), then ``calibrate`` and ``threshold``.
+``suppress``), then ``calibrate``, ``threshold`` and ``missing_data``.
 
 >>> import numpy as np, pandas as pd
 >>> rng = np.random.default_rng(0)
@@ -153,6 +157,9 @@ class ScoreContext:
 
     series: tuple[np.ndarray, ...] | None = None
     timestamps: np.ndarray | None = None
+    #: The value columns of the scored frame and, per row, which of them are missing (NaN).
+    features: tuple[str, ...] = ()
+    missing: np.ndarray | None = None
 
     @classmethod
     def of(cls, frame: pd.DataFrame | None, rows: int, group_by: Iterable[str] | None = None) -> ScoreContext:
@@ -171,7 +178,10 @@ class ScoreContext:
         if TIMESTAMP in frame.columns:
             timestamps = frame[TIMESTAMP].to_numpy(dtype=np.int64)
         series = tuple(pos for _, pos in group_positions(frame, groups)) if rows else ()
-        return cls(series, timestamps)
+        features = tuple(c for c in frame.columns if c != TIMESTAMP and c not in groups
+                         and pd.api.types.is_numeric_dtype(frame[c].dtype))
+        missing = frame[list(features)].isna().to_numpy(dtype=bool) if features else None
+        return cls(series, timestamps, features, missing)
 
     def require(self, rule: str) -> tuple[np.ndarray, ...]:
         """The per-group positions, or a ConfigError saying the rule needs the frame."""
@@ -584,6 +594,69 @@ def long_runs(flags: np.ndarray, need: int) -> np.ndarray:
     return out
 
 
+class MissingDataConfig(PostRuleConfig):
+    min_rows: int = Field(2, ge=1, description="Consecutive rows of a group a value column must be missing "
+                                               "(after it had a value) to be a gap.")
+    score: float = Field(80.0, ge=0.0, le=100.0, allow_inf_nan=False,
+                         description="Least calibrated score of a row in a gap (at or above the threshold: "
+                                     "flagged).")
+
+
+@register_post_rule("missing_data")
+class MissingDataRule(PostRule):
+    """Flag the rows where a value column of a group stopped arriving while the group still reports.
+
+    A collector that stops sending one metric of a host leaves that column null (never 0)
+    in the host's rows; a detector sees a filled-in value and nothing unusual. This rule
+    flags a row when one of its value columns has been missing for ``min_rows`` consecutive
+    rows of its group, after the group had a value for it, while another column of the row
+    has one: its score becomes at least ``score`` and ``missing_features`` names the columns.
+    A group that stops reporting altogether has no rows: that is the run's ``no_data`` status
+    and the entity's health alert, not this rule. It follows ``threshold``.
+    """
+
+    Config = MissingDataConfig
+
+    @property
+    def lookback(self) -> int:
+        return int(self.config.min_rows)  # type: ignore[attr-defined]
+
+    def apply(self, table: pd.DataFrame, context: ScoreContext) -> pd.DataFrame:
+        if "is_anomaly" not in table.columns:
+            raise ConfigError("post-rule 'missing_data' flags rows: put a 'threshold' rule before it")
+        series = context.require(self.name)
+        gaps = np.zeros((len(table), len(context.features)), dtype=bool)
+        if context.missing is not None and len(table):
+            for pos in series:
+                gaps[pos] = missing_runs(context.missing[pos], int(self.config.min_rows))  # type: ignore[attr-defined]
+        flagged = gaps.any(axis=1)
+        scores = table["anomaly_score"].to_numpy(dtype=float)
+        floor = float(self.config.score)  # type: ignore[attr-defined]
+        names = [[context.features[j] for j in np.flatnonzero(row)] if hit else []
+                 for row, hit in zip(gaps, flagged)]
+        return table.assign(anomaly_score=np.where(flagged, np.fmax(scores, floor), scores),
+                            is_anomaly=table["is_anomaly"].to_numpy(dtype=bool) | flagged,
+                            missing_features=pd.Series(names, index=table.index, dtype=object))
+
+
+def missing_runs(missing: np.ndarray, min_rows: int) -> np.ndarray:
+    """Per row (time order) and column: missing for ``min_rows`` rows in a row, after the column had
+    a value, while the row has a value in another column.
+
+    >>> m = np.array([[0, 0], [1, 0], [1, 0], [1, 1], [1, 0]], dtype=bool)  # column 0 stops
+    >>> missing_runs(m, 2).astype(int).tolist()
+    [[0, 0], [0, 0], [1, 0], [0, 0], [1, 0]]
+    """
+    missing = np.asarray(missing, dtype=bool)
+    count = np.cumsum(missing, axis=0)
+    # missing rows in a row so far: the count since the column's last value
+    last_value = np.maximum.accumulate(np.where(missing, 0, count), axis=0)
+    run = count - last_value
+    had_value = np.maximum.accumulate(~missing, axis=0)
+    reporting = (~missing).any(axis=1, keepdims=True)
+    return (run >= min_rows) & had_value & reporting
+
+
 # ---------------------------------------------------------------------------- chain
 class PostRuleChain:
     """Rules applied in order to raw scores: ``apply(raw, frame)`` gives the result table.
@@ -604,7 +677,7 @@ class PostRuleChain:
         # a detector whose scores have a fixed unit says how to calibrate them (the default detector)
         own = detector.calibration_params() if hasattr(detector, "calibration_params") else {}
         return cls([*_detector_rules(detector), CalibrateRule(**(own | calibrator_params)),
-                    ThresholdRule(threshold=threshold)])
+                    ThresholdRule(threshold=threshold), MissingDataRule()])
 
     def _check_order(self) -> None:
         calibrated = flagged = False
@@ -622,6 +695,8 @@ class PostRuleChain:
                     )
             elif isinstance(rule, SustainedRule) and not flagged:
                 raise ConfigError("post-rule 'sustained' keeps flagged rows: put a 'threshold' rule before it")
+            elif isinstance(rule, MissingDataRule) and not flagged:
+                raise ConfigError("post-rule 'missing_data' flags rows: put a 'threshold' rule before it")
 
     # ------------------------------------------------------------------ use
     def fit(self, raw_scores: pd.Series | np.ndarray, frame: pd.DataFrame | None = None, *,

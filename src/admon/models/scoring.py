@@ -126,9 +126,14 @@ def score_with_detector(detector: Detector, post_rules: PostRuleChain | None, fr
         anomalous = rows["is_anomaly"].to_numpy(dtype=bool) if "is_anomaly" in rows else None
         rows["top_features"] = top_features(parts, top=top, anomalous=anomalous,
                                             significant=significant_parts(parts, native, rules, rows["raw_score"]))
+        if "missing_features" in rows:
+            # a row in a gap names the columns that stopped: the detector scored filled-in values there
+            rows["top_features"] = [list(gone)[:top] if gone else named
+                                    for gone, named in zip(rows.pop("missing_features"), rows["top_features"])]
     else:
         shares = pd.DataFrame([], index=prepared.index, columns=list(detector.feature_columns_), dtype="float64")
         rows["top_features"] = pd.Series([], index=prepared.index, dtype=object)
+        rows.pop("missing_features", None)
     rows.index = frame.index
     shares.index = frame.index
     return Scores(rows=rows, contributions=shares)
