@@ -121,3 +121,23 @@ def test_the_scheduler_rechecks_its_rescore_horizon_and_honours_the_query_delay(
     assert {r.revision for end, r in runs.items()} == {1, 2}
     assert runs[to_epoch_ms("2022-05-10T02:30:00Z")].status == "succeeded"
     assert runs[to_epoch_ms("2022-05-10T02:15:00Z")].revision == 1
+
+
+def test_runs_list_shows_the_revision_and_the_late_data(db_url, lake, monkeypatch):
+    from typer.testing import CliRunner
+
+    from admon.cli import build_app
+
+    entity = make_entity(interval=60, slide=15)
+    backfill(entity.id, "2022-05-10T02:00:00Z", "2022-05-10T04:00:00Z")
+    write_late_documents(lake, "2022-05-10T03:00:00Z")
+    backfill(entity.id, "2022-05-10T02:00:00Z", "2022-05-10T04:00:00Z")
+    monkeypatch.setenv("COLUMNS", "250")
+    runner, app = CliRunner(), build_app()
+    listed = json.loads(runner.invoke(app, ["runs", "list", str(entity.id), "--json"]).output)
+    by_end = {r["window_end_ms"]: r for r in listed}
+    late_end = to_epoch_ms("2022-05-10T03:15:00Z")
+    assert by_end[late_end]["revision"] == 2 and by_end[late_end]["late_data"][0]["changed_buckets"] == 1
+    assert by_end[to_epoch_ms("2022-05-10T03:00:00Z")]["revision"] == 1
+    table = runner.invoke(app, ["runs", "list", str(entity.id)]).output
+    assert "late data" in table and "r2: 1 bucket(s) at" in table

@@ -105,7 +105,8 @@ def runs_list(
         help="Only runs with this status: pending, running, retrying, succeeded, failed or no_data.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array (the fields of GET /api/entities/{id}/runs).")] = False,
 ) -> None:
-    """A table of ENTITY's runs: status, attempts, rows and stage timings, newest first (UTC)."""
+    """A table of ENTITY's runs: status, revision (re-runs for late data), attempts, rows and stage
+    timings, newest first (UTC)."""
     from admon.errors import ConfigError
     from admon.registry import repository as repo
     from admon.registry.db import session_scope
@@ -123,8 +124,8 @@ def runs_list(
 
             print_json(RunPublic.model_validate(r).model_dump(mode="json") for r in runs)
             return
-        table = Table("run", "window start", "window end", "status", "attempts", "rows", "groups",
-                      "anomalies", "read s", "score s", "write s", "total s", "error",
+        table = Table("run", "window start", "window end", "status", "rev", "attempts", "rows", "groups",
+                      "anomalies", "read s", "score s", "write s", "total s", "late data", "error",
                       title=f"runs of {row.title} (id {row.id})")
         for r in runs:
             t = r.timings or {}
@@ -136,11 +137,19 @@ def runs_list(
             colour = {"succeeded": "green", "failed": "red", "retrying": "yellow",
                       "no_data": "magenta"}.get(r.status, "")
             table.add_row(str(r.id), format_ms(r.window_start_ms), format_ms(r.window_end_ms),
-                          f"[{colour}]{r.status}[/]" if colour else r.status, str(r.attempts),
+                          f"[{colour}]{r.status}[/]" if colour else r.status, str(r.revision), str(r.attempts),
                           "" if r.rows is None else str(r.rows), "" if r.groups is None else str(r.groups),
                           "" if r.anomalies is None else str(r.anomalies), sec("read_s"), sec("score_s"),
-                          sec("write_s"), sec("total_s"), error)
+                          sec("write_s"), sec("total_s"), _late_text(r.late_data), error)
     print_table(table, console)
+
+
+def _late_text(late_data: list[dict] | None) -> str:
+    """The late data a window was re-run for: ``r2: 3 buckets at 2022-05-10T03:00:00Z`` per re-run."""
+    from admon.timeutil import format_ms
+
+    return "; ".join(f"r{entry['revision']}: {entry['changed_buckets']} bucket(s) at "
+                     f"{format_ms(entry['found_ms'])}" for entry in late_data or [])
 
 
 def reproduce_cmd(run_id: Annotated[int, typer.Argument(help="Run id (see `admon runs list`).")]) -> None:
