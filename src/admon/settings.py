@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         None, description="Base URL of the Prometheus a PrometheusSource reads when it names none.")
     influx_url: str | None = Field(
         None, description="Base URL of the InfluxDB 1.x an InfluxSource reads when it names none.")
+    source_urls: str = Field(
+        "", description="Comma-separated base URLs (besides ADMON_PROMETHEUS_URL and ADMON_INFLUX_URL) that "
+        "query sources of entities created through the web service may read.")
     sinks: str = Field("", description="Comma-separated sink URLs results are exported to.")
     late_data_delay_seconds: int = Field(0, ge=0, description="How long to wait for late data.")
     max_catch_up_windows: int = Field(

@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, field_validator
 
-from admon.config import QuerySource
+from admon.config import InputDataConfig, QuerySource
 from admon.data.sources import SourceReadError
 from admon.errors import ConfigError
-from admon.settings import load_settings
+from admon.settings import Settings, load_settings
 
 _FIRST_RETRY_WAIT_S = 0.5
 
@@ -127,3 +127,23 @@ def check_base_url(url: str, field: str) -> str:
         raise ConfigError(f"{field} {url!r} holds a query, fragment or credentials; give the base URL only "
                           "(credentials go in bearer_token_env)")
     return url.rstrip("/")
+
+
+def check_source_urls(config: InputDataConfig, settings: Settings) -> None:
+    """Refuse a query source whose server is not one the service's operator configured.
+
+    An entity made through the web service is read by the scheduler, on the service's network:
+    a source naming any URL would let every API user make the service fetch it (and see the
+    answer in results or errors). The allowed base URLs are ``ADMON_PROMETHEUS_URL``,
+    ``ADMON_INFLUX_URL`` and those of ``ADMON_SOURCE_URLS``; a source without ``url`` uses its
+    kind's setting and is always allowed.
+    """
+    allowed = {check_base_url(u, "ADMON_SOURCE_URLS") for u in settings.source_urls.split(",") if u.strip()}
+    allowed |= {check_base_url(u, "setting") for u in (settings.prometheus_url, settings.influx_url) if u}
+    for index, source in enumerate(config.source_configs):
+        url = getattr(source, "url", None)
+        if isinstance(source, HttpQuerySource) and url is not None and url not in allowed:
+            raise ConfigError(
+                f"source_configs[{index}].url {url!r} is not a server this service reads; drop url to use "
+                f"the kind's setting, or have the operator add it to ADMON_SOURCE_URLS "
+                f"(allowed now: {sorted(allowed) or 'none'})")

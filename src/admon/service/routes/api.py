@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter
 
 from admon.config import InputDataConfig
+from admon.data.http_query import check_source_urls
 from admon.data.schema import check_filters_against_lake
 from admon.registry import incidents as registry_incidents
 from admon.registry.schemas import ProjectCreate, ProjectUpdate
@@ -91,8 +92,11 @@ def list_entities(s: SessionDep, viewer: ViewerDep, project_id: IdQuery = None) 
 def create_entity(body: EntityCreateBody, s: SessionDep, viewer: ViewerDep, settings: SettingsDep) -> EntityPublic:
     row = repo.create_entity(s, viewer, body)
     # a filter of the wrong kind for the lake's columns (topic == 1) is a 422 now, not a failed run
-    # later; raising here rolls the new entity back
-    check_filters_against_lake(InputDataConfig(**row.input_data_config), settings.lake_root)
+    # later; a query source on a server the operator did not configure is refused. Raising here
+    # rolls the new entity back
+    config = InputDataConfig(**row.input_data_config)
+    check_source_urls(config, settings)
+    check_filters_against_lake(config, settings.lake_root)
     return EntityPublic.model_validate(row)
 
 
@@ -106,7 +110,9 @@ def update_entity(entity_id: IdPath, body: EntityUpdateBody, s: SessionDep, view
                   settings: SettingsDep) -> EntityPublic:
     row = repo.update_entity(s, viewer, entity_id, body)
     if body.input_data_config is not None:
-        check_filters_against_lake(InputDataConfig(**row.input_data_config), settings.lake_root)
+        config = InputDataConfig(**row.input_data_config)
+        check_source_urls(config, settings)
+        check_filters_against_lake(config, settings.lake_root)
     return EntityPublic.model_validate(row)
 
 
