@@ -133,12 +133,13 @@ def _entity_incidents(entity_id: int):
         return list(reversed(list_incidents(s, [entity_id])))
 
 
-def run_demo(out: Path, *, hosts: int = 8, console: Console | None = None) -> dict:
+def run_demo(out: Path, *, hosts: int = 8, console: Console | None = None, alert: bool = False) -> dict:
     """The whole loop on a laptop: lake → data → entity → training → scheduled runs → results.
 
     The lake, registry and model store are the settings' (``ADMON_LAKE_ROOT``,
     ``ADMON_DATABASE_URL``, ``ADMON_MODEL_STORE``), so that ``admon serve`` shows the entity
-    afterwards; plots go to ``out``.
+    afterwards; plots go to ``out``. ``alert``: the backfill's incidents alert (to
+    ``ADMON_ALERTMANAGER_URL`` or ``ADMON_ALERT_WEBHOOK_URL``), although they are history.
     """
     from rich.progress import Progress
 
@@ -184,7 +185,7 @@ def run_demo(out: Path, *, hosts: int = 8, console: Console | None = None) -> di
     console.rule("[bold]4. detection runs every 15 minutes over the day (a backfill)")
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("windows", total=None)
-        report = backfill(entity.id, DEMO_DAY, END_DAY,
+        report = backfill(entity.id, DEMO_DAY, END_DAY, alert=alert,
                           progress=lambda done, total, _o: progress.update(task, completed=done, total=total))
     console.print(f"{report.windows} windows: {report.succeeded} run now, {report.already_done} already done, "
                   f"{report.failed} failed; {report.documents} result documents")
@@ -197,6 +198,11 @@ def run_demo(out: Path, *, hosts: int = 8, console: Console | None = None) -> di
     for incident in incidents:
         console.print(f"  {incident.group.get('host')}: peak {incident.peak_score:.1f}, "
                       f"features {', '.join(incident.features) or '(none named)'}")
+    if alert:
+        where = settings.alertmanager_url or settings.alert_webhook_url
+        console.print(f"alerts: one per incident (labels alertname, entity, incident_id, host), each opened, "
+                      f"refreshed and resolved, delivered to {where}" if where else
+                      "alerts: none sent; set ADMON_ALERTMANAGER_URL (or ADMON_ALERT_WEBHOOK_URL) to send them")
 
     console.rule("[bold]5. the joined series, the scores and the detections of one host")
     png = plot_host(frame, host, labels, out / f"xrootd_{host}.png", results=results)

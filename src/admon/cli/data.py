@@ -119,11 +119,14 @@ def data_preview(
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo lake, plot and outputs.")] = Path("demo-out"),
     hosts: Annotated[int, typer.Option(help="Hosts in the generated lake.")] = 8,
+    alert: Annotated[bool, typer.Option(
+        "--alert", help="Alert the day's incidents (ADMON_ALERTMANAGER_URL or ADMON_ALERT_WEBHOOK_URL), "
+                        "although a backfill's incidents are history.")] = False,
 ) -> None:
     """The whole loop on a generated lake: read, register, train, run a day of windows, plot."""
     from admon.demo import run_demo
 
-    run_demo(out, hosts=hosts, console=console)
+    run_demo(out, hosts=hosts, console=console, alert=alert)
 
 
 def register(app: typer.Typer) -> None:
