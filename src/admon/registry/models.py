@@ -16,6 +16,7 @@ Tables:
 - ``incidents``: anomalous windows of one entity and group merged into one incident.
 - ``alert_rules``: which incidents of an entity alert, and their labels (:mod:`admon.alerts`).
 - ``users``, ``groups``, ``memberships``, ``api_tokens``, ``annotations``: for the service.
+- ``entity_thresholds``, ``suppressions``: thresholds learnt from verdicts, suppression windows.
 """
 
 from __future__ import annotations
@@ -354,3 +355,39 @@ class AnnotationRow(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_by: Mapped[str | None] = mapped_column(String(200))
     updated_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# --- thresholds learnt from verdicts (admon.registry.thresholds) -------------------------------
+
+
+class EntityThresholdRow(Base):
+    """One change of an entity's alert threshold; the newest row of an entity is its override
+    (``threshold`` NULL: the model's own). Goes with its entity."""
+
+    __tablename__ = "entity_thresholds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("detection_entities.id", ondelete="CASCADE"), index=True)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    previous: Mapped[float | None] = mapped_column(Float)
+    changed_by: Mapped[str] = mapped_column(String(200))  # "verdicts" or a user name
+    changed_ms: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reverted_from: Mapped[int | None] = mapped_column(Integer)  # the change this one reverted
+
+
+class SuppressionRow(Base):
+    """A window in which an entity's results (of ``group_key``; empty: every group) are not
+    anomalous: an expected event (maintenance...), with its reason. Goes with its entity."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("detection_entities.id", ondelete="CASCADE"), index=True)
+    group_key: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    start_ms: Mapped[int] = mapped_column(BigInteger)
+    end_ms: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_ms: Mapped[int] = mapped_column(BigInteger)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from admon.config import InputDataConfig
 from admon.models.scoring import Scorer
+from admon.registry import thresholds as registry_thresholds
 from admon.runs import inference
 from admon.runs.kinds import (
     EntitySpec,
@@ -29,6 +30,7 @@ from admon.runs.kinds import (
 )
 from admon.runs.provenance import environment_notes, plain
 from admon.sinks.documents import build_document
+from admon.thresholds.policy import apply_policy
 
 #: Score results kept per tick: entities reading the same data with the same model share them.
 SCORE_CACHE_SIZE = 64
@@ -54,6 +56,7 @@ class DetectKind(JobKind):
             frame: pd.DataFrame, report: dict[str, Any]) -> JobOutput:
         model: Scorer = loaded.value
         rows, per_group, digest = self._score(entity, window, model, frame, loaded.history_ms)
+        per_group, policy = entity_policy(ctx, entity, window, per_group)
         docs = documents(entity, window, model, per_group)
         provenance = {
             "config_hash": entity.config_hash,
@@ -64,6 +67,7 @@ class DetectKind(JobKind):
             "model_fit_on_window": model.fit_on_window,
             "context_ms": loaded.history_ms,
             "rows_in": report.get("rows_used", report.get("rows_in")),
+            **policy,
         }
         return JobOutput(documents=docs, provenance=provenance, digest=digest, rows=int(len(rows)),
                          groups=int(len(per_group)), anomalies=sum(1 for d in docs if d["is_anomaly"]),
@@ -121,6 +125,22 @@ class DetectKind(JobKind):
         return ReproduceReport(run.run_id, identical, run.scores_hash, digest, run.rows, len(rows),
                                model.model_id, model_ok, config_ok, max_diff, notes, model.content_hash,
                                recorded_model_hash, kind=self.name)
+
+
+def entity_policy(ctx: JobContext, entity: EntitySpec, window: Window,
+                  per_group: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``per_group`` flagged with the entity's threshold override (learnt from verdicts, or set
+    by a user) in place of its model's, and silenced in its suppression windows
+    (:mod:`admon.registry.thresholds`); what was applied, for the provenance."""
+    if ctx.factory is None:
+        return per_group, {}
+    with ctx.factory() as s:
+        policy = registry_thresholds.run_policy(s, entity.id, window.start_ms, window.end_ms)
+    if policy.empty:
+        return per_group, {}
+    flagged, silenced = apply_policy(per_group, policy, list(entity.idc.group_by), window_end_ms=window.end_ms)
+    return flagged, {"threshold_override": policy.threshold,
+                     "suppressions": [rule.id for rule in policy.suppressions], "suppressed_results": silenced}
 
 
 def documents(entity: EntitySpec, window: Window, model: Scorer, per_group: pd.DataFrame) -> list[dict]:
