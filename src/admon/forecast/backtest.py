@@ -44,12 +44,13 @@ from admon.forecast.registry import create, from_dict
 ModelSpec = str | dict[str, Any] | Forecaster
 
 
-def _lstm(look_back: int, epochs: int, batch_size: int) -> dict[str, Any]:
-    return {"name": "lstm", "look_back": look_back, "epochs": epochs, "batch_size": batch_size}
+def _lstm(look_back: int, epochs: int, batch_size: int, preset: str = "practical") -> dict[str, Any]:
+    return {"name": "lstm", "preset": preset, "look_back": look_back, "epochs": epochs, "batch_size": batch_size}
 
 
 #: Named model lists. ``noted`` is the table of the NOTED slides: the 4-unit LSTM with
-#: look_back 1 or 20, epochs 1 or 100, batch 1 or 16, next to seasonal naive.
+#: look_back 1 or 20, epochs 1 or 100, batch 1 or 16 (the LSTM's ``noted`` preset: every
+#: epoch runs, no early stopping), next to seasonal naive.
 PRESETS: dict[str, list[dict[str, Any]]] = {
     "default": [
         {"name": "seasonal_naive"},
@@ -60,7 +61,7 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
     ],
     "fast": [{"name": "seasonal_naive"}, {"name": "arima"}, {"name": "gbm"}],
     "noted": [{"name": "seasonal_naive"}]
-    + [_lstm(lb, ep, bs) for lb in (1, 20) for ep in (1, 100) for bs in (1, 16)],
+    + [_lstm(lb, ep, bs, "noted") for lb in (1, 20) for ep in (1, 100) for bs in (1, 16)],
 }
 
 
@@ -88,15 +89,20 @@ class BacktestConfig(BaseModel):
 
 
 def model_label(model: Forecaster) -> str:
-    """``name(param=value, ...)`` with the parameters that differ from the defaults.
+    """``name(param=value, ...)`` with the parameters that differ from the defaults (of the
+    model's preset, if its config has one).
 
     >>> model_label(create("lstm", epochs=1)), model_label(create("gbm", n_lags=3))
-    ('lstm(look_back=1, epochs=1, batch_size=1)', 'gbm(n_lags=3)')
+    ('lstm(look_back=1, epochs=1, batch_size=16)', 'gbm(n_lags=3)')
+    >>> model_label(create("lstm", preset="noted", epochs=1))
+    'lstm(preset=noted, look_back=1, epochs=1, batch_size=1)'
     """
-    defaults = type(model.config)()
+    plain = type(model.config)()
+    preset = getattr(model.config, "preset", None)
+    defaults = plain if preset is None else type(model.config)(preset=preset)
     changed = [
         f"{k}={v}" for k, v in model.config.model_dump().items()
-        if getattr(defaults, k) != v or k in model.label_params
+        if getattr(defaults, k) != v or k in model.label_params or (k == "preset" and v != plain.preset)
     ]
     return f"{model.name}({', '.join(changed)})" if changed else model.name
 
