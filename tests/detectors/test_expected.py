@@ -44,3 +44,21 @@ def test_the_score_is_the_distance_from_the_expected_value_in_band_scales(name):
 
 def test_a_detector_without_expected_values_has_no_expected_method():
     assert not hasattr(create("pca"), "expected")
+
+
+def test_the_lstm_forecaster_band_is_its_one_step_forecast_and_typical_error():
+    # Its per-feature score is the squared forecast error in units of the median squared training
+    # error, so the band of width w typical errors holds exactly the values scoring <= w**2.
+    det = create("lstm_forecaster", window=12, epochs=60, hidden=8, lr=0.01, batch_size=64).fit(_frame(days=2))
+    test = _frame(days=1, spike_at=200)
+    band = det.expected(test, width=3.0)
+    assert list(band.columns) == ["cpu:expected", "cpu:lower", "cpu:upper"] and band.index.equals(test.index)
+    typical = (band["cpu:upper"] - band["cpu:expected"]) / 3.0
+    np.testing.assert_allclose(band["cpu:expected"] - band["cpu:lower"], 3.0 * typical, rtol=1e-12)
+    distance = (test["cpu"] - band["cpu:expected"]).abs() / typical
+    np.testing.assert_allclose(distance.to_numpy() ** 2, det.feature_scores(test)["cpu"].to_numpy(),
+                               rtol=1e-3, atol=1e-3)
+    spike = test.index[(test["host"] == "a")][200]
+    assert not band.loc[spike, "cpu:lower"] <= test.loc[spike, "cpu"] <= band.loc[spike, "cpu:upper"]
+    inside = (test["cpu"] >= band["cpu:lower"]) & (test["cpu"] <= band["cpu:upper"])
+    assert inside.mean() > 0.8  # ordinary values lie in the band

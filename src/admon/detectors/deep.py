@@ -41,6 +41,7 @@ from pydantic import Field
 
 from admon.detectors import register
 from admon.detectors.base import Detector, DetectorConfig
+from admon.detectors.statistical import EXPECTED_BAND_SCALES
 
 WEIGHTS_FILE = "weights.safetensors"
 CKPT_TENSORS = "checkpoint.safetensors"
@@ -344,3 +345,34 @@ class LstmForecaster(_TorchDetector):
 
     def _errors(self, module, inputs, targets) -> np.ndarray:
         return ((module(inputs) - targets) ** 2).numpy().astype(float)
+
+    def expected(self, frame: pd.DataFrame, width: float = EXPECTED_BAND_SCALES) -> pd.DataFrame:
+        """The LSTM's one-step forecast of each feature at each row of ``frame`` (from the
+        ``window`` points before the row, as :meth:`score` sees them) and a band of ``width``
+        typical errors around it: columns ``<feature>:expected``, ``<feature>:lower`` and
+        ``<feature>:upper``, aligned to ``frame``'s index. The typical error is the root of the
+        median squared training error; a row's per-feature score is its squared distance from
+        the forecast in typical errors, so a value outside the band scores above ``width ** 2``.
+        """
+        import torch
+
+        self._check_scorable(frame)
+        center, scale = np.asarray(self.center_), np.asarray(self.scale_)
+        n_features = len(self.feature_columns_)
+        if len(frame) == 0:
+            forecast = np.zeros((0, n_features))
+        else:
+            inputs, _, order = self._all_windows(frame)
+            forecast = np.empty((len(frame), n_features))
+            with _single_thread(), torch.no_grad():
+                for i in range(0, len(inputs), 65_536):
+                    chunk = self.module_(torch.from_numpy(inputs[i : i + 65_536])).numpy()
+                    forecast[order[i : i + 65_536]] = chunk
+            forecast = forecast * scale[None, :] + center[None, :]
+        typical = np.sqrt(np.asarray(self.error_scale_)) * scale
+        out: dict[str, np.ndarray] = {}
+        for j, feature in enumerate(self.feature_columns_):
+            out[f"{feature}:expected"] = forecast[:, j]
+            out[f"{feature}:lower"] = forecast[:, j] - width * typical[j]
+            out[f"{feature}:upper"] = forecast[:, j] + width * typical[j]
+        return pd.DataFrame(out, index=frame.index)
