@@ -93,7 +93,7 @@ def step_text(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-def _backtest_with_progress(series, models, config):
+def _backtest_with_progress(series, models, config, forecasts=None):
     """:func:`admon.forecast.backtest.backtest` with a progress bar on stderr (one step per fit)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -107,7 +107,7 @@ def _backtest_with_progress(series, models, config):
         def progress(model: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, model=model)
 
-        return backtest(series, models, config, progress=progress)
+        return backtest(series, models, config, progress=progress, forecasts=forecasts)
 
 
 def _link(text: str | None) -> tuple[str, str] | None:
@@ -188,6 +188,9 @@ def forecast_backtest(
     max_train: Annotated[int | None, typer.Option(help="Most recent points fitted on per origin.")] = None,
     mase_season: Annotated[str, typer.Option(help="MASE scale lag: steps or a duration ('1D').")] = "1D",
     isolate: Annotated[bool, typer.Option(help="Each model in a fresh process (honest peak memory).")] = False,
+    plot: Annotated[str | None, typer.Option(help="Write a PNG here: the series, each model's forecast mean "
+                                             "and band per origin, and --threshold.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="The rule's threshold (e.g. bytes/s), drawn on --plot.")] = None,
 ) -> None:
     """Rolling-origin backtest: train/test RMSE, MASE, CPU time and peak memory per model.
 
@@ -197,9 +200,13 @@ def forecast_backtest(
     import datetime as dt
 
     from admon.forecast.backtest import BacktestConfig
+    from admon.forecast.plot import checked_plot_path, plot_backtest
 
     if csv and lake:
         raise ConfigError("give either --csv or --lake, not both")
+    if threshold is not None and plot is None:
+        raise ConfigError("--threshold is drawn on the plot; give --plot PATH.png too")
+    plot_path = None if plot is None else checked_plot_path(plot)  # before the long run, not after
     config = BacktestConfig(
         horizon=horizon, origins=origins, origin_step=origin_step, max_train=max_train,
         mase_season=int(mase_season) if mase_season.isdigit() else mase_season, isolate=isolate,
@@ -227,11 +234,15 @@ def forecast_backtest(
         title = f"generated FTS link {series.name} (seed {seed}, {days} days)"
     step = series.index[1] - series.index[0]
     title += f" - {len(series)} points of {step_text(step.total_seconds())}, horizon {horizon}, {origins} origins"
-    frame = _backtest_with_progress(series, models, config)
+    forecasts: dict[str, list] = {}
+    frame = _backtest_with_progress(series, models, config, forecasts)
     console.print(backtest_table(frame, title))
     for row in frame.itertuples():
         if row.error:
             console.print(f"[red]{row.model}[/]: {row.error}", highlight=False)
+    if plot_path is not None:
+        plot_backtest(series, forecasts, plot_path, threshold=threshold, title=title)
+        console.print(f"wrote plot {plot_path}", highlight=False)
 
 
 def _job_config(model: str, column: str, group_by: str, interval: int, horizon: int, threshold: float | None,

@@ -146,12 +146,14 @@ Progress = Callable[[str, int, int], None]
 
 def backtest(
     series: pd.Series, models: Sequence[ModelSpec] | str, config: BacktestConfig | None = None,
-    *, progress: Progress | None = None,
+    *, progress: Progress | None = None, forecasts: dict[str, list[pd.DataFrame]] | None = None,
 ) -> pd.DataFrame:
     """One row per model: ``model, train_rmse, test_rmse, mase, cpu_s, peak_mib, origins, error``.
 
     A model that cannot be fitted (too short a series, ...) gets NaN metrics and its error text.
     ``progress`` is told after every fit (after every model when ``config.isolate``).
+    ``forecasts``, if given, is filled with each model's label -> its forecast frames
+    (``mean``, ``lower``, ``upper``), one per origin, oldest first (what ``--plot`` draws).
     """
     config = config or BacktestConfig()
     values, index, step = check_series(series, "backtest")
@@ -167,17 +169,21 @@ def backtest(
         if progress is not None:
             progress(label, before, total)
         if config.isolate:
-            rows.append(_run_isolated(series, model, origins, m, config))
+            row, frames = _run_isolated(series, model, origins, m, config)
         else:
             fitted = None if progress is None else (
                 lambda k, label=label, before=before: progress(label, before + k, total))
-            rows.append(_run_model(series, model, origins, m, config, fitted))
+            row, frames = _run_model(series, model, origins, m, config, fitted)
+        rows.append(row)
+        if forecasts is not None:
+            forecasts[label] = frames
     if progress is not None:
         progress("", total, total)
     return pd.DataFrame(rows, columns=list(_ROW))
 
 
-def _run_isolated(series: pd.Series, template: Forecaster, origins: list[int], m: int, config: BacktestConfig) -> dict:
+def _run_isolated(series: pd.Series, template: Forecaster, origins: list[int], m: int,
+                  config: BacktestConfig) -> tuple[dict, list[pd.DataFrame]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -186,7 +192,8 @@ def _run_isolated(series: pd.Series, template: Forecaster, origins: list[int], m
         return pool.submit(_child_run, series, template.to_dict(), origins, m, config).result()
 
 
-def _child_run(series: pd.Series, spec: dict, origins: list[int], m: int, config: BacktestConfig) -> dict:
+def _child_run(series: pd.Series, spec: dict, origins: list[int], m: int,
+               config: BacktestConfig) -> tuple[dict, list[pd.DataFrame]]:
     template = from_dict(spec)
     _import_dependencies([template])
     return _run_model(series, template, origins, m, config)
@@ -196,9 +203,10 @@ _ROW = dict.fromkeys(["model", "train_rmse", "test_rmse", "mase", "cpu_s", "peak
 
 
 def _run_model(series: pd.Series, template: Forecaster, origins: list[int], m: int, config: BacktestConfig,
-               fitted: Callable[[int], None] | None = None) -> dict:
-    """The row of one model; ``fitted(k)`` after its ``k``-th origin."""
+               fitted: Callable[[int], None] | None = None) -> tuple[dict, list[pd.DataFrame]]:
+    """The row of one model and its forecast per origin; ``fitted(k)`` after its ``k``-th origin."""
     row = dict(_ROW, model=model_label(template), origins=0, error="")
+    frames: list[pd.DataFrame] = []
     train_sq: list[np.ndarray] = []
     test_sq: list[np.ndarray] = []
     mases: list[float] = []
@@ -215,11 +223,13 @@ def _run_model(series: pd.Series, template: Forecaster, origins: list[int], m: i
             with _peak_rss() as mem:
                 started = time.process_time()
                 model.fit(train)
-                predicted = model.forecast(config.horizon)["mean"].to_numpy()
+                frame = model.forecast(config.horizon)
                 cpu += time.process_time() - started
         except AdmonError as exc:
             row["error"] = str(exc)
-            return row
+            return row, frames
+        frames.append(frame)
+        predicted = frame["mean"].to_numpy()
         peak = max(peak, mem.peak_mib)
         y = train.to_numpy()
         train_sq.append((y - model.fitted_.to_numpy()) ** 2)
@@ -238,7 +248,7 @@ def _run_model(series: pd.Series, template: Forecaster, origins: list[int], m: i
         peak_mib=peak,
         origins=len(origins),
     )
-    return row
+    return row, frames
 
 
 def _import_dependencies(models: list[Forecaster]) -> None:
