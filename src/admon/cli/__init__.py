@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "admon.cli.benchmark",
     "admon.cli.corpus",
     "admon.cli.registry",
+    "admon.cli.entity_threshold",
     "admon.cli.runs",
     "admon.cli.incidents",
     "admon.cli.pretrain",

@@ -219,3 +219,33 @@ def run_policy(s: Session, entity_id: int, start_ms: int, end_ms: int) -> RunPol
     """What a detect run of ``[start_ms, end_ms)`` applies: the override and the suppressions
     overlapping the window."""
     return RunPolicy(override(s, entity_id), tuple(suppressions(s, entity_id, start_ms, end_ms)))
+
+
+def change_json(row: EntityThresholdRow) -> dict[str, Any]:
+    """One threshold change as the API and ``--json`` show it."""
+    return {"id": row.id, "threshold": row.threshold, "previous": row.previous, "changed_by": row.changed_by,
+            "changed_ms": row.changed_ms, "reason": row.reason, "reverted_from": row.reverted_from,
+            "evidence": row.evidence}
+
+
+def suppression_json(row: SuppressionRow) -> dict[str, Any]:
+    """One suppression window as the API and ``--json`` show it."""
+    return {"id": row.id, "group": row.group_key or {}, "start_ms": row.start_ms, "end_ms": row.end_ms,
+            "reason": row.reason, "created_by": row.created_by, "created_ms": row.created_ms}
+
+
+def describe(s: Session, entity_id: int) -> dict[str, Any]:
+    """The entity's threshold: the value its runs flag with, where it comes from and why, the
+    history of changes (oldest first) and the suppression windows."""
+    changes = history(s, entity_id)
+    last = changes[-1] if changes else None
+    if last is None or last.threshold is None:
+        value, source = model_threshold(s, entity_id), "model"
+        why = "the model's own threshold" + ("" if last is None else f" ({last.reason})")
+    else:
+        value, source, why = last.threshold, last.changed_by, last.reason
+    return {"entity_id": entity_id, "threshold": value, "source": source, "reason": why,
+            "changed_ms": None if last is None else last.changed_ms,
+            "change_id": None if last is None else last.id,
+            "history": [change_json(row) for row in changes],
+            "suppressions": [suppression_json(row) for row in suppression_rows(s, entity_id)]}

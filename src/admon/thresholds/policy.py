@@ -73,9 +73,11 @@ def apply_policy(per_group: pd.DataFrame, policy: RunPolicy, group_by: list[str]
     if policy.suppressions:
         flags = list(out["is_anomaly"])
         bands = list(out["severity"])
-        peaks = list(out["peak_timestamp"]) if "peak_timestamp" in out else [None] * len(out)
+        peaks: list[Any] = list(out["peak_timestamp"]) if "peak_timestamp" in out else [None] * len(out)
         for i, record in enumerate(out[list(group_by)].to_dict("records") if group_by else [{}] * len(out)):
-            at = window_end_ms - 1 if peaks[i] is None or pd.isna(peaks[i]) else int(peaks[i])
+            peak = peaks[i]
+            # a result without a peak (no finite score) is about its window's last instant
+            at = window_end_ms - 1 if peak is None or pd.isna(peak) else int(peak)
             if flags[i] and any(rule.covers(record, at) for rule in policy.suppressions):
                 flags[i], bands[i] = False, None
                 silenced += 1

@@ -17,6 +17,7 @@ from admon.config import InputDataConfig
 from admon.data.http_query import check_source_urls
 from admon.data.schema import check_filters_against_lake
 from admon.registry import incidents as registry_incidents
+from admon.registry import thresholds as registry_thresholds
 from admon.registry.schemas import ProjectCreate, ProjectUpdate
 from admon.service import repo, views
 from admon.service.access import audience
@@ -236,6 +237,8 @@ def label_incident(
     """Judge a whole incident (confirmed / expected / false_alarm): one verdict on its group from its
     start to its end, exported on every series of the group; judging it again replaces the verdict (200)."""
     row, created = repo.label_incident(s, viewer, incident_id, body)
+    if row.entity_id is not None:  # the verdicts set the entity's threshold (admon.registry.thresholds)
+        registry_thresholds.learn(s, row.entity_id)
     if not created:
         response.status_code = 200
     return AnnotationPublic.model_validate(row)

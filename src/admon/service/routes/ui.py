@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from admon.errors import AuthenticationError
+from admon.registry import thresholds as registry_thresholds
 from admon.service import forecast_view, overview, repo, views
 from admon.service.access import can_write
 from admon.service.deps import TOKEN_COOKIE, IdPath, SessionDep, SettingsDep, TimeQuery, ViewerDep
@@ -166,6 +167,7 @@ def entity_page(
         runs=runs, run_history=_run_history(runs), focus=focus, anomalies=anomalies, results=results[-200:][::-1],
         n_results=len(results), can_write=can_write(viewer, project) if viewer.is_authenticated else False,
         idc=entity.input_data_config, status_colours=STATUS_COLOURS,
+        threshold=registry_thresholds.describe(s, entity.id),
     )
 
 
