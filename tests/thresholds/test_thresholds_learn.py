@@ -199,7 +199,16 @@ def test_the_threshold_routes_hide_private_entities_and_check_input(db_url):
         listed = client.get(f"/api/entities/{secret.id}/suppressions", headers=alice).json()
         assert [s["reason"] for s in listed] == ["maintenance"]
         assert client.get(f"/api/entities/{secret.id}/suppressions", headers=bob).status_code == 404
+    with session_scope() as s:  # a threshold change and a suppression go with their entity
+        registry_thresholds.record_change(s, secret.id, 90.0, changed_by="alice", reason="by hand", evidence={})
+    code, out = cli("entity", "threshold", str(secret.id), "--history", "--json")
+    assert code == 0 and [c["threshold"] for c in json.loads(out)["history"]] == [90.0], out
     code, out = cli("entity", "threshold", str(secret.id), "--learn")
     assert code == 0 and "unchanged: not enough labels: 0 scored verdicts" in out, out
     with pytest.raises(NotFoundError, match="no threshold change 99"):
         cli("entity", "threshold", str(secret.id), "--revert", "99")
+    with session_scope() as s:
+        registry.delete_entity(s, secret.id)
+    with session_scope() as s:
+        assert registry_thresholds.history(s, secret.id) == []
+        assert registry_thresholds.suppression_rows(s, secret.id) == []

@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from admon.detectors.postrules import DEFAULT_THRESHOLD
@@ -123,15 +123,22 @@ def labelled_events(s: Session, entity_id: int) -> tuple[list[LabelledEvent], in
     located = [(a, *spans.get(a.detection_id or "", (a.start_ms, a.end_ms))) for a in notes]
     entity = s.get(EntityRow, entity_id)
     reach = (entity.interval_minutes if entity is not None else 0) * 60_000  # a window ends after its peak
-    low, high = min(start for _, start, _ in located), max(end for _, _, end in located) + reach
-    results = s.execute(select(ResultRow.group_key, ResultRow.timestamp_ms, ResultRow.anomaly_score,
-                               ResultRow.document)
-                        .where(ResultRow.entity_id == entity_id, ResultRow.timestamp_ms > low,
-                               ResultRow.timestamp_ms <= high, ResultRow.anomaly_score.is_not(None))).all()
+    # only the results of windows that can peak inside a labelled span (merged), not the whole history
+    ranges: list[list[int]] = []
+    for start, end in sorted((start, end + reach) for _, start, end in located):
+        if ranges and start <= ranges[-1][1]:
+            ranges[-1][1] = max(ranges[-1][1], end)
+        else:
+            ranges.append([start, end])
     scored = []
-    for group, window_end, score, document in results:
-        peak_at = (document or {}).get("peak_timestamp")
-        scored.append((group or {}, int(window_end if peak_at is None else peak_at), float(score)))
+    for first in range(0, len(ranges), 200):  # a bounded number of conditions per query
+        near = or_(*[and_(ResultRow.timestamp_ms > a, ResultRow.timestamp_ms <= b) for a, b in ranges[first:first + 200]])
+        results = s.execute(select(ResultRow.group_key, ResultRow.timestamp_ms, ResultRow.anomaly_score,
+                                   ResultRow.document)
+                            .where(ResultRow.entity_id == entity_id, ResultRow.anomaly_score.is_not(None), near))
+        for group, window_end, score, document in results:
+            peak_at = (document or {}).get("peak_timestamp")
+            scored.append((group or {}, int(window_end if peak_at is None else peak_at), float(score)))
     rules = suppressions(s, entity_id)
     events, suppressed = [], 0
     for note, start, end in located:
