@@ -142,3 +142,16 @@ def _explain_one(err: dict[str, Any], what: str, valid: Iterable[str] | None, no
         return msg if msg.startswith(where) else f"{where}: {msg}"
     return f"{where}: {msg} (got {show(given)})"
 
+
+class SourceReadError(DataError):
+    """A query source (Prometheus, InfluxDB) could not be read; ``reason`` is one of
+    :data:`admon.data.sources.SOURCE_REASONS`, counted in the read report (or raised in strict mode)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class WorkerLostError(AdmonError):
+    """A peer worker of distributed pretraining died or hung and did not come back within the
+    rejoin timeout; the message names the missing ranks."""

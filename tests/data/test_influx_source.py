@@ -14,8 +14,7 @@ import pytest
 from conftest_servers import free_port, influx_server  # noqa: F401 - a fixture
 
 from admon import DataSource, InfluxSource, InputDataConfig, PrometheusSource
-from admon.data.sources import SourceReadError
-from admon.errors import ConfigError, DataError
+from admon.errors import ConfigError, DataError, SourceReadError
 
 START = 1_652_140_800_000  # 2022-05-10T00:00:00Z
 END = START + 3_600_000

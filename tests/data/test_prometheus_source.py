@@ -20,8 +20,7 @@ import pytest
 from conftest_servers import free_port, loaded_prometheus
 
 from admon import DataSource, InputDataConfig, PrometheusSource, SourceConfig
-from admon.data.sources import SourceReadError
-from admon.errors import ConfigError, DataError
+from admon.errors import ConfigError, DataError, SourceReadError
 
 START = 1_652_140_800_000  # 2022-05-10T00:00:00Z
 END = START + 3_600_000

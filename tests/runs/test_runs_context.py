@@ -29,7 +29,7 @@ def test_a_short_window_scores_as_the_whole_series_would(lake, db_url, tmp_path)
         got = {r.group_key["host"]: r.anomaly_score for r in s.scalars(
             select(ResultRow).where(ResultRow.entity_id == entity.id))}
         provenance = s.scalars(select(RunRow.provenance).where(RunRow.entity_id == entity.id)).one()
-    assert provenance["context_ms"] == 60 * 60_000
+    assert provenance["context_ms"] == (60 + 2) * 60_000  # and missing_data's 2 rows
 
     # by hand: score the whole day, keep the window, take each host's peak
     model = inference.load_model(entity.inference_namespace, entity.inference_model)

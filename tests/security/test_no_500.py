@@ -57,6 +57,8 @@ def _bodies(world: World) -> dict[tuple[str, str], dict]:
             "name": "probe", "min_score": 80, "min_duration_minutes": 10, "groups": {"host": ["h*"]},
             "labels": {"team": "t"}, "annotations": {"summary": "{{ entity }} {{ group.host }}"}},
         ("post", "/api/incidents/{incident_id}/label"): {"verdict": "confirmed", "kind": "spike", "comment": "c"},
+        ("post", "/api/entities/{entity_id}/suppressions"): {
+            "start": DAY0, "end": DAY0 + 60_000, "group": "host=h", "reason": "maintenance"},
         ("post", "/v2/models/{name}/infer"): {"inputs": [{"name": "value", "shape": [1],
                                                           "datatype": "FP64", "data": [1.0]}]},
         ("post", "/v2/models/{name}/versions/{version}/infer"): {
@@ -85,7 +87,7 @@ def test_no_route_answers_500_to_hostile_values(world):
         incident = seed_incident(world.settings.database_url, world.public_entity, "h", DAY0, DAY0 + 30 * 60_000)
         valid = {"project_id": world.public_project, "entity_id": world.public_entity,
                  "annotation_id": note["id"], "name": "admon-dev:public-model", "version": "1",
-                 "incident_id": incident, "rule_id": 1}
+                 "incident_id": incident, "rule_id": 1, "token_id": 1}
         routes = _routes(app)
         assert len(routes) >= 20, routes  # the document lists the API
 
@@ -122,3 +124,4 @@ def test_no_route_answers_500_to_hostile_values(world):
     assert 201 in statuses[("post", "/api/entities/{entity_id}/annotations")]
     assert 201 in statuses[("post", "/api/entities/{entity_id}/alert-rules")]
     assert {200, 201} & statuses[("post", "/api/incidents/{incident_id}/label")]
+    assert 201 in statuses[("post", "/api/entities/{entity_id}/suppressions")]

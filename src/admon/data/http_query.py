@@ -3,7 +3,7 @@ credentials, TLS, timeouts, retries, and the rule that no request leaves the con
 
 A request that fails to connect, times out or gets a 5xx answer is retried ``retries`` times
 (waiting 0.5 s, then 1 s, ...); if it still fails, the source cannot be read
-(:class:`~admon.data.sources.SourceReadError`, counted by the read or raised in strict mode).
+(:class:`~admon.errors.SourceReadError`, counted by the read or raised in strict mode).
 A redirect is never followed: it is a :class:`~admon.errors.ConfigError` naming where the
 server points, so that a token is never sent to a server the user did not configure.
 Credentials are not stored with the config: ``bearer_token_env`` names the environment
@@ -22,8 +22,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from admon.config import InputDataConfig, QuerySource
-from admon.data.sources import SourceReadError
-from admon.errors import ConfigError
+from admon.errors import ConfigError, SourceReadError
 from admon.settings import Settings, load_settings
 
 _FIRST_RETRY_WAIT_S = 0.5

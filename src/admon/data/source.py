@@ -45,8 +45,8 @@ from admon.data.job import (
 from admon.data.lake import LakeFile, list_files
 from admon.data.report import FILE_REASONS, ReadReport, SourceReport
 from admon.data.schema import ScanField, plan_scan, sample_schema
-from admon.data.sources import SampleContext, SourceReadError, read_samples, sample_plan
-from admon.errors import AdmonError, ConfigError, DataError
+from admon.data.sources import SampleContext, read_samples, sample_plan
+from admon.errors import AdmonError, ConfigError, DataError, SourceReadError
 from admon.settings import load_settings
 from admon.timeutil import TimeLike, check_window
 

@@ -18,7 +18,7 @@ SQL up to the raw rows, so what it yields is exactly what the job aggregates. A
 puts the frames its ``samples`` yields into the engine as a relation of top-level fields and
 runs the same SQL on it as on a lake scan (:func:`sample_plan`).
 
-A query source that cannot be read raises :class:`SourceReadError` with a reason
+A query source that cannot be read raises :class:`~admon.errors.SourceReadError` with a reason
 (:data:`SOURCE_REASONS`): the read counts it for that source (its buckets are then null, never
 partly filled) or, in strict mode, raises it.
 """
@@ -48,14 +48,6 @@ SOURCE_REASONS = {
     "source_server_error": "the server answered with an error (HTTP 5xx) even after retries",
     "no_series": "the query returned no series (no sample at all) for the window",
 }
-
-
-class SourceReadError(DataError):
-    """A query source could not be read; ``reason`` is one of :data:`SOURCE_REASONS`."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

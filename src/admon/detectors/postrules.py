@@ -180,8 +180,8 @@ class ScoreContext:
         series = tuple(pos for _, pos in group_positions(frame, groups)) if rows else ()
         features = tuple(c for c in frame.columns if c != TIMESTAMP and c not in groups
                          and pd.api.types.is_numeric_dtype(frame[c].dtype))
-        missing = frame[list(features)].isna().to_numpy(dtype=bool) if features else None
-        return cls(series, timestamps, features, missing)
+        absent = frame[list(features)].isna().to_numpy(dtype=bool) if features else None
+        return cls(series, timestamps, features, absent)
 
     def require(self, rule: str) -> tuple[np.ndarray, ...]:
         """The per-group positions, or a ConfigError saying the rule needs the frame."""
@@ -629,11 +629,11 @@ class MissingDataRule(PostRule):
         if context.missing is not None and len(table):
             for pos in series:
                 gaps[pos] = missing_runs(context.missing[pos], int(self.config.min_rows))  # type: ignore[attr-defined]
-        flagged = gaps.any(axis=1)
+        flagged: np.ndarray = np.asarray(gaps.any(axis=1), dtype=bool)
         scores = table["anomaly_score"].to_numpy(dtype=float)
         floor = float(self.config.score)  # type: ignore[attr-defined]
-        names = [[context.features[j] for j in np.flatnonzero(row)] if hit else []
-                 for row, hit in zip(gaps, flagged)]
+        names = [[context.features[j] for j in np.flatnonzero(gaps[i])] if flagged[i] else []
+                 for i in range(len(table))]
         return table.assign(anomaly_score=np.where(flagged, np.fmax(scores, floor), scores),
                             is_anomaly=table["is_anomaly"].to_numpy(dtype=bool) | flagged,
                             missing_features=pd.Series(names, index=table.index, dtype=object))

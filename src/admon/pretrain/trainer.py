@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from admon.errors import AdmonError, ConfigError, DataError
+from admon.errors import ConfigError, DataError, WorkerLostError
 from admon.pretrain.corpus import HELD_BACK_EVERY, ResilientReader, read_corpus_meta
 from admon.pretrain.model import ModelConfig, build_network, pinball_loss, training_arrays
 from admon.pretrain.weights import write_weights
@@ -58,10 +58,6 @@ MASTER_PORT_ENV = "ADMON_MASTER_PORT"
 WORLD_SIZE_ENV = "ADMON_WORLD_SIZE"
 CHECKPOINTS = "checkpoints"
 KEEP_CHECKPOINTS = 2
-
-
-class WorkerLostError(AdmonError):
-    """A peer worker died or hung and did not come back within the rejoin timeout."""
 
 
 @dataclass(frozen=True)
