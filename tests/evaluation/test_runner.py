@@ -16,6 +16,7 @@ from admon.errors import ConfigError
 from admon.evaluation.corpus import load_corpus, open_corpus, read_results
 from admon.evaluation.nab import corpus_nab_scores
 from admon.evaluation.runner import (
+    plot_run,
     results_name,
     run_detector,
     shaping_rules,
@@ -235,3 +236,13 @@ def test_cli_benchmark_needs_a_detector_or_published_results(nab_fixture, tmp_pa
     build_app()
     res = CliRunner().invoke(app, ["benchmark", str(nab_fixture), "--out", str(tmp_path)])
     assert isinstance(res.exception, ConfigError) and "--published" in str(res.exception)
+
+
+def test_scoring_and_plotting_report_their_progress_file_by_file(corpus, tmp_path):
+    seen: list[tuple[int, int]] = []
+    run = run_detector(corpus, "robust_zscore", jobs=2, progress=lambda done, total: seen.append((done, total)))
+    n = len(corpus.files)
+    assert seen == [(i, n) for i in range(1, n + 1)]
+    plotted: list[tuple[int, int]] = []
+    paths = plot_run(run, corpus, tmp_path, progress=lambda done, total: plotted.append((done, total)))
+    assert plotted == [(i, n) for i in range(1, n + 1)] and len(paths) == n

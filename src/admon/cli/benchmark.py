@@ -13,6 +13,8 @@ go backwards are processed in file order, with a counted warning.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -99,11 +101,12 @@ def benchmark(
     for name in stored_names:
         runs.append(stored_run(corpus, stored_root, name))
     for name in names:
-        with console.status(f"running {name} ..."):
-            run = run_detector(corpus, name, params[name], check_causal=check_causal, jobs=jobs)
+        with _progress(f"{name}: scoring") as progress:
+            run = run_detector(corpus, name, params[name], check_causal=check_causal, jobs=jobs, progress=progress)
         folder = write_run(run, corpus, out)
         if plot:
-            plot_run(run, corpus, out)
+            with _progress(f"{name}: plotting") as progress:
+                plot_run(run, corpus, out, progress=progress)
         console.print(f"{name}: results in {folder}")
         runs.append(run)
     names_used = [r.results_name for r in runs]
@@ -116,6 +119,17 @@ def benchmark(
     if loco:
         console.print(loco_category_table(runs))
     console.print(f"leaderboard written to {path}")
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar of files on stderr (gone when done), as ``progress(done, total)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn(what), BarColumn(), MofNCompleteColumn(), TextColumn("files"), TimeElapsedColumn())
+    with Progress(*columns, console=cli_console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def register(app: typer.Typer) -> None:

@@ -33,8 +33,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,15 +194,21 @@ def run_detector(
     *,
     check_causal: bool = True,
     jobs: int = 1,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DetectorRun:
-    """Score every file of ``corpus`` with detector ``name`` and evaluate the scores."""
+    """Score every file of ``corpus`` with detector ``name`` and evaluate the scores;
+    ``progress(files done, files)`` is called as files finish."""
     params = dict(params or {})
     detectors.create(name, **params)  # validate name and parameters before any work
-    if jobs > 1:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            done = list(pool.map(lambda f: _score_file(name, params, f, check_causal), corpus.files))
-    else:
-        done = [_score_file(name, params, f, check_causal) for f in corpus.files]
+    total = len(corpus.files)
+    done = []
+    with ThreadPoolExecutor(max_workers=jobs) if jobs > 1 else nullcontext() as pool:
+        scored = (pool.map if pool is not None else map)(lambda f: _score_file(name, params, f, check_causal),
+                                                          corpus.files)
+        for result in scored:
+            done.append(result)
+            if progress is not None:
+                progress(len(done), total)
     scores = squash({f.key: d[0] for f, d in zip(corpus.files, done)})
     # seconds = time in fit + score (the causality re-check is not counted); with
     # several jobs the files overlap, so the sum over files is divided by the jobs
@@ -402,8 +409,10 @@ def markdown_table(runs: Sequence[DetectorRun]) -> str:
     return "\n".join(lines)
 
 
-def plot_run(run: DetectorRun, corpus: Corpus, out_dir: str | Path) -> list[Path]:
-    """One PNG per file: series, scores, labelled windows and detections at the standard threshold."""
+def plot_run(run: DetectorRun, corpus: Corpus, out_dir: str | Path,
+             progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """One PNG per file: series, scores, labelled windows and detections at the standard threshold;
+    ``progress(files done, files)`` after each."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -432,4 +441,6 @@ def plot_run(run: DetectorRun, corpus: Corpus, out_dir: str | Path) -> list[Path
         fig.savefig(path, dpi=80)
         plt.close(fig)
         paths.append(path)
+        if progress is not None:
+            progress(len(paths), len(corpus))
     return paths
