@@ -59,6 +59,25 @@ def _pg_bindir() -> Path:
     pytest.fail("PostgreSQL is not installed (no pg_ctl); run `make system-deps`")
 
 
+
+def wait_until_ready(name: str, proc: subprocess.Popen | None, url: str, status: int, log: Path,
+                     timeout: float = 60) -> None:
+    """Poll ``url`` until it answers ``status``; fail with the end of ``log`` if the server exits,
+    or after ``timeout`` seconds."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"{name} exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == status:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{name} did not become ready in {timeout:g} s")
+
 class PostgresServer:
     def __init__(self, root: Path, port: int, bindir: Path) -> None:
         self.root, self.port, self.bindir = root, port, bindir
@@ -148,20 +167,8 @@ class PrometheusServer:
         )
         self._wait_ready()
 
-    def _wait_ready(self, timeout: float = 60) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                pytest.fail(f"prometheus exited: {(self.root / 'prometheus.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        pytest.fail("prometheus did not become ready in 60 s")
+    def _wait_ready(self) -> None:
+        wait_until_ready("prometheus", self.proc, f"{self.url}/-/ready", 200, self.root / "prometheus.log")
 
     def scrape(self, targets: list[str]) -> None:
         """Scrape these ``host:port`` targets (``/metrics``) every second from now on."""
@@ -251,19 +258,7 @@ class InfluxServer:
         ]))
         self.proc = subprocess.Popen([self.binary, "-config", str(config)], stdout=subprocess.DEVNULL,
                                      stderr=open(self.root / "influxd.log", "wb"))
-        import httpx
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"influxd exited: {(self.root / 'influxd.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 204:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        pytest.fail("influxd did not become ready in 60 s")
+        wait_until_ready("influxd", self.proc, f"{self.url}/ping", 204, self.root / "influxd.log")
 
     def write(self, database: str, lines: list[str]) -> None:
         """Create ``database`` if needed and write line-protocol ``lines`` (timestamps in ms)."""
@@ -343,20 +338,8 @@ class AlertmanagerServer:
         )
         self._wait_ready()
 
-    def _wait_ready(self, timeout: float = 60) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                pytest.fail(f"alertmanager exited: {(self.root / 'alertmanager.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        pytest.fail("alertmanager did not become ready in 60 s")
+    def _wait_ready(self) -> None:
+        wait_until_ready("alertmanager", self.proc, f"{self.url}/-/ready", 200, self.root / "alertmanager.log")
 
     def alerts(self, **filters: str) -> list[dict]:
         """``GET /api/v2/alerts`` (``active``, ``silenced``, ... as query parameters)."""
