@@ -86,29 +86,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from admon.detectors import register
-from admon.detectors.base import DetectorConfig
-from admon.detectors.streaming import DefaultConfig, DefaultDetector, score_series
+from admon.detectors.streaming import ChannelConfig, DefaultConfig, DefaultDetector, score_series
 
 
-class EventConfig(DetectorConfig):
-    short_window: int = Field(4, ge=1, le=64, description="Points in the short context.")
-    long_window: int = Field(8, ge=1, le=64, description="PAA blocks in the long context.")
-    paa: int = Field(4, ge=2, le=64, description="Points averaged into one block of the long channel.")
+class EventConfig(ChannelConfig):
+    """The evidence channels (searching 500 earlier contexts instead of 1000) and the event-mode
+    ``suppress`` rule this detector's chain starts with (``score()`` does not apply it)."""
+
     history: int = Field(500, ge=10, le=20_000, description="Earlier contexts searched (per channel, in its own steps).")
     rank_history: int = Field(8640, ge=100, description="Previous raw values a channel's tail probability is measured on.")
-    warmup: int = Field(50, ge=1, description="Points before a channel's rank is trusted (score 0 before).")
-    shift_windows: tuple[int, ...] = Field(
-        (16, 32, 64), description="Recent-window lengths of the distribution-shift channels (() turns them off)."
-    )
-    shift_reference: int = Field(1000, ge=10, description="Points before the recent window it is compared with.")
-    shift_tail: float = Field(0.001, ge=0.0, lt=1.0, description="A shift counts when its rank exceeds 1 - this.")
-    shift_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of a record shift against the context score.")
-    spatial_tolerance: float = Field(0.05, ge=0.0, description="Range fraction a new extreme must exceed.")
-    spatial_warmup: int = Field(100, ge=1, description="Points before new extremes count.")
-    # the event-mode ``suppress`` rule this detector's chain starts with (score() does not apply it)
     event_minutes: float = Field(360.0, ge=0.0, description="suppress rule: refractory minutes after a kept score.")
     event_gap: float = Field(
         0.9, ge=0.0, lt=1.0, description="suppress rule: share of the tail an event's new score must cut off."
@@ -116,19 +105,10 @@ class EventConfig(DetectorConfig):
     event_floor: float = Field(
         0.968, ge=0.0, le=1.0, description="suppress rule: least score (1 - tail probability) that is an event."
     )
-    state_points: int = Field(10_000, ge=100, description="Values per group kept by fit for streaming.")
-
-    @field_validator("shift_windows")
-    @classmethod
-    def _windows_at_least_two(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if any(w < 2 for w in value):
-            raise ValueError(f"every shift window needs at least 2 points, got {list(value)}")
-        return value
 
     def channel_config(self) -> DefaultConfig:
         """The evidence channels' settings, as :func:`admon.detectors.streaming.score_series` takes them."""
-        shared = set(DefaultConfig.model_fields) & set(type(self).model_fields)
-        return DefaultConfig(**{k: getattr(self, k) for k in shared})
+        return DefaultConfig(**self.model_dump(include=set(ChannelConfig.model_fields)))
 
 
 @register("default")

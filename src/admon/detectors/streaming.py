@@ -106,7 +106,9 @@ from admon.detectors.base import TIMESTAMP, Detector, DetectorConfig, group_key_
 SHIFT_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
-class DefaultConfig(DetectorConfig):
+class ChannelConfig(DetectorConfig):
+    """The evidence channels' settings (:func:`score_series`), shared by ``default_v1`` and ``default``."""
+
     short_window: int = Field(4, ge=1, le=64, description="Points in the short context.")
     long_window: int = Field(8, ge=1, le=64, description="PAA blocks in the long context.")
     paa: int = Field(4, ge=2, le=64, description="Points averaged into one block of the long channel.")
@@ -122,6 +124,17 @@ class DefaultConfig(DetectorConfig):
     shift_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of a record shift against the context score.")
     spatial_tolerance: float = Field(0.05, ge=0.0, description="Range fraction a new extreme must exceed.")
     spatial_warmup: int = Field(100, ge=1, description="Points before new extremes count.")
+    state_points: int = Field(10_000, ge=100, description="Values per group kept by fit for streaming.")
+
+    @field_validator("shift_windows")
+    @classmethod
+    def _windows_at_least_two(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(w < 2 for w in value):
+            raise ValueError(f"every shift window needs at least 2 points, got {list(value)}")
+        return value
+
+
+class DefaultConfig(ChannelConfig):
     # The two parameters of the ``suppress`` rule this detector's chain starts with (score() does not
     # apply it): kept in its config, as Merlion keeps a model's post-rule settings in the model's
     # config, so that `admon benchmark --param refractory=...` and stored models keep working.
@@ -132,14 +145,6 @@ class DefaultConfig(DetectorConfig):
         0.25, ge=0.0, lt=1.0,
         description="suppress rule: fraction of the gap to 1 a score must close over the recent peak.",
     )
-    state_points: int = Field(10_000, ge=100, description="Values per group kept by fit for streaming.")
-
-    @field_validator("shift_windows")
-    @classmethod
-    def _windows_at_least_two(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if any(w < 2 for w in value):
-            raise ValueError(f"every shift window needs at least 2 points, got {list(value)}")
-        return value
 
 
 # ---------------------------------------------------------------------------- kernels
