@@ -123,3 +123,17 @@ def test_a_plugin_kind_round_trips_through_json_and_yaml(listed_kind):
         InputDataConfig(source_configs=[ListedSource(rows=()), ListedSource(rows=())], agg_interval_seconds=60)
     with pytest.raises(ConfigError, match="'timestamp' cannot be renamed"):
         ListedSource(rows=(), rename={"v": "timestamp"})
+
+
+def test_the_query_comes_first_by_position_and_only_once():
+    import pytest
+
+    from admon import InfluxSource, PrometheusSource
+    from admon.errors import ConfigError
+
+    assert PrometheusSource("up", url="http://p:9090").query == "up"
+    assert InfluxSource("SELECT mean(v) FROM m WHERE $timeFilter", database="db").database == "db"
+    with pytest.raises(ConfigError, match="PrometheusSource takes one positional argument"):
+        PrometheusSource("up", "http://p:9090")
+    with pytest.raises(ConfigError, match="InfluxSource got 'query' both by position and by name"):
+        InfluxSource("q", query="q", database="db")

@@ -46,6 +46,18 @@ class HttpQuerySource(QuerySource):
     server_name: ClassVar[str] = "server"
     url_setting: ClassVar[str] = ""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """The query may come first by position: ``PrometheusSource("up", url=...)``."""
+        name = type(self).__name__
+        if len(args) > 1:
+            raise ConfigError(f"{name} takes one positional argument (the query), got {len(args)}; "
+                              "pass the others by name")
+        if args:
+            if "query" in kwargs:
+                raise ConfigError(f"{name} got 'query' both by position and by name")
+            kwargs["query"] = args[0]
+        super().__init__(**kwargs)  # a ConfigError naming the bad field
+
     @field_validator("url")
     @classmethod
     def _check_url(cls, url: str | None) -> str | None:

@@ -118,16 +118,6 @@ class InfluxSource(HttpQuerySource):
     server_name: ClassVar[str] = "InfluxDB"
     url_setting: ClassVar[str] = "influx_url"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if len(args) > 1:
-            raise ConfigError(f"InfluxSource takes one positional argument (the query), got {len(args)}; "
-                              "pass database= and the others by name")
-        if args:
-            if "query" in kwargs:
-                raise ConfigError("InfluxSource got 'query' both by position and by name")
-            kwargs["query"] = args[0]
-        super().__init__(**kwargs)  # a ConfigError naming the bad field
-
     @model_validator(mode="before")
     @classmethod
     def _check_query(cls, data: Any) -> Any:

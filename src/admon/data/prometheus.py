@@ -67,16 +67,6 @@ class PrometheusSource(HttpQuerySource):
     server_name: ClassVar[str] = "Prometheus"
     url_setting: ClassVar[str] = "prometheus_url"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if len(args) > 1:
-            raise ConfigError(f"PrometheusSource takes one positional argument (the query), got {len(args)}; "
-                              "pass the others by name")
-        if args:
-            if "query" in kwargs:
-                raise ConfigError("PrometheusSource got 'query' both by position and by name")
-            kwargs["query"] = args[0]
-        super().__init__(**kwargs)  # a ConfigError naming the bad field
-
     @field_validator("query")
     @classmethod
     def _check_query(cls, query: str) -> str:
