@@ -1,4 +1,6 @@
-"""``admon train …``, ``admon model list|show|promote|rollback|verify`` and ``admon detectors``."""
+"""``admon train …``, ``admon model list|show|promote|rollback|verify``, the champion and its
+challengers (``admon model challenge|challengers|promote-challenger|retire-challenger``) and
+``admon detectors``."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import typer
 from rich.table import Table
 
 from admon.cli.tables import cli_console, print_json, print_table
-from admon.errors import ConfigError, IntegrityError
+from admon.errors import AdmonError, ConfigError, IntegrityError
 
 console = cli_console()
 model_app = typer.Typer(help="List, inspect, promote and roll back stored models.", no_args_is_help=True)
@@ -265,6 +267,178 @@ def detectors_cmd(
     for name, params in found.items():
         table.add_row(name, ", ".join(f"{k}={v!r}" for k, v in params.items()))
     print_table(table, console)
+
+
+# --- champion and challengers (admon.registry.challengers) ----------------------------------------
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment (e.g. a container's uid)
+        return "cli"
+
+
+@model_app.command("challenge")
+def model_challenge(
+    entity: Annotated[str, typer.Argument(help="Detection entity id or title.")],
+    detector: Annotated[str, typer.Option("--detector", help="Detector name (see `admon detectors`).")],
+    param: Annotated[list[str] | None, typer.Option("--param", help="Detector parameter KEY=VALUE (repeatable).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Challenger name (default: the detector's).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="Training start (default: the champion's window).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Training end, exclusive.")] = None,
+    threshold: Annotated[float, typer.Option(help="Threshold on the 0-100 calibrated score.")] = 75.0,
+    store: StoreOpt = None,
+    lake_root: Annotated[str | None, typer.Option("--lake-root", help="Lake root (default: ADMON_LAKE_ROOT).")] = None,
+) -> None:
+    """Train a challenger on the champion's training data (or [--from, --to)) and run it in
+    shadow beside the champion: scored and stored on every window, never exported nor alerted."""
+    from admon.challengers import challenger_model_name, check_name
+    from admon.cli.data import existing_lake_root
+    from admon.config import InputDataConfig
+    from admon.models.training import train
+    from admon.registry import challengers as registry_challengers
+    from admon.registry import repository as repo
+    from admon.registry.db import session_scope
+
+    label = check_name(name or detector.replace("_", "-").lower())
+    with session_scope() as s:
+        row = repo.get_entity(s, entity)
+        entity_id, idc = row.id, row.input_data_config
+        namespace, champion_model, champion_version = row.inference_namespace, row.inference_model, row.model_version
+        taken = [c.name for c in registry_challengers.list_challengers(s, entity_id)]
+    if label in taken:
+        raise ConfigError(f"entity {entity_id} already has a challenger {label!r}; give another --name")
+    if (start is None) != (end is None):
+        raise ConfigError("give both --from and --to, or neither (the champion's training window)")
+    st = _store(store)
+    if start is None:
+        try:
+            window = st.manifest(namespace, champion_model, champion_version).training_window
+        except AdmonError as exc:
+            raise ConfigError(f"the champion {namespace}/{champion_model} has no stored training window ({exc}); "
+                              "give --from and --to") from None
+        if not window:
+            raise ConfigError(f"the champion {namespace}/{champion_model} records no training window; "
+                              "give --from and --to")
+        start_at, end_at = window
+    else:
+        start_at, end_at = start, end
+    config = InputDataConfig._validated(idc)
+    lake_root = existing_lake_root(lake_root, "--lake-root", config)
+    params = parse_params(param, None)
+    result = train(config, start_at, end_at, detector, params, namespace=namespace,
+                   model=challenger_model_name(champion_model, label), store=st, threshold=threshold,
+                   lake_root=lake_root, promote=True, record=False)
+    m = result.manifest
+    with session_scope() as s:
+        added = registry_challengers.add_challenger(
+            s, entity_id, name=label, detector=detector, params=params, model_namespace=m.namespace,
+            model_name=m.model, model_version=m.version, model_sha256=m.content_sha256,
+            training_window=m.training_window, created_by=_user())
+        added_id = added.id
+    console.print(f"challenger {label!r} (#{added_id}) of entity #{entity_id}: {m.namespace}/{m.model} version "
+                  f"{m.version} ({detector}), trained on the same data as the champion"
+                  + ("" if start is None else " over the given range") + "; it scores in shadow from the next run")
+
+
+@model_app.command("challengers")
+def model_challengers(
+    entity: Annotated[str, typer.Argument(help="Detection entity id or title.")],
+    rule: Annotated[str | None, typer.Option("--rule", help="Also say what a promotion rule says, "
+                                                           "e.g. 'gain=0.1,incidents=5'.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of a table.")] = False,
+) -> None:
+    """The entity's champion and challengers on its labelled windows: event F1, NAB score,
+    alarms per day, scoring seconds per run; and its promotions."""
+    from admon.registry import challengers as registry_challengers
+    from admon.registry import repository as repo
+    from admon.registry.db import session_scope
+
+    with session_scope() as s:
+        entity_id = repo.get_entity(s, entity).id
+        board = registry_challengers.leaderboard(s, entity_id, None if rule is None
+                                                 else registry_challengers.check_rule_text(rule))
+    if as_json:
+        typer.echo(json.dumps(board, default=str))
+        return
+    table = Table(title=f"entity #{entity_id}: champion and challengers on {board['labelled']} labelled windows")
+    for col in ("name", "role", "model", "event F1", "NAB", "alarms/day", "s/run", "runs", "skipped", "rule"):
+        table.add_column(col)
+    for m in board["models"]:
+        table.add_row(m["name"], m["role"], m["model"], f"{m['f1']:g} ({m['labelled_scored']} scored)",
+                      "-" if m["nab"] is None else f"{m['nab']:g}",
+                      "-" if m["alarms_per_day"] is None else f"{m['alarms_per_day']:g}",
+                      "-" if m["seconds_per_run"] is None else f"{m['seconds_per_run']:.4f}",
+                      str(m["runs_scored"]), str(m["runs_skipped"]),
+                      m["rule"]["reason"] if "rule" in m else "")
+    print_table(table, console)
+    for p in board["promotions"]:
+        console.print(f"promotion {p['id']}: {p['from']['model']} -> {p['to']['model']} by {p['decided_by']}: "
+                      f"{p['reason']}")
+
+
+@model_app.command("promote-challenger")
+def model_promote_challenger(
+    entity: Annotated[str, typer.Argument(help="Detection entity id or title.")],
+    name: Annotated[str | None, typer.Argument(help="The challenger to promote (leave out with --auto/--rollback).")] = None,
+    auto: Annotated[bool, typer.Option("--auto", help="Promote the challenger the --rule favours, if any.")] = False,
+    rule: Annotated[str | None, typer.Option("--rule", help="Promotion rule, e.g. 'gain=0.1,incidents=5' "
+                                                           "(F1 gain over the champion on at least N labelled "
+                                                           "events); default gain=0.1,incidents=5.")] = None,
+    rollback: Annotated[bool, typer.Option("--rollback", help="Undo the entity's last promotion.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of text.")] = False,
+) -> None:
+    """Make a challenger the entity's champion (by hand, or by a rule with --auto), or roll the
+    last promotion back. Recorded in the registry; runs name the champion that scored them."""
+    from admon.registry import challengers as registry_challengers
+    from admon.registry import repository as repo
+    from admon.registry.db import session_scope
+    from admon.registry.models import PromotionRow
+
+    if sum((name is not None, auto, rollback)) != 1:
+        raise ConfigError("give a challenger NAME, or --auto (a rule decides), or --rollback; exactly one")
+    said: list[dict[str, Any]] = []
+    row: PromotionRow | None
+    with session_scope() as s:
+        entity_id = repo.get_entity(s, entity).id
+        if rollback:
+            row = registry_challengers.rollback(s, entity_id, decided_by=_user())
+        elif auto:
+            row, said = registry_challengers.apply_rule(s, entity_id, registry_challengers.check_rule_text(rule))
+        else:
+            row = registry_challengers.promote(s, entity_id, str(name), decided_by=_user(),
+                                               reason=f"challenger {name!r} promoted by hand ({_user()})")
+        out = None if row is None else registry_challengers.promotion_json(row)
+    if as_json:
+        typer.echo(json.dumps({"promotion": out, "judged": said}, default=str))
+        return
+    for j in said:
+        console.print(f"{j['name']}: {'promote' if j['promote'] else 'keep in shadow'} ({j['reason']})")
+    if out is None:
+        console.print(f"entity #{entity_id}: no challenger meets the rule; the champion stays")
+    else:
+        console.print(f"entity #{entity_id}: promotion {out['id']}: champion is now "
+                      f"{out['to']['namespace']}/{out['to']['model']} version {out['to']['version']} "
+                      f"(was {out['from']['model']} version {out['from']['version']}): {out['reason']}")
+
+
+@model_app.command("retire-challenger")
+def model_retire_challenger(
+    entity: Annotated[str, typer.Argument(help="Detection entity id or title.")],
+    name: Annotated[str, typer.Argument(help="The challenger to stop scoring in shadow.")],
+) -> None:
+    """Stop scoring a challenger in shadow (its shadow results and model stay)."""
+    from admon.registry import challengers as registry_challengers
+    from admon.registry import repository as repo
+    from admon.registry.db import session_scope
+
+    with session_scope() as s:
+        entity_id = repo.get_entity(s, entity).id
+        registry_challengers.retire_challenger(s, entity_id, name)
+    console.print(f"entity #{entity_id}: challenger {name!r} retired")
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ Tables:
 - ``alert_rules``: which incidents of an entity alert, and their labels (:mod:`admon.alerts`).
 - ``users``, ``groups``, ``memberships``, ``api_tokens``, ``annotations``: for the service.
 - ``entity_thresholds``, ``suppressions``: thresholds learnt from verdicts, suppression windows.
+- ``challengers``, ``shadow_results``, ``promotions``: champion and challenger models.
 """
 
 from __future__ import annotations
@@ -391,3 +392,68 @@ class SuppressionRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(200))
     created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- champion and challenger models (admon.registry.challengers) --------------------------------
+
+
+class ChallengerRow(Base):
+    """A model an entity runs in shadow beside its champion: scored and stored, never exported
+    nor alerted. ``status``: ``active``, ``champion`` (promoted), ``retired``. Goes with its entity."""
+
+    __tablename__ = "challengers"
+    __table_args__ = (UniqueConstraint("entity_id", "name", name="uq_challengers_entity_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("detection_entities.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    detector: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    model_namespace: Mapped[str] = mapped_column(String(200))
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(32))
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    training_window: Mapped[list[int] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    runs_scored: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    runs_skipped: Mapped[int] = mapped_column(Integer, server_default="0", default=0)  # over the time budget
+    seconds_total: Mapped[float] = mapped_column(Float, server_default="0", default=0.0)
+
+
+class ShadowResultRow(Base):
+    """A challenger's score of one group of one run's window (never exported nor alerted)."""
+
+    __tablename__ = "shadow_results"
+    __table_args__ = (Index("ix_shadow_results_challenger_run", "challenger_id", "run_id"),
+                      Index("ix_shadow_results_entity_timestamp", "entity_id", "timestamp_ms"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    challenger_id: Mapped[int] = mapped_column(ForeignKey("challengers.id", ondelete="CASCADE"))
+    entity_id: Mapped[int] = mapped_column(ForeignKey("detection_entities.id", ondelete="CASCADE"))
+    run_id: Mapped[int] = mapped_column(Integer)
+    window_end_ms: Mapped[int] = mapped_column(BigInteger)
+    group_key: Mapped[dict[str, Any]] = mapped_column(JSON)
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger)  # the window's peak (else its end), as results'
+    anomaly_score: Mapped[float | None] = mapped_column(Float)
+    is_anomaly: Mapped[bool] = mapped_column(Boolean)
+    threshold: Mapped[float | None] = mapped_column(Float)
+
+
+class PromotionRow(Base):
+    """One change of an entity's champion: a challenger promoted (by a user or a rule), or the
+    rollback of a promotion (``rolled_back``: the promotion it undid). Goes with its entity."""
+
+    __tablename__ = "promotions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("detection_entities.id", ondelete="CASCADE"), index=True)
+    challenger_id: Mapped[int | None] = mapped_column(Integer)
+    from_model: Mapped[dict[str, Any]] = mapped_column(JSON)  # namespace, model, version, sha256
+    to_model: Mapped[dict[str, Any]] = mapped_column(JSON)
+    decided_by: Mapped[str] = mapped_column(String(200))  # a user name, or "rule"
+    decided_ms: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    rolled_back: Mapped[int | None] = mapped_column(Integer)

@@ -9,6 +9,7 @@ whole series would (:func:`admon.runs.inference.context_ms`).
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 import pandas as pd
@@ -29,6 +30,7 @@ from admon.runs.kinds import (
     register_job_kind,
 )
 from admon.runs.provenance import environment_notes, plain
+from admon.runs.shadow import ShadowScorer, champion_provenance
 from admon.sinks.documents import build_document
 from admon.thresholds.policy import apply_policy
 
@@ -43,9 +45,12 @@ class DetectKind(JobKind):
     def __init__(self) -> None:
         # (config hash, window, context, model id, model hash) -> (window rows, per group, digest)
         self._scores: dict[tuple, tuple[pd.DataFrame, pd.DataFrame, str]] = {}
+        # the entity's challengers score the same frame in shadow (stored, never exported)
+        self.shadow = ShadowScorer()
 
     def clear_caches(self) -> None:
         self._scores.clear()
+        self.shadow.clear()
 
     def load(self, ctx: JobContext, entity: EntitySpec) -> Loaded:
         model = ctx.load_model(entity)
@@ -55,8 +60,11 @@ class DetectKind(JobKind):
     def run(self, ctx: JobContext, entity: EntitySpec, window: Window, loaded: Loaded,
             frame: pd.DataFrame, report: dict[str, Any]) -> JobOutput:
         model: Scorer = loaded.value
+        started = time.perf_counter()
         rows, per_group, digest = self._score(entity, window, model, frame, loaded.history_ms)
         per_group, policy = entity_policy(ctx, entity, window, per_group)
+        champion = champion_provenance(ctx, entity, time.perf_counter() - started)
+        shadow = self.shadow.run(ctx, entity, window, frame, loaded.history_ms, entity_policy)
         docs = documents(entity, window, model, per_group)
         provenance = {
             "config_hash": entity.config_hash,
@@ -68,6 +76,8 @@ class DetectKind(JobKind):
             "context_ms": loaded.history_ms,
             "rows_in": report.get("rows_used", report.get("rows_in")),
             **policy,
+            **({"champion": champion} if champion else {}),
+            **({"shadow": shadow} if shadow else {}),
         }
         return JobOutput(documents=docs, provenance=provenance, digest=digest, rows=int(len(rows)),
                          groups=int(len(per_group)), anomalies=sum(1 for d in docs if d["is_anomaly"]),

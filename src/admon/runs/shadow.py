@@ -1,0 +1,124 @@
+"""Shadow scoring: an entity's active challengers score the frame its run already read.
+
+No second read: each challenger scores the champion's frame (the window and the champion's
+lookback; a challenger that needs more history than was read scores with what there is, and
+the run's provenance counts it as ``short_context``). The challengers share a time budget
+(:func:`budget_seconds`): one not started within it is skipped, counted on the challenger and
+in the provenance. A challenger that fails (its model missing or changed) is reported, never
+fails the run. Shadow results are stored by :mod:`admon.registry.challengers`, never exported
+nor alerted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from admon.challengers import SHADOW_BUDGET_SECONDS
+from admon.errors import AdmonError, ConfigError
+from admon.models.scoring import Scorer
+from admon.registry import challengers as registry_challengers
+from admon.runs import inference
+from admon.runs.kinds import EntitySpec, JobContext, Window
+from admon.runs.provenance import plain
+
+log = logging.getLogger(__name__)
+
+#: The environment variable that sets the shadow time budget (seconds per run).
+BUDGET_VARIABLE = "ADMON_SHADOW_BUDGET_SECONDS"
+
+Policy = Callable[[JobContext, EntitySpec, Window, pd.DataFrame], "tuple[pd.DataFrame, dict[str, Any]]"]
+
+
+def budget_seconds() -> float:
+    """Seconds a run may spend on its challengers (``ADMON_SHADOW_BUDGET_SECONDS``, default 30)."""
+    text = os.environ.get(BUDGET_VARIABLE)
+    if text is None or not text.strip():
+        return SHADOW_BUDGET_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0.0:
+        raise ConfigError(f"{BUDGET_VARIABLE}={text!r} is not a number of seconds >= 0; e.g. {BUDGET_VARIABLE}=30")
+    return value
+
+
+class ShadowScorer:
+    """Scores an entity's challengers on a run's frame; keeps their loaded models."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, str, str, str], Scorer] = {}
+
+    def clear(self) -> None:
+        self._models.clear()
+
+    def _model(self, ctx: JobContext, namespace: str, name: str, version: str, sha256: str) -> Scorer:
+        key = (namespace, name, version, sha256)
+        if key not in self._models:
+            self._models[key] = inference.load_model(namespace, name, store=ctx.settings.model_store,
+                                                     version=version, expected_sha256=sha256)
+        return self._models[key]
+
+    def run(self, ctx: JobContext, entity: EntitySpec, window: Window, frame: pd.DataFrame, history_ms: int,
+            policy: Policy) -> dict[str, Any]:
+        """Score, store and summarise (for the run's provenance) the entity's active challengers."""
+        if ctx.factory is None:
+            return {}
+        with ctx.factory() as s:
+            active = [(c.id, c.name, c.model_namespace, c.model_name, c.model_version, c.model_sha256)
+                      for c in registry_challengers.list_challengers(s, entity.id, active_only=True)]
+        if not active:
+            return {}
+        budget = budget_seconds()
+        group_by = list(entity.idc.group_by)
+        started = time.perf_counter()
+        summary: dict[str, Any] = {"budget_seconds": budget, "scored": {}, "skipped": [], "failed": {},
+                                   "short_context": []}
+        for challenger_id, name, namespace, model_name, version, sha256 in active:
+            if time.perf_counter() - started >= budget:
+                summary["skipped"].append(name)
+                continue
+            t0 = time.perf_counter()
+            try:
+                model = self._model(ctx, namespace, model_name, version, sha256)
+                rows, scored = inference.score_with_context(model, frame, window.start_ms)
+                per_group, _ = policy(ctx, entity, window, inference.summarize(rows, scored, group_by))
+            except (AdmonError, ValueError, KeyError) as exc:
+                log.warning("entity %s: challenger %s failed to score run %s: %s", entity.id, name, window.run_id, exc)
+                summary["failed"][name] = f"{type(exc).__name__}: {exc}"
+                continue
+            if model.lookback * entity.idc.agg_interval_ms > history_ms:
+                summary["short_context"].append(name)
+            seconds = time.perf_counter() - t0
+            results: list[dict[str, Any]] = [{"group": {g: plain(r[g]) for g in group_by},
+                        "timestamp_ms": window.end_ms if pd.isna(r["peak_timestamp"]) else int(r["peak_timestamp"]),
+                        "anomaly_score": registry_challengers.finite(r["anomaly_score"]),
+                        "is_anomaly": bool(r["is_anomaly"]), "threshold": registry_challengers.finite(r["threshold"])}
+                       for r in per_group.to_dict("records")]
+            with ctx.factory() as s:
+                registry_challengers.save_shadow(s, challenger_id, entity.id, window.run_id, window.end_ms, results,
+                                                 seconds)
+                s.commit()
+            summary["scored"][name] = {"model_id": model.model_id, "groups": len(results),
+                                       "anomalies": sum(bool(r["is_anomaly"]) for r in results),
+                                       "seconds": round(seconds, 6)}
+        if summary["skipped"]:
+            skipped = [cid for cid, name, *_ in active if name in summary["skipped"]]
+            with ctx.factory() as s:
+                registry_challengers.count_skipped(s, skipped)
+                s.commit()
+        return summary
+
+
+def champion_provenance(ctx: JobContext, entity: EntitySpec, seconds: float) -> dict[str, Any]:
+    """Which champion scored the run (the entity's model, and the challenger it was promoted from)."""
+    if ctx.factory is None:
+        return {}
+    with ctx.factory() as s:
+        return {**registry_challengers.champion(s, entity.id), "seconds": round(seconds, 6)}
