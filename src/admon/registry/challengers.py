@@ -14,10 +14,13 @@ provenance names the champion that scored it (:func:`champion`).
 Models are judged on the entity's labelled history (:func:`labelled_outcomes`): a model
 scored a labelled span when one of its windows of the span's group overlaps it, and flagged
 it when such a window is anomalous with its peak inside the span.
+
+:func:`labelling_queue` lists the unlabelled windows a label would teach most.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,8 +40,10 @@ from admon.challengers import (
     check_name,
     standing,
 )
+from admon.challengers.queue import THRESHOLD_MARGIN, Candidate, rank
 from admon.errors import ConfigError, ConflictError, NotFoundError
 from admon.registry.annotations import incident_spans
+from admon.registry.incidents import list_incidents
 from admon.registry.models import (
     AnnotationRow,
     ChallengerRow,
@@ -401,3 +406,58 @@ def check_rule_text(text: str | None) -> PromotionRule:
     if not text.strip():
         raise ConfigError("an empty promotion rule; write e.g. 'gain=0.1,incidents=5' or leave --rule out")
     return PromotionRule.parse(text)
+
+
+# --- the labelling queue --------------------------------------------------------------------------
+
+#: How many of the entity's newest results the queue considers.
+QUEUE_WINDOWS = 5000
+
+
+def _key(group: dict[str, Any]) -> str:
+    return json.dumps(group or {}, sort_keys=True, default=str)
+
+
+def labelling_queue(s: Session, entity_id: int, *, limit: int = 20, margin: float = THRESHOLD_MARGIN,
+                    windows: int = QUEUE_WINDOWS) -> dict[str, Any]:
+    """The entity's unlabelled windows a label would teach most (:func:`admon.challengers.queue.rank`):
+    where its champion and active challengers disagree, then scores around a threshold; of its
+    newest ``windows`` results. Each item names its group, window, incident (if the champion's
+    window is part of one), each model's score and why it is queued."""
+    if limit < 1:
+        raise ConfigError(f"limit {limit} must be >= 1, e.g. --limit 20")
+    entity = _entity(s, entity_id)
+    interval = entity.interval_minutes * 60_000
+    results = s.execute(select(ResultRow.group_key, ResultRow.window_end_ms, ResultRow.anomaly_score,
+                               ResultRow.is_anomaly, ResultRow.threshold)
+                        .where(ResultRow.entity_id == entity_id)
+                        .order_by(ResultRow.window_end_ms.desc()).limit(windows)).all()
+    if not results:
+        return {"entity_id": entity_id, "considered": 0, "labelled": 0, "queued": 0, "models": [], "items": []}
+    oldest = min(end for _, end, *_ in results)
+    active = list_challengers(s, entity_id, active_only=True)
+    names = {c.id: c.name for c in active}
+    shadow: dict[tuple[str, int], dict[str, ShadowResultRow]] = {}
+    if active:
+        for row in s.scalars(select(ShadowResultRow).where(ShadowResultRow.challenger_id.in_(list(names)),
+                                                          ShadowResultRow.window_end_ms >= oldest)):
+            shadow.setdefault((_key(row.group_key), row.window_end_ms), {})[names[row.challenger_id]] = row
+    spans = labelled_spans(s, entity_id)
+    incidents = list_incidents(s, [entity_id])
+    candidates, labelled = [], 0
+    for group, end, score, flagged, threshold in results:
+        group = group or {}
+        start = end - interval
+        if any(_matches(group, span.group) and start < span.end_ms and span.start_ms < end for span in spans):
+            labelled += 1
+            continue
+        scores: dict[str, float | None] = {"champion": finite(score)}
+        flags, thresholds = {"champion": bool(flagged)}, {"champion": finite(threshold)}
+        for name, row in shadow.get((_key(group), end), {}).items():
+            scores[name], flags[name], thresholds[name] = finite(row.anomaly_score), row.is_anomaly, finite(row.threshold)
+        incident = next((i.id for i in incidents if i.group == group and i.start_ms < end
+                         and (i.end_ms is None or start < i.end_ms)), None)
+        candidates.append(Candidate(group, start, end, scores, flags, thresholds, incident))
+    items = rank(candidates, margin=margin)
+    return {"entity_id": entity_id, "considered": len(results), "labelled": labelled, "queued": len(items),
+            "models": ["champion", *names.values()], "items": [item.as_json() for item in items[:limit]]}
