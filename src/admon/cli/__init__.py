@@ -27,6 +27,7 @@ err_console = cli_console(stderr=True)
 COMMAND_MODULES = [
     "admon.cli.data",
     "admon.cli.service",
+    "admon.cli.labels_queue",
     "admon.cli.forecast",
     "admon.cli.models",
     "admon.cli.benchmark",

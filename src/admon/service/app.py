@@ -43,7 +43,7 @@ from admon.runs.runner import Runner
 from admon.runs.scheduler import Scheduler
 from admon.service.cache import ResponseCache
 from admon.service.deps import get_model_grant
-from admon.service.routes import alerts, api, overview, thresholds, tokens, ui
+from admon.service.routes import alerts, api, overview, queue, thresholds, tokens, ui
 from admon.service.routes.v2 import create_router
 from admon.settings import Settings, load_settings
 from admon.sinks.prometheus import METRICS_TOKEN_NEEDED, exposition, scrape_scope, serves_results
@@ -106,6 +106,7 @@ def create_app(
     app.include_router(tokens.router)
     app.include_router(overview.router)
     app.include_router(thresholds.router)
+    app.include_router(queue.router)
     app.include_router(ui.router)
     _mount_model_serving(app)
     _mount_offline_docs(app)  # before /static, which would shadow /static/swagger-ui
