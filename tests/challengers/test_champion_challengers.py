@@ -167,3 +167,25 @@ def test_over_the_time_budget_challengers_are_skipped_and_counted(db_url, lake, 
     with session_scope() as s:
         row = registry_challengers.get_challenger(s, de.id, "strict")
         assert (row.runs_scored, row.runs_skipped) == (0, 2)
+
+
+def test_the_entitys_own_rule_promotes_after_a_run_once_new_labels_favour_a_challenger(db_url, lake):
+    de = champion_and_challenger(lake)
+    code, out = cli("model", "promotion-rule", str(de.id), "gain=0.2,incidents=5")
+    assert code == 0 and "by 0.2 on at least 5 labelled events" in out, out
+    assert backfill(de.id, "2022-05-10T06:00:00Z", "2022-05-10T16:00:00Z").succeeded == 20
+    with session_scope() as s:  # no labels yet: the rule promoted nothing
+        assert registry_challengers.promotions(s, de.id) == []
+    judge_incidents(de.id)
+    assert backfill(de.id, "2022-05-10T16:00:00Z", "2022-05-10T16:30:00Z").succeeded == 1
+    with session_scope() as s:
+        (promotion,) = registry_challengers.promotions(s, de.id)
+        judged = registry_runs.list_runs(s, de.id, limit=1)[0].provenance
+    assert promotion.decided_by == "rule" and promotion.to_model["model"] == "xrootd-model.challenger.strict"
+    assert promotion.evidence["challenger"]["f1"] == 1.0 and promotion.evidence["labelled_events"] >= 5
+    # the run that judged the labels was scored by the former champion, and says what it promoted
+    assert judged["champion"]["model"] == "xrootd-model" and judged["shadow"]["promotion"]["id"] == promotion.id
+    assert backfill(de.id, "2022-05-10T16:30:00Z", "2022-05-10T17:00:00Z").succeeded == 1
+    with session_scope() as s:
+        last = registry_runs.list_runs(s, de.id, limit=1)[0].provenance
+    assert last["champion"]["challenger"] == "strict"

@@ -387,7 +387,8 @@ def model_promote_challenger(
     auto: Annotated[bool, typer.Option("--auto", help="Promote the challenger the --rule favours, if any.")] = False,
     rule: Annotated[str | None, typer.Option("--rule", help="Promotion rule, e.g. 'gain=0.1,incidents=5' "
                                                            "(F1 gain over the champion on at least N labelled "
-                                                           "events); default gain=0.1,incidents=5.")] = None,
+                                                           "events); default: the entity's rule, else "
+                                                           "gain=0.1,incidents=5.")] = None,
     rollback: Annotated[bool, typer.Option("--rollback", help="Undo the entity's last promotion.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of text.")] = False,
 ) -> None:
@@ -407,7 +408,9 @@ def model_promote_challenger(
         if rollback:
             row = registry_challengers.rollback(s, entity_id, decided_by=_user())
         elif auto:
-            row, said = registry_challengers.apply_rule(s, entity_id, registry_challengers.check_rule_text(rule))
+            chosen = (registry_challengers.check_rule_text(rule) if rule is not None
+                      else registry_challengers.entity_rule(s, entity_id) or registry_challengers.check_rule_text(None))
+            row, said = registry_challengers.apply_rule(s, entity_id, chosen)
         else:
             row = registry_challengers.promote(s, entity_id, str(name), decided_by=_user(),
                                                reason=f"challenger {name!r} promoted by hand ({_user()})")
@@ -423,6 +426,34 @@ def model_promote_challenger(
         console.print(f"entity #{entity_id}: promotion {out['id']}: champion is now "
                       f"{out['to']['namespace']}/{out['to']['model']} version {out['to']['version']} "
                       f"(was {out['from']['model']} version {out['from']['version']}): {out['reason']}")
+
+
+@model_app.command("promotion-rule")
+def model_promotion_rule(
+    entity: Annotated[str, typer.Argument(help="Detection entity id or title.")],
+    rule: Annotated[str | None, typer.Argument(help="e.g. 'gain=0.1,incidents=5'; leave out to show the rule.")] = None,
+    off: Annotated[bool, typer.Option("--off", help="Remove the rule: promotion by hand only.")] = False,
+) -> None:
+    """The entity's automatic promotion rule: after each run that scored challengers, on new
+    labels, the challenger whose event F1 beats the champion's by the gain on at least that many
+    labelled events is promoted (recorded as decided by the rule)."""
+    from admon.registry import challengers as registry_challengers
+    from admon.registry import repository as repo
+    from admon.registry.db import session_scope
+
+    if off and rule is not None:
+        raise ConfigError("give a RULE or --off, not both")
+    with session_scope() as s:
+        entity_id = repo.get_entity(s, entity).id
+        if off or rule is not None:
+            registry_challengers.set_rule(s, entity_id, None if off else registry_challengers.check_rule_text(rule),
+                                          set_by=_user())
+        current = registry_challengers.entity_rule(s, entity_id)
+    if current is None:
+        console.print(f"entity #{entity_id}: no automatic promotion rule (promote by hand)")
+    else:
+        console.print(f"entity #{entity_id}: promote automatically when a challenger's event F1 beats the "
+                      f"champion's by {current.min_f1_gain:g} on at least {current.min_incidents} labelled events")
 
 
 @model_app.command("retire-challenger")

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from admon.challengers import (
@@ -49,6 +49,7 @@ from admon.registry.models import (
     ChallengerRow,
     EntityRow,
     PromotionRow,
+    PromotionRuleRow,
     ResultRow,
     RunRow,
     ShadowResultRow,
@@ -461,3 +462,45 @@ def labelling_queue(s: Session, entity_id: int, *, limit: int = 20, margin: floa
     items = rank(candidates, margin=margin)
     return {"entity_id": entity_id, "considered": len(results), "labelled": labelled, "queued": len(items),
             "models": ["champion", *names.values()], "items": [item.as_json() for item in items[:limit]]}
+
+
+# --- the entity's automatic promotion rule --------------------------------------------------------
+
+
+def set_rule(s: Session, entity_id: int, rule: PromotionRule | None, *, set_by: str) -> PromotionRuleRow | None:
+    """Set (None: remove) the entity's automatic promotion rule."""
+    _entity(s, entity_id)
+    row = s.get(PromotionRuleRow, entity_id)
+    if rule is None:
+        if row is not None:
+            s.delete(row)
+            s.flush()
+        return None
+    if row is None:
+        row = PromotionRuleRow(entity_id=entity_id)
+        s.add(row)
+    row.min_f1_gain, row.min_incidents = rule.min_f1_gain, rule.min_incidents
+    row.set_by, row.set_ms, row.judged_label_ms = set_by, now_ms(), None
+    s.flush()
+    return row
+
+
+def entity_rule(s: Session, entity_id: int) -> PromotionRule | None:
+    """The entity's automatic promotion rule (None: promotion only by hand)."""
+    row = s.get(PromotionRuleRow, entity_id)
+    return None if row is None else PromotionRule(row.min_f1_gain, row.min_incidents)
+
+
+def apply_entity_rule(s: Session, entity_id: int) -> PromotionRow | None:
+    """Apply the entity's own rule if it has one and a label is newer than those it judged
+    (one query when none is: cheap enough for every run)."""
+    row = s.get(PromotionRuleRow, entity_id)
+    if row is None:
+        return None
+    newest = s.scalar(select(func.max(func.coalesce(AnnotationRow.updated_ms, AnnotationRow.created_ms)))
+                      .where(AnnotationRow.entity_id == entity_id))
+    if newest is None or (row.judged_label_ms is not None and newest <= row.judged_label_ms):
+        return None
+    row.judged_label_ms = int(newest)
+    promoted, _ = apply_rule(s, entity_id, PromotionRule(row.min_f1_gain, row.min_incidents))
+    return promoted

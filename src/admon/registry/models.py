@@ -17,7 +17,7 @@ Tables:
 - ``alert_rules``: which incidents of an entity alert, and their labels (:mod:`admon.alerts`).
 - ``users``, ``groups``, ``memberships``, ``api_tokens``, ``annotations``: for the service.
 - ``entity_thresholds``, ``suppressions``: thresholds learnt from verdicts, suppression windows.
-- ``challengers``, ``shadow_results``, ``promotions``: champion and challenger models.
+- ``challengers``, ``shadow_results``, ``promotions``, ``promotion_rules``: champion and challenger models.
 """
 
 from __future__ import annotations
@@ -457,3 +457,17 @@ class PromotionRow(Base):
     reason: Mapped[str] = mapped_column(Text, server_default="")
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
     rolled_back: Mapped[int | None] = mapped_column(Integer)
+
+
+class PromotionRuleRow(Base):
+    """An entity's automatic promotion rule (:class:`admon.challengers.PromotionRule`);
+    ``judged_label_ms``: the newest label (created or changed) it judged; checked again on a newer one."""
+
+    __tablename__ = "promotion_rules"
+
+    entity_id: Mapped[int] = mapped_column(ForeignKey("detection_entities.id", ondelete="CASCADE"), primary_key=True)
+    min_f1_gain: Mapped[float] = mapped_column(Float)
+    min_incidents: Mapped[int] = mapped_column(Integer)
+    set_by: Mapped[str] = mapped_column(String(200))
+    set_ms: Mapped[int] = mapped_column(BigInteger)
+    judged_label_ms: Mapped[int | None] = mapped_column(BigInteger)

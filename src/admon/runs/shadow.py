@@ -6,7 +6,8 @@ the run's provenance counts it as ``short_context``). The challengers share a ti
 (:func:`budget_seconds`): one not started within it is skipped, counted on the challenger and
 in the provenance. A challenger that fails (its model missing or changed) is reported, never
 fails the run. Shadow results are stored by :mod:`admon.registry.challengers`, never exported
-nor alerted.
+nor alerted. After scoring, the entity's own promotion rule (if set) judges any new labels; a
+promotion it makes scores the next run.
 """
 
 from __future__ import annotations
@@ -113,6 +114,13 @@ class ShadowScorer:
             with ctx.factory() as s:
                 registry_challengers.count_skipped(s, skipped)
                 s.commit()
+        if summary["scored"]:
+            # the entity's own promotion rule, on new labels: the next run is scored by the winner
+            with ctx.factory() as s:
+                promoted = registry_challengers.apply_entity_rule(s, entity.id)
+                s.commit()
+                if promoted is not None:
+                    summary["promotion"] = {"id": promoted.id, "to": promoted.to_model, "reason": promoted.reason}
         return summary
 
 

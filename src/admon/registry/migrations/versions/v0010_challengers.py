@@ -9,8 +9,11 @@
   window, never exported nor alerted.
 - ``promotions``: every change of an entity's champion (promotion of a challenger, or the
   rollback of one): the model before and after, who or what (a rule) decided, the evidence.
+- ``promotion_rules``: an entity's automatic promotion rule (F1 gain over the champion, least
+  labelled events), who set it, and the newest label it has judged (runs check it again only
+  once a label is newer).
 
-Rows go with their entity (ON DELETE CASCADE). ``downgrade`` drops the three tables.
+Rows go with their entity (ON DELETE CASCADE). ``downgrade`` drops the four tables.
 
 Revision ID: 0010
 Revises: 0009
@@ -90,9 +93,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_promotions"),
     )
     op.create_index("ix_promotions_entity_id", "promotions", ["entity_id"])
+    op.create_table(
+        "promotion_rules",
+        sa.Column("entity_id", sa.Integer(), nullable=False),
+        sa.Column("min_f1_gain", sa.Float(), nullable=False),
+        sa.Column("min_incidents", sa.Integer(), nullable=False),
+        sa.Column("set_by", sa.String(length=200), nullable=False),
+        sa.Column("set_ms", sa.BigInteger(), nullable=False),
+        sa.Column("judged_label_ms", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(["entity_id"], ["detection_entities.id"],
+                                name="fk_promotion_rules_entity_id_detection_entities", ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("entity_id", name="pk_promotion_rules"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("promotion_rules")
     op.drop_index("ix_promotions_entity_id", table_name="promotions")
     op.drop_table("promotions")
     op.drop_index("ix_shadow_results_entity_timestamp", table_name="shadow_results")
