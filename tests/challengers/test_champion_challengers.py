@@ -96,6 +96,8 @@ def test_a_better_challenger_is_promoted_by_the_rule_recorded_named_in_runs_and_
     assert strict["alarms_per_day"] < champion["alarms_per_day"]
     assert strict["nab"] > champion["nab"] and strict["runs_scored"] == 20 and strict["runs_skipped"] == 0
     assert strict["rule"]["promote"] is True
+    code, out = cli("model", "challengers", str(de.id))
+    assert code == 0 and "strict" in out and "champion" in out, out
 
     # a rule that asks for more labelled events than there are keeps the champion
     code, out = cli("model", "promote-challenger", str(de.id), "--auto", "--rule", "gain=0.2,incidents=50", "--json")

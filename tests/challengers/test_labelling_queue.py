@@ -41,6 +41,9 @@ def test_the_queue_ranks_disagreement_first_then_scores_around_the_threshold(db_
     distances = [-item["priority"] for item in near]
     assert distances == sorted(distances)
 
+    code, out = cli("labels", "queue", str(de.id), "--limit", "3")
+    assert code == 0 and "models disagree" in out and "strict" in out, out
+
     # the API gives the same list
     with TestClient(create_app(load_settings())) as client:
         r = client.get(f"/api/entities/{de.id}/queue", params={"limit": 100})
