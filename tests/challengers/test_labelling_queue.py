@@ -51,6 +51,10 @@ def test_the_queue_ranks_disagreement_first_then_scores_around_the_threshold(db_
         assert r.json()["items"] == items
         assert client.get(f"/api/entities/{de.id}/queue", params={"limit": 0}).status_code == 422
         assert client.get("/api/entities/999/queue").status_code == 404
+        page = client.get(f"/entities/{de.id}/queue")  # anonymous: the queue, no label buttons
+        assert page.status_code == 200 and f'<span id="queue-left">{min(len(items), 50)}</span> left' in page.text
+        assert items[0]["why"] in page.text and 'data-label="anomaly"' not in page.text and "Log in" in page.text
+        assert page.text.count('class="queue-item"') == min(len(items), 50)
 
     # labelled windows leave the queue
     judge_incidents(de.id)
