@@ -8,7 +8,8 @@ For one source, over its scan view (see :mod:`admon.data.engines.base`):
 2. **keep** rows with ``start <= timestamp < end`` that pass the filter, and rows whose
    timestamp has a problem (so that they are counted);
 3. **check** each row and give it at most one skip reason;
-4. **dedupe** exact repeats (same groups, timestamp and values), counting them;
+4. **dedupe** exact repeats (same groups, timestamp and values), counting them: hashing only the
+   rows of buckets that cannot prove they hold none (see :func:`aggregate_sql`);
 5. **aggregate** per ``(group_by…, floor(timestamp / interval) * interval)``, over valid rows
    only, with per-reason skip counters in the same pass.
 
@@ -283,39 +284,81 @@ def checked_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line
             f"FROM ({kept_sql(plan, scan, start_ms, end_ms, line=line)}) AS kept")
 
 
+# Residues of a timestamp modulo this prime are the bits of one BIGINT (61 is the largest prime
+# below 64): the bucket's certificate of having no exact repeat (see aggregate_sql).
+CERTIFICATE_MODULUS = 61
+
+
 def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, flat: bool = False,
                   empty: str = EMPTY) -> str:
     """Per-(groups, bucket) aggregates of one source plus ``#rows``, ``#duplicates``, ``#skip_<i>``.
 
-    Exact repeats are folded first (``#n`` = copies); the reason of a row depends only on
-    its columns, so it is computed once per distinct row.
+    **Exact repeats without hashing every row.** A valid row's identity is its groups,
+    timestamp and values; an exact repeat (a re-delivered document) therefore shares its
+    bucket *and its timestamp* with the row it repeats. So one pass aggregates every
+    (groups, bucket) without deduplicating and also counts the distinct residues of its
+    valid rows' timestamps modulo 61 (the bits of one BIGINT, OR-ed together). That count is
+    a lower bound of the distinct timestamps, which is at most the distinct rows, which is
+    at most the rows: when it equals the number of rows, the bucket provably has no repeat
+    and its one-pass aggregate is exact. Only the other buckets (a repeat, or timestamps
+    that collide modulo 61: more than 61 rows, or a step that is a multiple of 61 ms) are
+    deduplicated by hashing their rows, and their aggregates replace the one-pass ones.
+    Regular data (one point every 10 s, 1 min, ...: at most 61 points per bucket) is thus
+    never hashed row by row, while a repeat always is, and counts once.
+
+    Rows with a skip reason are not deduplicated: each copy is counted under its reason.
     """
     interval = plan.config.agg_interval_ms
     ts = q(TIMESTAMP)
-    row_cols = ", ".join(q(c) for c in [*plan.keys, TIMESTAMP, *plan.values])
-    # floor, not truncation: ``%`` takes the dividend's sign on both engines, so a
-    # timestamp before 1970 still lands in the bucket that starts at or before it
-    bucket = f"({ts} - ((({ts} % {interval}) + {interval}) % {interval}))"
-    valid = f"FILTER (WHERE {q(REASON)} IS NULL)"
-    selects = [f"{q(k)} AS {q(plan.source.output_name(k))}" for k in plan.keys]
-    selects.append(f"{bucket} AS {ts}")
+
+    def bucket_of(t: str) -> str:
+        # floor, not truncation: ``%`` takes the dividend's sign on both engines, so a
+        # timestamp before 1970 still lands in the bucket that starts at or before it
+        return f"({t} - ((({t} % {interval}) + {interval}) % {interval}))"
+
+    bucket = bucket_of(ts)
+    keys = [q(k) for k in plan.keys]
+    outs = [q(plan.source.output_name(k)) for k in plan.keys]  # the keys' names in the result
+    row_cols = [*keys, ts, *(q(v) for v in plan.values)]
+    reason, rows, dups, n = q(REASON), q(ROWS), q(DUPLICATES), q(COPIES)
+    lower_bound = q(f"{INTERNAL_MARK}distinct_residues")
+    valid = f"FILTER (WHERE {reason} IS NULL)"
     template = AGGREGATES[plan.config.agg_method]
-    for v in plan.values:
-        selects.append(f"{template.format(v=q(v), t=ts)} {valid} AS {q(plan.source.output_name(v))}")
-    n = q(COPIES)
-    selects.append(f"COUNT(*) {valid} AS {q(ROWS)}")
-    selects.append(f"COALESCE(SUM({n}) {valid}, 0) - COUNT(*) {valid} AS {q(DUPLICATES)}")
-    for i, reason in enumerate(plan.reasons()):
-        selects.append(f"COALESCE(SUM({n}) FILTER (WHERE {q(REASON)} = {lit(reason)}), 0) AS {q(skip_column(i))}")
-    group = ", ".join([*(q(k) for k in plan.keys), bucket])
-    # the timestamp problem is part of a row's identity: rows whose timestamps are all NULL
-    # for different reasons are counted under each reason, not folded into one
-    row_identity = f"{row_cols}, {q(EMPTY)}, {q(TS_STATE)}"
+    value_aggs = [(template.format(v=q(v), t=ts), q(plan.source.output_name(v))) for v in plan.values]
+    group_items = [*(f"{k} AS {o}" for k, o in zip(keys, outs)), f"{bucket} AS {ts}"]
+    group_by = ", ".join([*keys, bucket])
+
+    # one pass over every kept row: values and skips, and the certificate of the valid rows
+    fast = [*group_items, *(f"{agg} {valid} AS {name}" for agg, name in value_aggs), f"COUNT(*) {valid} AS {rows}"]
+    residue = f"CAST({ts} % {CERTIFICATE_MODULUS} AS INTEGER)"  # a valid timestamp is >= 0
+    fast.append(f"BIT_COUNT(BIT_OR(CAST(1 AS BIGINT) << {residue}) {valid}) AS {lower_bound}")
+    for i, why in enumerate(plan.reasons()):
+        fast.append(f"COUNT(*) FILTER (WHERE {reason} = {lit(why)}) AS {q(skip_column(i))}")
+    # the buckets without a certificate: their valid rows are deduplicated exactly
+    same_bucket = " AND ".join([*(f"c.{k} = s.{k}" for k in keys), f"{bucket_of('c.' + ts)} = s.{ts}"])
+    row_of_c = ", ".join(f"c.{c}" for c in row_cols)
+    uniq = (f"SELECT {row_of_c}, COUNT(*) AS {n} FROM checked AS c JOIN suspect AS s ON {same_bucket} "
+            f"WHERE c.{reason} IS NULL GROUP BY {row_of_c}")
+    exact = [*group_items, *(f"{agg} AS {name}" for agg, name in value_aggs), f"COUNT(*) AS {rows}",
+             f"SUM({n}) - COUNT(*) AS {dups}"]
+    # a bucket's exact aggregate replaces its one-pass one (CASE, not COALESCE: an exact
+    # STDDEV_SAMP of one distinct row is NULL, and must stay so)
+    has_exact = f"e.{rows} IS NOT NULL"
+    outputs = [f"f.{o}" for o in outs] + [f"f.{ts}"]
+    outputs += [f"CASE WHEN {has_exact} THEN e.{name} ELSE f.{name} END AS {name}" for _, name in value_aggs]
+    outputs += [f"CASE WHEN {has_exact} THEN e.{rows} ELSE f.{rows} END AS {rows}",
+                f"COALESCE(e.{dups}, 0) AS {dups}"]
+    outputs += [f"f.{q(skip_column(i))}" for i in range(len(plan.reasons()))]
+    join_on = " AND ".join([*(f"f.{o} = e.{o}" for o in outs), f"f.{ts} = e.{ts}"])
     return (
-        f"WITH uniq AS (SELECT {row_identity}, COUNT(*) AS {n} "
-        f"FROM ({kept_sql(plan, scan, start_ms, end_ms, flat=flat, empty=empty)}) AS kept GROUP BY {row_identity}), "
-        f"checked AS (SELECT *, {reason_sql(plan)} AS {q(REASON)} FROM uniq) "
-        f"SELECT {', '.join(selects)} FROM checked GROUP BY {group}"
+        f"WITH checked AS (SELECT {', '.join(row_cols)}, {reason_sql(plan)} AS {reason} "
+        f"FROM ({kept_sql(plan, scan, start_ms, end_ms, flat=flat, empty=empty)}) AS kept), "
+        f"fast AS (SELECT {', '.join(fast)} FROM checked GROUP BY {group_by}), "
+        f"suspect AS (SELECT {', '.join([*(f'{o} AS {k}' for k, o in zip(keys, outs)), ts])} "
+        f"FROM fast WHERE {rows} > {lower_bound}), "
+        f"uniq AS ({uniq}), "
+        f"exact AS (SELECT {', '.join(exact)} FROM uniq GROUP BY {group_by}) "
+        f"SELECT {', '.join(outputs)} FROM fast AS f LEFT JOIN exact AS e ON {join_on}"
     )
 
 
