@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         "window of a scheduler that died is taken over this long after its last renewal."
     )
     scheduler_poll_seconds: float = Field(10.0, gt=0, description="Pause between scheduler ticks.")
+    shadow_budget_seconds: float = Field(
+        30.0, ge=0, description="Seconds a detection run may spend scoring its entity's challengers in shadow; "
+        "a challenger not started within it is skipped and counted.")
     incident_quiet_windows: int = Field(
         2, ge=1, description="An incident is resolved after this many windows of its entity without an "
         "anomalous result for its group (2: one quiet window inside an incident does not split it).")

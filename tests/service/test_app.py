@@ -114,3 +114,9 @@ def test_the_run_history_stacks_stages_and_leaves_the_total_out():
     view = _run_history([run])
     assert view["stages"] == ["read_s", "score_s", "write_s"]
     assert view["runs"][0]["stages"] == [0.3, 0.1, 0.05] and view["runs"][0]["total"] == 0.5
+
+
+
+def test_the_entity_page_links_to_its_labelling_queue(world, client):
+    page = client.get(f"/entities/{world.public_entity}").text
+    assert f'href="/entities/{world.public_entity}/queue"' in page

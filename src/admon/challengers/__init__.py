@@ -39,8 +39,6 @@ from admon.thresholds import CONFIRMED, FALSE_ALARM
 
 #: How many active challengers an entity may run beside its champion.
 MAX_CHALLENGERS = 3
-#: Seconds a run may spend scoring its challengers; those not started in time are skipped (counted).
-SHADOW_BUDGET_SECONDS = 30.0
 #: What a challenger's name may look like (it becomes part of its stored model's name).
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
 #: Challenger statuses.

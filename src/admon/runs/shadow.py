@@ -3,7 +3,7 @@
 No second read: each challenger scores the champion's frame (the window and the champion's
 lookback; a challenger that needs more history than was read scores with what there is, and
 the run's provenance counts it as ``short_context``). The challengers share a time budget
-(:func:`budget_seconds`): one not started within it is skipped, counted on the challenger and
+(``ADMON_SHADOW_BUDGET_SECONDS``, 30 s): one not started within it is skipped, counted on the challenger and
 in the provenance. A challenger that fails (its model missing or changed) is reported, never
 fails the run. Shadow results are stored by :mod:`admon.registry.challengers`, never exported
 nor alerted. After scoring, the entity's own promotion rule (if set) judges any new labels; a
@@ -13,15 +13,13 @@ promotion it makes scores the next run.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
-from admon.challengers import SHADOW_BUDGET_SECONDS
-from admon.errors import AdmonError, ConfigError
+from admon.errors import AdmonError
 from admon.models.scoring import Scorer
 from admon.registry import challengers as registry_challengers
 from admon.runs import inference
@@ -30,24 +28,7 @@ from admon.runs.provenance import plain
 
 log = logging.getLogger(__name__)
 
-#: The environment variable that sets the shadow time budget (seconds per run).
-BUDGET_VARIABLE = "ADMON_SHADOW_BUDGET_SECONDS"
-
 Policy = Callable[[JobContext, EntitySpec, Window, pd.DataFrame], "tuple[pd.DataFrame, dict[str, Any]]"]
-
-
-def budget_seconds() -> float:
-    """Seconds a run may spend on its challengers (``ADMON_SHADOW_BUDGET_SECONDS``, default 30)."""
-    text = os.environ.get(BUDGET_VARIABLE)
-    if text is None or not text.strip():
-        return SHADOW_BUDGET_SECONDS
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0.0:
-        raise ConfigError(f"{BUDGET_VARIABLE}={text!r} is not a number of seconds >= 0; e.g. {BUDGET_VARIABLE}=30")
-    return value
 
 
 class ShadowScorer:
@@ -76,7 +57,7 @@ class ShadowScorer:
                       for c in registry_challengers.list_challengers(s, entity.id, active_only=True)]
         if not active:
             return {}
-        budget = budget_seconds()
+        budget = ctx.settings.shadow_budget_seconds
         group_by = list(entity.idc.group_by)
         started = time.perf_counter()
         summary: dict[str, Any] = {"budget_seconds": budget, "scored": {}, "skipped": [], "failed": {},
