@@ -65,6 +65,9 @@ def benchmark(
         "--published", help="Stored results of a published detector to evaluate alike (repeatable; 'all').")] = None,
     results_dir: Annotated[Path | None, typer.Option(
         "--results-dir", help="Where --published results live (default: CORPUS_DIR/results).")] = None,
+    deployed: Annotated[bool, typer.Option(
+        "--deployed", help="CORPUS_DIR is an `admon labels export`: also score its entity's champion and "
+                           "active challengers (their stored models) on it.")] = False,
 ) -> None:
     """Benchmark detectors on a labelled corpus: NAB scores (3 profiles), F1 variants, AUC-PR, time."""
     from admon.evaluation.corpus import open_corpus
@@ -81,8 +84,8 @@ def benchmark(
     )
 
     names = list(dict.fromkeys(detector or []))
-    if not names and not published:
-        raise ConfigError("nothing to benchmark: give --detector NAME and/or --published NAME (or --published all)")
+    if not names and not published and not deployed:
+        raise ConfigError("nothing to benchmark: give --detector NAME, --published NAME (or all) and/or --deployed")
     params = split_params(param, names)
     corpus = open_corpus(corpus_dir, only=only, work_dir=out / "_corpus")
     console.print(f"corpus {corpus.root}: {len(corpus)} files, {corpus.n_windows} labelled windows")
@@ -100,6 +103,8 @@ def benchmark(
             raise ConfigError(f"--published all: no results folders under {stored_root}; give --results-dir")
     for name in stored_names:
         runs.append(stored_run(corpus, stored_root, name))
+    if deployed:
+        runs += _deployed_runs(corpus, corpus_dir)
     for name in names:
         with _progress(f"{name}: scoring") as progress:
             run = run_detector(corpus, name, params[name], check_causal=check_causal, jobs=jobs, progress=progress)
@@ -119,6 +124,38 @@ def benchmark(
     if loco:
         console.print(loco_category_table(runs))
     console.print(f"leaderboard written to {path}")
+
+
+def _deployed_runs(corpus: Any, corpus_dir: Path) -> list[Any]:
+    """The champion's and the active challengers' runs on an exported dataset (its manifest checked)."""
+    import time
+
+    from admon.evaluation.dataset import deployed_scores, read_manifest
+    from admon.evaluation.runner import DetectorRun, evaluate
+    from admon.registry import challengers as registry_challengers
+    from admon.registry import repository as repo
+    from admon.registry.db import session_scope
+    from admon.runs import inference
+    from admon.settings import load_settings
+
+    manifest = read_manifest(corpus_dir)
+    store = load_settings().model_store
+    with session_scope() as s:
+        entity = repo.get_entity(s, manifest["entity_id"])
+        models = [(f"champion:{entity.inference_model}", entity.inference_namespace, entity.inference_model,
+                   entity.model_version, entity.model_sha256)]
+        models += [(f"challenger:{c.name}", c.model_namespace, c.model_name, c.model_version, c.model_sha256)
+                   for c in registry_challengers.list_challengers(s, entity.id, active_only=True)]
+    console.print(f"dataset {manifest['sha256'][:12]} of entity {entity.id} ({manifest['labels']} labels, "
+                  f"exported by admon {manifest['admon_version']}): {len(models)} deployed model(s)")
+    runs = []
+    for name, namespace, model, version, sha256 in models:
+        scorer = inference.load_model(namespace, model, store=store, version=version, expected_sha256=sha256)
+        started = time.perf_counter()
+        scores = deployed_scores(corpus, manifest, scorer)
+        run = DetectorRun(name, {}, name.replace(":", "-"), scores, time.perf_counter() - started)
+        runs.append(evaluate(run, corpus))
+    return runs
 
 
 @contextmanager

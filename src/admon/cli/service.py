@@ -197,6 +197,8 @@ def labels_export(
         f"wrote {len(summary.files)} series ({sum(summary.files.values())} rows) and {windows} windows "
         f"from {summary.annotations} annotations to {summary.out}"
     )
+    console.print(f"dataset version (sha256 of its files, in dataset.json): {summary.sha256}; "
+                  f"`admon benchmark {summary.out} --deployed` scores the entity's champion and challengers on it")
 
 
 def register(app: typer.Typer) -> None:

@@ -29,7 +29,9 @@ from typing import Any
 
 import pandas as pd
 
+from admon import __version__
 from admon.errors import ConfigError, DataError
+from admon.evaluation.dataset import write_manifest
 from admon.registry import annotations as registry_annotations
 from admon.registry.db import Session
 from admon.service import repo
@@ -37,7 +39,7 @@ from admon.service.access import Viewer
 from admon.service.schemas import ANOMALOUS_LABELS, AnnotationPublic
 from admon.service.views import group_text, read_input
 from admon.settings import Settings
-from admon.timeutil import MS_PER_DAY, align_down, check_window, to_epoch_ms
+from admon.timeutil import MS_PER_DAY, align_down, check_window, now_ms, to_epoch_ms
 
 NAB_TIME = "%Y-%m-%d %H:%M:%S"
 NAB_WINDOW_TIME = "%Y-%m-%d %H:%M:%S.%f"
@@ -57,6 +59,8 @@ class ExportSummary:
     annotations: int
     start_ms: int
     end_ms: int
+    #: The dataset's version: sha256 of its data and label files (``dataset.json``).
+    sha256: str = ""
 
 
 def _ms_text(ms: int, fmt: str) -> str:
@@ -156,4 +160,10 @@ def export_labels(
     (out / "labels" / "annotations.json").write_text(
         json.dumps([AnnotationPublic.model_validate(a).model_dump() for a in notes], indent=2) + "\n"
     )
-    return ExportSummary(out, category, files, windows, len(notes), start_ms, end_ms)
+    # the dataset's version: what it holds, and the sha256 of its files (admon.evaluation.dataset)
+    manifest = write_manifest(out, {
+        "entity_id": entity.id, "entity": entity.title, "group_by": group_by, "series": exported,
+        "files": {k: {"group": key, "series": column, "rows": files[k]} for k, (key, column) in keys.items()},
+        "labels": len(notes), "windows": sum(len(w) for w in windows.values()),
+        "start_ms": start_ms, "end_ms": end_ms, "exported_ms": now_ms(), "admon_version": __version__})
+    return ExportSummary(out, category, files, windows, len(notes), start_ms, end_ms, manifest["sha256"])
