@@ -265,14 +265,25 @@ def prefilter_sql(plans: list[SourcePlan], scan: str, start_ms: int, end_ms: int
     return f"SELECT {', '.join(columns)} FROM ({flat_sql(fields, scan, start_ms, end_ms)}) AS flat WHERE {keeps}"
 
 
-def reason_sql(plan: SourcePlan) -> str:
-    """SQL giving a kept row's skip reason, NULL for a valid row (the first failing check wins)."""
-    whens = [f"WHEN {q(EMPTY)} THEN {lit('unreadable_document')}",
-             f"WHEN {q(TS_STATE)} <> {lit(IN_WINDOW)} THEN {q(TS_STATE)}"]
-    whens += [f"WHEN {q(k)} IS NULL THEN {lit('missing_group_key:' + k)}" for k in plan.keys]
-    whens += [f"WHEN {q(v)} IS NULL THEN {lit('invalid_value:' + v)}" for v in plan.values]
+def reason_sql(plan: SourcePlan, *, codes: bool = False) -> str:
+    """SQL giving a kept row's skip reason, NULL for a valid row (the first failing check wins).
+
+    ``codes``: the reason's index in ``plan.reasons()`` instead of its text (the job counts
+    skips by comparing it on every row, and an integer compares faster than text).
+    """
+    reasons = plan.reasons()
+
+    def value(reason: str) -> str:
+        return str(reasons.index(reason)) if codes else lit(reason)
+
+    timestamp_reason = (f"CASE {q(TS_STATE)} {' '.join(f'WHEN {lit(r)} THEN {value(r)}' for r in TIMESTAMP_REASONS)} END"
+                        if codes else q(TS_STATE))
+    whens = [f"WHEN {q(EMPTY)} THEN {value('unreadable_document')}",
+             f"WHEN {q(TS_STATE)} <> {lit(IN_WINDOW)} THEN {timestamp_reason}"]
+    whens += [f"WHEN {q(k)} IS NULL THEN {value('missing_group_key:' + k)}" for k in plan.keys]
+    whens += [f"WHEN {q(v)} IS NULL THEN {value('invalid_value:' + v)}" for v in plan.values]
     # (v - v) = 0 is false exactly for NaN and ±Inf, on every engine.
-    whens += [f"WHEN NOT (({q(v)} - {q(v)}) = 0) THEN {lit('non_finite_value:' + v)}" for v in plan.values]
+    whens += [f"WHEN NOT (({q(v)} - {q(v)}) = 0) THEN {value('non_finite_value:' + v)}" for v in plan.values]
     return f"CASE {' '.join(whens)} END"
 
 
@@ -332,8 +343,8 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
     fast = [*group_items, *(f"{agg} {valid} AS {name}" for agg, name in value_aggs), f"COUNT(*) {valid} AS {rows}"]
     residue = f"CAST({ts} % {CERTIFICATE_MODULUS} AS INTEGER)"  # a valid timestamp is >= 0
     fast.append(f"BIT_COUNT(BIT_OR(CAST(1 AS BIGINT) << {residue}) {valid}) AS {lower_bound}")
-    for i, why in enumerate(plan.reasons()):
-        fast.append(f"COUNT(*) FILTER (WHERE {reason} = {lit(why)}) AS {q(skip_column(i))}")
+    for i in range(len(plan.reasons())):
+        fast.append(f"COUNT(*) FILTER (WHERE {reason} = {i}) AS {q(skip_column(i))}")
     # the buckets without a certificate: their valid rows are deduplicated exactly
     same_bucket = " AND ".join([*(f"c.{k} = s.{k}" for k in keys), f"{bucket_of('c.' + ts)} = s.{ts}"])
     row_of_c = ", ".join(f"c.{c}" for c in row_cols)
@@ -351,7 +362,7 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
     outputs += [f"f.{q(skip_column(i))}" for i in range(len(plan.reasons()))]
     join_on = " AND ".join([*(f"f.{o} = e.{o}" for o in outs), f"f.{ts} = e.{ts}"])
     return (
-        f"WITH checked AS (SELECT {', '.join(row_cols)}, {reason_sql(plan)} AS {reason} "
+        f"WITH checked AS (SELECT {', '.join(row_cols)}, {reason_sql(plan, codes=True)} AS {reason} "
         f"FROM ({kept_sql(plan, scan, start_ms, end_ms, flat=flat, empty=empty)}) AS kept), "
         f"fast AS (SELECT {', '.join(fast)} FROM checked GROUP BY {group_by}), "
         f"suspect AS (SELECT {', '.join([*(f'{o} AS {k}' for k, o in zip(keys, outs)), ts])} "
