@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from admon.incidents import Incident
 from admon.registry.incidents import incident_of
-from admon.registry.models import IncidentRow, ResultRow
+from admon.registry.models import SUCCEEDED, IncidentRow, ResultRow, RunRow
 
 __all__ = ["BucketCell", "forecast_documents", "incidents_in_range", "latest_result_ms", "result_spacing_ms", "worst_per_bucket"]
 
@@ -123,3 +123,19 @@ def _combine(a: BucketCell, b: BucketCell) -> BucketCell:
     threshold = min((v for v in (a.threshold, b.threshold) if v is not None), default=None)
     return a._replace(worst_score=worst, anomalous=a.anomalous or b.anomalous, threshold=threshold,
                       results=a.results + b.results)
+
+
+def scoring_detectors(s: Session, entity_ids: Sequence[int], start_ms: int, end_ms: int) -> dict[int, str]:
+    """``entity id -> detector name`` of the model that scored each entity's newest succeeded run
+    ending in ``[start_ms, end_ms]`` (from the run's provenance; absent when none or unknown)."""
+    if not entity_ids:
+        return {}
+    newest = (select(func.max(RunRow.id)).where(RunRow.entity_id.in_(list(entity_ids)), RunRow.status == SUCCEEDED,
+                                                 RunRow.window_end_ms >= start_ms, RunRow.window_end_ms <= end_ms)
+              .group_by(RunRow.entity_id))
+    found: dict[int, str] = {}
+    for entity_id, provenance in s.execute(select(RunRow.entity_id, RunRow.provenance).where(RunRow.id.in_(newest))):
+        name = ((provenance or {}).get("model_config") or {}).get("name")
+        if isinstance(name, str):
+            found[entity_id] = name
+    return found

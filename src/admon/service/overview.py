@@ -24,7 +24,9 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+from admon import detectors
 from admon.detectors.postrules import SEVERITY_BANDS, severity
+from admon.errors import ConfigError
 from admon.incidents import RESOLVED, Incident
 from admon.registry import incidents as registry_incidents
 from admon.registry import overview as registry_overview
@@ -87,6 +89,14 @@ def worst_group(s: Session, entity: EntityRow, start_ms: int, end_ms: int) -> di
     return {k: str(v) for k, v in ranked[0].group.items()} if ranked else None
 
 
+def _compares_peers(detector_name: str) -> bool:
+    """Does the detector registered as ``detector_name`` score each group against the other groups?"""
+    try:
+        return bool(detectors.get_class(detector_name).cross_group)
+    except ConfigError:  # an uninstalled plugin or the fallback's own name: not known to compare peers
+        return False
+
+
 def _step_ms(entity: EntityRow) -> int:
     return int(entity.input_data_config.get("agg_interval_seconds", 60)) * 1000
 
@@ -116,6 +126,10 @@ def _heatmap(s: Session, entities: Sequence[EntityRow], start_ms: int, end_ms: i
     titles = {e.id: e.title for e in entities}
     cells = registry_overview.worst_per_bucket(s, ids, first_ms, end_ms, bucket_ms)
     incidents = registry_overview.incidents_in_range(s, ids, start_ms, end_ms)
+    # entities scored by a detector that compares each group with the others: their anomalies
+    # are peer anomalies (a host unlike its peers, not unlike its own past)
+    peer = {entity_id for entity_id, name in registry_overview.scoring_detectors(s, ids, start_ms, end_ms).items()
+            if _compares_peers(name)}
 
     rows: dict[tuple[int, str], dict[str, Any]] = {}
 
@@ -125,7 +139,7 @@ def _heatmap(s: Session, entities: Sequence[EntityRow], start_ms: int, end_ms: i
             rows[key] = {"entity_id": entity_id, "entity_title": titles.get(entity_id, ""),
                          "group": {k: str(v) for k, v in group.items()}, "label": key[1],
                          "scores": [None] * n_buckets, "severities": [None] * n_buckets,
-                         "anomalous": False, "incidents": []}
+                         "anomalous": False, "incidents": [], "peer": entity_id in peer}
         return rows[key]
 
     for cell in cells:
@@ -159,7 +173,7 @@ def _heatmap(s: Session, entities: Sequence[EntityRow], start_ms: int, end_ms: i
 def _group_public(row: dict[str, Any]) -> dict[str, Any]:
     return {"entity_id": row["entity_id"], "entity_title": row["entity_title"], "group": row["group"],
             "label": row["label"], "worst_score": row["worst_score"], "worst_bucket": row["worst_bucket"],
-            "severity": row["severity"],
+            "severity": row["severity"], "peer": row["peer"],
             "anomalous_buckets": sum(1 for b in row["severities"] if b is not None),
             "open_incidents": sum(1 for i in row["incidents"] if i.status != RESOLVED)}
 

@@ -12,6 +12,7 @@
   const root = $("overview-heatmap"), tip = $("overview-tip");
   const SEVERITY = { warning: "#8bc8fb", minor: "#fdec25", major: "#fba740", critical: "#fe5050" };
   const NORMAL = "#dfe5ec";
+  const PEER = "#14273e";  // the dot on a peer anomaly's cell
   const ROW_H = 24, HOUR = 3600e3, DAY = 24 * HOUR;
   const rows = data.groups.length, n = data.buckets.length;
   const iso = (ms) => new Date(ms).toISOString().replace(".000Z", "Z");
@@ -82,6 +83,13 @@
         const [x, y, w, h] = cellRect(u, r, i);
         ctx.fillStyle = SEVERITY[data.severities[r][i]] || NORMAL;
         ctx.fillRect(x + gap / 2, y + gap / 2, Math.max(w - gap, 1), Math.max(h - gap, 1));
+        if (data.groups[r].peer && data.severities[r][i]) {
+          // a peer anomaly: this group against the others in the bucket, not against its own past
+          ctx.fillStyle = PEER;
+          ctx.beginPath();
+          ctx.arc(x + w / 2, y + h / 2, Math.max(2, Math.min(w, h) / 5), 0, 2 * Math.PI);
+          ctx.fill();
+        }
       }
     }
     // incidents: an outline over the buckets they span (open: thick and dark; resolved: thin)
@@ -118,6 +126,7 @@
       (inc.end === null || inc.end > data.buckets[i]));
     tip.textContent = [labels[r], iso(data.buckets[i]) + " → " + iso(data.buckets[i] + data.bucket_ms),
       score === null ? "no result" : "worst score " + score.toFixed(2) + (band ? " (" + band + ")" : " (normal)")]
+      .concat(band && data.groups[r].peer ? ["peer anomaly: unlike the other groups in this bucket"] : [])
       .concat(open.length ? ["open incident, peak " + open[0].peak_score.toFixed(2)] : []).join("\n");
     tip.hidden = false;
     u.over.style.cursor = score === null ? "default" : "pointer";
