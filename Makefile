@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the integration tests start for real: PostgreSQL, Prometheus,
 # headless Chromium + chromedriver, and Java 17 for PySpark.
-DEBS := postgresql prometheus prometheus-alertmanager chromium chromium-driver openjdk-17-jre-headless
+DEBS := postgresql prometheus prometheus-alertmanager influxdb chromium chromium-driver openjdk-17-jre-headless
 # Two workers: the suite fits CI's time on 2 cores (tests isolate their own databases and ports).
 PYTEST_ARGS ?= -n 2
 
