@@ -60,6 +60,18 @@ def _pg_bindir() -> Path:
 
 
 
+def stop_process(proc: subprocess.Popen | None, grace: float = 5.0) -> None:
+    """Terminate a test server, and kill it if it has not exited after ``grace`` seconds."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_until_ready(name: str, proc: subprocess.Popen | None, url: str, status: int, log: Path,
                      timeout: float = 60) -> None:
     """Poll ``url`` until it answers ``status``; fail with the end of ``log`` if the server exits,
@@ -186,13 +198,7 @@ class PrometheusServer:
         return reply.json()["data"]["result"]
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 @pytest.fixture(scope="session")
@@ -271,13 +277,7 @@ class InfluxServer:
             pytest.fail(f"influxd refused the lines: {reply.status_code} {reply.text}")
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")
@@ -364,13 +364,7 @@ class AlertmanagerServer:
         return reply.json()["silenceID"]
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 class WebhookReceiver:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,7 +20,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.conftest import CHROMEDRIVER, CHROMIUM, SHOTS, _free_port
+from tests.e2e.conftest import SHOTS, headless_chromium, running_app
 
 HOSTS = [f"monit-xrootd-{i:03d}" for i in range(5)]
 WITH_INCIDENTS = {"monit-xrootd-001", "monit-xrootd-003", "monit-xrootd-004"}
@@ -77,48 +75,17 @@ def fleet(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fleet_server(fleet):
-    import uvicorn
-
-    from admon.service.app import create_app
-
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(fleet[0]), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the admon server did not start within 30 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with running_app(fleet[0]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def offline_browser(tmp_path_factory):
     """Headless Chromium that can reach 127.0.0.1 only: every other host name fails to resolve."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for binary in (CHROMIUM, CHROMEDRIVER):
-        if not Path(binary).exists():
-            pytest.fail(f"{binary} is missing; run `make system-deps` (Debian chromium, chromium-driver)")
-    profile = tmp_path_factory.mktemp("chromium-offline")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
-                 f"--user-data-dir={profile}", "--window-size=1360,1100",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                 "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    SHOTS.mkdir(exist_ok=True)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with headless_chromium(tmp_path_factory.mktemp("chromium-offline"), "--window-size=1360,1100",
+                           "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                           "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1") as driver:
+        yield driver
 
 
 def _wait(driver, seconds=30):
@@ -278,20 +245,11 @@ def test_the_expected_band_is_drawn_behind_the_series(offline_browser, fleet_ser
 
 
 def test_a_forecast_entity_has_its_own_page(offline_browser, tmp_path_factory):
-    import uvicorn
-
-    from admon.service.app import create_app
     from tests.service.test_forecast_page import build_forecast_world
 
     settings, entity_id, token, episode, _ = build_forecast_world(tmp_path_factory.mktemp("forecast-e2e"))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    try:
-        while not srv.started:
-            time.sleep(0.05)
-        base, driver = f"http://127.0.0.1:{port}", offline_browser
+    with running_app(settings) as base:
+        driver = offline_browser
         driver.delete_all_cookies()
         driver.get(f"{base}/login?next=/entities/{entity_id}")
         driver.find_element(By.ID, "token").send_keys(token)
@@ -304,6 +262,3 @@ def test_a_forecast_entity_has_its_own_page(offline_browser, tmp_path_factory):
         assert _ink(driver, "#forecast-plot", (255, 127, 14, 46)) > 1_000  # the forecast band
         assert all(url.startswith(base) for url in _resources(driver)), _resources(driver)
         _keep(driver, "forecast.png")
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
