@@ -16,18 +16,36 @@ timed; without it the entities have no model and use the built-in fallback.
 "seconds", "cpu_seconds", "peak_rss_mb", ...}, ...]}``; peak RSS is the process's
 VmHWM, reset before each tick (``/proc/self/clear_refs``), so it is that tick's own.
 
+``--schedulers 1,2,4`` measures scale-out: the registry is a throw-away PostgreSQL
+cluster (started here on 127.0.0.1 as the tests do, stopped at the end; or the
+PostgreSQL database ADMON_DATABASE_URL names), and after the two in-process ticks
+each N runs one later tick (12:30, 12:45, ...: one new window per entity, so every N
+does the same work) with N scheduler processes sharing it through the run leases.
+The processes start, import and connect first, then all start the tick together;
+the wall-clock runs until the last one has finished (every window run and every
+document delivered). CPU is the sum over the scheduler processes (not PostgreSQL's),
+peak RSS the largest process's. The rows are printed in a second table and in the
+JSON object's ``schedulers`` list.
+
     .venv/bin/python bench/scheduler_tick.py [--entities 1000] [--hosts 100] [--configs 8]
-        [--detectors default,robust_zscore] [--json]
+        [--detectors default,robust_zscore] [--schedulers 1,2,4] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import glob
 import json
 import os
+import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 TOPICS = ["xrootd_raw_gled", "xrootd_raw_alice", "xrootd_raw_cms", "cpu_load"]
@@ -52,6 +70,132 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
+def pg_bindir() -> Path:
+    """Where Debian's PostgreSQL server binaries are (``initdb``, ``pg_ctl``)."""
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(candidate, "pg_ctl").exists():
+            return Path(candidate)
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    raise SystemExit("--schedulers needs PostgreSQL and it is not installed (no pg_ctl); run `make system-deps`")
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster on 127.0.0.1 and a free port (its SQLAlchemy URL), stopped
+    and deleted on exit, also on error. As root it runs as ``postgres``: PostgreSQL refuses root."""
+    bindir = pg_bindir()
+    root = Path(tempfile.mkdtemp(prefix="admon-bench-pg-"))
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = root / "data"
+    started = False
+    try:
+        subprocess.run([*as_postgres, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+        options = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+                   "-c shared_buffers=128MB")
+        started = True
+        subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-o", options,
+                        "-l", str(root / "server.log"), "-w", "-t", "60", "start"], check=True, capture_output=True)
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    except subprocess.CalledProcessError as exc:
+        log = (root / "server.log").read_text()[-2000:] if (root / "server.log").exists() else ""
+        raise SystemExit(f"PostgreSQL did not start: {exc.stderr!r} {log}") from exc
+    finally:
+        if started:
+            subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                           capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def scheduler_process(now_ms: int) -> None:
+    """One scheduler process of ``--schedulers`` (``--worker-clock``): get ready (imports, registry
+    connection), say ``ready``, wait for ``go`` on stdin, run one tick with the fixed clock, then
+    wait until no run is running and the outbox is empty (delivering what is left), and print its
+    counts, CPU seconds and peak RSS as one JSON line."""
+    import admon.detectors  # noqa: F401 - registered before the tick, as in a long-running scheduler
+    from admon.registry import repository as repo
+    from admon.runs.runner import Runner
+    from admon.runs.scheduler import Scheduler
+
+    runner = Runner()
+    scheduler = Scheduler(runner, clock=lambda: now_ms)
+    durable = [sink.url for sink in runner.sinks if sink.durable]
+    with runner.factory() as s:  # connect now, not inside the timed tick
+        repo.count_pending_outbox(s, durable)
+        s.commit()
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        return
+    rss_reset = reset_peak_rss()
+    c0 = time.process_time()
+    report = scheduler.tick()
+    delivered = report.delivered
+    # the others may still be running windows whose documents nobody has delivered yet
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        with runner.factory() as s:
+            running = _running(s)
+            pending = repo.count_pending_outbox(s, durable) if durable else 0
+            s.commit()
+        if not running and not pending:
+            break
+        if pending:
+            delivered += runner.deliver().delivered
+        time.sleep(0.05)
+    print(json.dumps({"runs": report.executed, "succeeded": sum(o.status == "succeeded" for o in report.outcomes),
+                      "delivered": delivered, "cpu_seconds": time.process_time() - c0,
+                      "peak_rss_mb": peak_rss_mb() if rss_reset else float("nan")}), flush=True)
+
+
+def _running(s) -> int:
+    """Runs some scheduler holds right now (status ``running``)."""
+    from sqlalchemy import func, select
+
+    from admon.registry.models import RUNNING, RunRow
+
+    return int(s.scalar(select(func.count()).select_from(RunRow).where(RunRow.status == RUNNING)) or 0)
+
+
+def run_schedulers(n: int, now_ms: int, work: Path) -> dict:
+    """One tick at ``now_ms`` shared by ``n`` scheduler processes; wall seconds from the common
+    start until the last process is done, and each process's own numbers."""
+    procs = []
+    try:
+        for i in range(n):
+            err = open(work / f"scheduler-{n}-{i}.log", "w")
+            procs.append(subprocess.Popen([sys.executable, __file__, "--worker-clock", str(now_ms)],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True))
+        for proc in procs:
+            if proc.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
+                raise SystemExit(f"a scheduler process did not start; see {work}/scheduler-{n}-*.log")
+        t0 = time.perf_counter()
+        for proc in procs:
+            proc.stdin.write("go\n")  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
+        results = []
+        for proc in procs:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                raise SystemExit(f"a scheduler process failed; see {work}/scheduler-{n}-*.log")
+            results.append(json.loads(line))
+        seconds = time.perf_counter() - t0
+        for proc in procs:
+            proc.wait(60)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return {"seconds": seconds, "processes": results}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=1000)
@@ -61,10 +205,37 @@ def main() -> None:
     parser.add_argument("--detectors", default="",
                         help="comma-separated detector names: train one model per entity for each, time its ticks")
     parser.add_argument("--json", action="store_true", help="print the ticks as one JSON object on the last line")
+    parser.add_argument("--schedulers", default="",
+                        help="comma-separated scheduler process counts (e.g. 1,2,4): one later tick each, on PostgreSQL")
+    parser.add_argument("--worker-clock", type=int, default=None, help=argparse.SUPPRESS)  # a --schedulers process
     args = parser.parse_args()
+    if args.worker_clock is not None:
+        scheduler_process(args.worker_clock)
+        return
     detector_names = [d.strip() for d in args.detectors.split(",") if d.strip()]
+    try:
+        scheduler_counts = [int(n) for n in args.schedulers.split(",") if n.strip()]
+    except ValueError:
+        raise SystemExit(f"--schedulers {args.schedulers!r} is not a list of counts; write e.g. --schedulers 1,2,4") \
+            from None
+    if any(n < 1 for n in scheduler_counts):
+        raise SystemExit(f"--schedulers {args.schedulers!r}: every count must be at least 1")
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="admon-bench-tick-"))
+    url = os.environ.get("ADMON_DATABASE_URL", "")
+    if not scheduler_counts or url.startswith("postgresql"):
+        bench(args, work, detector_names, scheduler_counts)
+        return
+    if url:
+        raise SystemExit(f"--schedulers runs on PostgreSQL; ADMON_DATABASE_URL is {url!r}: unset it (a throw-away "
+                         "cluster is started) or point it at a PostgreSQL database")
+    with postgres_cluster() as pg_url:
+        os.environ["ADMON_DATABASE_URL"] = pg_url
+        bench(args, work, detector_names, scheduler_counts)
+
+
+def bench(args: argparse.Namespace, work: Path, detector_names: list[str], scheduler_counts: list[int]) -> None:
+    """Generate, register, train, then time the ticks and print the tables."""
     os.environ["ADMON_LAKE_ROOT"] = str(work / "lake")
     os.environ.setdefault("ADMON_DATABASE_URL", f"sqlite:///{work / 'admon.db'}")
     os.environ["ADMON_SINKS"] = f"jsonl://{work / 'out'}"
@@ -129,11 +300,26 @@ def main() -> None:
 
     runner = Runner(on_event=on_event)
     scheduler = Scheduler(runner, clock=lambda: clock["now"])
-    rows = []
+    rows: list[dict] = []
+    scheduler_rows: list[dict] = []
     from sqlalchemy import select
 
     from admon.registry.db import session_scope
     from admon.registry.models import RunRow
+
+    def tick_stages(ids: set[int], now: int) -> int:
+        """Sum the stage timings of the tick's runs (of the entities ``ids``) into ``stages``; how
+        many of them had a stored model."""
+        stages.clear()
+        with_model = 0  # runs scored by a stored model, not the built-in fallback fitted on the window
+        with session_scope() as s:
+            for entity_id, timings, provenance in s.execute(
+                    select(RunRow.entity_id, RunRow.timings, RunRow.provenance).where(RunRow.window_end_ms == now)):
+                if entity_id in ids:
+                    with_model += not (provenance or {}).get("model_id", "builtin:").startswith("builtin:")
+                    for key, value in (timings or {}).items():
+                        stages[key] += value
+        return with_model
 
     for detector in detector_names or [FALLBACK]:
         if detector_names:  # only this detector's entities take part in its ticks
@@ -146,25 +332,34 @@ def main() -> None:
         ids = {e.id for e in entities[detector]}
         for label, now in [("tick 1 (12:00)", first_end), ("tick 2 (12:15)", first_end + 15 * 60_000)]:
             clock["now"] = now
-            stages.clear()
             rss_reset = reset_peak_rss()
             t0, c0 = time.perf_counter(), time.process_time()
             report = scheduler.tick()
             seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
             rss_mb = peak_rss_mb() if rss_reset else float("nan")
-            with_model = 0  # runs scored by a stored model, not the built-in fallback fitted on the window
-            with session_scope() as s:
-                for entity_id, timings, provenance in s.execute(
-                        select(RunRow.entity_id, RunRow.timings, RunRow.provenance).where(RunRow.window_end_ms == now)):
-                    if entity_id in ids:
-                        with_model += not (provenance or {}).get("model_id", "builtin:").startswith("builtin:")
-                        for key, value in (timings or {}).items():
-                            stages[key] += value
+            with_model = tick_stages(ids, now)
             ok = sum(1 for o in report.outcomes if o.status == "succeeded")
             rows.append({"detector": detector, "tick": label, "runs": report.executed, "succeeded": ok, "with_model": with_model,
                          "delivered": report.delivered, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
                          "peak_rss_mb": round(rss_mb, 1), "read_s": round(stages["read_s"], 2),
                          "score_s": round(stages["score_s"], 2), "write_s": round(stages["write_s"], 2)})
+        # each count of scheduler processes gets its own later tick: one new window per entity
+        for k, n in enumerate(scheduler_counts):
+            now = first_end + (2 + k) * 15 * 60_000
+            shared = run_schedulers(n, now, work)
+            procs = shared["processes"]
+            with_model = tick_stages(ids, now)
+            scheduler_rows.append({
+                "detector": detector, "schedulers": n, "tick": f"{(now // 60_000) % (24 * 60) // 60:02d}:"
+                f"{(now // 60_000) % 60:02d}", "runs": sum(p["runs"] for p in procs),
+                "succeeded": sum(p["succeeded"] for p in procs), "with_model": with_model,
+                "delivered": sum(p["delivered"] for p in procs), "seconds": round(shared["seconds"], 2),
+                "cpu_seconds": round(sum(p["cpu_seconds"] for p in procs), 2),
+                "peak_rss_mb": round(max(p["peak_rss_mb"] for p in procs), 1),
+                "runs_per_process": [p["runs"] for p in procs],
+                "peak_rss_mb_per_process": [round(p["peak_rss_mb"], 1) for p in procs],
+                "read_s": round(stages["read_s"], 2), "score_s": round(stages["score_s"], 2),
+                "write_s": round(stages["write_s"], 2)})
 
     print(f"\nlake: {args.hosts} hosts x {len(TOPICS)} topics, 1 day, 1-minute points (generated in "
           f"{gen_s:.1f} s); {args.entities} entities over {args.configs} input data configs "
@@ -182,8 +377,24 @@ def main() -> None:
     print("\nwith model: runs scored by a stored model, not the built-in fallback fitted on the window. "
           "read/score/write: sums of the runs' stage timings (wall); a read or a scoring shared by "
           "entities with the same data and model is counted once.")
+    if scheduler_rows:
+        print("\nseveral schedulers sharing one tick (one new window per entity), PostgreSQL registry:\n")
+        print("| detector | schedulers | tick | runs | runs per process | succeeded | with model | documents delivered "
+              "| tick s (wall) | CPU s (sum of processes) | peak RSS (MB, max process) | read s | score s | write s |")
+        print("|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in scheduler_rows:
+            print(f"| {r['detector']} | {r['schedulers']} | {r['tick']} | {r['runs']} | "
+                  f"{'/'.join(str(x) for x in r['runs_per_process'])} | {r['succeeded']} | {r['with_model']} | "
+                  f"{r['delivered']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_rss_mb']:.0f} | "
+                  f"{r['read_s']:.1f} | {r['score_s']:.1f} | {r['write_s']:.1f} |")
+        print("\ntick s: from the common start of the processes (already imported and connected) until the last "
+              "one is done (every window run, every document delivered). CPU: the scheduler processes' own, "
+              "PostgreSQL's not counted. Each process also re-plans and re-checks late data for the whole tick.")
     if args.json:
-        print(json.dumps({"ticks": rows}))
+        out: dict = {"ticks": rows}
+        if scheduler_counts:
+            out["schedulers"] = scheduler_rows
+        print(json.dumps(out))
 
 
 if __name__ == "__main__":
