@@ -104,12 +104,16 @@ class Detector(abc.ABC):
     * ``multivariate`` -- True if the method scores several features jointly.
     * ``cross_group`` -- True if a group's score depends on the other groups' rows (peer
       analysis); such a detector is scored over a whole frame, never group by group.
+    * ``supports_state`` -- True if it scores a group as streams a run can carry to the next
+      run (``start_streams``/``advance_streams`` and the streams' ``arrays``/``from_arrays``;
+      :mod:`admon.runs.state`), so that a run scores only its new points.
     """
 
     Config: ClassVar[type[DetectorConfig]] = DetectorConfig
     name: ClassVar[str] = ""
     multivariate: ClassVar[bool] = False
     cross_group: ClassVar[bool] = False
+    supports_state: ClassVar[bool] = False
 
     def __init__(self, config: DetectorConfig | dict | None = None, **params: Any) -> None:
         if config is not None and params:

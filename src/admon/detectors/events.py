@@ -84,12 +84,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from admon.detectors import register
-from admon.detectors.streaming import ChannelConfig, DefaultConfig, DefaultDetector, score_series
+from admon.detectors.streaming import ChannelConfig, DefaultConfig, DefaultDetector
 
 
 class EventConfig(ChannelConfig):
@@ -136,6 +134,5 @@ class EventDetector(DefaultDetector):
         return [{"name": "suppress", "period": 0, "gap": c.event_gap, "factor": 0.0, "top": 1.0,  # type: ignore[attr-defined]
                  "period_minutes": c.event_minutes, "floor": c.event_floor}]  # type: ignore[attr-defined]
 
-    def _score(self, frame: pd.DataFrame) -> np.ndarray:
-        cfg = self.config.channel_config()  # type: ignore[attr-defined]
-        return self._score_with(frame, lambda series: score_series(series, cfg))
+    def channel_config(self) -> ChannelConfig:
+        return self.config.channel_config()  # type: ignore[attr-defined]

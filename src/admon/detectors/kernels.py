@@ -37,6 +37,17 @@ def _tree_prefix(tree: np.ndarray, index: int) -> int:
 
 
 @njit(cache=True)
+def _rank_value(value: float, below: int, equal: int, count: int, prev_max: float) -> float:
+    """The rank of ``value`` among ``count`` earlier values, ``below`` of them smaller and ``equal``
+    the same, ``prev_max`` their maximum: the one formula of both rank kernels (so that a
+    stream ranked piece by piece gives the very bits of one ranked whole)."""
+    if below == count:  # a new record: above 1 - 1/n by how far it beats the old maximum
+        excess = (value - prev_max) / (abs(prev_max) + 1e-12)
+        return 1.0 - 0.5 / count * math.exp(-min(excess, 50.0))
+    return (below + 0.5 * equal) / count
+
+
+@njit(cache=True)
 def rank_codes(codes: np.ndarray, raw: np.ndarray, prev_max: np.ndarray, history: int, warmup: int) -> np.ndarray:
     """Causal rank of each value among the previous ``history`` (see ``streaming.causal_rank``).
 
@@ -52,14 +63,64 @@ def rank_codes(codes: np.ndarray, raw: np.ndarray, prev_max: np.ndarray, history
         if count >= warmup:
             below = _tree_prefix(tree, codes[t])
             equal = _tree_prefix(tree, codes[t] + 1) - below
-            if below == count:  # a new record: above 1 - 1/n by how far it beats the old maximum
-                excess = (raw[t] - prev_max[t]) / (abs(prev_max[t]) + 1e-12)
-                out[t] = 1.0 - 0.5 / count * math.exp(-min(excess, 50.0))
-            else:
-                out[t] = (below + 0.5 * equal) / count
+            out[t] = _rank_value(raw[t], below, equal, count, prev_max[t])
         _tree_add(tree, codes[t], 1)
         if t >= history:
             _tree_add(tree, codes[t - history], -1)
+    return out
+
+
+@njit(cache=True)
+def rank_after(tail: np.ndarray, raw: np.ndarray, seen: int, history: int, warmup: int) -> np.ndarray:
+    """Causal ranks of ``raw``, the next values of a stream whose last ``min(seen, history)``
+    values are ``tail`` (``seen`` values so far): what :func:`rank_codes` gives them, by a scan
+    of the earlier values (cheaper than a tree for a few new points)."""
+    held = len(tail)
+    values = np.empty(held + len(raw))
+    values[:held] = tail
+    values[held:] = raw
+    out = np.zeros(len(raw))
+    for i in range(len(raw)):
+        count = min(seen + i, history)
+        if count < warmup:
+            continue
+        t = held + i
+        value = values[t]
+        below = 0
+        equal = 0
+        prev_max = -np.inf
+        for j in range(t - count, t):
+            v = values[j]
+            if v < value:
+                below += 1
+            elif v == value:
+                equal += 1
+            if v > prev_max:
+                prev_max = v
+        out[i] = _rank_value(value, below, equal, count, prev_max)
+    return out
+
+
+@njit(cache=True)
+def rolling_std(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """Sample standard deviation of ``x[t - window + 1 : t + 1]`` (NaN until ``min_periods`` values
+    are in), each from its own window in two passes: a number depends only on its window's
+    values, never on where the series started (pandas' running sums do)."""
+    n = len(x)
+    out = np.full(n, np.nan)
+    for t in range(n):
+        start = max(t - window + 1, 0)
+        count = t + 1 - start
+        if count < min_periods or count < 2:
+            continue
+        total = 0.0
+        for j in range(start, t + 1):
+            total += x[j]
+        mean = total / count
+        square = 0.0
+        for j in range(start, t + 1):
+            square += (x[j] - mean) ** 2
+        out[t] = math.sqrt(square / (count - 1))
     return out
 
 

@@ -91,8 +91,7 @@ run over ``f`` from scratch. Scores lie in [0, 1].
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -148,6 +147,9 @@ class DefaultConfig(ChannelConfig):
 
 
 # ---------------------------------------------------------------------------- kernels
+SENTINEL = np.float32(1e17)  # a candidate that can never be the nearest neighbour
+
+
 def forward_fill(x: np.ndarray) -> np.ndarray:
     """Missing values take the previous value (the first known one at the start).
 
@@ -167,6 +169,46 @@ def forward_fill(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def nn_tail(cand: np.ndarray, cur: np.ndarray, first: int, window: int, history: int,
+            block: int = 256) -> np.ndarray:
+    """Left nearest-neighbour distances of positions ``first..len(cur)-1`` of a stream.
+
+    ``cur`` holds the stream's (shifted, float32) values and ``cand`` the same values as
+    candidates (:data:`SENTINEL` where a position may not be matched), aligned; position ``t``
+    is compared with every stretch ending ``window..history`` points before it, each distance
+    summed in float32 in the same order whatever ``first`` is, so a stream continued from its
+    last ``history + window - 1`` values gives the very numbers of one scored from its start.
+    ``first`` must be at least ``window - 1``.
+    """
+    n = len(cur)
+    out = np.zeros(max(n - first, 0))
+    if n <= first:
+        return out
+    off = history + window
+    padded = np.concatenate([np.full(off, SENTINEL, dtype=np.float32), cand])
+    rows = slice(first - window + 1, n)  # the rows a distance of positions first.. sums over
+    current = cur[rows][:, None]
+    m = n - first
+
+    # lags k = window..history; for a block of lags [k0, k1) the candidate values
+    # padded[off + t - k] for every t are the rows of one strided view (no copy).
+    def block_min(k0: int) -> np.ndarray:
+        k1 = min(k0 + block, history + 1)
+        view = sliding_window_view(padded[off - k1 + 1 + rows.start: off + n - k0], k1 - k0)
+        diff = view - current
+        diff *= diff
+        acc = diff[window - 1:].copy()
+        for j in range(1, window):
+            acc += diff[window - 1 - j: window - 1 - j + m]
+        return acc.min(axis=1)
+
+    if history < window:
+        return out
+    best = np.minimum.reduce([block_min(k0) for k0 in range(window, history + 1, block)]).astype(np.float64)
+    best[best >= 1e30] = 0.0  # only sentinel candidates: nothing to compare with yet
+    return np.sqrt(np.maximum(best, 0.0))
+
+
 def left_nn_distance(
     x: np.ndarray, window: int, history: int, block: int = 256, exclude_first: int = 0
 ) -> np.ndarray:
@@ -180,38 +222,279 @@ def left_nn_distance(
     >>> left_nn_distance(x, 2, 10).round(3).tolist()
     [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 4.123, 4.123]
     """
-    x = np.asarray(x, dtype=np.float64)
-    n = len(x)
-    history = min(history, n - 1)
-    if n == 0 or history < window:
-        return np.zeros(n)
-    # float32 halves the memory traffic; shifting by the first value (causal) keeps
-    # the precision of large-valued series. Lags reaching before the start see a
-    # huge sentinel, so they can never be the nearest neighbour.
-    sentinel = np.float32(1e17)
-    xs = np.clip(x - x[0], -1e12, 1e12).astype(np.float32)
-    padded = np.concatenate([np.full(history + window, sentinel, dtype=np.float32), xs])
-    off = history + window  # padded[off + t] == xs[t]
-    padded[off : off + exclude_first] = sentinel
-    cur = xs[:, None]
+    stream = NNStream(window, history, exclude_first)
+    return stream.advance(np.asarray(x, dtype=np.float64), block=block)
 
-    # lags k = window..history; for a block of lags [k0, k1) the candidate values
-    # padded[off + t - k] for every t are the rows of one strided view (no copy).
-    def block_min(k0: int) -> np.ndarray:
-        k1 = min(k0 + block, history + 1)
-        view = sliding_window_view(padded[off - k1 + 1 : off + n - k0], k1 - k0)
-        diff = view - cur
-        diff *= diff
-        acc = diff[window - 1 :].copy()
-        for j in range(1, window):
-            acc += diff[window - 1 - j : n - j]
-        return acc.min(axis=1)
 
-    best = np.minimum.reduce([block_min(k0) for k0 in range(window, history + 1, block)]).astype(np.float64)
-    best[best >= 1e30] = 0.0  # only sentinel candidates: nothing to compare with yet
-    out = np.zeros(n)
-    out[window - 1 :] = np.sqrt(np.maximum(best, 0.0))
-    return out
+class NNStream:
+    """:func:`nn_tail` over a stream fed piece by piece: it keeps the values a later point can match.
+
+    The values are shifted by the stream's first value (causal) and held in float32: half the
+    memory traffic, and the precision of large-valued series kept.
+    """
+
+    def __init__(self, window: int, history: int, exclude_first: int = 0) -> None:
+        self.window, self.history, self.exclude_first = window, history, exclude_first
+        self.n = 0
+        self.origin = 0.0
+        self.cand = np.zeros(0, dtype=np.float32)
+        self.cur = np.zeros(0, dtype=np.float32)
+
+    @property
+    def keep(self) -> int:
+        return self.history + self.window - 1
+
+    def advance(self, x: np.ndarray, block: int = 256) -> np.ndarray:
+        if len(x) == 0:
+            return np.zeros(0)
+        if self.n == 0:
+            self.origin = float(x[0])
+        xs = np.clip(x - self.origin, -1e12, 1e12).astype(np.float32)
+        cand = xs.copy()
+        excluded = self.exclude_first - self.n
+        if excluded > 0:
+            cand[:excluded] = SENTINEL
+        cur = np.concatenate([self.cur, xs])
+        cands = np.concatenate([self.cand, cand])
+        held = len(self.cur)
+        first = max(held, self.window - 1)
+        # lags reaching before the stream's start only meet sentinels: leave them out
+        history = min(self.history, self.n + len(x) - 1)
+        dist = nn_tail(cands, cur, first, self.window, history, block)
+        out = np.zeros(len(x))
+        out[first - held:] = dist
+        self.n += len(x)
+        self.cur, self.cand = cur[-self.keep:].copy(), cands[-self.keep:].copy()
+        return out
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}.n": np.array([self.n, self.origin]), f"{prefix}.cand": self.cand,
+                f"{prefix}.cur": self.cur}
+
+    def load(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
+        n, origin = arrays[f"{prefix}.n"]
+        self.n, self.origin = int(n), float(origin)
+        self.cand = arrays[f"{prefix}.cand"].astype(np.float32)
+        self.cur = arrays[f"{prefix}.cur"].astype(np.float32)
+
+
+#: New points up to which a stream ranks by scanning its tail (above: one sorted pass).
+RANK_SCAN_POINTS = 64
+
+
+class RankStream:
+    """:func:`causal_rank` over a stream fed piece by piece: it keeps the last ``history`` values."""
+
+    def __init__(self, history: int, warmup: int) -> None:
+        self.history, self.warmup = history, warmup
+        self.n = 0
+        self.tail = np.zeros(0)
+
+    def advance(self, raw: np.ndarray) -> np.ndarray:
+        from admon.detectors.kernels import rank_after  # numba: imported on first score
+
+        raw = np.asarray(raw, dtype=float)
+        if len(raw) == 0:
+            return np.zeros(0)
+        if len(raw) > RANK_SCAN_POINTS:
+            # the tail holds every earlier value a rank counts, so ranks over tail + raw are the stream's
+            out = causal_rank(np.concatenate([self.tail, raw]), self.history, self.warmup)[len(self.tail):]
+        else:
+            out = rank_after(self.tail, raw, self.n, self.history, self.warmup)
+        self.n += len(raw)
+        self.tail = np.concatenate([self.tail, raw])[-self.history:].copy()
+        return out
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}.n": np.array([self.n]), f"{prefix}.tail": self.tail}
+
+    def load(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
+        self.n = int(arrays[f"{prefix}.n"][0])
+        self.tail = arrays[f"{prefix}.tail"].astype(np.float64)
+
+
+class PAAStream:
+    """:func:`paa_channel` over a stream: block means of ``paa`` points, matched as an :class:`NNStream`.
+
+    A point gets the distance of its last complete block (blocks count from the stream's start).
+    """
+
+    def __init__(self, paa: int, window: int, history: int, exclude_first: int = 0) -> None:
+        self.paa = paa
+        self.blocks = NNStream(window, history, exclude_first // paa)
+        self.partial = np.zeros(0)
+        self.last = 0.0
+
+    def advance(self, x: np.ndarray) -> np.ndarray:
+        values = np.concatenate([self.partial, x])
+        m = len(values) // self.paa
+        out = np.empty(len(x))
+        if m:
+            means = values[: m * self.paa].reshape(m, self.paa).mean(axis=1)
+            dist = self.blocks.advance(means)
+            # point i of values ends block (i + 1) // paa - 1 (or lies in the next, incomplete one)
+            idx = (np.arange(len(self.partial), len(values)) + 1) // self.paa - 1
+            known = np.concatenate([[self.last], dist])
+            out[:] = known[idx + 1]
+            self.last = float(dist[-1])
+        else:
+            out[:] = self.last
+        self.partial = values[m * self.paa:].copy()
+        return out
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {**self.blocks.arrays(f"{prefix}.blocks"), f"{prefix}.partial": self.partial,
+                f"{prefix}.last": np.array([self.last])}
+
+    def load(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
+        self.blocks.load(arrays, f"{prefix}.blocks")
+        self.partial = arrays[f"{prefix}.partial"].astype(np.float64)
+        self.last = float(arrays[f"{prefix}.last"][0])
+
+
+class ShiftStream:
+    """:func:`quantile_shift` over a stream: it keeps the last ``reference + max(windows)`` values."""
+
+    def __init__(self, windows: tuple[int, ...], reference: int) -> None:
+        self.windows, self.reference = tuple(windows), reference
+        self.tail = np.zeros(0)
+
+    @property
+    def keep(self) -> int:
+        return self.reference + max(self.windows) - 1
+
+    def advance(self, x: np.ndarray) -> list[np.ndarray]:
+        from admon.detectors.kernels import (  # numba: imported on first score
+            rolling_quantiles,
+            rolling_std,
+        )
+
+        held = len(self.tail)
+        values = np.concatenate([self.tail, x])
+        n, k = len(values), len(x)
+        qs = np.array(SHIFT_QUANTILES)  # includes the quartiles of the scale
+        widest = max(self.windows)
+        ref_q = rolling_quantiles(values, self.reference, widest, qs)
+        ref_sd = rolling_std(values, self.reference, widest)
+        q25, q75 = SHIFT_QUANTILES.index(0.25), SHIFT_QUANTILES.index(0.75)
+        new = np.arange(held, n)
+        out = []
+        for w in self.windows:
+            # the reference ends w points back; before the stream's start it is missing
+            back = new - w
+            ok = back >= 0
+            ref = np.full((len(qs), k), np.nan)
+            sd = np.full(k, np.nan)
+            ref[:, ok], sd[ok] = ref_q[:, back[ok]], ref_sd[back[ok]]
+            recent = rolling_quantiles(values, w, w, qs)[:, held:]
+            gaps = np.abs(recent - ref)
+            dist = gaps[0].copy()
+            for row in gaps[1:]:
+                dist += row
+            dist /= len(qs)
+            scale = np.maximum(ref[q75] - ref[q25], 0.1 * sd) + 1e-9
+            out.append(np.nan_to_num(dist / scale, nan=0.0))
+        self.tail = values[-self.keep:].copy()
+        return out
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}.tail": self.tail}
+
+    def load(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
+        self.tail = arrays[f"{prefix}.tail"].astype(np.float64)
+
+
+class SeriesStream:
+    """:func:`score_series` of one univariate series fed piece by piece, and its state.
+
+    ``advance(values)`` scores the new values exactly as a call of :func:`score_series` on
+    the whole stream would score them (to the last bit: every channel keeps the values a later
+    point depends on and computes a new point with the same operations in the same order),
+    so a scheduled run can carry the state to the next run and score only its new points.
+    :meth:`arrays` and :meth:`from_arrays` are the state as plain numpy arrays (no pickle).
+    """
+
+    def __init__(self, config: ChannelConfig) -> None:
+        cfg = self.config = config
+        self.n = 0
+        self.last = np.nan  # the last known value (NaN: none yet)
+        self.high = self.low = np.nan  # the range of the values so far
+        self.short = NNStream(cfg.short_window, cfg.history, cfg.startup)
+        self.long = PAAStream(cfg.paa, cfg.long_window, cfg.history, cfg.startup)
+        self.shift = ShiftStream(cfg.shift_windows, cfg.shift_reference) if cfg.shift_windows else None
+        ranks = ["short", "long", *(f"shift{w}" for w in cfg.shift_windows)]
+        self.ranks = {name: RankStream(cfg.rank_history, cfg.warmup) for name in ranks}
+
+    @property
+    def continuable(self) -> bool:
+        """Can a later piece continue this stream? Not while no value is known: a whole-series
+        score fills leading gaps with the first value to come, which a state cannot know."""
+        return self.n > 0 and np.isfinite(self.last)
+
+    def advance(self, values: np.ndarray) -> np.ndarray:
+        """Scores in [0, 1] of ``values``, the next points of the stream."""
+        cfg = self.config
+        values = np.asarray(values, dtype=float)
+        if len(values) == 0:
+            return np.zeros(0)
+        if self.n and not self.continuable:
+            raise ValueError("this stream has no known value yet and cannot be continued; score it whole")
+        if self.n:
+            x, known = forward_fill(np.concatenate([[self.last], values]))[1:], True
+        else:  # leading gaps take the first known value, as in a whole-series score
+            x, known = forward_fill(values), bool(np.isfinite(values).any())
+        self.last = float(x[-1]) if known else np.nan
+        short = self.ranks["short"].advance(self.short.advance(x))
+        long = self.ranks["long"].advance(self.long.advance(x))
+        context = 0.5 * (short + long)
+        score = context
+        if self.shift is not None:
+            for w, raw in zip(cfg.shift_windows, self.shift.advance(x)):
+                shift = self.ranks[f"shift{w}"].advance(raw)
+                corroborated = cfg.shift_weight * shift + (1.0 - cfg.shift_weight) * context
+                score = np.maximum(score, np.where(shift > 1.0 - cfg.shift_tail, corroborated, 0.0))
+        excess = self._spatial(x)
+        score = np.where(excess > 0, 0.99 + 0.01 * np.tanh(excess), score)
+        self.n += len(values)
+        return np.clip(score, 0.0, 1.0)
+
+    def _spatial(self, x: np.ndarray) -> np.ndarray:
+        """:func:`spatial_anomaly` of the new points: the range so far is two numbers."""
+        if self.n == 0:
+            self.high = self.low = float(x[0])
+        prev_max = np.maximum.accumulate(np.concatenate([[self.high], x]))[:-1]
+        prev_min = np.minimum.accumulate(np.concatenate([[self.low], x]))[:-1]
+        self.high, self.low = float(max(prev_max[-1], x[-1])), float(min(prev_min[-1], x[-1]))
+        span = prev_max - prev_min
+        with np.errstate(divide="ignore", invalid="ignore"):
+            excess = np.maximum(x - prev_max, prev_min - x) / np.where(span > 0, span, np.inf)
+        excess = np.where(excess > self.config.spatial_tolerance, excess, 0.0)
+        excess[: max(self.config.spatial_warmup - self.n, 0)] = 0.0
+        return excess
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The state as named numpy arrays."""
+        out = {"series": np.array([self.n, self.last, self.high, self.low])}
+        out |= self.short.arrays("short") | self.long.arrays("long")
+        if self.shift is not None:
+            out |= self.shift.arrays("shift")
+        for name, rank in self.ranks.items():
+            out |= rank.arrays(f"rank.{name}")
+        return out
+
+    @classmethod
+    def from_arrays(cls, config: ChannelConfig, arrays: dict[str, np.ndarray]) -> SeriesStream:
+        """The stream :meth:`arrays` described."""
+        stream = cls(config)
+        n, stream.last, stream.high, stream.low = arrays["series"].tolist()
+        stream.n = int(n)
+        stream.short.load(arrays, "short")
+        stream.long.load(arrays, "long")
+        if stream.shift is not None:
+            stream.shift.load(arrays, "shift")
+        for name, rank in stream.ranks.items():
+            rank.load(arrays, f"rank.{name}")
+        return stream
 
 
 def causal_rank(raw: np.ndarray, history: int, warmup: int) -> np.ndarray:
@@ -240,16 +523,7 @@ def paa_channel(x: np.ndarray, paa: int, window: int, history: int, exclude_firs
 
     ``exclude_first`` is in points (rounded down to whole blocks).
     """
-    m = len(x) // paa
-    out = np.zeros(len(x))
-    if m < 2:
-        return out
-    blocks = x[: m * paa].reshape(m, paa).mean(axis=1)
-    dist = left_nn_distance(blocks, window, history, exclude_first=exclude_first // paa)
-    idx = (np.arange(len(x)) + 1) // paa - 1
-    ok = idx >= 0
-    out[ok] = dist[idx[ok]]
-    return out
+    return PAAStream(paa, window, history, exclude_first).advance(np.asarray(x, dtype=float))
 
 
 def spatial_anomaly(x: np.ndarray, tolerance: float, warmup: int) -> np.ndarray:
@@ -279,48 +553,12 @@ def quantile_shift(x: np.ndarray, windows: tuple[int, ...], reference: int) -> l
     >>> float(d[99]), round(float(d[107]), 1)
     (0.0, 10.0)
     """
-    from admon.detectors.kernels import rolling_quantiles  # numba: imported on first score
-
-    x = np.asarray(x, dtype=float)
-    n = len(x)
-    qs = np.array(SHIFT_QUANTILES)  # includes the quartiles of the scale
-    ref_q = rolling_quantiles(x, reference, max(windows), qs)
-    ref_sd = pd.Series(x).rolling(reference, min_periods=max(windows)).std().to_numpy()
-    q25, q75 = SHIFT_QUANTILES.index(0.25), SHIFT_QUANTILES.index(0.75)
-    out = []
-    for w in windows:
-        # the reference ends w points back: shift its rolling statistics by w
-        ref = np.concatenate([np.full((len(qs), min(w, n)), np.nan), ref_q[:, : max(n - w, 0)]], axis=1)
-        sd = np.concatenate([np.full(min(w, n), np.nan), ref_sd[: max(n - w, 0)]])
-        dist = np.abs(rolling_quantiles(x, w, w, qs) - ref).mean(axis=0)
-        scale = np.maximum(ref[q75] - ref[q25], 0.1 * sd) + 1e-9
-        out.append(np.nan_to_num(dist / scale, nan=0.0))
-    return out
+    return ShiftStream(tuple(windows), reference).advance(np.asarray(x, dtype=float))
 
 
 def score_series(values: np.ndarray, config: DefaultConfig | None = None) -> np.ndarray:
     """Scores in [0, 1] of one univariate series, each from the values up to it (before post-rules)."""
-    cfg = config or DefaultConfig()
-    x = forward_fill(values)
-    if len(x) == 0:
-        return np.zeros(0)
-    short = causal_rank(
-        left_nn_distance(x, cfg.short_window, cfg.history, exclude_first=cfg.startup),
-        cfg.rank_history, cfg.warmup,
-    )
-    long = causal_rank(
-        paa_channel(x, cfg.paa, cfg.long_window, cfg.history, exclude_first=cfg.startup),
-        cfg.rank_history, cfg.warmup,
-    )
-    context = 0.5 * (short + long)
-    score = context
-    for raw in quantile_shift(x, cfg.shift_windows, cfg.shift_reference) if cfg.shift_windows else []:
-        shift = causal_rank(raw, cfg.rank_history, cfg.warmup)
-        corroborated = cfg.shift_weight * shift + (1.0 - cfg.shift_weight) * context
-        score = np.maximum(score, np.where(shift > 1.0 - cfg.shift_tail, corroborated, 0.0))
-    excess = spatial_anomaly(x, cfg.spatial_tolerance, cfg.spatial_warmup)
-    score = np.where(excess > 0, 0.99 + 0.01 * np.tanh(excess), score)
-    return np.clip(score, 0.0, 1.0)
+    return SeriesStream(config or DefaultConfig()).advance(values)
 
 
 # ---------------------------------------------------------------------------- detector
@@ -379,21 +617,42 @@ class DefaultDetector(Detector):
             vals = vals[ts < before]
         return vals
 
-    def _score(self, frame: pd.DataFrame) -> np.ndarray:
-        return self._score_with(frame, lambda series: score_series(series, self.config))  # type: ignore[arg-type]
+    def channel_config(self) -> ChannelConfig:
+        """The evidence channels' settings (:class:`SeriesStream` takes them)."""
+        return self.config  # type: ignore[return-value]
 
-    def _score_with(self, frame: pd.DataFrame, score_one: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """``score_one`` over each group's feature series, continued from the fitted state; max over features."""
-        out = np.zeros(len(frame))
+    def _score(self, frame: pd.DataFrame) -> np.ndarray:
+        return self._feature_scores(frame).max(axis=1)
+
+    def _feature_scores(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each feature's own score (the detector scores features one by one; ``score`` is their maximum)."""
+        out = np.zeros((len(frame), len(self.feature_columns_)))
         values = self._values(frame)
         ts_all = frame[TIMESTAMP].to_numpy() if TIMESTAMP in frame.columns else None
         for key, pos in self._iter_groups(frame):
-            first = int(ts_all[pos[0]]) if ts_all is not None else None
-            past = self._history(key, first)
-            series = np.concatenate([past, values[pos]]) if len(past) else values[pos]
-            per_feature = [score_one(series[:, j])[len(past) :] for j in range(series.shape[1])]
-            out[pos] = np.max(per_feature, axis=0)
+            streams = self.start_streams(key, int(ts_all[pos[0]]) if ts_all is not None else None)
+            out[pos] = self.advance_streams(streams, values[pos])
         return out
+
+    # ------------------------------------------------------------- carried state
+    supports_state: ClassVar[bool] = True
+
+    def start_streams(self, key: tuple, before: int | None) -> list[SeriesStream]:
+        """One :class:`SeriesStream` per feature for group ``key``, fed the values ``fit`` kept of
+        it strictly before ``before`` (ms): where a score of a frame starting at ``before`` starts."""
+        cfg = self.channel_config()
+        streams = [SeriesStream(cfg) for _ in self.feature_columns_]
+        past = self._history(key, before)
+        if len(past):
+            for j, stream in enumerate(streams):
+                stream.advance(past[:, j])
+        return streams
+
+    def advance_streams(self, streams: list[SeriesStream], values: np.ndarray) -> np.ndarray:
+        """The next rows (rows x features) of a group scored by its streams: per-feature scores."""
+        if len(values) == 0:
+            return np.zeros((0, len(streams)))
+        return np.column_stack([stream.advance(values[:, j]) for j, stream in enumerate(streams)])
 
     def _state(self) -> dict[str, Any]:
         return {
