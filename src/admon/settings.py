@@ -68,6 +68,10 @@ class Settings(BaseSettings):
         2016, ge=0,
         description="At most this many buckets of history are read before a run's window, for "
         "detectors whose score depends on earlier points (their lookback).")
+    bucket_cache_mb: int = Field(
+        256, ge=0, description="Megabytes of closed buckets a scheduler (or backfill) keeps between runs, "
+        "so that overlapping windows and entities with the same input data config read each bucket "
+        "from the source once (admon.data.bucket_cache); the least recently used go first. 0: off.")
     # --- alerts (admon.alerts) ---
     alertmanager_url: str = Field(
         "", description="Base URL of the Prometheus Alertmanager incidents and health alerts are posted "

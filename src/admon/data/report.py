@@ -49,6 +49,15 @@ WARNINGS = {
 
 
 @dataclass
+class BucketCounts:
+    """What one source used and skipped in one bucket (rows, (group, bucket) cells with rows, skips)."""
+
+    rows_used: int = 0
+    buckets: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+
+@dataclass
 class SourceReport:
     """Counts for one source of an :class:`~admon.config.InputDataConfig`."""
 
@@ -58,6 +67,9 @@ class SourceReport:
     rows_used: int = 0
     buckets: int = 0
     skipped: Counter = field(default_factory=Counter)
+    #: The same counts per bucket start (None: rows without a usable timestamp), kept only when
+    #: the read asked for them (``DataSource(count_buckets=True)``, for the bucket cache).
+    by_bucket: dict[int | None, BucketCounts] | None = field(default=None, repr=False)
 
     @property
     def warnings(self) -> list[str]:
@@ -105,6 +117,13 @@ class ReadReport:
     @property
     def rows_used(self) -> int:
         return sum(s.rows_used for s in self.sources)
+
+    @property
+    def rows_in(self) -> int:
+        """Rows the read took in: used, or skipped under a row reason (:data:`REASONS`; skipped
+        files are not rows). A row two sources of one lake path keep counts for each."""
+        skipped = sum(n for reason, n in self.skipped.items() if reason.split(":")[0] in REASONS)
+        return self.rows_used + skipped
 
     @property
     def warnings(self) -> list[str]:

@@ -32,18 +32,23 @@ from admon.data.diagnose import first_problem
 from admon.data.engines import engine_for
 from admon.data.engines.base import Engine, render
 from admon.data.job import (
+    BUCKETS,
+    DUPLICATES,
+    ROWS,
     SourcePlan,
     aggregate_sql,
     empty_aggregate_sql,
     join_sql,
     prefilter_sql,
+    q,
     read_totals,
     report_sql,
     shared_empty,
     shared_fields,
+    skip_column,
 )
 from admon.data.lake import LakeFile, list_files
-from admon.data.report import FILE_REASONS, ReadReport, SourceReport
+from admon.data.report import FILE_REASONS, BucketCounts, ReadReport, SourceReport
 from admon.data.schema import ScanField, plan_scan, sample_schema
 from admon.data.sources import SampleContext, read_samples, sample_plan
 from admon.errors import AdmonError, ConfigError, DataError, SourceReadError
@@ -58,10 +63,12 @@ class DataSource:
     ``lake_root``: overrides the ``ADMON_LAKE_ROOT`` setting.
     ``strict``: raise :class:`DataError` naming file, line and reason at the first bad row,
     instead of skipping and counting it in :attr:`last_report`.
+    ``count_buckets``: also keep each source's counts per bucket (``SourceReport.by_bucket``), which
+    :mod:`admon.data.bucket_cache` needs to report a read assembled from cached buckets.
     """
 
     def __init__(self, engine: Any, input_data_config: InputDataConfig, *, lake_root: str | None = None,
-                 strict: bool = False):
+                 strict: bool = False, count_buckets: bool = False):
         if not isinstance(input_data_config, InputDataConfig):
             raise ConfigError(
                 f"DataSource needs an InputDataConfig, got {type(input_data_config).__name__}; "
@@ -71,6 +78,7 @@ class DataSource:
         self.config = input_data_config
         self.lake_root = lake_root if lake_root is not None else load_settings().lake_root
         self.strict = strict
+        self.count_buckets = count_buckets
         self.last_report: ReadReport | None = None
 
     # --- public API ----------------------------------------------------------------------
@@ -288,6 +296,24 @@ class DataSource:
         totals = self.engine.fetch(render(report_sql(plan, table), self.engine.dialect)).iloc[0]
         report.rows_used, report.buckets, skipped = read_totals(plan, totals)
         report.skipped.update(skipped)
+        if self.count_buckets:
+            report.by_bucket = self._bucket_counts(plan, table)
+
+    def _bucket_counts(self, plan: SourcePlan, table: str) -> dict[int | None, BucketCounts]:
+        """:meth:`_count`'s totals per bucket start (None: the rows without a usable timestamp)."""
+        counters = [ROWS, DUPLICATES, *(skip_column(i) for i in range(len(plan.reasons())))]
+        cells = self.engine.fetch(render(f"SELECT {', '.join(q(c) for c in [TIMESTAMP, *counters])} "
+                                         f"FROM {q(table)}", self.engine.dialect))
+        out: dict[int | None, BucketCounts] = {}
+        if not len(cells):
+            return out
+        cells[counters] = cells[counters].fillna(0).astype("int64")
+        with_rows = (cells[ROWS] > 0).astype("int64").rename(BUCKETS)  # as report_sql counts buckets
+        sums = cells[counters].join(with_rows).groupby(cells[TIMESTAMP], dropna=False, sort=True).sum()
+        for bucket, totals in sums.iterrows():
+            key = None if pd.isna(bucket) else int(bucket)
+            out[key] = BucketCounts(*read_totals(plan, totals.to_dict()))
+        return out
 
     def _raise_first_problem(self, plan, files, start_ms, end_ms, report: SourceReport) -> None:
         problem = first_problem(plan, files, start_ms, end_ms)

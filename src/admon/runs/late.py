@@ -75,6 +75,8 @@ def recheck_windows(runner: Runner, entity: EntitySpec, start_ms: int, end_ms: i
         if files is not None and files == stored.get("files"):
             report.unchanged += 1
             continue
+        # the window's input as it is now, not as the bucket cache kept it
+        runner.forget_reads(entity, window.window_start_ms, window.window_end_ms)
         frame, _ = runner.reader(entity, window.window_start_ms, window.window_end_ms)
         changed = changed_buckets(stored["buckets"], buckets_fingerprint(frame, window.window_start_ms))
         with runner.factory() as s:

@@ -39,6 +39,7 @@ import pandas as pd
 
 from admon.alerts import AlertContext
 from admon.alerts.queue import alert_sinks, queue_health_alert, queue_incident_alerts, run_alerts
+from admon.data.bucket_cache import BucketCache
 from admon.data.fingerprint import buckets_fingerprint, files_fingerprint
 from admon.errors import ConfigError, DataError, IntegrityError
 from admon.incidents import incident_document, merge_late_window, merge_window, window_results
@@ -162,7 +163,9 @@ class Runner:
         self.owner = owner or new_owner_id()
         self.on_event = on_event or (lambda *a, **k: None)
         self.reader = reader or self._read_lake
-        self._read_cache: dict[tuple, tuple[pd.DataFrame, dict]] = {}
+        #: Closed buckets of this runner's reads, kept across ticks and shared by entities with the
+        #: same input data config and by overlapping windows (:mod:`admon.data.bucket_cache`).
+        self.bucket_cache = BucketCache(self.settings.bucket_cache_mb * 2**20)
         self._models: dict[tuple[str, str], tuple[float, Scorer]] = {}
         self._entities: dict[int, EntitySpec] = {}
         self._kinds: dict[str, JobKind] = {}
@@ -178,23 +181,24 @@ class Runner:
         return self.reader == self._read_lake
 
     def _read_lake(self, entity: EntitySpec, start_ms: int, end_ms: int) -> tuple[pd.DataFrame, dict]:
-        """The window's frame and read report; entities with the same config share one read."""
-        key = (entity.config_hash, start_ms, end_ms)
-        cached = self._read_cache.get(key)
-        if cached is not None:
-            return cached
+        """The frame and read report of ``[start_ms, end_ms)``: its closed buckets come from the
+        bucket cache, so entities with the same config and overlapping windows read each once."""
         problem = lake_root_problem(self.settings.lake_root)
         if problem is not None:  # not "no input": a run that read nothing here would look fine
             raise DataError(problem)
         from admon.data.source import DataSource
 
         source = DataSource(None, entity.idc, lake_root=self.settings.lake_root)
-        frame = source.read_pandas(start_ms, end_ms)
-        report = source.last_report.as_dict() if source.last_report is not None else {}
-        if len(self._read_cache) >= 64:
-            self._read_cache.pop(next(iter(self._read_cache)))
-        self._read_cache[key] = (frame, report)
-        return frame, report
+        delay_s = (entity.query_delay_seconds if entity.query_delay_seconds is not None
+                   else self.settings.late_data_delay_seconds)
+        # a bucket later than the delay before the read's end may still receive data: read, not kept
+        return self.bucket_cache.read(source, start_ms, end_ms, key=entity.config_hash,
+                                      closed_until_ms=end_ms - delay_s * 1000)
+
+    def forget_reads(self, entity: EntitySpec, start_ms: int, end_ms: int) -> None:
+        """Drop the cached buckets of ``entity``'s config in ``[start_ms, end_ms)``: the next read
+        takes them from the source (late data, :mod:`admon.runs.late`)."""
+        self.bucket_cache.forget(entity.config_hash, start_ms, end_ms)
 
     def files_fingerprint(self, entity: EntitySpec, start_ms: int, end_ms: int) -> str | None:
         """The lake files a read of ``[start_ms, end_ms)`` lists, summarised
@@ -205,8 +209,8 @@ class Runner:
         return files_fingerprint(entity.idc, self.settings.lake_root, start_ms, end_ms)
 
     def clear_caches(self) -> None:
-        """Forget cached reads, scores and entities (at the start of each scheduler tick)."""
-        self._read_cache.clear()
+        """Forget cached scores and entities (at the start of each scheduler tick). The bucket cache
+        stays: its buckets are closed, and late data drops them (:mod:`admon.data.bucket_cache`)."""
         self._entities.clear()
         for kind in self._kinds.values():
             kind.clear_caches()
