@@ -46,7 +46,7 @@ def direct(config: InputDataConfig, root: Path, start: int, end: int) -> tuple[p
 
 def cached(cache: BucketCache, config: InputDataConfig, root: Path, start: int, end: int,
            **kwargs) -> tuple[pd.DataFrame, dict, dict]:
-    frame, report = cache.read(DataSource(None, config, lake_root=str(root)), start, end, **kwargs)
+    frame, report = cache.read(config, start, end, lake_root=str(root), **kwargs)
     return frame, report, report.pop("cache")
 
 

@@ -62,10 +62,11 @@ from admon.config import TIMESTAMP, SourceConfig, source_label
 from admon.data.fingerprint import _stat
 from admon.data.lake import list_files
 from admon.data.report import BucketCounts, ReadReport, SourceReport
+from admon.data.source import DataSource
 from admon.timeutil import MS_PER_DAY
 
-if TYPE_CHECKING:  # only for annotations: the source module imports the engines
-    from admon.data.source import DataSource
+if TYPE_CHECKING:  # only for annotations
+    from admon.config import InputDataConfig
 
 #: Bytes counted per kept bucket besides its values (the entry, its counts, its key).
 ENTRY_OVERHEAD_BYTES = 512
@@ -90,6 +91,7 @@ class _Bucket:
     counts: tuple[BucketCounts, ...]  # per source of the config
     days: tuple[str, ...]  # the listing signature of each day the bucket overlaps
     nbytes: int
+    engine: str  # the engine that read it (for the report)
 
 
 @dataclasses.dataclass
@@ -118,21 +120,19 @@ class BucketCache:
         return len(self._buckets)
 
     # --- reading ---------------------------------------------------------------------------
-    def read(self, source: DataSource, start_ms: int, end_ms: int, *, key: str | None = None,
-             closed_until_ms: int | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    def read(self, config: InputDataConfig, start_ms: int, end_ms: int, *, lake_root: str, engine: Any = None,
+             key: str | None = None, closed_until_ms: int | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
         """The frame and read report (``ReadReport.as_dict()`` plus ``"cache"``) of ``[start_ms,
-        end_ms)`` for ``source``'s config, as ``source.read_pandas`` gives them.
+        end_ms)``, as ``DataSource(engine, config, lake_root=lake_root).read_pandas`` gives them.
 
         ``key`` names the config and its lake (default: the config's content hash); buckets
         ending after ``closed_until_ms`` (default: ``end_ms``) are read but not kept.
         """
         started = time.perf_counter()
-        config = source.config
         key = key if key is not None else config.content_hash()
         interval = config.agg_interval_ms
         closed_until = end_ms if closed_until_ms is None else min(closed_until_ms, end_ms)
-        source.count_buckets = True
-        listing = self._listing(source, start_ms, end_ms)
+        listing = self._listing(config, lake_root, start_ms, end_ms)
         hits: list[_Bucket] = []
         gaps: list[tuple[int, int]] = []
         cursor = start_ms
@@ -147,22 +147,25 @@ class BucketCache:
                         cursor = bucket + interval
         if cursor < end_ms:
             gaps.append((cursor, end_ms))
-        reads = [self._fetch(source, a, b) for a, b in gaps]
-        if not all(clean for _, _, clean in reads) and (hits or len(reads) > 1):
+        # made only when a bucket is missing (opening an engine costs more than a cached read)
+        source = DataSource(engine, config, lake_root=lake_root, count_buckets=True) if gaps else None
+        reads = [self._fetch(source, a, b) for a, b in gaps if source is not None]
+        if not all(clean for _, _, clean in reads) and (hits or len(reads) > 1) and source is not None:
             # rows outside every bucket are counted per read of their file: only a direct read
             # of the whole range reports them as a direct read does
             hits, gaps, reads = [], [(start_ms, end_ms)], [self._fetch(source, start_ms, end_ms)]
         for (a, b), (frame, report, clean) in zip(gaps, reads):
             if clean and self.max_bytes:
-                self._keep(key, frame, report, a, b, interval, closed_until, listing)
+                self._keep(key, frame, report, a, b, interval, closed_until, listing, report.engine)
         self.stats.buckets_cached += len(hits)
         if not hits and len(reads) == 1:
             frame, report, _ = reads[0]
             result = report.as_dict()
         else:
             frame = self._assemble(config, [r[0] for r in reads], hits)
-            result = self._report(source, start_ms, end_ms, frame, [r[1] for r in reads], hits, listing,
-                                  time.perf_counter() - started)
+            engine_name = source.engine.name if source is not None else hits[0].engine
+            result = self._report(config, engine_name, start_ms, end_ms, frame, [r[1] for r in reads], hits,
+                                  listing, time.perf_counter() - started)
         read_buckets = sum(max(0, (b // interval) - (-(-a // interval))) for a, b in gaps)
         self.stats.buckets_read += read_buckets
         result["cache"] = {"buckets_cached": len(hits), "buckets_read": read_buckets,
@@ -205,22 +208,22 @@ class BucketCache:
                 clean = False
         return frame, report, clean
 
-    def _listing(self, source: DataSource, start_ms: int, end_ms: int) -> _Listing:
+    def _listing(self, config: InputDataConfig, lake_root: str, start_ms: int, end_ms: int) -> _Listing:
         """The lake files of ``[start_ms, end_ms)`` per source, and a signature per day number."""
         digests: dict[int, Any] = {}
         files: dict[int, list[Any]] = {}
         by_path: dict[str, list[int]] = {}
-        for i, s in enumerate(source.config.source_configs):
+        for i, s in enumerate(config.source_configs):
             if isinstance(s, SourceConfig):
                 by_path.setdefault(s.lake_path(), []).append(i)
         if not by_path:
             return _Listing({}, {})
-        fs, _ = fsspec.core.url_to_fs(source.lake_root)
+        fs, _ = fsspec.core.url_to_fs(lake_root)
         days = range(start_ms // MS_PER_DAY, (end_ms - 1) // MS_PER_DAY + 1)
         for day in days:
             digests[day] = hashlib.sha256()
         for path, members in sorted(by_path.items()):
-            listing = list_files(source.lake_root, path, start_ms, end_ms)
+            listing = list_files(lake_root, path, start_ms, end_ms)
             for f in listing.files:
                 size, mtime = _stat(fs, f.path)
                 digest = digests.get(f.day.toordinal() - _EPOCH_ORDINAL)
@@ -250,7 +253,7 @@ class BucketCache:
         return entry
 
     def _keep(self, key: str, frame: pd.DataFrame, report: ReadReport, start_ms: int, end_ms: int,
-              interval: int, closed_until: int, listing: _Listing) -> None:
+              interval: int, closed_until: int, listing: _Listing, engine: str) -> None:
         """Keep the whole, closed buckets of one clean source read of ``[start_ms, end_ms)``."""
         first, last = -(-start_ms // interval) * interval, min(end_ms, closed_until) // interval * interval
         if first >= last:
@@ -265,7 +268,8 @@ class BucketCache:
             values = {c: v[rows] for c, v in columns.items()}
             counts = tuple((s.by_bucket or {}).get(bucket) or BucketCounts() for s in report.sources)
             entries.append((bucket, _Bucket(bucket + interval, values, counts,
-                                            self._days(bucket, bucket + interval, listing), _nbytes(values))))
+                                            self._days(bucket, bucket + interval, listing), _nbytes(values),
+                                            engine)))
         with self._lock:
             for bucket, entry in entries:
                 if (key, bucket) in self._buckets:
@@ -300,11 +304,10 @@ class BucketCache:
         return frame.sort_values([*groups, TIMESTAMP], kind="stable", ignore_index=True)
 
     @staticmethod
-    def _report(source: DataSource, start_ms: int, end_ms: int, frame: pd.DataFrame, reports: list[ReadReport],
-                hits: list[_Bucket], listing: _Listing, seconds: float) -> dict[str, Any]:
+    def _report(config: InputDataConfig, engine: str, start_ms: int, end_ms: int, frame: pd.DataFrame,
+                reports: list[ReadReport], hits: list[_Bucket], listing: _Listing, seconds: float) -> dict[str, Any]:
         """What a direct read of ``[start_ms, end_ms)`` would report (see the module docstring)."""
-        config = source.config
-        report = ReadReport(start_ms, end_ms, engine=source.engine.name)
+        report = ReadReport(start_ms, end_ms, engine=engine)
         report.sources = [SourceReport(source_label(s)) for s in config.source_configs]
         for i, s in enumerate(report.sources):
             parts: list[SourceReport | BucketCounts] = [r.sources[i] for r in reports]

@@ -186,14 +186,11 @@ class Runner:
         problem = lake_root_problem(self.settings.lake_root)
         if problem is not None:  # not "no input": a run that read nothing here would look fine
             raise DataError(problem)
-        from admon.data.source import DataSource
-
-        source = DataSource(None, entity.idc, lake_root=self.settings.lake_root)
         delay_s = (entity.query_delay_seconds if entity.query_delay_seconds is not None
                    else self.settings.late_data_delay_seconds)
         # a bucket later than the delay before the read's end may still receive data: read, not kept
-        return self.bucket_cache.read(source, start_ms, end_ms, key=entity.config_hash,
-                                      closed_until_ms=end_ms - delay_s * 1000)
+        return self.bucket_cache.read(entity.idc, start_ms, end_ms, lake_root=self.settings.lake_root,
+                                      key=entity.config_hash, closed_until_ms=end_ms - delay_s * 1000)
 
     def forget_reads(self, entity: EntitySpec, start_ms: int, end_ms: int) -> None:
         """Drop the cached buckets of ``entity``'s config in ``[start_ms, end_ms)``: the next read
