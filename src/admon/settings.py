@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         2016, ge=0,
         description="At most this many buckets of history are read before a run's window, for "
         "detectors whose score depends on earlier points (their lookback).")
+    detector_state: bool = Field(
+        True, description="Carry the state of detectors that support it from run to run, so that a "
+        "run scores only its new points (admon.runs.state); false: every run reads its context.")
+    state_max_bytes: int = Field(
+        8_000_000, ge=0, description="A group's detector state larger than this (compressed) is not "
+        "kept; its next run reads its context instead.")
     bucket_cache_mb: int = Field(
         256, ge=0, description="Megabytes of closed buckets a scheduler (or backfill) keeps between runs, "
         "so that overlapping windows and entities with the same input data config read each bucket "

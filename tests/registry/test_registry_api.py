@@ -258,7 +258,7 @@ def test_upgrade_from_the_first_migration_keeps_data(empty_db_url):
     assert Project.get("old").created_ms == 1  # get_engine migrates to head first
     with db.get_engine(db_url).connect() as conn:
         version = conn.execute(db.text("SELECT version_num FROM alembic_version")).scalar()
-    assert {version} == head_revisions() == {"0010"}
+    assert {version} == head_revisions() == {"0011"}
     indexes = {ix["name"] for ix in inspect(db.get_engine(db_url)).get_indexes("results")}
     assert "ix_results_entity_timestamp" in indexes
 

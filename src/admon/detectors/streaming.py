@@ -648,6 +648,16 @@ class DefaultDetector(Detector):
                 stream.advance(past[:, j])
         return streams
 
+    def stream_states(self, arrays: dict[str, np.ndarray], width: int) -> list[SeriesStream]:
+        """The streams of a group from the arrays a run stored (feature ``j``'s under ``f{j}.``)."""
+        cfg = self.channel_config()
+        streams = []
+        for j in range(width):
+            prefix = f"f{j}."
+            streams.append(SeriesStream.from_arrays(
+                cfg, {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}))
+        return streams
+
     def advance_streams(self, streams: list[SeriesStream], values: np.ndarray) -> np.ndarray:
         """The next rows (rows x features) of a group scored by its streams: per-feature scores."""
         if len(values) == 0:

@@ -117,11 +117,24 @@ def score_with_detector(detector: Detector, post_rules: PostRuleChain | None, fr
     the detector's chain is fitted on the frame's own scores (:func:`window_post_rules`).
     """
     prepared = apply_transforms(frame, transforms) if transforms else frame
-    raw = detector.score(prepared)
+    return finish_scores(detector, post_rules, frame, prepared, detector.score(prepared), top=top)
+
+
+def finish_scores(detector: Detector, post_rules: PostRuleChain | None, frame: pd.DataFrame,
+                  prepared: pd.DataFrame, raw: pd.Series, *, parts: pd.DataFrame | None = None,
+                  top: int = TOP_FEATURES) -> Scores:
+    """The rest of :func:`score_with_detector` once the detector's ``raw`` scores of ``prepared``
+    are known: the chain, then each feature's share. ``parts`` are the detector's own per-feature
+    scores when the caller has them (a run that carried the detector's state), else they are
+    computed (:func:`~admon.detectors.postrules.feature_parts`)."""
     rules = post_rules if post_rules is not None else window_post_rules(detector, raw, prepared)
     rows = rules.apply(raw, prepared, group_by=detector.group_columns_)
     if len(prepared):
-        parts, native = feature_parts(detector, prepared)
+        if parts is not None:
+            native = True
+            parts = parts.clip(lower=0.0).fillna(0.0)
+        else:
+            parts, native = feature_parts(detector, prepared)
         shares = shares_of(parts)
         anomalous = rows["is_anomaly"].to_numpy(dtype=bool) if "is_anomaly" in rows else None
         rows["top_features"] = top_features(parts, top=top, anomalous=anomalous,

@@ -18,6 +18,7 @@ Tables:
 - ``users``, ``groups``, ``memberships``, ``api_tokens``, ``annotations``: for the service.
 - ``entity_thresholds``, ``suppressions``: thresholds learnt from verdicts, suppression windows.
 - ``challengers``, ``shadow_results``, ``promotions``, ``promotion_rules``: champion and challenger models.
+- ``detector_states``: a detector's per-group state after an entity's newest run (:mod:`admon.runs.state`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -471,3 +473,20 @@ class PromotionRuleRow(Base):
     set_by: Mapped[str] = mapped_column(String(200))
     set_ms: Mapped[int] = mapped_column(BigInteger)
     judged_label_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DetectorStateRow(Base):
+    """The state of an entity's detector for one group after its newest run: compressed numpy
+    arrays (``payload``), valid for the model ``model_sha256``, the stream started at
+    ``anchor_ms`` and the window end ``end_ms``. Goes with its entity."""
+
+    __tablename__ = "detector_states"
+
+    entity_id: Mapped[int] = mapped_column(ForeignKey("detection_entities.id", ondelete="CASCADE"), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    anchor_ms: Mapped[int] = mapped_column(BigInteger)
+    end_ms: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    bytes: Mapped[int] = mapped_column(Integer)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)

@@ -3,7 +3,9 @@
 The entity's ``inference_model``/``inference_namespace`` name the model (loaded by the
 runner, refused if its content is not what the registry recorded); a run reads the
 model's lookback before the window too, so it scores its window as a run over the
-whole series would (:func:`admon.runs.inference.context_ms`).
+whole series would (:func:`admon.runs.inference.context_ms`). A model whose detector
+carries state (:mod:`admon.runs.state`) reads only its chain's rows before the window and
+continues each group's stream from the state the previous run stored.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 
 from admon.config import InputDataConfig
 from admon.models.scoring import Scorer
+from admon.registry import states as registry_states
 from admon.registry import thresholds as registry_thresholds
 from admon.runs import inference
 from admon.runs.kinds import (
@@ -31,8 +34,10 @@ from admon.runs.kinds import (
 )
 from admon.runs.provenance import environment_notes, plain
 from admon.runs.shadow import ShadowScorer, champion_provenance
+from admon.runs.state import StreamPlan, chain_ms, score_streams, stream_detector
 from admon.sinks.documents import build_document
 from admon.thresholds.policy import apply_policy
+from admon.timeutil import now_ms
 
 #: Score results kept per tick: entities reading the same data with the same model share them.
 SCORE_CACHE_SIZE = 64
@@ -54,6 +59,8 @@ class DetectKind(JobKind):
 
     def load(self, ctx: JobContext, entity: EntitySpec) -> Loaded:
         model = ctx.load_model(entity)
+        if stream_detector(model) is not None:  # the chain's rows; the streams bring the rest
+            return Loaded(history_ms=chain_ms(model, entity.idc.agg_interval_ms), value=model)
         return Loaded(history_ms=inference.context_ms(model, entity.idc.agg_interval_ms,
                                                       ctx.settings.max_context_buckets), value=model)
 
@@ -61,7 +68,12 @@ class DetectKind(JobKind):
             frame: pd.DataFrame, report: dict[str, Any]) -> JobOutput:
         model: Scorer = loaded.value
         started = time.perf_counter()
-        rows, per_group, digest = self._score(entity, window, model, frame, loaded.history_ms)
+        streams: dict[str, Any] = {}
+        if stream_detector(model) is not None:
+            rows, scored, digest, streams = self._score_streams(ctx, entity, window, model, frame)
+            per_group = inference.summarize(rows, scored, list(entity.idc.group_by))
+        else:
+            rows, per_group, digest = self._score(entity, window, model, frame, loaded.history_ms)
         per_group, policy = entity_policy(ctx, entity, window, per_group)
         champion = champion_provenance(ctx, entity, time.perf_counter() - started)
         shadow = self.shadow.run(ctx, entity, window, frame, loaded.history_ms, entity_policy)
@@ -75,6 +87,7 @@ class DetectKind(JobKind):
             "model_fit_on_window": model.fit_on_window,
             "context_ms": loaded.history_ms,
             "rows_in": report.get("rows_used", report.get("rows_in")),
+            **({"streams": streams} if streams else {}),
             **policy,
             **({"champion": champion} if champion else {}),
             **({"shadow": shadow} if shadow else {}),
@@ -99,6 +112,40 @@ class DetectKind(JobKind):
         self._scores[key] = result
         return result
 
+    def _score_streams(self, ctx: JobContext, entity: EntitySpec, window: Window, model: Any,
+                       frame: pd.DataFrame, *, use_store: bool = True,
+                       plan: StreamPlan | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str, dict]:
+        """Score the window as streams, continued from the stored states (:mod:`admon.runs.state`);
+        store the states for the next run. ``use_store=False``: the context path for every group.
+        Returns the window's rows, their scores, the scores' digest and what the streams did."""
+        if plan is None:
+            interval = entity.idc.agg_interval_ms
+            context = inference.context_ms(model, interval, ctx.settings.max_context_buckets)
+            plan = StreamPlan.of(model, entity.id, window.start_ms, context, interval)
+        frame = frame[frame["timestamp"] >= plan.chain_start_ms] if len(frame) else frame
+        use_store = use_store and ctx.settings.detector_state and ctx.factory is not None
+        states = {}
+        if use_store:
+            with ctx.factory() as s:
+                states = registry_states.load(s, entity.id, model.content_hash)
+
+        def read_before() -> pd.DataFrame:
+            if plan.anchor_ms >= plan.chain_start_ms:
+                return frame.iloc[:0]
+            return ctx.read(entity, plan.anchor_ms, plan.chain_start_ms)[0]
+
+        rows, scored, kept, report = score_streams(model, frame, window.start_ms, window.end_ms, plan, states,
+                                                   read_before, max_state_bytes=ctx.settings.state_max_bytes)
+        if use_store:
+            with ctx.factory() as s:
+                registry_states.save(s, entity.id, model.content_hash, kept, now_ms=now_ms(),
+                                     stale_before_ms=plan.anchor_ms)
+                s.commit()
+        group_by = list(entity.idc.group_by)
+        digest = inference.scores_hash(rows, group_by, scored["raw_score"].astype(float))
+        info = {"anchor_ms": plan.anchor_ms, "chain_start_ms": plan.chain_start_ms, **report.as_dict()}
+        return rows, scored, digest, info
+
     def reproduce(self, ctx: JobContext, entity: EntitySpec, run: RecordedRun) -> ReproduceReport:
         """Read the recorded window (and context) again, score it with the entity's model
         (refused, like a scheduled run, if its content is not what the registry recorded)."""
@@ -119,8 +166,15 @@ class DetectKind(JobKind):
                          f"{prov.get('model_id')} ({str(recorded_model_hash)[:12]})")
         notes += environment_notes(prov)
         group_by = list(idc.group_by)
-        rows, scored = inference.score_with_context(model, frame, run.window.start_ms)
-        digest = inference.scores_hash(rows, group_by, scored["raw_score"].astype(float))
+        recorded_plan = prov.get("streams")
+        if stream_detector(model) is not None:  # the context path of every group: no stored state
+            plan = (StreamPlan(int(recorded_plan["anchor_ms"]), int(recorded_plan["chain_start_ms"]))
+                    if recorded_plan else None)
+            rows, scored, digest, _ = self._score_streams(ctx, entity, run.window, model, frame, use_store=False,
+                                                          plan=plan)
+        else:
+            rows, scored = inference.score_with_context(model, frame, run.window.start_ms)
+            digest = inference.scores_hash(rows, group_by, scored["raw_score"].astype(float))
         recorded = {tuple(sorted(d["group"].items())): d.get("anomaly_score") for d in run.documents}
         max_diff = None
         if len(rows):

@@ -1,0 +1,128 @@
+"""Detector state carried between runs (issue 18): the state path and the context path agree.
+
+A day of 60/15-minute windows of an entity whose ``default`` model carries state: every run
+that continued its groups' streams from the stored states is reproduced by the context path
+(``admon reproduce`` reads each run's context and stores nothing) with identical scores --
+across a gap in all hosts' data, a host silent for hours, anchor moves, a model change and
+windows the scheduler missed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from runs_helpers import make_entity, xrootd_idc
+from sqlalchemy import select
+
+from admon import DataSource
+from admon.models.training import train
+from admon.registry import states as registry_states
+from admon.registry.db import session_scope
+from admon.registry.models import RunRow
+from admon.runs.backfill import backfill
+from admon.runs.reproduce import reproduce
+from admon.timeutil import to_epoch_ms
+
+NS, MODEL = "admon-dev", "xrootd-model"
+
+
+def _cut(lake: Path, day: str, start: str, end: str, host: str | None = None) -> int:
+    """Remove the lake's documents of ``[start, end)`` (of one host, if given): a gap in the data."""
+    path = lake / "collectd" / "raw" / "monitoring" / day.replace("-", "/") / "part-00000.json"
+    lo, hi = to_epoch_ms(start), to_epoch_ms(end)
+    kept, removed = [], 0
+    for line in path.read_text().splitlines():
+        meta = json.loads(line)["metadata"]
+        if lo <= meta["timestamp"] < hi and (host is None or meta["host"] == host):
+            removed += 1
+        else:
+            kept.append(line)
+    path.write_text("\n".join(kept) + "\n")
+    return removed
+
+
+def _train(lake: Path, params: dict) -> str:
+    frame = DataSource(None, xrootd_idc(60), lake_root=str(lake)).read_pandas("2022-05-10T00:00:00Z",
+                                                                            "2022-05-11T00:00:00Z")
+    return train(None, "2022-05-10T00:00:00Z", "2022-05-11T00:00:00Z", "default", params, namespace=NS,
+                 model=MODEL, frame=frame).manifest.content_sha256
+
+
+def _runs(entity_id: int, since: str) -> list[RunRow]:
+    with session_scope() as s:
+        rows = s.scalars(select(RunRow).where(RunRow.entity_id == entity_id, RunRow.status == "succeeded",
+                                              RunRow.window_end_ms > to_epoch_ms(since))
+                         .order_by(RunRow.window_end_ms)).all()
+        s.expunge_all()
+    return list(rows)
+
+
+def _reproduce_all(runs: list[RunRow]) -> Counter:
+    why: Counter = Counter()
+    for run in runs:
+        report = reproduce(run.id)
+        assert report.identical, (run.window_end_ms, report)
+        assert report.model_hash_matches and report.max_abs_score_diff in (None, 0.0)
+        why.update(run.provenance["streams"]["why_started"])
+    return why
+
+
+def test_runs_continued_from_stored_states_score_as_the_context_path_over_a_day(db_url, lake, monkeypatch):
+    monkeypatch.setenv("ADMON_MAX_CONTEXT_BUCKETS", "480")  # 8 h of context: the anchor moves every 2 h
+    assert _cut(lake, "2022-05-11", "2022-05-11T05:10:00Z", "2022-05-11T05:50:00Z") > 0  # every host
+    assert _cut(lake, "2022-05-11", "2022-05-11T06:30:00Z", "2022-05-11T09:00:00Z", "monit-xrootd-002") > 0
+    entity = make_entity(interval=60, slide=15)
+    first = _train(lake, {})
+
+    morning = backfill(entity.id, "2022-05-11T00:00:00Z", "2022-05-11T12:00:00Z")
+    assert morning.succeeded == morning.windows >= 44 and morning.failed == 0
+    runs = _runs(entity.id, "2022-05-11T00:00:00Z")
+    continued = sum(r.provenance["streams"]["continued"] for r in runs)
+    started = sum(r.provenance["streams"]["started"] for r in runs)
+    assert continued > 4 * started  # the state path did the work
+    assert all(r.model_sha256 == first for r in runs)
+    why = _reproduce_all(runs)
+    assert set(why) == {"no state", "new anchor"}, why
+
+    second = _train(lake, {"history": 300, "event_minutes": 240.0})  # a new version: states of the old one are void
+    assert second != first
+    # the scheduler was down from 14:00 to 22:00: more than the chain's rows were missed
+    for start, end in [("2022-05-11T12:00:00Z", "2022-05-11T14:00:00Z"), ("2022-05-11T22:00:00Z", "2022-05-12T00:00:00Z")]:
+        evening = backfill(entity.id, start, end)
+        assert evening.succeeded == evening.windows >= 4
+    later = _runs(entity.id, "2022-05-11T12:00:00Z")
+    assert all(r.model_sha256 == second for r in later)
+    assert later[0].provenance["streams"]["why_started"] == {"no state": 3}
+    after_the_hole = next(r for r in later if r.window_end_ms > to_epoch_ms("2022-05-11T22:00:00Z"))
+    assert after_the_hole.provenance["streams"]["why_started"] == {"missed windows": 3}
+    _reproduce_all(later)
+    with session_scope() as s:
+        rows, size = registry_states.size(s, entity.id)
+    assert rows == 3 and size > 0  # one state per host, of the second model only
+
+
+def test_without_the_store_every_run_takes_the_context_path_with_the_same_scores(db_url, lake, monkeypatch):
+    monkeypatch.setenv("ADMON_MAX_CONTEXT_BUCKETS", "480")
+    entity = make_entity(interval=60, slide=15)
+    _train(lake, {})
+    monkeypatch.setenv("ADMON_DETECTOR_STATE", "false")
+    assert backfill(entity.id, "2022-05-11T00:00:00Z", "2022-05-11T03:00:00Z").succeeded == 9
+    runs = _runs(entity.id, "2022-05-11T00:00:00Z")
+    assert all(r.provenance["streams"]["continued"] == 0 for r in runs)
+    with session_scope() as s:
+        assert registry_states.size(s, entity.id) == (0, 0)
+    monkeypatch.setenv("ADMON_DETECTOR_STATE", "true")
+    digests = {r.window_end_ms: r.scores_hash for r in runs}
+    assert _reproduce_all(runs) == Counter({"no state": 3 * 9})
+    assert all(digests[r.window_end_ms] == r.scores_hash for r in runs)
+
+
+@pytest.mark.parametrize("payload", [b"not an npz", b"PK\x03\x04broken"])
+def test_a_damaged_state_is_an_error_not_a_wrong_score(payload):
+    from admon.runs.state import unpack
+
+    with pytest.raises(Exception):  # noqa: B017 -- numpy's own error; never a pickle load
+        unpack(payload)
