@@ -126,3 +126,26 @@ def test_a_damaged_state_is_an_error_not_a_wrong_score(payload):
 
     with pytest.raises(Exception):  # noqa: B017 -- numpy's own error; never a pickle load
         unpack(payload)
+
+
+def test_late_data_drops_the_states_and_the_re_runs_start_their_streams_again(db_url, lake, monkeypatch):
+    monkeypatch.setenv("ADMON_MAX_CONTEXT_BUCKETS", "480")
+    entity = make_entity(interval=60, slide=15)
+    _train(lake, {})
+    assert backfill(entity.id, "2022-05-11T00:00:00Z", "2022-05-11T03:00:00Z").succeeded == 9
+    # documents of an hour already scored change (a collector re-sent corrected values)
+    path = lake / "collectd" / "raw" / "monitoring" / "2022" / "05" / "11" / "part-00000.json"
+    lo, hi = to_epoch_ms("2022-05-11T01:40:00Z"), to_epoch_ms("2022-05-11T01:50:00Z")
+    lines = []
+    for line in path.read_text().splitlines():
+        doc = json.loads(line)
+        if lo <= doc["metadata"]["timestamp"] < hi and doc["metadata"]["host"] == "monit-xrootd-001":
+            doc["data"]["value"] *= 3.0
+        lines.append(json.dumps(doc))
+    path.write_text("\n".join(lines) + "\n")
+    again = backfill(entity.id, "2022-05-11T00:00:00Z", "2022-05-11T03:00:00Z")
+    assert sorted(again.late.reopened) and again.succeeded == len(again.late.reopened)
+    reruns = [r for r in _runs(entity.id, "2022-05-11T00:00:00Z") if r.revision == 2]
+    assert len(reruns) == len(again.late.reopened)
+    assert reruns[0].provenance["streams"]["why_started"] == {"no state": 3}  # dropped, not continued from stale streams
+    _reproduce_all(reruns)

@@ -31,6 +31,7 @@ import logging
 
 from admon.data.fingerprint import buckets_fingerprint, changed_buckets
 from admon.registry import runs as registry_runs
+from admon.registry import states as registry_states
 from admon.runs.kinds import EntitySpec
 from admon.runs.runner import Runner
 from admon.timeutil import now_ms
@@ -88,6 +89,7 @@ def recheck_windows(runner: Runner, entity: EntitySpec, start_ms: int, end_ms: i
                     "found_ms": now_ms(), "changed_buckets": len(changed),
                     "buckets": changed[:MAX_BUCKETS_RECORDED], "files_changed": files is not None}):
                 report.reopened[window.window_end_ms] = changed
+                registry_states.drop(s, entity.id)  # the streams read the old input: start them again
                 log.info("entity %s (#%s): late data in the window ending %s (%d bucket(s) changed); "
                          "re-running it as revision %d", entity.title, entity.id, window.window_end_ms,
                          len(changed), window.revision + 1)

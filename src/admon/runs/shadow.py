@@ -1,8 +1,8 @@
 """Shadow scoring: an entity's active challengers score the frame its run already read.
 
-No second read: each challenger scores the champion's frame (the window and the champion's
-lookback; a challenger that needs more history than was read scores with what there is, and
-the run's provenance counts it as ``short_context``). The challengers share a time budget
+Each challenger scores the champion's frame (the window and the champion's lookback), with
+the rows of its own longer lookback read before it when it needs them (a champion that
+carries its detector's state reads only its chain's rows: :mod:`admon.runs.state`). The challengers share a time budget
 (``ADMON_SHADOW_BUDGET_SECONDS``, 30 s): one not started within it is skipped, counted on the challenger and
 in the provenance. A challenger that fails (its model missing or changed) is reported, never
 fails the run. Shadow results are stored by :mod:`admon.registry.challengers`, never exported
@@ -36,9 +36,11 @@ class ShadowScorer:
 
     def __init__(self) -> None:
         self._models: dict[tuple[str, str, str, str], Scorer] = {}
+        self._context: dict[tuple[int, int], pd.DataFrame] = {}  # (run, lookback ms) -> frame with it
 
     def clear(self) -> None:
         self._models.clear()
+        self._context.clear()
 
     def _model(self, ctx: JobContext, namespace: str, name: str, version: str, sha256: str) -> Scorer:
         key = (namespace, name, version, sha256)
@@ -60,8 +62,7 @@ class ShadowScorer:
         budget = ctx.settings.shadow_budget_seconds
         group_by = list(entity.idc.group_by)
         started = time.perf_counter()
-        summary: dict[str, Any] = {"budget_seconds": budget, "scored": {}, "skipped": [], "failed": {},
-                                   "short_context": []}
+        summary: dict[str, Any] = {"budget_seconds": budget, "scored": {}, "skipped": [], "failed": {}}
         for challenger_id, name, namespace, model_name, version, sha256 in active:
             if time.perf_counter() - started >= budget:
                 summary["skipped"].append(name)
@@ -69,14 +70,13 @@ class ShadowScorer:
             t0 = time.perf_counter()
             try:
                 model = self._model(ctx, namespace, model_name, version, sha256)
-                rows, scored = inference.score_with_context(model, frame, window.start_ms)
+                rows, scored = inference.score_with_context(
+                    model, self._with_context(ctx, entity, window, frame, history_ms, model), window.start_ms)
                 per_group, _ = policy(ctx, entity, window, inference.summarize(rows, scored, group_by))
             except (AdmonError, ValueError, KeyError) as exc:
                 log.warning("entity %s: challenger %s failed to score run %s: %s", entity.id, name, window.run_id, exc)
                 summary["failed"][name] = f"{type(exc).__name__}: {exc}"
                 continue
-            if model.lookback * entity.idc.agg_interval_ms > history_ms:
-                summary["short_context"].append(name)
             seconds = time.perf_counter() - t0
             results: list[dict[str, Any]] = [{"group": {g: plain(r[g]) for g in group_by},
                         "timestamp_ms": window.end_ms if pd.isna(r["peak_timestamp"]) else int(r["peak_timestamp"]),
@@ -103,6 +103,22 @@ class ShadowScorer:
                 if promoted is not None:
                     summary["promotion"] = {"id": promoted.id, "to": promoted.to_model, "reason": promoted.reason}
         return summary
+
+
+    def _with_context(self, ctx: JobContext, entity: EntitySpec, window: Window, frame: pd.DataFrame,
+                      history_ms: int, model: Scorer) -> pd.DataFrame:
+        """``frame`` (the champion's read: ``history_ms`` before the window) with the rows of the
+        challenger's own lookback before it, read once per run and length (a champion that carries
+        its detector's state reads only its chain's rows)."""
+        needed = inference.context_ms(model, entity.idc.agg_interval_ms, ctx.settings.max_context_buckets)
+        if needed <= history_ms:
+            return frame
+        key = (window.run_id, needed)
+        if key not in self._context:
+            self._context.clear()
+            earlier, _ = ctx.read(entity, window.start_ms - needed, window.start_ms - history_ms)
+            self._context[key] = pd.concat([earlier, frame], ignore_index=True) if len(earlier) else frame
+        return self._context[key]
 
 
 def champion_provenance(ctx: JobContext, entity: EntitySpec, seconds: float) -> dict[str, Any]:
