@@ -217,6 +217,7 @@ def test_a_query_sources_buckets_stay_until_forgotten_and_a_failed_read_is_not_k
     frame, report, info = cached(cache, config, tmp_path, DAY0 + 60 * MIN, DAY0 + 120 * MIN)
     assert_same_read((frame, report), direct(config, tmp_path, DAY0 + 60 * MIN, DAY0 + 120 * MIN))
     assert report["skipped"] == {"source_unreachable": 1} and frame.empty
+    assert (info["buckets_cached"], info["source_reads"]) == (0, 2)  # the gap failed: read again, directly
     path.write_text(json.dumps(rows))
     frame, report, info = cached(cache, config, tmp_path, DAY0 + 60 * MIN, DAY0 + 120 * MIN)
     assert len(frame) == 12 and info["buckets_cached"] == 3 and not report["skipped"]

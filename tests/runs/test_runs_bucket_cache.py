@@ -3,9 +3,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pytest
 from runs_helpers import HOSTS, make_entity
 
-from admon import DataSource
+from admon import DataSource, DetectionEntity, InputDataConfig, Project
+from admon.config import QuerySource
+from admon.data.sources import SOURCES
 from admon.registry import repository as repo
 from admon.registry.db import session_scope
 from admon.runs.backfill import backfill
@@ -58,3 +66,44 @@ def repo_context_ms(entity_id: int) -> int:
     with session_scope() as s:
         (context,) = {r.provenance["context_ms"] for r in repo.list_runs(s, entity_id)}
     return int(context)
+
+
+class FileSamples(QuerySource):
+    """A plugin query source whose samples are the JSON rows ``[host, timestamp, v]`` of a file."""
+
+    kind: Literal["file_samples_runs"] = "file_samples_runs"
+    path: str
+
+    def value_inputs(self) -> list[str]:
+        return ["v"]
+
+    def samples(self, start_ms, end_ms, context):
+        rows = json.loads(Path(self.path).read_text())
+        yield pd.DataFrame([{"host": h, "timestamp": t, "v": v} for h, t, v in rows], dtype=object)
+
+
+@pytest.fixture
+def file_samples():
+    SOURCES.add("file_samples_runs", FileSamples)
+    yield FileSamples
+    SOURCES.unregister("file_samples_runs")
+
+
+def test_late_data_of_a_query_source_reopens_its_window_despite_the_cache(db_url, lake, tmp_path, file_samples):
+    """A query source has no files to list: the late-data check forgets the window's cached
+    buckets before reading it again, so it sees the late samples and re-runs the window."""
+    path = tmp_path / "samples.json"
+    day = to_epoch_ms(START)
+    rows = [["h1", day + m * 60_000, float(m % 7)] for m in range(180)]
+    path.write_text(json.dumps(rows))
+    idc = InputDataConfig(source_configs=[FileSamples(path=str(path))], agg_interval_seconds=300, group_by=["host"])
+    entity = DetectionEntity.create(project=Project.create(title="q", egroup="admon-dev"), title="query",
+                                    interval_minutes=60, sliding_interval_minutes=15, input_data_config=idc,
+                                    inference_model="m", inference_namespace="admon-dev")
+    runner = Runner(load_settings())
+    first = backfill(entity.id, START, "2022-05-10T03:00:00Z", runner=runner)
+    assert first.succeeded == 9 and len(runner.bucket_cache) > 0
+    # a late sample at 02:50: the windows ending 03:00 (and only it, of the range) hold it
+    path.write_text(json.dumps(rows + [["h1", day + 170 * 60_000 + 30_000, 1000.0]]))
+    again = backfill(entity.id, START, "2022-05-10T03:00:00Z", runner=runner)
+    assert list(again.late.reopened) == [day + 180 * 60_000] and again.succeeded == 1

@@ -132,7 +132,9 @@ class BucketCache:
         key = key if key is not None else config.content_hash()
         interval = config.agg_interval_ms
         closed_until = end_ms if closed_until_ms is None else min(closed_until_ms, end_ms)
-        listing = self._listing(config, lake_root, start_ms, end_ms)
+        # off: every read is one direct read, with its own report; nothing to list
+        listing = self._listing(config, lake_root, start_ms, end_ms) if self.max_bytes else _Listing({}, {})
+        before = dataclasses.replace(self.stats)
         hits: list[_Bucket] = []
         gaps: list[tuple[int, int]] = []
         cursor = start_ms
@@ -169,7 +171,8 @@ class BucketCache:
         read_buckets = sum(max(0, (b // interval) - (-(-a // interval))) for a, b in gaps)
         self.stats.buckets_read += read_buckets
         result["cache"] = {"buckets_cached": len(hits), "buckets_read": read_buckets,
-                           "source_reads": len(reads), "rows_in": sum(r[1].rows_in for r in reads)}
+                           "source_reads": self.stats.source_reads - before.source_reads,
+                           "rows_in": self.stats.rows_in - before.rows_in}
         return frame, result
 
     def forget(self, key: str, start_ms: int | None = None, end_ms: int | None = None) -> int:
