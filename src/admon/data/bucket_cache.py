@@ -38,6 +38,14 @@ What the cache did is under ``report["cache"]``: ``buckets_cached`` (taken from 
 ``buckets_read``, ``source_reads`` and ``rows_in``, the rows those source reads took in (used or
 skipped), which :attr:`BucketCache.stats` also sums over all reads.
 
+**Cost.** A source read of a gap still scans the whole files of its days (a lake file holds a
+day; the window is applied to the parsed rows): what the cache saves is the days of a long
+lookback that are cached, the aggregation of cached buckets, and every read of the buckets that
+are all cached (a few ms: the listing, one concatenation and sort).
+
+**Engines.** The scheduler's runner reads with the embedded engine (DuckDB), and so does the
+cache; ``engine`` passes another one (a SparkSession) to the source reads, untested there.
+
 Known limit: a row filed in the day folder of another day than its timestamp's is seen only
 by reads whose range lists both days (also without the cache); a cached bucket keeps what the
 read that filled it saw.
@@ -349,4 +357,3 @@ def _nbytes(columns: dict[str, np.ndarray]) -> int:
         if values.dtype == object:
             total += sum(sys.getsizeof(v) for v in values)
     return total
-
