@@ -271,12 +271,12 @@ class BucketCache:
             return
         stamps = frame[TIMESTAMP].to_numpy()
         order = np.argsort(stamps, kind="stable")  # stable: each bucket's rows stay sorted by group
-        ordered = stamps[order]
-        columns = {c: _values(frame[c]) for c in frame.columns}
+        columns = {c: _values(frame[c])[order] for c in frame.columns}
+        starts = np.arange(first, last + interval, interval)
+        bounds = np.searchsorted(stamps[order], starts, "left")
         entries = []
-        for bucket in range(first, last, interval):
-            rows = order[np.searchsorted(ordered, bucket, "left"):np.searchsorted(ordered, bucket, "right")]
-            values = {c: v[rows] for c, v in columns.items()}
+        for k, bucket in enumerate(range(first, last, interval)):
+            values = {c: v[bounds[k]:bounds[k + 1]].copy() for c, v in columns.items()}
             counts = tuple((s.by_bucket or {}).get(bucket) or BucketCounts() for s in report.sources)
             entries.append((bucket, _Bucket(bucket + interval, values, counts,
                                             self._days(bucket, bucket + interval, listing), _nbytes(values),

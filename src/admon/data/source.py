@@ -310,9 +310,11 @@ class DataSource:
         cells[counters] = cells[counters].fillna(0).astype("int64")
         with_rows = (cells[ROWS] > 0).astype("int64").rename(BUCKETS)  # as report_sql counts buckets
         sums = cells[counters].join(with_rows).groupby(cells[TIMESTAMP], dropna=False, sort=True).sum()
-        for bucket, totals in sums.to_dict("index").items():
+        clean = (sums.drop(columns=[ROWS, BUCKETS]) == 0).all(axis=1).to_numpy()
+        for (bucket, totals), nothing_skipped in zip(sums.to_dict("index").items(), clean):
             key = None if pd.isna(bucket) else int(bucket)
-            out[key] = BucketCounts(*read_totals(plan, totals))
+            out[key] = (BucketCounts(int(totals[ROWS]), int(totals[BUCKETS])) if nothing_skipped
+                        else BucketCounts(*read_totals(plan, totals)))
         return out
 
     def _raise_first_problem(self, plan, files, start_ms, end_ms, report: SourceReport) -> None:
