@@ -120,12 +120,20 @@ def test_without_the_store_every_run_takes_the_context_path_with_the_same_scores
     assert all(digests[r.window_end_ms] == r.scores_hash for r in runs)
 
 
-@pytest.mark.parametrize("payload", [b"not an npz", b"PK\x03\x04broken"])
-def test_a_damaged_state_is_an_error_not_a_wrong_score(payload):
-    from admon.runs.state import unpack
+def test_a_damaged_or_foreign_state_is_an_error_not_a_wrong_score():
+    import numpy as np
 
-    with pytest.raises(Exception):  # noqa: B017 -- numpy's own error; never a pickle load
-        unpack(payload)
+    from admon.runs.state import MAGIC, pack, unpack
+
+    good = pack({"a": np.arange(5.0), "n": np.array([3], dtype=np.int64)})
+    assert unpack(good)["a"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    header = b'[["x","|O",[1]]]'  # an object array: what a pickle would smuggle in
+    foreign = MAGIC + len(header).to_bytes(4, "little") + header + b"x" * 8
+    for bad in [b"\x80\x04pickle", good[:-3], good[:12] + b"{x" + good[14:], foreign]:
+        with pytest.raises(ValueError, match="detector state|states hold"):
+            unpack(bad)
+    with pytest.raises(TypeError, match="states hold"):
+        pack({"objects": np.array([{"a": 1}], dtype=object)})
 
 
 def test_late_data_drops_the_states_and_the_re_runs_start_their_streams_again(db_url, lake, monkeypatch):

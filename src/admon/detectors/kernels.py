@@ -102,40 +102,23 @@ def rank_after(tail: np.ndarray, raw: np.ndarray, seen: int, history: int, warmu
 
 
 @njit(cache=True)
-def rolling_std(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
-    """Sample standard deviation of ``x[t - window + 1 : t + 1]`` (NaN until ``min_periods`` values
-    are in), each from its own window in two passes: a number depends only on its window's
-    values, never on where the series started (pandas' running sums do)."""
-    n = len(x)
-    out = np.full(n, np.nan)
-    for t in range(n):
-        start = max(t - window + 1, 0)
-        count = t + 1 - start
-        if count < min_periods or count < 2:
-            continue
-        total = 0.0
-        for j in range(start, t + 1):
-            total += x[j]
-        mean = total / count
-        square = 0.0
-        for j in range(start, t + 1):
-            square += (x[j] - mean) ** 2
-        out[t] = math.sqrt(square / (count - 1))
-    return out
-
-
-@njit(cache=True)
-def rolling_quantiles(x: np.ndarray, window: int, min_periods: int, quantiles: np.ndarray) -> np.ndarray:
+def rolling_quantiles(x: np.ndarray, window: int, min_periods: int, quantiles: np.ndarray,
+                      start: int = 0) -> np.ndarray:
     """``out[k, t]``: quantile ``quantiles[k]`` of ``x[t - window + 1 : t + 1]`` (linear
-    interpolation, as pandas and numpy); NaN until ``min_periods`` values are in.
+    interpolation, as pandas and numpy); NaN until ``min_periods`` values are in, and before
+    ``start`` (positions a caller does not need: a stream's new points).
 
-    One sorted buffer serves every quantile: insert the new value, drop the one leaving.
+    One sorted buffer serves every quantile: insert the new value, drop the one leaving. The
+    buffer holds the same values whatever ``start`` is, so a quantile is the same number.
     """
     n = len(x)
     out = np.full((len(quantiles), n), np.nan)
     buf = np.empty(window + 1)
-    size = 0
-    for t in range(n):
+    first = max(start - window, 0)
+    size = start - first
+    if size > 0:
+        buf[:size] = np.sort(x[first:start])
+    for t in range(start, n):
         value = x[t]
         i = np.searchsorted(buf[:size], value)
         for j in range(size, i, -1):
@@ -153,4 +136,27 @@ def rolling_quantiles(x: np.ndarray, window: int, min_periods: int, quantiles: n
                 lo = int(math.floor(pos))
                 hi = min(lo + 1, size - 1)
                 out[k, t] = buf[lo] + (buf[hi] - buf[lo]) * (pos - lo)
+    return out
+
+
+@njit(cache=True)
+def rolling_std(x: np.ndarray, window: int, min_periods: int, start: int = 0) -> np.ndarray:
+    """Sample standard deviation of ``x[t - window + 1 : t + 1]`` for ``t >= start`` (NaN until
+    ``min_periods`` values are in), each from its own window in two passes: a number depends
+    only on its window's values, never on where the series started (pandas' running sums do)."""
+    n = len(x)
+    out = np.full(n, np.nan)
+    for t in range(start, n):
+        begin = max(t - window + 1, 0)
+        count = t + 1 - begin
+        if count < min_periods or count < 2:
+            continue
+        total = 0.0
+        for j in range(begin, t + 1):
+            total += x[j]
+        mean = total / count
+        square = 0.0
+        for j in range(begin, t + 1):
+            square += (x[j] - mean) ** 2
+        out[t] = math.sqrt(square / (count - 1))
     return out

@@ -374,8 +374,10 @@ class ShiftStream:
         n, k = len(values), len(x)
         qs = np.array(SHIFT_QUANTILES)  # includes the quartiles of the scale
         widest = max(self.windows)
-        ref_q = rolling_quantiles(values, self.reference, widest, qs)
-        ref_sd = rolling_std(values, self.reference, widest)
+        # only the references of the new points are needed: those ending w points before them
+        first = max(held - widest, 0)
+        ref_q = rolling_quantiles(values, self.reference, widest, qs, first)
+        ref_sd = rolling_std(values, self.reference, widest, first)
         q25, q75 = SHIFT_QUANTILES.index(0.25), SHIFT_QUANTILES.index(0.75)
         new = np.arange(held, n)
         out = []
@@ -386,7 +388,7 @@ class ShiftStream:
             ref = np.full((len(qs), k), np.nan)
             sd = np.full(k, np.nan)
             ref[:, ok], sd[ok] = ref_q[:, back[ok]], ref_sd[back[ok]]
-            recent = rolling_quantiles(values, w, w, qs)[:, held:]
+            recent = rolling_quantiles(values, w, w, qs, held)[:, held:]
             gaps = np.abs(recent - ref)
             dist = gaps[0].copy()
             for row in gaps[1:]:
