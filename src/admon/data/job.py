@@ -4,14 +4,17 @@ For one source, over its scan view (see :mod:`admon.data.engines.base`):
 
 1. **flatten** — each field is ``COALESCE(data.f, metadata.f, f)`` (``data`` wins a clash);
    the timestamp is read as text and parsed here, once for every engine: an integer number
-   of milliseconds in ``[MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS)`` (1970 to 2200), or a problem;
+   of milliseconds in ``[MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS)`` (1970 to 2200), or a problem
+   (where the files store it as integers, as Parquet often does, it is read as such and only
+   its range is checked);
 2. **keep** rows with ``start <= timestamp < end`` that pass the filter, and rows whose
    timestamp has a problem (so that they are counted);
-3. **check** each row and give it at most one skip reason;
-4. **dedupe** exact repeats (same groups, timestamp and values), counting them: hashing only the
-   rows of buckets that cannot prove they hold none (see :func:`aggregate_sql`);
-5. **aggregate** per ``(group_by…, floor(timestamp / interval) * interval)``, over valid rows
-   only, with per-reason skip counters in the same pass.
+3. **aggregate** per ``(group_by…, floor(timestamp / interval) * interval)`` in one pass,
+   with counters that prove a bucket's aggregate exact: keys set, values finite, no repeat;
+4. **redo** the buckets without that proof from their own rows: each row gets at most one
+   skip reason, and exact repeats (same groups, timestamp and values) of the valid ones are
+   removed and counted (see :func:`aggregate_sql`); rows with an unusable timestamp are
+   counted by reason.
 
 The per-source aggregates are small; they are full-outer-joined on
 ``(group_by…, timestamp)`` so that a bucket missing in one source is null, never 0.
@@ -40,7 +43,7 @@ EMPTY = f"{INTERNAL_MARK}empty"
 REASON = f"{INTERNAL_MARK}reason"
 FILE = f"{INTERNAL_MARK}file"
 LINE = f"{INTERNAL_MARK}line"
-TS_TEXT = f"{INTERNAL_MARK}timestamp_text"
+TS_RAW = f"{INTERNAL_MARK}timestamp_raw"  # as scanned: text, or BIGINT (see flat_sql)
 TS_FAST = f"{INTERNAL_MARK}timestamp_fast"
 TS_EXACT = f"{INTERNAL_MARK}timestamp_exact"
 TS_STATE = f"{INTERNAL_MARK}timestamp_state"
@@ -141,13 +144,28 @@ class SourcePlan:
 
 def _flat_columns(fields) -> list[str]:
     """``COALESCE(data.f, metadata.f, f) AS f`` for each field (``data`` wins a clash); the
-    timestamp's text is named TS_TEXT, to be parsed by :func:`flat_sql`."""
+    timestamp as scanned is named TS_RAW, to be parsed by :func:`flat_sql`."""
     out = []
     for f in fields:
         cols = [q(f.scan_column(loc)) for loc in f.locations]
-        name = TS_TEXT if f.name == TIMESTAMP else f.name
+        name = TS_RAW if f.name == TIMESTAMP else f.name
         out.append(f"{cols[0] if len(cols) == 1 else 'COALESCE(' + ', '.join(cols) + ')'} AS {q(name)}")
     return out
+
+
+def integer_timestamp(fields) -> bool:
+    """Whether the scan holds the timestamp as integers (BIGINT) rather than text."""
+    return any(f.name == TIMESTAMP and f.sql_type == "BIGINT" for f in fields)
+
+
+def _timestamp_checks(value: str, start_ms: int, end_ms: int) -> str:
+    """WHEN branches of the state of a usable-so-far integer ``value``."""
+    return (f"WHEN {value} IS NULL OR {value} < {MIN_TIMESTAMP_MS} OR {value} >= {MAX_TIMESTAMP_MS} "
+            f"THEN {lit(TIMESTAMP_REASONS[2])} "
+            f"WHEN {value} >= {start_ms} AND {value} < {end_ms} THEN {lit(IN_WINDOW)} "
+            # ts * 1000 in [start, end)  <=>  ts in [ceil(start / 1000), ceil(end / 1000)): no overflow
+            f"WHEN {value} >= {-(-start_ms // 1000)} AND {value} < {-(-end_ms // 1000)} "
+            f"THEN {lit(TIMESTAMP_REASONS[3])}")
 
 
 def flat_sql(fields, scan: str, start_ms: int, end_ms: int, *, passthrough: tuple[str, ...] = ()) -> str:
@@ -165,7 +183,11 @@ def flat_sql(fields, scan: str, start_ms: int, end_ms: int, *, passthrough: tupl
     1970–2200 it is ``timestamp_out_of_range``; a value that lies in the window once multiplied
     by 1000 is ``timestamp_in_seconds``.
 
-    Nearly every timestamp is canonical integer text, recognised by one cast and its inverse;
+    The timestamp is scanned as text, except where the engine found every file storing it as
+    integers (a Parquet INT64 column, say: the scan field's type is then BIGINT, see
+    :meth:`~admon.data.engines.duckdb.DuckDBEngine.register_scan`): an integer is a number of
+    milliseconds as it stands, so only its range is checked, with the same states as its text.
+    Nearly every text timestamp is canonical integer text, recognised by one cast and its inverse;
     the exact parse of anything else sits in CASE branches that engines evaluate only for the
     rows that reach them (engines also inline these expressions wherever they are referenced).
     """
@@ -173,7 +195,13 @@ def flat_sql(fields, scan: str, start_ms: int, end_ms: int, *, passthrough: tupl
     empty = " AND ".join(f"{c} IS NULL" for c in scan_columns)
     carried = "".join(f"{c}, " for c in passthrough)
     raw = f"SELECT {carried}{', '.join(_flat_columns(fields))}, ({empty}) AS {q(EMPTY)} FROM {q(scan)}"
-    text, fast, exact = q(TS_TEXT), q(TS_FAST), q(TS_EXACT)
+    in_range = f"BETWEEN {MIN_TIMESTAMP_MS} AND {MAX_TIMESTAMP_MS - 1}"
+    if integer_timestamp(fields):
+        ms = q(TS_RAW)
+        state = f"CASE WHEN {ms} IS NULL THEN {lit(TIMESTAMP_REASONS[0])} {_timestamp_checks(ms, start_ms, end_ms)} END"
+        return (f"SELECT *, CASE WHEN {ms} {in_range} THEN {ms} END AS {q(TIMESTAMP)}, {state} AS {q(TS_STATE)} "
+                f"FROM ({raw}) AS raw")
+    text, fast, exact = q(TS_RAW), q(TS_FAST), q(TS_EXACT)
     typed = (f"SELECT *, CAST({fast} AS VARCHAR) = {text} AS {exact} "
              f"FROM (SELECT *, TRY_CAST({text} AS BIGINT) AS {fast} FROM ({raw}) AS raw) AS fast")
     # the rest: integer text that is not canonical (-0, +5, 007), a number with a fraction or an
@@ -185,19 +213,12 @@ def flat_sql(fields, scan: str, start_ms: int, end_ms: int, *, passthrough: tupl
                    f"WHEN ABS({number}) < {_BIGINT_SAFE} THEN TRY_CAST({number} AS BIGINT) END")
 
     def checks(value: str) -> str:
-        """WHEN branches of the state of a usable-so-far integer ``value``."""
-        return (f"WHEN {value} IS NULL OR {value} < {MIN_TIMESTAMP_MS} OR {value} >= {MAX_TIMESTAMP_MS} "
-                f"THEN {lit(TIMESTAMP_REASONS[2])} "
-                f"WHEN {value} >= {start_ms} AND {value} < {end_ms} THEN {lit(IN_WINDOW)} "
-                # ts * 1000 in [start, end)  <=>  ts in [ceil(start / 1000), ceil(end / 1000)): no overflow
-                f"WHEN {value} >= {-(-start_ms // 1000)} AND {value} < {-(-end_ms // 1000)} "
-                f"THEN {lit(TIMESTAMP_REASONS[3])}")
+        return _timestamp_checks(value, start_ms, end_ms)
 
     state = (f"CASE WHEN {exact} THEN CASE {checks(fast)} END "
              f"WHEN {text} IS NULL THEN {lit(TIMESTAMP_REASONS[0])} "
              f"WHEN NOT {integral} THEN {lit(TIMESTAMP_REASONS[1])} "
              f"ELSE CASE {checks(exact_value)} END END")
-    in_range = f"BETWEEN {MIN_TIMESTAMP_MS} AND {MAX_TIMESTAMP_MS - 1}"
     timestamp = (f"CASE WHEN {exact} THEN CASE WHEN {fast} {in_range} THEN {fast} END "
                  f"WHEN {integral} THEN CASE WHEN ({exact_value}) {in_range} THEN {exact_value} END END")
     return f"SELECT *, {timestamp} AS {q(TIMESTAMP)}, {state} AS {q(TS_STATE)} FROM ({typed}) AS typed"
@@ -259,7 +280,7 @@ def prefilter_sql(plans: list[SourcePlan], scan: str, start_ms: int, end_ms: int
     # a row's reason must not depend on the other sources of its path: each source's empty flag is
     # over its own fields (a flattened column is NULL iff all its scan columns are, as in flat_sql)
     for k, plan in enumerate(plans):
-        own = " AND ".join(f"{q(TS_TEXT if f.name == TIMESTAMP else f.name)} IS NULL" for f in plan.fields)
+        own = " AND ".join(f"{q(TS_RAW if f.name == TIMESTAMP else f.name)} IS NULL" for f in plan.fields)
         columns.append(f"({own}) AS {q(shared_empty(k))}")
     keeps = " OR ".join(f"({_keep_condition(p, start_ms, end_ms)})" for p in plans)
     return f"SELECT {', '.join(columns)} FROM ({flat_sql(fields, scan, start_ms, end_ms)}) AS flat WHERE {keeps}"
@@ -278,7 +299,11 @@ def reason_sql(plan: SourcePlan, *, codes: bool = False) -> str:
 
     timestamp_reason = (f"CASE {q(TS_STATE)} {' '.join(f'WHEN {lit(r)} THEN {value(r)}' for r in TIMESTAMP_REASONS)} END"
                         if codes else q(TS_STATE))
-    whens = [f"WHEN {q(EMPTY)} THEN {value('unreadable_document')}",
+    # one cheap test passes the valid rows (nearly all), so the checks below run for the rest only
+    valid = " AND ".join([f"{q(TS_STATE)} = {lit(IN_WINDOW)}", *(f"{q(k)} IS NOT NULL" for k in plan.keys),
+                          *(f"({q(v)} - {q(v)}) = 0" for v in plan.values)])
+    whens = [f"WHEN {valid} THEN NULL",
+             f"WHEN {q(EMPTY)} THEN {value('unreadable_document')}",
              f"WHEN {q(TS_STATE)} <> {lit(IN_WINDOW)} THEN {timestamp_reason}"]
     whens += [f"WHEN {q(k)} IS NULL THEN {value('missing_group_key:' + k)}" for k in plan.keys]
     whens += [f"WHEN {q(v)} IS NULL THEN {value('invalid_value:' + v)}" for v in plan.values]
@@ -300,77 +325,168 @@ def checked_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line
 CERTIFICATE_MODULUS = 61
 
 
+def _split_keep(plan: SourcePlan, start_ms: int, end_ms: int, *, flat: bool) -> tuple[str, str]:
+    """The two halves of :func:`_keep_condition`: rows in the window that pass the filter, and
+    rows whose timestamp cannot be used, unless the filter excludes them (to be counted).
+
+    On a scan with integer timestamps both are written on the timestamp column itself, so that
+    the engine can test them where it reads (DuckDB skips the Parquet row groups that its
+    statistics put outside them: the second half, above all, is nearly always empty).
+    """
+    cond = (parse_filter(plan.source.filter_expression).sql(FILTER_DIALECT, identify=True)
+            if plan.source.filter_expression else None)
+    state = q(TS_STATE)
+    if integer_timestamp(plan.fields) and not flat:
+        # the states of flat_sql's integer path, in its order: missing, out of range, in the
+        # window, in seconds (so that no row is in both halves, even in a window near 1970)
+        ms = q(TS_RAW)
+        in_window = f"{ms} >= {max(start_ms, MIN_TIMESTAMP_MS)} AND {ms} < {min(end_ms, MAX_TIMESTAMP_MS)}"
+        seconds = (f"{ms} >= {max(-(-start_ms // 1000), MIN_TIMESTAMP_MS)} AND {ms} < {min(-(-end_ms // 1000), MAX_TIMESTAMP_MS)}"
+                   f" AND NOT ({ms} >= {start_ms} AND {ms} < {end_ms})")
+        unusable = f"({ms} IS NULL OR {ms} < {MIN_TIMESTAMP_MS} OR {ms} >= {MAX_TIMESTAMP_MS} OR ({seconds}))"
+    else:
+        in_window = f"{state} = {lit(IN_WINDOW)}"
+        unusable = f"{state} <> {lit(IN_WINDOW)}"
+    if cond is None:
+        return in_window, unusable
+    return f"({cond}) AND {in_window}", f"COALESCE({cond}, TRUE) AND {unusable}"
+
+
 def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, flat: bool = False,
                   empty: str = EMPTY) -> str:
     """Per-(groups, bucket) aggregates of one source plus ``#rows``, ``#duplicates``, ``#skip_<i>``.
 
+    The kept rows are split in two. Rows **in the window** are aggregated in one pass with no
+    per-row check at all, as a hand-written query would, plus a few counters that prove the
+    pass exact for a bucket (its keys are set, every value is a finite number, and it holds no
+    exact repeat, see below). Only the buckets without that proof are redone exactly, from
+    their own rows: each row gets its skip reason, and the valid ones are deduplicated by
+    hashing. Rows **whose timestamp cannot be used** (usually none) are counted by reason.
+    A bucket whose key is missing needs no second look: all its rows are skipped for that key.
+
     **Exact repeats without hashing every row.** A valid row's identity is its groups,
     timestamp and values; an exact repeat (a re-delivered document) therefore shares its
-    bucket *and its timestamp* with the row it repeats. So one pass aggregates every
-    (groups, bucket) without deduplicating and also counts the distinct residues of its
-    valid rows' timestamps modulo 61 (the bits of one BIGINT, OR-ed together). That count is
-    a lower bound of the distinct timestamps, which is at most the distinct rows, which is
-    at most the rows: when it equals the number of rows, the bucket provably has no repeat
-    and its one-pass aggregate is exact. Only the other buckets (a repeat, or timestamps
-    that collide modulo 61: more than 61 rows, or a step that is a multiple of 61 ms) are
-    deduplicated by hashing their rows, and their aggregates replace the one-pass ones.
+    bucket *and its timestamp* with the row it repeats. So the pass also counts the distinct
+    residues of its rows' timestamps modulo 61 (the bits of one BIGINT, OR-ed together). That
+    count is a lower bound of the distinct timestamps, which is at most the distinct rows,
+    which is at most the rows: when it equals the number of rows, the bucket provably has no
+    repeat. Only the other buckets (a repeat, or timestamps that collide modulo 61: more than
+    61 rows, or a step that is a multiple of 61 ms) are deduplicated by hashing their rows.
     Regular data (one point every 10 s, 1 min, ...: at most 61 points per bucket) is thus
     never hashed row by row, while a repeat always is, and counts once.
 
-    Rows with a skip reason are not deduplicated: each copy is counted under its reason.
+    **Finite values without a test per row.** ``v - v`` is 0 for a finite number and NaN for
+    NaN and ±Inf, so the sum of ``v - v`` over a bucket is 0 exactly when all its values are
+    finite; ``COUNT(v)`` equal to the rows says that none is NULL.
+
+    Rows with a skip reason are not deduplicated: each copy is counted under its reason. The
+    result has one row per (groups, bucket) of the rows in the window, and one per (groups,
+    bucket) of the rows counted for their timestamp (no rows used: ``#rows`` is 0).
     """
     interval = plan.config.agg_interval_ms
     ts = q(TIMESTAMP)
 
     def bucket_of(t: str) -> str:
+        if MIN_TIMESTAMP_MS >= 0:  # a usable timestamp is never negative: truncation is the floor
+            return f"({t} - {t} % {interval})"
         # floor, not truncation: ``%`` takes the dividend's sign on both engines, so a
         # timestamp before 1970 still lands in the bucket that starts at or before it
         return f"({t} - ((({t} % {interval}) + {interval}) % {interval}))"
 
+    reasons = plan.reasons()
     bucket = bucket_of(ts)
     keys = [q(k) for k in plan.keys]
     outs = [q(plan.source.output_name(k)) for k in plan.keys]  # the keys' names in the result
-    row_cols = [*keys, ts, *(q(v) for v in plan.values)]
+    values = [q(v) for v in plan.values]
+    row_cols = [*keys, ts, *values]
     reason, rows, dups, n = q(REASON), q(ROWS), q(DUPLICATES), q(COPIES)
-    lower_bound = q(f"{INTERNAL_MARK}distinct_residues")
-    valid = f"FILTER (WHERE {reason} IS NULL)"
+    residues = q(f"{INTERNAL_MARK}distinct_residues")
+    counted = [q(f"{INTERNAL_MARK}count_{i}") for i in range(len(values))]
+    zeros = [q(f"{INTERNAL_MARK}zero_{i}") for i in range(len(values))]
+    skips = [q(skip_column(i)) for i in range(len(reasons))]
     template = AGGREGATES[plan.config.agg_method]
-    value_aggs = [(template.format(v=q(v), t=ts), q(plan.source.output_name(v))) for v in plan.values]
+    value_aggs = [(template.format(v=v, t=ts), q(plan.source.output_name(name))) for v, name in zip(values, plan.values)]
     group_items = [*(f"{k} AS {o}" for k, o in zip(keys, outs)), f"{bucket} AS {ts}"]
     group_by = ", ".join([*keys, bucket])
 
-    # one pass over every kept row: values and skips, and the certificate of the valid rows
-    fast = [*group_items, *(f"{agg} {valid} AS {name}" for agg, name in value_aggs), f"COUNT(*) {valid} AS {rows}"]
-    residue = f"CAST({ts} % {CERTIFICATE_MODULUS} AS INTEGER)"  # a valid timestamp is >= 0
-    fast.append(f"BIT_COUNT(BIT_OR(CAST(1 AS BIGINT) << {residue}) {valid}) AS {lower_bound}")
-    for i in range(len(plan.reasons())):
-        fast.append(f"COUNT(*) FILTER (WHERE {reason} = {i}) AS {q(skip_column(i))}")
-    # the buckets without a certificate: their valid rows are deduplicated exactly
-    same_bucket = " AND ".join([*(f"c.{k} = s.{k}" for k in keys), f"{bucket_of('c.' + ts)} = s.{ts}"])
-    row_of_c = ", ".join(f"c.{c}" for c in row_cols)
-    uniq = (f"SELECT {row_of_c}, COUNT(*) AS {n} FROM checked AS c JOIN suspect AS s ON {same_bucket} "
-            f"WHERE c.{reason} IS NULL GROUP BY {row_of_c}")
+    # the flattened rows and the two halves of the kept ones
+    if flat:
+        rows_of = q(scan) if empty == EMPTY else f"(SELECT *, {q(empty)} AS {q(EMPTY)} FROM {q(scan)})"
+    else:
+        rows_of = f"({flat_sql(plan.fields, scan, start_ms, end_ms)})"
+    in_window, unusable = _split_keep(plan, start_ms, end_ms, flat=flat)
+    window_rows = f"SELECT {', '.join(row_cols)}, {q(EMPTY)}, {q(TS_STATE)} FROM {rows_of} AS flat WHERE {in_window}"
+    # The redo of a bucket reads the rows in the window again: where that is cheap (a table,
+    # or a Parquet scan with integer timestamps, which reads only the row groups of the
+    # buckets to redo) it does, so that the one pass streams; else (parsing JSON) they are a
+    # common table expression, which the engine may keep.
+    rescan = flat or integer_timestamp(plan.fields)
+    window = f"({window_rows})" if rescan else "window_rows"
+
+    # the one pass over the rows in the window
+    pass_cols = [*group_items, *(f"{agg} AS {name}" for agg, name in value_aggs), f"COUNT(*) AS {rows}",
+                 # (a timestamp in the window is >= 0)
+                 f"BIT_COUNT(BIT_OR(CAST(1 AS BIGINT) << CAST({ts} % {CERTIFICATE_MODULUS} AS INTEGER))) AS {residues}"]
+    pass_cols += [f"COUNT({v}) AS {c}" for v, c in zip(values, counted)]
+    pass_cols += [f"SUM({v} - {v}) AS {z}" for v, z in zip(values, zeros)]
+
+    def keyed(t: str) -> str:
+        return " AND ".join(f"{t}{o} IS NOT NULL" for o in outs) or "TRUE"
+
+    def proven(t: str) -> str:
+        """Whether the one-pass aggregate of a bucket (of ``t`` = ``"p."`` or ``""``) is exact."""
+        checks = [f"{t}{rows} = {t}{residues}", *(f"{t}{c} = {t}{rows}" for c in counted), *(f"{t}{z} = 0" for z in zeros)]
+        return f"COALESCE(({keyed(t)}) AND {' AND '.join(checks)}, FALSE)"
+    # (no alias here: the Spark rendering takes a WHERE name that is also a SELECT alias for the alias)
+    bucket_cols = ", ".join([*outs, ts])
+    # the buckets to redo: their rows, each with its reason (the keys are set, the timestamp is in
+    # the window: a NULL or non-finite value is the only reason there can be)
+    same_bucket = " AND ".join([*(f"c.{k} = r.{o}" for k, o in zip(keys, outs)), f"{bucket_of('c.' + ts)} = r.{ts}"])
+    redo_rows = (f"SELECT {', '.join(f'c.{c}' for c in row_cols)}, c.{q(EMPTY)}, c.{q(TS_STATE)} "
+                 f"FROM {window} AS c JOIN redo AS r ON {same_bucket}")
+    uniq = (f"SELECT {', '.join(row_cols)}, COUNT(*) AS {n} FROM redo_checked WHERE {reason} IS NULL "
+            f"GROUP BY {', '.join(row_cols)}")
     exact = [*group_items, *(f"{agg} AS {name}" for agg, name in value_aggs), f"COUNT(*) AS {rows}",
              f"SUM({n}) - COUNT(*) AS {dups}"]
-    # a bucket's exact aggregate replaces its one-pass one (CASE, not COALESCE: an exact
-    # STDDEV_SAMP of one distinct row is NULL, and must stay so)
-    has_exact = f"e.{rows} IS NOT NULL"
-    outputs = [f"f.{o}" for o in outs] + [f"f.{ts}"]
-    outputs += [f"CASE WHEN {has_exact} THEN e.{name} ELSE f.{name} END AS {name}" for _, name in value_aggs]
-    outputs += [f"CASE WHEN {has_exact} THEN e.{rows} ELSE f.{rows} END AS {rows}",
+    redo_skips = [*group_items, *(f"COUNT(*) FILTER (WHERE {reason} = {i}) AS {s_}" for i, s_ in enumerate(skips))]
+
+    # per bucket of the rows in the window: proven, redone, or with a missing key
+    outputs = [f"p.{o}" for o in outs] + [f"p.{ts}"]
+    ok = proven("p.")
+    outputs += [f"CASE WHEN {ok} THEN p.{name} ELSE e.{name} END AS {name}" for _, name in value_aggs]
+    outputs += [f"CASE WHEN {ok} THEN p.{rows} ELSE COALESCE(e.{rows}, 0) END AS {rows}",
                 f"COALESCE(e.{dups}, 0) AS {dups}"]
-    outputs += [f"f.{q(skip_column(i))}" for i in range(len(plan.reasons()))]
-    join_on = " AND ".join([*(f"f.{o} = e.{o}" for o in outs), f"f.{ts} = e.{ts}"])
-    return (
-        f"WITH checked AS (SELECT {', '.join(row_cols)}, {reason_sql(plan, codes=True)} AS {reason} "
-        f"FROM ({kept_sql(plan, scan, start_ms, end_ms, flat=flat, empty=empty)}) AS kept), "
-        f"fast AS (SELECT {', '.join(fast)} FROM checked GROUP BY {group_by}), "
-        f"suspect AS (SELECT {', '.join([*(f'{o} AS {k}' for k, o in zip(keys, outs)), ts])} "
-        f"FROM fast WHERE {rows} > {lower_bound}), "
-        f"uniq AS ({uniq}), "
-        f"exact AS (SELECT {', '.join(exact)} FROM uniq GROUP BY {group_by}) "
-        f"SELECT {', '.join(outputs)} FROM fast AS f LEFT JOIN exact AS e ON {join_on}"
-    )
+    first_missing = {}  # skip column -> the condition that its key is the first one missing
+    for j, (k, o) in enumerate(zip(plan.keys, outs)):
+        set_before = [f"p.{prev} IS NOT NULL" for prev in outs[:j]]
+        first_missing[reasons.index(f"missing_group_key:{k}")] = " AND ".join([*set_before, f"p.{o} IS NULL"])
+    for i, s_ in enumerate(skips):
+        if i in first_missing:
+            outputs.append(f"CASE WHEN {first_missing[i]} THEN p.{rows} ELSE 0 END AS {s_}")
+        else:
+            outputs.append(f"COALESCE(k.{s_}, 0) AS {s_}")
+    join_on = " AND ".join([*(f"p.{o} = e.{o}" for o in outs), f"p.{ts} = e.{ts}"])
+    skips_on = " AND ".join([*(f"p.{o} = k.{o}" for o in outs), f"p.{ts} = k.{ts}"])
+    in_window_part = (f"SELECT {', '.join(outputs)} FROM one_pass AS p LEFT JOIN exact AS e ON {join_on} "
+                      f"LEFT JOIN redo_skips AS k ON {skips_on}")
+    # the rows whose timestamp cannot be used, by reason (the bucket of one in seconds is its own)
+    unusable_part = (f"SELECT {', '.join(group_items)}, {', '.join(f'NULL AS {name}' for _, name in value_aggs)}"
+                     f"{', ' if value_aggs else ''}CAST(0 AS BIGINT) AS {rows}, CAST(0 AS BIGINT) AS {dups}, "
+                     + ", ".join(f"COUNT(*) FILTER (WHERE {reason} = {i}) AS {s_}" for i, s_ in enumerate(skips))
+                     + f" FROM (SELECT *, {reason_sql(plan, codes=True)} AS {reason} "
+                     f"FROM {rows_of} AS flat WHERE {unusable}) AS c GROUP BY {group_by}")
+    ctes = [] if rescan else [f"window_rows AS ({window_rows})"]
+    ctes += [
+        f"one_pass AS (SELECT {', '.join(pass_cols)} FROM {window} AS c GROUP BY {group_by})",
+        f"redo AS (SELECT {bucket_cols} FROM one_pass WHERE ({keyed('')}) AND NOT {proven('')})",
+        f"redo_checked AS (SELECT {', '.join(row_cols)}, {reason_sql(plan, codes=True)} AS {reason} "
+        f"FROM ({redo_rows}) AS redo_rows)",
+        f"uniq AS ({uniq})",
+        f"exact AS (SELECT {', '.join(exact)} FROM uniq GROUP BY {group_by})",
+        f"redo_skips AS (SELECT {', '.join(redo_skips)} FROM redo_checked WHERE {reason} IS NOT NULL "
+        f"GROUP BY {group_by})",
+    ]
+    return f"WITH {', '.join(ctes)} {in_window_part} UNION ALL {unusable_part}"
 
 
 def empty_aggregate_sql(plan: SourcePlan) -> str:

@@ -23,6 +23,7 @@ import json
 import math
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -196,8 +197,9 @@ class DataSource:
                 created.append(scan)
 
                 def run_one(readable: list[LakeFile], i: int = i, scan: str = scan) -> None:
-                    self.engine.register_scan(scan, readable, plans[i].fields)
-                    sql = aggregate_sql(plans[i], scan, start_ms, end_ms)
+                    # the engine may scan integer timestamps as such (Parquet): the job then skips parsing
+                    scanned = self.engine.register_scan(scan, readable, plans[i].fields, integer_timestamp=True)
+                    sql = aggregate_sql(replace(plans[i], fields=scanned), scan, start_ms, end_ms)
                     self.engine.materialize(tables[i], render(sql, self.engine.dialect))
 
                 used[i] = self._with_readable(files, plans[i].fields, run_one, [report.sources[i]])

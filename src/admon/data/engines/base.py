@@ -31,10 +31,15 @@ class Engine(Protocol):
     name: str
     dialect: str
 
-    def register_scan(self, view: str, files: Sequence[LakeFile], fields: Sequence[ScanField]) -> None:
-        """Create ``view``: every row of ``files`` with the scan columns of ``fields``.
+    def register_scan(self, view: str, files: Sequence[LakeFile], fields: Sequence[ScanField], *,
+                      integer_timestamp: bool = False) -> tuple[ScanField, ...]:
+        """Create ``view``: every row of ``files`` with the scan columns of ``fields``; return the
+        fields as scanned.
 
         Rows that cannot be parsed become rows of nulls (so they are counted, not lost).
+        ``integer_timestamp``: the engine may scan the timestamp as BIGINT instead of text where
+        every file stores it as integers (the returned timestamp field then says so, and the
+        job's SQL skips parsing it: :func:`admon.data.job.flat_sql`).
         """
 
     def register_samples(self, view: str, frame: pd.DataFrame, fields: Sequence[ScanField]) -> None:

@@ -10,6 +10,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from admon.config import TIMESTAMP
 from admon.data.lake import LakeFile, parquet_schema
 from admon.data.schema import ScanField
 
@@ -38,22 +39,39 @@ def _exact_paths(files: Sequence[str]) -> str:
     return "[" + ", ".join(_lit(re.sub(r"[*?\[]", r"[\g<0>]", p)) for p in files) + "]"
 
 
-def _parquet_columns(files: Sequence[str]) -> set[tuple[str, str]]:
-    """(location, field) pairs present in any of the Parquet files' schemas."""
-    import pyarrow as pa
-
-    present: set[tuple[str, str]] = set()
+def _parquet_columns(files: Sequence[str]) -> tuple[dict[tuple[str, str], set], bool]:
+    """The Arrow types of each (location, field) present in any of the Parquet files' schemas, and
+    whether every file's schema could be read."""
+    present: dict[tuple[str, str], set] = {}
+    complete = True
     for path in files:
         try:
             schema = parquet_schema(path)
         except Exception:  # noqa: BLE001 - the read reports an unreadable file
+            complete = False
             continue
         for f in schema:
             if f.name in ("data", "metadata") and pa.types.is_struct(f.type):
-                present.update((f.name, sub.name) for sub in f.type)
+                for sub in f.type:
+                    present.setdefault((f.name, sub.name), set()).add(sub.type)
             else:
-                present.add(("", f.name))
-    return present
+                present.setdefault(("", f.name), set()).add(f.type)
+    return present, complete
+
+
+# Arrow types whose every value is a BIGINT as it stands (not uint64: it may exceed BIGINT).
+_EXACT_BIGINT = (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32())
+
+
+def _integer_timestamp(fields: Sequence[ScanField], present: dict[tuple[str, str], set]) -> tuple[ScanField, ...]:
+    """``fields`` with the timestamp as BIGINT if every file that holds it stores integers."""
+    out = []
+    for f in fields:
+        types = [t for loc in f.locations for t in present.get((loc, f.name), ())]
+        if f.name == TIMESTAMP and f.sql_type == "VARCHAR" and types and all(t in _EXACT_BIGINT for t in types):
+            f = ScanField(f.name, f.locations, "BIGINT")
+        out.append(f)
+    return tuple(out)
 
 
 def quiet_connection() -> duckdb.DuckDBPyConnection:
@@ -78,6 +96,7 @@ class DuckDBEngine:
         if connection is None:
             connection = quiet_connection()  # a user's connection keeps its own settings
         self.con = connection
+        self._created: dict[str, str] = {}  # relations this engine made -> VIEW or TABLE, for drop
 
     # --- scans ---------------------------------------------------------------------------
     def _json_scan(self, files: Sequence[str], fields: Sequence[ScanField]) -> str:
@@ -105,10 +124,12 @@ class DuckDBEngine:
             f"columns={spec}, ignore_errors=true, compression='auto_detect')"
         )
 
-    def _parquet_scan(self, files: Sequence[str], fields: Sequence[ScanField]) -> str:
+    def _parquet_scan(self, files: Sequence[str], fields: Sequence[ScanField],
+                      present: dict[tuple[str, str], set] | None = None) -> str:
         file_list = _exact_paths(files)
         source = f"read_parquet({file_list}, union_by_name=true)"
-        present = _parquet_columns(files)
+        if present is None:
+            present, _ = _parquet_columns(files)
         select = []
         for f in fields:
             for loc in f.locations:
@@ -121,15 +142,24 @@ class DuckDBEngine:
                 select.append(f"{value} AS {_q(f.scan_column(loc))}")
         return f"SELECT {', '.join(select)} FROM {source}"
 
-    def register_scan(self, view: str, files: Sequence[LakeFile], fields: Sequence[ScanField]) -> None:
+    def register_scan(self, view: str, files: Sequence[LakeFile], fields: Sequence[ScanField], *,
+                      integer_timestamp: bool = False) -> tuple[ScanField, ...]:
+        """See :meth:`Engine.register_scan`. With ``integer_timestamp``, Parquet files whose
+        footers all store the timestamp as integers (INT64, INT32, ...; not UINT64) are scanned
+        with it as BIGINT: no text to parse, and DuckDB can skip row groups by its statistics."""
         parts = []
         json_files = [f.path for f in files if f.format == "json"]
         parquet_files = [f.path for f in files if f.format == "parquet"]
         if json_files:
             parts.append(self._json_scan(json_files, fields))
         if parquet_files:
-            parts.append(self._parquet_scan(parquet_files, fields))
+            present, complete = _parquet_columns(parquet_files)
+            if integer_timestamp and complete and not json_files:
+                fields = _integer_timestamp(fields, present)
+            parts.append(self._parquet_scan(parquet_files, fields, present))
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(view)} AS {' UNION ALL '.join(parts)}")
+        self._created[view] = "VIEW"
+        return tuple(fields)
 
     def register_samples(self, view: str, frame: pd.DataFrame, fields: Sequence[ScanField]) -> None:
         # through Arrow, built from Python objects: None is NULL and NaN stays NaN (a pandas float
@@ -140,6 +170,7 @@ class DuckDBEngine:
         self.con.register(relation, table)
         try:
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_q(view)} AS SELECT * FROM {_q(relation)}")
+            self._created[view] = "TABLE"
         finally:
             self.con.unregister(relation)
 
@@ -154,6 +185,7 @@ class DuckDBEngine:
     # --- queries -------------------------------------------------------------------------
     def materialize(self, table: str, sql: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_q(table)} AS {sql}")
+        self._created[table] = "TABLE"
 
     def fetch(self, sql: str) -> pd.DataFrame:
         return self.con.execute(sql).df()
@@ -169,15 +201,20 @@ class DuckDBEngine:
         return len(frame), groups
 
     def drop(self, names: Sequence[str]) -> None:
-        kinds = dict(
-            self.con.execute(
-                "SELECT table_name, table_type FROM information_schema.tables WHERE table_name LIKE 'admon_%'"
-            ).fetchall()
-        )
+        # what this engine made is known; only other names are looked up (a catalog query costs
+        # more than the drops)
+        kinds = {name: self._created[name] for name in names if name in self._created}
+        if len(kinds) < len(set(names)):
+            kinds.update(
+                self.con.execute(
+                    "SELECT table_name, table_type FROM information_schema.tables WHERE table_name LIKE 'admon_%'"
+                ).fetchall()
+            )
         for name in reversed(list(names)):  # views before the tables they read
             kind = kinds.get(name)
             if kind is not None:
                 self.con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {_q(name)}")
+                self._created.pop(name, None)
 
     def is_read_error(self, exc: BaseException) -> bool:
         """Whether an exception from a query is a file that could not be read (vs. a bug)."""

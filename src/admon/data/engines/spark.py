@@ -270,7 +270,9 @@ class SparkEngine:
             frames.append(self.spark.read.parquet(*group).select(*columns))
         return frames
 
-    def register_scan(self, view: str, files: Sequence[LakeFile], fields: Sequence[ScanField]) -> None:
+    def register_scan(self, view: str, files: Sequence[LakeFile], fields: Sequence[ScanField], *,
+                      integer_timestamp: bool = False) -> tuple[ScanField, ...]:
+        # the timestamp is always scanned as text here (integer_timestamp is an option, not a duty)
         frames = []
         json_paths = [spark_path(f.path) for f in files if f.format == "json"]
         parquet_paths = [f.path for f in files if f.format == "parquet"]
@@ -282,6 +284,7 @@ class SparkEngine:
         for frame in frames[1:]:
             scan = scan.unionByName(frame)
         scan.createOrReplaceTempView(view)
+        return tuple(fields)
 
     def register_samples(self, view: str, frame: pd.DataFrame, fields: Sequence[ScanField]) -> None:
         """The samples were fetched on the driver (a query source answers over HTTP): they become
