@@ -221,3 +221,15 @@ def test_a_query_sources_buckets_stay_until_forgotten_and_a_failed_read_is_not_k
     path.write_text(json.dumps(rows))
     frame, report, info = cached(cache, config, tmp_path, DAY0 + 60 * MIN, DAY0 + 120 * MIN)
     assert len(frame) == 12 and info["buckets_cached"] == 3 and not report["skipped"]
+
+
+def test_groups_sort_as_the_job_sorts_them(tmp_path):
+    hosts = ["b", "B", "a10", "a9", "é", "z", "Ω", "_x", "10"]
+    write_docs(tmp_path, [flat(h, GLED, DAY0 + m * MIN, float(m)) for m in range(0, 120, 2) for h in hosts
+                          if (m // 10 + len(h)) % 3])  # each host missing from some buckets
+    config, cache = one_source(topic=GLED), BucketCache(64 * 2**20)
+    for k in range(4, 9):
+        start, end = DAY0 + (k - 4) * 15 * MIN, DAY0 + k * 15 * MIN
+        frame, report, _ = cached(cache, config, tmp_path, start, end)
+        assert_same_read((frame, report), direct(config, tmp_path, start, end))
+    assert cache.stats.buckets_cached > 0

@@ -303,16 +303,18 @@ class BucketCache:
 
     @staticmethod
     def _assemble(config, frames: list[pd.DataFrame], hits: list[_Bucket]) -> pd.DataFrame:
-        """The read's frame: the source reads' rows and the cached buckets', sorted as the job sorts."""
+        """The read's frame: the source reads' rows and the cached buckets', sorted as the job sorts
+        (by group, then timestamp: each row's (groups, timestamp) is unique)."""
         columns = config.output_columns()
         groups = list(config.group_by)
-        data = {}
-        for c in columns:
-            parts = [_values(f[c]) for f in frames] + [h.columns[c] for h in hits]
-            dtype = object if c in groups else "int64" if c == TIMESTAMP else "float64"
-            data[c] = pd.Series(np.concatenate(parts) if parts else np.array([], dtype=dtype), dtype=dtype)
-        frame = pd.DataFrame(data, columns=columns)
-        return frame.sort_values([*groups, TIMESTAMP], kind="stable", ignore_index=True)
+        dtypes = {c: object if c in groups else "int64" if c == TIMESTAMP else "float64" for c in columns}
+        arrays = {c: np.concatenate([_values(f[c]) for f in frames] + [h.columns[c] for h in hits])
+                  for c in columns}
+        # np.lexsort sorts by its last key first; text groups sort as Python (and DuckDB) order them
+        keys = [arrays[TIMESTAMP], *(pd.factorize(arrays[g], sort=True)[0] for g in reversed(groups))]
+        order = np.lexsort(keys)
+        return pd.DataFrame({c: pd.Series(arrays[c][order], dtype=dtypes[c], copy=False) for c in columns},
+                            columns=columns)
 
     @staticmethod
     def _report(config: InputDataConfig, engine: str, start_ms: int, end_ms: int, frame: pd.DataFrame,
