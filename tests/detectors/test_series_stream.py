@@ -60,3 +60,24 @@ def test_the_detector_scores_a_group_as_streams_continued_from_its_training_tail
     whole = det.feature_scores(later).to_numpy()
     np.testing.assert_array_equal(np.vstack([first, rest]), whole)
     np.testing.assert_array_equal(whole.max(axis=1), det.score(later).to_numpy())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ewma_streams_are_pandas_ewm_and_continue_through_saved_states(seed):
+    from admon.detectors.statistical import EwmaStream
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 400))
+    x = rng.standard_normal(n) * 100.0
+    x[rng.integers(0, n, n // 4)] = np.nan
+    alpha, minp = float(rng.choice([0.05, 0.3, 1.0])), int(rng.integers(1, 5))
+    ewm = pd.DataFrame(x).ewm(alpha=alpha, min_periods=minp, ignore_na=True)
+    mean, std = EwmaStream(alpha, minp).advance(x)
+    np.testing.assert_array_equal(mean, ewm.mean().shift(1).to_numpy()[:, 0])
+    np.testing.assert_array_equal(std, ewm.std(bias=True).shift(1).to_numpy()[:, 0])
+    stream, parts, start = EwmaStream(alpha, minp), [], 0
+    for stop in [*sorted({int(c) for c in rng.integers(0, n, 3)}), n]:
+        stream = EwmaStream.from_arrays(alpha, minp, stream.arrays()["ewm"])
+        parts.append(stream.advance(x[start:stop])[0])
+        start = stop
+    np.testing.assert_array_equal(np.concatenate(parts), mean)

@@ -44,10 +44,10 @@ def _cut(lake: Path, day: str, start: str, end: str, host: str | None = None) ->
     return removed
 
 
-def _train(lake: Path, params: dict) -> str:
+def _train(lake: Path, params: dict, detector: str = "default") -> str:
     frame = DataSource(None, xrootd_idc(60), lake_root=str(lake)).read_pandas("2022-05-10T00:00:00Z",
                                                                             "2022-05-11T00:00:00Z")
-    return train(None, "2022-05-10T00:00:00Z", "2022-05-11T00:00:00Z", "default", params, namespace=NS,
+    return train(None, "2022-05-10T00:00:00Z", "2022-05-11T00:00:00Z", detector, params, namespace=NS,
                  model=MODEL, frame=frame).manifest.content_sha256
 
 
@@ -157,3 +157,16 @@ def test_late_data_drops_the_states_and_the_re_runs_start_their_streams_again(db
     assert len(reruns) == len(again.late.reopened)
     assert reruns[0].provenance["streams"]["why_started"] == {"no state": 3}  # dropped, not continued from stale streams
     _reproduce_all(reruns)
+
+
+def test_an_ewma_model_carries_its_state_too(db_url, lake, monkeypatch):
+    monkeypatch.setenv("ADMON_MAX_CONTEXT_BUCKETS", "480")
+    entity = make_entity(interval=60, slide=15)
+    _train(lake, {"alpha": 0.05, "aggregate": "mean"}, detector="ewma")
+    assert _cut(lake, "2022-05-11", "2022-05-11T01:10:00Z", "2022-05-11T01:40:00Z") > 0
+    assert backfill(entity.id, "2022-05-11T00:00:00Z", "2022-05-11T04:00:00Z").succeeded == 13
+    runs = _runs(entity.id, "2022-05-11T00:00:00Z")
+    continued = sum(r.provenance["streams"]["continued"] for r in runs)
+    started = sum(r.provenance["streams"]["started"] for r in runs)
+    assert continued > started  # its anchor moves every ~35 minutes: a lookback of 137 buckets
+    assert set(_reproduce_all(runs)) == {"no state", "new anchor"}

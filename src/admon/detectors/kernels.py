@@ -160,3 +160,68 @@ def rolling_std(x: np.ndarray, window: int, min_periods: int, start: int = 0) ->
             square += (x[j] - mean) ** 2
         out[t] = math.sqrt(square / (count - 1))
     return out
+
+
+#: The slots of an EWMA stream's state (:func:`ewm_stream`).
+EWM_STATE = ("started", "mean", "mean_weight", "observations", "cov_mean", "cov", "cov_weight",
+             "last_mean", "last_std")
+
+
+@njit(cache=True)
+def ewm_stream(x: np.ndarray, alpha: float, min_periods: int, state: np.ndarray) -> tuple:
+    """pandas' ``ewm(alpha, min_periods, adjust=True, ignore_na=True)`` mean and biased std of
+    ``x``, shifted by one row (what was known before each row), continued from ``state`` (the
+    :data:`EWM_STATE` slots after the previous rows; all zero for a new stream), as pandas'
+    own recursions compute them (``pandas/_libs/window/aggregations.pyx``: ``ewm``, ``ewmcov``).
+    Returns ``(mean before each row, std before each row, state after the last row)``."""
+    n = len(x)
+    out_mean = np.full(n, np.nan)
+    out_std = np.full(n, np.nan)
+    s = state.copy()
+    decay = 1.0 - alpha
+    for i in range(n):
+        out_mean[i] = s[7]
+        out_std[i] = s[8]
+        cur = x[i]
+        seen = cur == cur
+        if s[0] == 0.0:  # the first row of the stream
+            s[0] = 1.0
+            s[1] = cur
+            s[2] = 1.0
+            s[3] = 1.0 if seen else 0.0
+            s[4] = cur if seen else np.nan
+            s[5] = 0.0
+            s[6] = 1.0
+        else:
+            if seen:
+                s[3] += 1.0
+            weighted = s[1]
+            if weighted == weighted:
+                if seen:
+                    s[2] *= decay
+                    if weighted != cur:
+                        weighted = s[2] * weighted + cur
+                        weighted /= s[2] + 1.0
+                    s[2] += 1.0
+            elif seen:
+                weighted = cur
+            s[1] = weighted
+            mean = s[4]
+            if mean == mean:
+                if seen:
+                    s[6] *= decay
+                    old = mean
+                    if mean != cur:
+                        mean = ((s[6] * old) + cur) / (s[6] + 1.0)
+                    s[5] = ((s[6] * (s[5] + ((old - mean) * (old - mean)))) + ((cur - mean) * (cur - mean))) / (s[6] + 1.0)
+                    s[6] += 1.0
+            elif seen:
+                mean = cur
+            s[4] = mean
+        if s[3] >= min_periods:
+            s[7] = s[1]
+            s[8] = math.sqrt(s[5]) if s[5] > 0.0 else 0.0
+        else:
+            s[7] = np.nan
+            s[8] = np.nan
+    return out_mean, out_std, s

@@ -18,7 +18,7 @@ a group never seen in training).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -183,7 +183,9 @@ class EwmaConfig(DetectorConfig):
 
 @register("ewma")
 class Ewma(_PerGroupBaseline):
-    """|x - EWMA mean| / EWMA std of the previous points of a group (pandas ``ewm``).
+    """|x - EWMA mean| / EWMA std of the previous points of a group (pandas ``ewm``'s recursions).
+
+    It carries state between runs (:mod:`admon.runs.state`): nine numbers per group and feature.
 
     Before ``min_periods`` points of history the group's training median/MAD are used.
     """
@@ -203,15 +205,63 @@ class Ewma(_PerGroupBaseline):
         return np.abs(x - center) / scale
 
     def _center_scale(self, x: np.ndarray, key: tuple, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cfg = self.config
+        streams = self.start_streams(key, None)
+        return self._stream_center_scale(streams, x, key)
+
+    def _stream_center_scale(self, streams: list[EwmaStream], x: np.ndarray,
+                             key: tuple) -> tuple[np.ndarray, np.ndarray]:
         center0, scale0 = self._baseline(key)
-        ewm = pd.DataFrame(x).ewm(alpha=cfg.alpha, min_periods=cfg.min_periods, ignore_na=True)
-        center = ewm.mean().shift(1).to_numpy()
-        scale = ewm.std(bias=True).shift(1).to_numpy()
+        center, scale = np.full_like(x, np.nan), np.full_like(x, np.nan)
+        for j, stream in enumerate(streams):
+            center[:, j], scale[:, j] = stream.advance(x[:, j])
         center = np.where(np.isfinite(center), center, center0[None, :])
         scale = np.where(np.isfinite(scale), scale, scale0[None, :])
         scale = np.maximum(scale, 0.25 * scale0[None, :])
         return center, scale
+
+    # ------------------------------------------------------------- carried state
+    supports_state: ClassVar[bool] = True
+
+    def start_streams(self, key: tuple, before: int | None) -> list[EwmaStream]:
+        """One :class:`EwmaStream` per feature (a new one: this detector keeps no training tail)."""
+        return [EwmaStream(self.config.alpha, self.config.min_periods) for _ in self.feature_columns_]  # type: ignore[attr-defined]
+
+    def stream_states(self, arrays: dict[str, np.ndarray], width: int) -> list[EwmaStream]:
+        """The streams of a group from the arrays a run stored (feature ``j``'s under ``f{j}.``)."""
+        return [EwmaStream.from_arrays(self.config.alpha, self.config.min_periods, arrays[f"f{j}.ewm"])  # type: ignore[attr-defined]
+                for j in range(width)]
+
+    def advance_streams(self, streams: list[EwmaStream], values: np.ndarray, key: tuple = ()) -> np.ndarray:
+        """The next rows (rows x features) of group ``key`` scored by its streams: per-feature scores."""
+        center, scale = self._stream_center_scale(streams, values, key)
+        return np.nan_to_num(np.abs(values - center) / scale, nan=0.0)
+
+    def combine_features(self, per_feature: np.ndarray) -> np.ndarray:
+        return self._aggregate(per_feature)
+
+
+class EwmaStream:
+    """pandas' EWMA mean and std of one feature before each row, fed piece by piece
+    (:func:`admon.detectors.kernels.ewm_stream`: the same recursions, so the same bits)."""
+
+    def __init__(self, alpha: float, min_periods: int, state: np.ndarray | None = None) -> None:
+        self.alpha, self.min_periods = alpha, min_periods
+        self.state = state if state is not None else np.array([0, 0, 0, 0, 0, 0, 0, np.nan, np.nan], dtype=float)
+
+    continuable = True
+
+    def advance(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from admon.detectors.kernels import ewm_stream  # numba: imported on first score
+
+        mean, std, self.state = ewm_stream(np.asarray(x, dtype=float), self.alpha, self.min_periods, self.state)
+        return mean, std
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"ewm": self.state}
+
+    @classmethod
+    def from_arrays(cls, alpha: float, min_periods: int, state: np.ndarray) -> EwmaStream:
+        return cls(alpha, min_periods, np.asarray(state, dtype=float).copy())
 
 
 class SeasonalConfig(DetectorConfig):

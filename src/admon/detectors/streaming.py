@@ -624,7 +624,7 @@ class DefaultDetector(Detector):
         return self.config  # type: ignore[return-value]
 
     def _score(self, frame: pd.DataFrame) -> np.ndarray:
-        return self._feature_scores(frame).max(axis=1)
+        return self.combine_features(self._feature_scores(frame))
 
     def _feature_scores(self, frame: pd.DataFrame) -> np.ndarray:
         """Each feature's own score (the detector scores features one by one; ``score`` is their maximum)."""
@@ -650,6 +650,10 @@ class DefaultDetector(Detector):
                 stream.advance(past[:, j])
         return streams
 
+    def combine_features(self, per_feature: np.ndarray) -> np.ndarray:
+        """A row's score from its per-feature scores (as ``score`` does): their maximum."""
+        return per_feature.max(axis=1)
+
     def stream_states(self, arrays: dict[str, np.ndarray], width: int) -> list[SeriesStream]:
         """The streams of a group from the arrays a run stored (feature ``j``'s under ``f{j}.``)."""
         cfg = self.channel_config()
@@ -660,8 +664,8 @@ class DefaultDetector(Detector):
                 cfg, {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}))
         return streams
 
-    def advance_streams(self, streams: list[SeriesStream], values: np.ndarray) -> np.ndarray:
-        """The next rows (rows x features) of a group scored by its streams: per-feature scores."""
+    def advance_streams(self, streams: list[SeriesStream], values: np.ndarray, key: tuple = ()) -> np.ndarray:
+        """The next rows (rows x features) of group ``key`` scored by its streams: per-feature scores."""
         if len(values) == 0:
             return np.zeros((0, len(streams)))
         return np.column_stack([stream.advance(values[:, j]) for j, stream in enumerate(streams)])

@@ -187,7 +187,7 @@ def score_streams(model: TrainedModel, frame: pd.DataFrame, window_start_ms: int
                 streams = detector.stream_states(arrays, len(features))  # type: ignore[attr-defined]
                 new = pos[ts[pos] >= stored.end_ms]
                 per_feature[old] = held
-                per_feature[new] = detector.advance_streams(streams, values[new])  # type: ignore[attr-defined]
+                per_feature[new] = detector.advance_streams(streams, values[new], key)  # type: ignore[attr-defined]
                 streams_of[key] = streams
                 report.continued += 1
         if reason is not None:
@@ -203,8 +203,8 @@ def score_streams(model: TrainedModel, frame: pd.DataFrame, window_start_ms: int
             first = int(before_ts[bpos[0]]) if len(bpos) and before_ts is not None else int(ts[pos[0]])
             streams = detector.start_streams(key, first)  # type: ignore[attr-defined]
             if len(bpos) and before_values is not None:
-                detector.advance_streams(streams, before_values[bpos])  # type: ignore[attr-defined]
-            per_feature[pos] = detector.advance_streams(streams, values[pos])  # type: ignore[attr-defined]
+                detector.advance_streams(streams, before_values[bpos], key)  # type: ignore[attr-defined]
+            per_feature[pos] = detector.advance_streams(streams, values[pos], key)  # type: ignore[attr-defined]
             streams_of[key] = streams
             report.started += 1
     kept = []
@@ -222,7 +222,8 @@ def score_streams(model: TrainedModel, frame: pd.DataFrame, window_start_ms: int
         kept.append(StoredState(group_key_str(key), plan.anchor_ms, window_end_ms, payload))
         report.kept += 1
         report.kept_bytes += len(payload)
-    raw = pd.Series(np.nan_to_num(per_feature.max(axis=1) if len(frame) else np.zeros(0), nan=0.0, posinf=1e12,
+    combined = detector.combine_features(per_feature) if len(frame) else np.zeros(0)  # type: ignore[attr-defined]
+    raw = pd.Series(np.nan_to_num(combined, nan=0.0, posinf=1e12,
                                   neginf=-1e12), index=frame.index, dtype="float64", name=SCORE_NAME)
     parts = pd.DataFrame(per_feature, index=frame.index, columns=features)
     scores = finish_scores(detector, model.post_rules, frame, frame, raw, parts=parts)
