@@ -632,8 +632,9 @@ class MissingDataRule(PostRule):
         flagged: np.ndarray = np.asarray(gaps.any(axis=1), dtype=bool)
         scores = table["anomaly_score"].to_numpy(dtype=float)
         floor = float(self.config.score)  # type: ignore[attr-defined]
-        names = [[context.features[j] for j in np.flatnonzero(gaps[i])] if flagged[i] else []
-                 for i in range(len(table))]
+        names: list[Any] = [()] * len(table)  # a loop over the flagged rows only: most rows have none
+        for i in np.flatnonzero(flagged):
+            names[i] = [context.features[j] for j in np.flatnonzero(gaps[i])]
         return table.assign(anomaly_score=np.where(flagged, np.fmax(scores, floor), scores),
                             is_anomaly=table["is_anomaly"].to_numpy(dtype=bool) | flagged,
                             missing_features=pd.Series(names, index=table.index, dtype=object))
