@@ -53,7 +53,7 @@ import pytest
 from pydantic import ValidationError
 
 from admon.detectors import from_config, to_config
-from admon.detectors.base import Detector
+from admon.detectors.base import Detector, group_positions
 from admon.detectors.postrules import PostRule, PostRuleChain, ScoreContext, post_rule_from_dict
 from admon.errors import ConfigError, NotFittedError
 from admon.sinks.base import Sink, parse_sink
@@ -263,6 +263,35 @@ DETECTOR_CHECKS: tuple[Callable[[Detector], None], ...] = (
 )
 
 
+def check_carried_state_gives_the_scores_of_a_whole_frame(detector: Detector) -> None:
+    """A detector that ``supports_state`` (runs carry it: :mod:`admon.runs.state`): each group
+    scored in pieces, its streams saved as arrays and restored between pieces, gives the very
+    per-feature scores of one scoring of the frame, and ``combine_features`` gives ``score``."""
+    det = _fresh(detector).fit(make_frame(n=200, seed=3))
+    frame = make_frame(n=120, seed=4, spike=("h2", 90, "gled_value", 400.0))
+    frame["timestamp"] += 200 * STEP
+    frame.loc[frame.index[::17], "alice_value"] = np.nan
+    whole = det.feature_scores(frame)
+    assert whole is not None, f"{det.name}: supports_state but gives no per-feature scores"
+    features = list(det.feature_columns_)
+    values = frame[features].to_numpy(dtype=float, na_value=np.nan)
+    for key, pos in group_positions(frame, list(det.group_columns_)):
+        streams = det.start_streams(key, int(frame["timestamp"].iloc[pos[0]]))  # type: ignore[attr-defined]
+        pieces = []
+        for part in np.array_split(pos, [1, 50, 51, 97]):
+            arrays = {f"f{j}.{name}": array.copy() for j, stream in enumerate(streams)
+                      for name, array in stream.arrays().items()}
+            streams = det.stream_states(arrays, len(features))  # type: ignore[attr-defined]
+            pieces.append(det.advance_streams(streams, values[part], key))  # type: ignore[attr-defined]
+        got = np.vstack(pieces)
+        np.testing.assert_array_equal(got, whole.to_numpy()[pos], err_msg=f"{det.name}: group {key}")
+    np.testing.assert_array_equal(det.combine_features(whole.to_numpy()),  # type: ignore[attr-defined]
+                                  det.score(frame).to_numpy())
+
+
+#: The checks a detector that carries state between runs takes besides the others.
+STATE_CHECKS: tuple[Callable[[Detector], None], ...] = (check_carried_state_gives_the_scores_of_a_whole_frame,)
+
 #: The checks a cross-group detector (``Detector.cross_group``) takes instead of per-group ones.
 CROSS_GROUP_CHECKS: dict[Callable[[Detector], None], Callable[[Detector], None]] = {
     check_a_groups_scores_do_not_depend_on_the_other_groups: check_a_group_that_leaves_its_peers_scores_highest,
@@ -464,6 +493,8 @@ def checks_for(objects: Iterable[Checked]) -> Iterator[tuple[Any, Callable[[Any]
             checks: tuple[Callable[[Any], None], ...] = DETECTOR_CHECKS
             if obj.cross_group:  # its scores depend on the other groups by design
                 checks = tuple(CROSS_GROUP_CHECKS.get(c, c) for c in checks)
+            if obj.supports_state:
+                checks += STATE_CHECKS
         elif isinstance(obj, PostRule):
             checks = POST_RULE_CHECKS
         elif isinstance(obj, SinkProbe):
