@@ -19,11 +19,13 @@ VmHWM, reset before each tick (``/proc/self/clear_refs``), so it is that tick's 
 ``--schedulers 1,2,4`` measures scale-out: the registry is a throw-away PostgreSQL
 cluster (started here on 127.0.0.1 as the tests do, stopped at the end; or the
 PostgreSQL database ADMON_DATABASE_URL names), and after the two in-process ticks
-each N runs one later tick (12:30, 12:45, ...: one new window per entity, so every N
+each N runs later ticks (12:30, 12:45, ...: one new window per entity, so every N
 does the same work) with N scheduler processes sharing it through the run leases.
 The processes start, import (what this process imported in its ticks) and connect
 first, then all start the tick together; the wall-clock runs until the last one has
-finished (every window run and every document delivered). CPU is the sum over the scheduler processes (not PostgreSQL's),
+finished (every window run and every document delivered). Each N's processes tick
+twice (two windows): the first tick, a fresh process's, is reported apart; the
+second is the timed one. CPU is the sum over the scheduler processes (not PostgreSQL's),
 peak RSS the largest process's. The rows are printed in a second table and in the
 JSON object's ``schedulers`` list.
 
@@ -117,15 +119,16 @@ def postgres_cluster() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def scheduler_process(now_ms: int, warm_modules: Path) -> None:
-    """One scheduler process of ``--schedulers`` (``--worker-clock``): get ready (imports, registry
-    connection), say ``ready``, wait for ``go`` on stdin, run one tick with the fixed clock, then
-    wait until no run is running and the outbox is empty (delivering what is left), and print its
-    counts, CPU seconds and peak RSS as one JSON line.
+def scheduler_process(warm_modules: Path) -> None:
+    """One scheduler process of ``--schedulers`` (``--scheduler-process``): get ready (imports,
+    registry connection) and say ``ready``; then for each ``go <now_ms>`` line on stdin run one
+    tick with that fixed clock, wait until no run is running and the outbox is empty (delivering
+    what is left), and print the tick's counts, CPU seconds and peak RSS as one JSON line.
 
     ``warm_modules`` lists the modules the bench process had imported after its own ticks: they
-    are imported first, so that the timed tick is that of a scheduler that has ticked before
-    (DuckDB, sqlglot, the detectors, ... are imported on first use), not a cold start."""
+    are imported first (DuckDB, sqlglot, the detectors, ... are imported on first use). What
+    imports cannot warm (numba kernels loaded on first call, pools, ...) the parent warms with a
+    first, separately reported tick."""
     for name in warm_modules.read_text().split():
         with contextlib.suppress(Exception):  # a module that will not import here is not needed
             importlib.import_module(name)
@@ -133,39 +136,43 @@ def scheduler_process(now_ms: int, warm_modules: Path) -> None:
     from admon.runs.runner import Runner
     from admon.runs.scheduler import Scheduler
 
+    clock = {"now": 0}
     runner = Runner()
-    scheduler = Scheduler(runner, clock=lambda: now_ms)
+    scheduler = Scheduler(runner, clock=lambda: clock["now"])
     durable = [sink.url for sink in runner.sinks if sink.durable]
     with runner.factory() as s:  # connect now, not inside the timed tick
         repo.count_pending_outbox(s, durable)
         s.commit()
     print("ready", flush=True)
-    if sys.stdin.readline().strip() != "go":
-        return
-    rss_reset = reset_peak_rss()
-    c0 = time.process_time()
-    report = scheduler.tick()
-    delivered = report.delivered
-    cpu = time.process_time() - c0
-    # the others may still be running windows whose documents nobody has delivered yet; waiting
-    # for them is the bench's, not the scheduler's (which would sleep its poll interval), so only
-    # the deliveries count as CPU
-    deadline = time.monotonic() + 3600
-    while time.monotonic() < deadline:
-        with runner.factory() as s:
-            running = _running(s)
-            pending = repo.count_pending_outbox(s, durable) if durable else 0
-            s.commit()
-        if not running and not pending:
-            break
-        if pending:
-            c0 = time.process_time()
-            delivered += runner.deliver().delivered
-            cpu += time.process_time() - c0
-        time.sleep(0.05)
-    print(json.dumps({"runs": report.executed, "succeeded": sum(o.status == "succeeded" for o in report.outcomes),
-                      "delivered": delivered, "cpu_seconds": cpu,
-                      "peak_rss_mb": peak_rss_mb() if rss_reset else float("nan")}), flush=True)
+    for line in sys.stdin:
+        command, _, now = line.strip().partition(" ")
+        if command != "go":
+            return
+        clock["now"] = int(now)
+        rss_reset = reset_peak_rss()
+        c0 = time.process_time()
+        report = scheduler.tick()
+        delivered = report.delivered
+        cpu = time.process_time() - c0
+        # the others may still be running windows whose documents nobody has delivered yet;
+        # waiting for them is the bench's, not the scheduler's (which would sleep its poll
+        # interval), so only the deliveries count as CPU
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            with runner.factory() as s:
+                running = _running(s)
+                pending = repo.count_pending_outbox(s, durable) if durable else 0
+                s.commit()
+            if not running and not pending:
+                break
+            if pending:
+                c0 = time.process_time()
+                delivered += runner.deliver().delivered
+                cpu += time.process_time() - c0
+            time.sleep(0.05)
+        print(json.dumps({"runs": report.executed, "succeeded": sum(o.status == "succeeded" for o in report.outcomes),
+                          "delivered": delivered, "cpu_seconds": cpu,
+                          "peak_rss_mb": peak_rss_mb() if rss_reset else float("nan")}), flush=True)
 
 
 def _running(s) -> int:
@@ -177,38 +184,41 @@ def _running(s) -> int:
     return int(s.scalar(select(func.count()).select_from(RunRow).where(RunRow.status == RUNNING)) or 0)
 
 
-def run_schedulers(n: int, now_ms: int, work: Path) -> dict:
-    """One tick at ``now_ms`` shared by ``n`` scheduler processes; wall seconds from the common
-    start until the last process is done, and each process's own numbers."""
+def run_schedulers(n: int, ticks: list[int], work: Path) -> list[dict]:
+    """The ``ticks`` (clock values), one after the other, each shared by the same ``n`` scheduler
+    processes; per tick the wall seconds from the common start until the last process is done,
+    and each process's own numbers."""
     procs = []
+    out = []
     try:
         for i in range(n):
             err = open(work / f"scheduler-{n}-{i}.log", "w")
-            procs.append(subprocess.Popen([sys.executable, __file__, "--worker-clock", str(now_ms),
-                                           "--workdir", str(work)],
+            procs.append(subprocess.Popen([sys.executable, __file__, "--scheduler-process", "--workdir", str(work)],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True))
         for proc in procs:
             if proc.stdout.readline().strip() != "ready":  # type: ignore[union-attr]
                 raise SystemExit(f"a scheduler process did not start; see {work}/scheduler-{n}-*.log")
-        t0 = time.perf_counter()
+        for now in ticks:
+            t0 = time.perf_counter()
+            for proc in procs:
+                proc.stdin.write(f"go {now}\n")  # type: ignore[union-attr]
+                proc.stdin.flush()  # type: ignore[union-attr]
+            results = []
+            for proc in procs:
+                line = proc.stdout.readline()  # type: ignore[union-attr]
+                if not line:
+                    raise SystemExit(f"a scheduler process failed; see {work}/scheduler-{n}-*.log")
+                results.append(json.loads(line))
+            out.append({"seconds": time.perf_counter() - t0, "processes": results})
         for proc in procs:
-            proc.stdin.write("go\n")  # type: ignore[union-attr]
-            proc.stdin.flush()  # type: ignore[union-attr]
-        results = []
-        for proc in procs:
-            line = proc.stdout.readline()  # type: ignore[union-attr]
-            if not line:
-                raise SystemExit(f"a scheduler process failed; see {work}/scheduler-{n}-*.log")
-            results.append(json.loads(line))
-        seconds = time.perf_counter() - t0
-        for proc in procs:
+            proc.stdin.close()  # type: ignore[union-attr]
             proc.wait(60)
     finally:
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    return {"seconds": seconds, "processes": results}
+    return out
 
 
 def main() -> None:
@@ -222,10 +232,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the ticks as one JSON object on the last line")
     parser.add_argument("--schedulers", default="",
                         help="comma-separated scheduler process counts (e.g. 1,2,4): one later tick each, on PostgreSQL")
-    parser.add_argument("--worker-clock", type=int, default=None, help=argparse.SUPPRESS)  # a --schedulers process
+    parser.add_argument("--scheduler-process", action="store_true", help=argparse.SUPPRESS)  # one of --schedulers
     args = parser.parse_args()
-    if args.worker_clock is not None:
-        scheduler_process(args.worker_clock, Path(args.workdir) / WARM_MODULES)
+    if args.scheduler_process:
+        scheduler_process(Path(args.workdir) / WARM_MODULES)
         return
     # a kill (SIGTERM) unwinds like Ctrl-C, so that the PostgreSQL cluster is stopped
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -365,8 +375,9 @@ def bench(args: argparse.Namespace, work: Path, detector_names: list[str], sched
             name for name in sorted(sys.modules) if not name.startswith(("_", "__main__"))
             and ("._" not in name)))
         for k, n in enumerate(scheduler_counts):
-            now = first_end + (2 + k) * 15 * 60_000
-            shared = run_schedulers(n, now, work)
+            # the processes' first tick warms them (first calls, pools); the second is timed
+            warm_now, now = (first_end + (2 + 2 * k + i) * 15 * 60_000 for i in range(2))
+            cold, shared = run_schedulers(n, [warm_now, now], work)
             procs = shared["processes"]
             with_model = tick_stages(ids, now)
             scheduler_rows.append({
@@ -379,7 +390,9 @@ def bench(args: argparse.Namespace, work: Path, detector_names: list[str], sched
                 "runs_per_process": [p["runs"] for p in procs],
                 "peak_rss_mb_per_process": [round(p["peak_rss_mb"], 1) for p in procs],
                 "read_s": round(stages["read_s"], 2), "score_s": round(stages["score_s"], 2),
-                "write_s": round(stages["write_s"], 2)})
+                "write_s": round(stages["write_s"], 2),
+                "first_tick_seconds": round(cold["seconds"], 2),
+                "first_tick_cpu_seconds": round(sum(p["cpu_seconds"] for p in cold["processes"]), 2)})
 
     print(f"\nlake: {args.hosts} hosts x {len(TOPICS)} topics, 1 day, 1-minute points (generated in "
           f"{gen_s:.1f} s); {args.entities} entities over {args.configs} input data configs "
@@ -400,17 +413,20 @@ def bench(args: argparse.Namespace, work: Path, detector_names: list[str], sched
     if scheduler_rows:
         print("\nseveral schedulers sharing one tick (one new window per entity), PostgreSQL registry:\n")
         print("| detector | schedulers | tick | runs | runs per process | succeeded | with model | documents delivered "
-              "| tick s (wall) | CPU s (sum of processes) | peak RSS (MB, max process) | read s | score s | write s |")
-        print("|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "| tick s (wall) | CPU s (sum of processes) | peak RSS (MB, max process) | read s | score s | write s "
+              "| first tick s (wall) | first tick CPU s |")
+        print("|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for r in scheduler_rows:
             print(f"| {r['detector']} | {r['schedulers']} | {r['tick']} | {r['runs']} | "
                   f"{'/'.join(str(x) for x in r['runs_per_process'])} | {r['succeeded']} | {r['with_model']} | "
                   f"{r['delivered']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_rss_mb']:.0f} | "
-                  f"{r['read_s']:.1f} | {r['score_s']:.1f} | {r['write_s']:.1f} |")
-        print("\ntick s: from the common start of the processes (already imported and connected) until the last "
-              "one is done (every window run, every document delivered). CPU: the scheduler processes' own, "
-              "PostgreSQL's not counted. Each process has imported what the bench process imported in its own "
-              "ticks (a scheduler that has ticked before) and plans the whole tick (idempotent inserts).")
+                  f"{r['read_s']:.1f} | {r['score_s']:.1f} | {r['write_s']:.1f} | {r['first_tick_seconds']:.1f} | "
+                  f"{r['first_tick_cpu_seconds']:.1f} |")
+        print("\ntick s: the processes' second tick, from its common start until the last process is done (every "
+              "window run, every document delivered); first tick: the same processes' tick 15 minutes before, "
+              "their first (numba kernels loaded, pools filled, ...). CPU: the scheduler processes' own "
+              "(PostgreSQL's not counted). Each process imported first what the bench process imported in its "
+              "own ticks, and plans the whole tick (idempotent inserts).")
     if args.json:
         out: dict = {"ticks": rows}
         if scheduler_counts:
