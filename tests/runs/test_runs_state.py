@@ -170,3 +170,20 @@ def test_an_ewma_model_carries_its_state_too(db_url, lake, monkeypatch):
     started = sum(r.provenance["streams"]["started"] for r in runs)
     assert continued > started  # its anchor moves every ~35 minutes: a lookback of 137 buckets
     assert set(_reproduce_all(runs)) == {"no state", "new anchor"}
+
+
+def test_a_run_recorded_before_streams_is_reproduced_from_its_recorded_context(db_url, lake, monkeypatch):
+    """Runs of a default model recorded by an admon without streams (no ``streams`` in their
+    provenance) read their whole lookback: ``reproduce`` scores them that way, not as streams."""
+    from admon.runs import detect
+
+    monkeypatch.setenv("ADMON_MAX_CONTEXT_BUCKETS", "480")
+    entity = make_entity(interval=60, slide=15)
+    _train(lake, {})
+    with monkeypatch.context() as old_admon:
+        old_admon.setattr(detect, "stream_detector", lambda model: None)
+        assert backfill(entity.id, "2022-05-11T00:00:00Z", "2022-05-11T01:30:00Z").succeeded == 3
+    runs = _runs(entity.id, "2022-05-11T00:00:00Z")
+    assert all("streams" not in r.provenance for r in runs)
+    for run in runs:
+        assert reproduce(run.id).identical

@@ -148,7 +148,9 @@ class DetectKind(JobKind):
 
     def reproduce(self, ctx: JobContext, entity: EntitySpec, run: RecordedRun) -> ReproduceReport:
         """Read the recorded window (and context) again, score it with the entity's model
-        (refused, like a scheduled run, if its content is not what the registry recorded)."""
+        (refused, like a scheduled run, if its content is not what the registry recorded). A run
+        that scored streams is scored again from its recorded anchor, with no stored state; a run
+        recorded before streams (no ``streams`` in its provenance), from its recorded context."""
         prov = run.provenance
         notes: list[str] = []
         idc = InputDataConfig._validated(prov["input_data_config"])
@@ -167,9 +169,8 @@ class DetectKind(JobKind):
         notes += environment_notes(prov)
         group_by = list(idc.group_by)
         recorded_plan = prov.get("streams")
-        if stream_detector(model) is not None:  # the context path of every group: no stored state
-            plan = (StreamPlan(int(recorded_plan["anchor_ms"]), int(recorded_plan["chain_start_ms"]))
-                    if recorded_plan else None)
+        if recorded_plan and stream_detector(model) is not None:  # the context path of every group
+            plan = StreamPlan(int(recorded_plan["anchor_ms"]), int(recorded_plan["chain_start_ms"]))
             rows, scored, digest, _ = self._score_streams(ctx, entity, run.window, model, frame, use_store=False,
                                                           plan=plan)
         else:
