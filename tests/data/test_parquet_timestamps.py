@@ -31,10 +31,10 @@ SOURCE = "collectd/raw/monitoring"
 
 
 def write_parquet(root, rows: list[dict], *, timestamp: pa.DataType, name: str = "part-0.parquet",
-                  monit: bool = False) -> None:
+                  monit: bool = False, day: str = "2022/05/10") -> None:
     """Flat rows (timestamp, host, topic, value) as one Parquet file, the timestamp of type ``timestamp``;
     ``monit``: as metadata/data structs."""
-    folder = root / SOURCE / "2022/05/10"
+    folder = root / SOURCE / day
     folder.mkdir(parents=True, exist_ok=True)
     ts = [r["timestamp"] for r in rows]
     if pa.types.is_string(timestamp):
@@ -158,6 +158,20 @@ def test_a_bucket_with_two_reasons_counts_each(tmp_path):
     frame, report = read(tmp_path, one_source("count"))
     assert frame["value"].tolist() == [5.0, 5.0]
     assert dict(report.skipped) == {"invalid_value:value": 1, "non_finite_value:value": 2}
+
+
+def test_a_window_near_1970_counts_a_timestamp_in_it_once_even_where_it_could_be_seconds(tmp_path):
+    start, end = 1_000, 3_000_000  # timestamps in seconds would lie in [1, 3000): overlapping the window
+    rows = [{"timestamp": 1_500, "host": "h1", "topic": "cpu", "value": 1.0},  # in the window: used
+            {"timestamp": 500, "host": "h1", "topic": "cpu", "value": 2.0},  # before it, x1000 in it: seconds
+            {"timestamp": 2_000_000, "host": "h1", "topic": "cpu", "value": 4.0}]
+    results = {}
+    for kind, arrow_type in [("int64", pa.int64()), ("text", pa.string())]:
+        write_parquet(tmp_path / kind, rows, timestamp=arrow_type, day="1970/01/01")
+        results[kind] = read(tmp_path / kind, one_source("sum"), start, end)
+    (frame, report), (text_frame, text_report) = results["int64"], results["text"]
+    assert frame["value"].tolist() == [1.0, 4.0] and same_frame(frame, text_frame)
+    assert dict(report.skipped) == dict(text_report.skipped) == {"timestamp_in_seconds": 1}
 
 
 # --- a property: whatever the rows, integer and text timestamps agree --------------------------------

@@ -414,14 +414,19 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
         rows_of = q(scan) if empty == EMPTY else f"(SELECT *, {q(empty)} AS {q(EMPTY)} FROM {q(scan)})"
     else:
         rows_of = f"({flat_sql(plan.fields, scan, start_ms, end_ms)})"
-    in_window, unusable = _split_keep(plan, start_ms, end_ms, flat=flat)
-    window_rows = f"SELECT {', '.join(row_cols)}, {q(EMPTY)}, {q(TS_STATE)} FROM {rows_of} AS flat WHERE {in_window}"
-    # The redo of a bucket reads the rows in the window again: where that is cheap (a table,
-    # or a Parquet scan with integer timestamps, which reads only the row groups of the
-    # buckets to redo) it does, so that the one pass streams; else (parsing JSON) they are a
-    # common table expression, which the engine may keep.
+    # Each part reads its rows from the scan: where that is cheap (a table, or a Parquet scan
+    # with integer timestamps, which reads only the row groups each part's condition can hold)
+    # it does, so that the one pass streams. Else (parsing JSON) the scan is read once into the
+    # kept rows, a common table expression, which the engine may keep for the parts.
     rescan = flat or integer_timestamp(plan.fields)
-    window = f"({window_rows})" if rescan else "window_rows"
+    if rescan:
+        in_window, unusable = _split_keep(plan, start_ms, end_ms, flat=flat)
+    else:  # a kept row in the window passed the filter (see _keep_condition)
+        in_window, unusable = f"{q(TS_STATE)} = {lit(IN_WINDOW)}", f"{q(TS_STATE)} <> {lit(IN_WINDOW)}"
+        kept_rows = (f"SELECT {', '.join(row_cols)}, {q(EMPTY)}, {q(TS_STATE)} FROM {rows_of} AS flat "
+                     f"WHERE {_keep_condition(plan, start_ms, end_ms)}")
+        rows_of = "kept_rows"
+    window = f"(SELECT {', '.join(row_cols)} FROM {rows_of} AS flat WHERE {in_window})"
 
     # the one pass over the rows in the window
     pass_cols = [*group_items, *(f"{agg} AS {name}" for agg, name in value_aggs), f"COUNT(*) AS {rows}",
@@ -442,13 +447,23 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
     # the buckets to redo: their rows, each with its reason (the keys are set, the timestamp is in
     # the window: a NULL or non-finite value is the only reason there can be)
     same_bucket = " AND ".join([*(f"c.{k} = r.{o}" for k, o in zip(keys, outs)), f"{bucket_of('c.' + ts)} = r.{ts}"])
-    redo_rows = (f"SELECT {', '.join(f'c.{c}' for c in row_cols)}, c.{q(EMPTY)}, c.{q(TS_STATE)} "
-                 f"FROM {window} AS c JOIN redo AS r ON {same_bucket}")
-    uniq = (f"SELECT {', '.join(row_cols)}, COUNT(*) AS {n} FROM redo_checked WHERE {reason} IS NULL "
-            f"GROUP BY {', '.join(row_cols)}")
-    exact = [*group_items, *(f"{agg} AS {name}" for agg, name in value_aggs), f"COUNT(*) AS {rows}",
-             f"SUM({n}) - COUNT(*) AS {dups}"]
-    redo_skips = [*group_items, *(f"COUNT(*) FILTER (WHERE {reason} = {i}) AS {s_}" for i, s_ in enumerate(skips))]
+    redo_rows = f"SELECT {', '.join(f'c.{c}' for c in row_cols)} FROM {window} AS c JOIN redo AS r ON {same_bucket}"
+    # reason_sql's checks that a row in the window with its keys set can fail, in its order
+    value_reason = " ".join([*(f"WHEN {v} IS NULL THEN {reasons.index('invalid_value:' + name)}"
+                               for v, name in zip(values, plan.values)),
+                             *(f"WHEN NOT (({v} - {v}) = 0) THEN {reasons.index('non_finite_value:' + name)}"
+                               for v, name in zip(values, plan.values))])
+    value_reason = f"CASE {value_reason} END" if values else "CAST(NULL AS INTEGER)"
+    value_reasons = [reasons.index(f"{kind}:{name}") for kind in ("invalid_value", "non_finite_value") for name in plan.values]
+    # each distinct row once, with its copies; the valid ones are aggregated once, and every
+    # copy of a skipped one is counted under its reason
+    uniq = (f"SELECT {', '.join(row_cols)}, {reason}, COUNT(*) AS {n} "
+            f"FROM (SELECT {', '.join(row_cols)}, {value_reason} AS {reason} FROM ({redo_rows}) AS redo_rows) AS c "
+            f"GROUP BY {', '.join([*row_cols, reason])}")
+    valid = f"FILTER (WHERE {reason} IS NULL)"
+    exact = [*group_items, *(f"{agg} {valid} AS {name}" for agg, name in value_aggs), f"COUNT(*) {valid} AS {rows}",
+             f"SUM({n}) {valid} - COUNT(*) {valid} AS {dups}",
+             *(f"SUM({n}) FILTER (WHERE {reason} = {i}) AS {skips[i]}" for i in value_reasons)]
 
     # per bucket of the rows in the window: proven, redone, or with a missing key
     outputs = [f"p.{o}" for o in outs] + [f"p.{ts}"]
@@ -463,28 +478,26 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
     for i, s_ in enumerate(skips):
         if i in first_missing:
             outputs.append(f"CASE WHEN {first_missing[i]} THEN p.{rows} ELSE 0 END AS {s_}")
-        else:
-            outputs.append(f"COALESCE(k.{s_}, 0) AS {s_}")
+        elif i in value_reasons:
+            outputs.append(f"COALESCE(e.{s_}, 0) AS {s_}")
+        else:  # a reason of the timestamp: counted in the other part
+            outputs.append(f"CAST(0 AS BIGINT) AS {s_}")
     join_on = " AND ".join([*(f"p.{o} = e.{o}" for o in outs), f"p.{ts} = e.{ts}"])
-    skips_on = " AND ".join([*(f"p.{o} = k.{o}" for o in outs), f"p.{ts} = k.{ts}"])
-    in_window_part = (f"SELECT {', '.join(outputs)} FROM one_pass AS p LEFT JOIN exact AS e ON {join_on} "
-                      f"LEFT JOIN redo_skips AS k ON {skips_on}")
-    # the rows whose timestamp cannot be used, by reason (the bucket of one in seconds is its own)
+    in_window_part = f"SELECT {', '.join(outputs)} FROM one_pass AS p LEFT JOIN exact AS e ON {join_on}"
+    # the rows whose timestamp cannot be used, by reason (the bucket of one in seconds is its own);
+    # reason_sql's first checks, the only ones such a row reaches
+    timestamp_reason = (f"CASE WHEN {q(EMPTY)} THEN {reasons.index('unreadable_document')} ELSE CASE {q(TS_STATE)} "
+                        + " ".join(f"WHEN {lit(r)} THEN {reasons.index(r)}" for r in TIMESTAMP_REASONS) + " END END")
     unusable_part = (f"SELECT {', '.join(group_items)}, {', '.join(f'NULL AS {name}' for _, name in value_aggs)}"
                      f"{', ' if value_aggs else ''}CAST(0 AS BIGINT) AS {rows}, CAST(0 AS BIGINT) AS {dups}, "
                      + ", ".join(f"COUNT(*) FILTER (WHERE {reason} = {i}) AS {s_}" for i, s_ in enumerate(skips))
-                     + f" FROM (SELECT *, {reason_sql(plan, codes=True)} AS {reason} "
+                     + f" FROM (SELECT *, {timestamp_reason} AS {reason} "
                      f"FROM {rows_of} AS flat WHERE {unusable}) AS c GROUP BY {group_by}")
-    ctes = [] if rescan else [f"window_rows AS ({window_rows})"]
+    ctes = [] if rescan else [f"kept_rows AS ({kept_rows})"]
     ctes += [
         f"one_pass AS (SELECT {', '.join(pass_cols)} FROM {window} AS c GROUP BY {group_by})",
         f"redo AS (SELECT {bucket_cols} FROM one_pass WHERE ({keyed('')}) AND NOT {proven('')})",
-        f"redo_checked AS (SELECT {', '.join(row_cols)}, {reason_sql(plan, codes=True)} AS {reason} "
-        f"FROM ({redo_rows}) AS redo_rows)",
-        f"uniq AS ({uniq})",
-        f"exact AS (SELECT {', '.join(exact)} FROM uniq GROUP BY {group_by})",
-        f"redo_skips AS (SELECT {', '.join(redo_skips)} FROM redo_checked WHERE {reason} IS NOT NULL "
-        f"GROUP BY {group_by})",
+        f"exact AS (SELECT {', '.join(exact)} FROM ({uniq}) AS uniq GROUP BY {group_by})",
     ]
     return f"WITH {', '.join(ctes)} {in_window_part} UNION ALL {unusable_part}"
 
