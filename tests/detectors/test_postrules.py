@@ -250,3 +250,14 @@ def test_severity_relative_to_a_threshold_splits_the_anomalous_range():
 def test_top_features_names_none_on_normal_rows_and_only_significant_ones():
     shares = pd.DataFrame({"a": [0.5, 0.95, 0.6], "b": [0.5, 0.05, 0.4]})
     assert top_features(shares, anomalous=np.array([False, True, True])) == [[], ["a"], ["a", "b"]]
+
+
+def test_a_period_counted_in_time_needs_fewer_rows_of_coarser_buckets():
+    from admon.detectors.postrules import PostRuleChain
+
+    chain = PostRuleChain([{"name": "suppress", "period": 0, "period_minutes": 360.0, "floor": 0.9, "factor": 0.0},
+                           {"name": "calibrate"}, {"name": "threshold"}, {"name": "missing_data"}])
+    assert chain.lookback == 360 + 2  # rows of a minute: the most a period of 6 hours can span
+    assert chain.lookback_rows(60_000) == 362
+    assert chain.lookback_rows(300_000) == 72 + 2  # 5-minute buckets
+    assert chain.lookback_rows(10_000) == 362  # rows closer than a minute: still counted at a minute (as before)

@@ -239,6 +239,11 @@ class PostRule(abc.ABC):
         """Earlier rows of a group the rule looks at (0: each row alone)."""
         return 0
 
+    def lookback_rows(self, interval_ms: int) -> int:
+        """:attr:`lookback` when rows are ``interval_ms`` apart (a rule whose period is counted in
+        time needs fewer rows of coarser buckets)."""
+        return self.lookback
+
     def fit(self, table: pd.DataFrame, context: ScoreContext) -> PostRule:
         """Learn from the training score table (what the earlier rules made of it); ``self``."""
         return self
@@ -491,9 +496,13 @@ class SuppressRule(PostRule):
 
     @property
     def lookback(self) -> int:
+        return self.lookback_rows(60_000)
+
+    def lookback_rows(self, interval_ms: int) -> int:
         minutes = float(self.config.period_minutes)  # type: ignore[attr-defined]
         # event mode counts time: its period spans at most one row a minute (steps of a minute or more)
-        return max(int(self.config.period), math.ceil(minutes))  # type: ignore[attr-defined]
+        rows = math.ceil(minutes * 60_000 / max(int(interval_ms), 60_000))
+        return max(int(self.config.period), rows)  # type: ignore[attr-defined]
 
     def apply(self, table: pd.DataFrame, context: ScoreContext) -> pd.DataFrame:
         c = self.config
@@ -749,6 +758,10 @@ class PostRuleChain:
     def lookback(self) -> int:
         """Earlier rows of a group a result depends on through the rules."""
         return sum(r.lookback for r in self.rules)
+
+    def lookback_rows(self, interval_ms: int) -> int:
+        """:attr:`lookback` when rows are ``interval_ms`` apart."""
+        return sum(r.lookback_rows(interval_ms) for r in self.rules)
 
     def __iter__(self) -> Iterator[PostRule]:
         return iter(self.rules)

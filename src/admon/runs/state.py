@@ -64,7 +64,7 @@ def stream_detector(model: Scorer) -> Detector | None:
 def chain_ms(model: Scorer, interval_ms: int) -> int:
     """How long before a window the post-rule chain of a stream-scored model starts (its lookback in buckets)."""
     chain = getattr(model, "post_rules", None)
-    return (chain.lookback if chain is not None else 0) * int(interval_ms)
+    return (chain.lookback_rows(interval_ms) if chain is not None else 0) * int(interval_ms)
 
 
 @dataclass(frozen=True)
