@@ -16,6 +16,7 @@ SRC = Path(admon.__file__).parent
 HEAVY = {
     ("data/engines/__init__.py", "admon.data.engines.spark"): "pyspark",
     ("detectors/streaming.py", "admon.detectors.kernels"): "numba (0.7 s), needed on the first score only",
+    ("detectors/statistical.py", "admon.detectors.kernels"): "numba (0.7 s), needed by ewma's first score only",
 }
 
 #: Files whose functions may import admon modules late, each with the reason.
