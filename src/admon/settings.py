@@ -68,6 +68,9 @@ class Settings(BaseSettings):
         2016, ge=0,
         description="At most this many buckets of history are read before a run's window, for "
         "detectors whose score depends on earlier points (their lookback).")
+    model_cache_entries: int = Field(
+        256, ge=1, description="Models a scheduler keeps loaded between runs (least recently used out); "
+        "each entity's model is one entry.")
     detector_state: bool = Field(
         True, description="Carry the state of detectors that support it from run to run, so that a "
         "run scores only its new points (admon.runs.state); false: every run reads its context.")

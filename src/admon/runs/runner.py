@@ -229,11 +229,14 @@ class Runner:
         its first run loads (trust on first use); the builtin fallback is never recorded.
 
         A lookup (found or not) is reused for ``MODEL_CACHE_SECONDS``, so a newly published
-        version is picked up within that time.
+        version is picked up within that time. At most ``ADMON_MODEL_CACHE_ENTRIES`` models are
+        kept (the least recently used goes first): a scheduler of thousands of entities, each with
+        its own model, does not hold every model of a tick in memory.
         """
         key = (entity.inference_namespace, entity.inference_model, entity.model_sha256)
-        cached = self._models.get(key)
+        cached = self._models.pop(key, None)
         if cached is not None and time.monotonic() - cached[0] < MODEL_CACHE_SECONDS:
+            self._models[key] = cached  # the most recently used is last
             return cached[1]
         try:
             model = inference.load_model(entity.inference_namespace, entity.inference_model,
@@ -248,6 +251,8 @@ class Runner:
         if entity.model_sha256 is None and not model.fit_on_window and model.content_hash:
             self._record_first_load(entity, model)
         self._models[key] = (time.monotonic(), model)
+        while len(self._models) > max(self.settings.model_cache_entries, 1):
+            self._models.pop(next(iter(self._models)))
         return model
 
     def _record_first_load(self, entity: EntitySpec, model: Scorer) -> None:
