@@ -26,6 +26,9 @@ from admon.errors import ConfigError, SinkError
 from admon.sinks.base import SinkOptions, register_sink
 from admon.sinks.documents import delivery_key
 
+#: Day files whose ids the sink keeps in memory (a window's documents fall on one or two days).
+DAYS_KEPT = 4
+
 
 @register_sink("jsonl")
 class JsonlSink:
@@ -86,8 +89,15 @@ class JsonlSink:
         self._seen[str(path)] = (seen, path.stat().st_size)
 
     def _ids(self, path: Path) -> set[str]:
-        """Ids in ``path``, reading only what was appended since the last call."""
-        seen, offset = self._seen.get(str(path), (set(), 0))
+        """Ids in ``path``, reading only what was appended since the last call.
+
+        The ids of at most :data:`DAYS_KEPT` files stay in memory (the least recently written
+        goes first: a day that gets documents again is read again), so a scheduler running for
+        months does not keep every id it ever wrote.
+        """
+        seen, offset = self._seen.pop(str(path), (set(), 0))
+        while len(self._seen) >= DAYS_KEPT:
+            self._seen.pop(next(iter(self._seen)))
         if not path.exists():
             self._seen[str(path)] = (seen, 0)
             return seen
