@@ -11,6 +11,7 @@ same frame and the same counts, by reason, as the same documents with text times
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import hypothesis.strategies as st
 import pyarrow as pa
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 
 from admon import DataSource
 from admon.data.engines.duckdb import DuckDBEngine
+from admon.data.job import SourcePlan, aggregate_sql
 from admon.data.lake import list_files
 from admon.data.schema import plan_scan, sample_schema
 from admon.timeutil import MAX_TIMESTAMP_MS
@@ -214,3 +216,70 @@ def test_integer_text_and_json_timestamps_agree(tmp_path_factory, rows, config_t
         assert dict(report.skipped) == dict(other_report.skipped)
         assert report.rows_used == other_report.rows_used
 
+
+
+# --- footer statistics that prove every timestamp usable: the unusable part is not planned ----------
+def scan_and_sql(root, start=DAY0, end=DAY0 + SPAN):
+    """The engine's proven timestamp range of the source's scan, and the source's aggregate SQL."""
+    files = list_files(str(root), SOURCE, start, end).files
+    config = one_source("avg")
+    plan = SourcePlan(config.source_configs[0], config,
+                      tuple(plan_scan(config.source_configs[0], config, sample_schema(files))))
+    engine = DuckDBEngine()
+    scanned = engine.register_scan("scan", files, plan.fields, integer_timestamp=True)
+    proven = engine.timestamp_range("scan")
+    return proven, aggregate_sql(replace(plan, fields=scanned), "scan", start, end, timestamp_range=proven)
+
+
+@pytest.mark.parametrize("monit", [False, True])
+def test_clean_footer_statistics_leave_the_unusable_timestamp_part_out_with_the_same_frame_and_counts(tmp_path, monit):
+    rows = [*ROWS, ROWS[3], {"timestamp": DAY0 + 31_000, "host": "h1", "topic": "cpu", "value": None}]
+    results = {}
+    for kind, arrow_type in [("int64", pa.int64()), ("text", pa.string())]:
+        write_parquet(tmp_path / kind, rows[:6], timestamp=arrow_type, monit=monit)
+        write_parquet(tmp_path / kind, rows[6:], timestamp=arrow_type, monit=monit, name="part-1.parquet")
+        results[kind] = read(tmp_path / kind, one_source("avg"))
+    proven, sql = scan_and_sql(tmp_path / "int64")
+    assert proven == (DAY0, DAY0 + 9 * MIN) and "UNION ALL" not in sql
+    (frame, report), (text_frame, text_report) = results["int64"], results["text"]
+    assert frame["value"].tolist() == [2.0, 7.0] and same_frame(frame, text_frame)
+    assert dict(report.skipped) == dict(text_report.skipped) == {"duplicate": 1, "invalid_value:value": 1}
+    assert report.rows_used == text_report.rows_used == 10
+
+
+BAD_IN_ONE_FILE = {  # a second file whose footer does not rule out an unusable timestamp, and its count
+    "missing": ({"timestamp": None}, {"missing_timestamp": 1}),
+    "missing parent struct": ({"timestamp": None, "host": None, "topic": None, "value": None},
+                              {"unreadable_document": 1}),
+    "before 1970": ({"timestamp": -5}, {"timestamp_out_of_range": 1}),
+    "after 2200": ({"timestamp": MAX_TIMESTAMP_MS}, {"timestamp_out_of_range": 1}),
+    "in seconds": ({"timestamp": DAY0 // 1000 + 60}, {"timestamp_in_seconds": 1}),
+    "no statistics": ({"timestamp": None}, {"missing_timestamp": 1}),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_IN_ONE_FILE))
+def test_footer_statistics_that_do_not_rule_out_unusable_timestamps_still_count_them(tmp_path, case):
+    change, skipped = BAD_IN_ONE_FILE[case]
+    write_parquet(tmp_path, ROWS, timestamp=pa.int64())
+    bad = [{**ROWS[0], **change}, ROWS[4]]
+    folder = tmp_path / SOURCE / "2022/05/10"
+    if case == "missing parent struct":  # monit layout: a row whose metadata struct is NULL
+        (folder / "part-0.parquet").unlink()
+        write_parquet(tmp_path, ROWS, timestamp=pa.int64(), monit=True)
+        table = pa.table({"metadata": pa.array([None, {k: ROWS[4][k] for k in ("host", "topic", "timestamp")}],
+                                               pa.struct([("host", pa.string()), ("topic", pa.string()),
+                                                          ("timestamp", pa.int64())])),
+                          "data": pa.array([None, {"value": ROWS[4]["value"]}], pa.struct([("value", pa.float64())]))})
+        pq.write_table(table, folder / "part-1.parquet")
+    elif case == "no statistics":
+        write_parquet(tmp_path, bad, timestamp=pa.int64(), name="part-1.parquet")
+        pq.write_table(pq.read_table(folder / "part-1.parquet"), folder / "part-1.parquet", write_statistics=False)
+    else:
+        write_parquet(tmp_path, bad, timestamp=pa.int64(), name="part-1.parquet")
+    assert scanned_timestamp_type(tmp_path) == "BIGINT"
+    proven, sql = scan_and_sql(tmp_path)
+    assert "UNION ALL" in sql
+    frame, report = read(tmp_path, one_source("avg"))
+    assert frame["value"].tolist() == [2.0, 7.0]
+    assert dict(report.skipped) == {**skipped, "duplicate": 1}

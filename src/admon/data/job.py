@@ -353,7 +353,7 @@ def _split_keep(plan: SourcePlan, start_ms: int, end_ms: int, *, flat: bool) -> 
 
 
 def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, flat: bool = False,
-                  empty: str = EMPTY) -> str:
+                  empty: str = EMPTY, timestamp_range: tuple[int, int] | None = None) -> str:
     """Per-(groups, bucket) aggregates of one source plus ``#rows``, ``#duplicates``, ``#skip_<i>``.
 
     The kept rows are split in two. Rows **in the window** are aggregated in one pass with no
@@ -382,6 +382,10 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
     Rows with a skip reason are not deduplicated: each copy is counted under its reason. The
     result has one row per (groups, bucket) of the rows in the window, and one per (groups,
     bucket) of the rows counted for their timestamp (no rows used: ``#rows`` is 0).
+
+    ``timestamp_range``: ``(min, max)`` of the scan's integer timestamps, known (from Parquet
+    footers) to hold every row's. When no value in it can be unusable, the part that counts
+    unusable timestamps is left out of the statement: the engine need not even plan it.
     """
     interval = plan.config.agg_interval_ms
     ts = q(TIMESTAMP)
@@ -493,13 +497,26 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
                      + ", ".join(f"COUNT(*) FILTER (WHERE {reason} = {i}) AS {s_}" for i, s_ in enumerate(skips))
                      + f" FROM (SELECT *, {timestamp_reason} AS {reason} "
                      f"FROM {rows_of} AS flat WHERE {unusable}) AS c GROUP BY {group_by}")
+    if not flat and integer_timestamp(plan.fields) and _all_usable(timestamp_range, start_ms, end_ms):
+        unusable_part = ""
     ctes = [] if rescan else [f"kept_rows AS ({kept_rows})"]
     ctes += [
         f"one_pass AS (SELECT {', '.join(pass_cols)} FROM {window} AS c GROUP BY {group_by})",
         f"redo AS (SELECT {bucket_cols} FROM one_pass WHERE ({keyed('')}) AND NOT {proven('')})",
         f"exact AS (SELECT {', '.join(exact)} FROM ({uniq}) AS uniq GROUP BY {group_by})",
     ]
-    return f"WITH {', '.join(ctes)} {in_window_part} UNION ALL {unusable_part}"
+    return f"WITH {', '.join(ctes)} {in_window_part}" + (f" UNION ALL {unusable_part}" if unusable_part else "")
+
+
+def _all_usable(timestamp_range: tuple[int, int] | None, start_ms: int, end_ms: int) -> bool:
+    """Whether every integer timestamp in ``timestamp_range`` (min, max; all set) is usable: in
+    1970-2200 and not a number of seconds in the window (flat_sql's integer states)."""
+    if timestamp_range is None:
+        return False
+    low, high = timestamp_range
+    seconds_low, seconds_high = -(-start_ms // 1000), -(-end_ms // 1000)  # [ceil(start/1000), ceil(end/1000))
+    return (MIN_TIMESTAMP_MS <= low <= high < MAX_TIMESTAMP_MS
+            and (high < seconds_low or low >= seconds_high))
 
 
 def empty_aggregate_sql(plan: SourcePlan) -> str:

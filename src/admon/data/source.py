@@ -199,7 +199,10 @@ class DataSource:
                 def run_one(readable: list[LakeFile], i: int = i, scan: str = scan) -> None:
                     # the engine may scan integer timestamps as such (Parquet): the job then skips parsing
                     scanned = self.engine.register_scan(scan, readable, plans[i].fields, integer_timestamp=True)
-                    sql = aggregate_sql(replace(plans[i], fields=scanned), scan, start_ms, end_ms)
+                    # where Parquet footers prove every timestamp usable, that part is not even planned
+                    in_range = getattr(self.engine, "timestamp_range", None)
+                    sql = aggregate_sql(replace(plans[i], fields=scanned), scan, start_ms, end_ms,
+                                        timestamp_range=in_range(scan) if in_range else None)
                     self.engine.materialize(tables[i], render(sql, self.engine.dialect))
 
                 used[i] = self._with_readable(files, plans[i].fields, run_one, [report.sources[i]])

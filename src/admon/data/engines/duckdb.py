@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import duckdb
+import fsspec
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from admon.config import TIMESTAMP
 from admon.data.lake import LakeFile, parquet_schema
@@ -74,6 +76,39 @@ def _integer_timestamp(fields: Sequence[ScanField], present: dict[tuple[str, str
     return tuple(out)
 
 
+def _timestamp_range(files: Sequence[str], field: ScanField) -> tuple[int, int] | None:
+    """``(min, max)`` of an integer timestamp over every row of the Parquet files, from their
+    footers' statistics, if these prove that no row's timestamp is NULL: one location of it is a
+    column of every file with no NULL in any row group (a NULL parent struct counts as NULL in its
+    column's statistics), and every location's row groups give a min and max. None otherwise."""
+    low = high = None
+    never_null = {loc: True for loc in field.locations}
+    for path in files:
+        try:
+            with fsspec.open(path, "rb") as fh:
+                meta = pq.ParquetFile(fh).metadata
+        except Exception:  # noqa: BLE001 - no proof then; the read itself reports the file
+            return None
+        columns = {meta.schema.column(j).path: j for j in range(meta.num_columns)}
+        for loc in field.locations:
+            j = columns.get(f"{loc}.{field.name}" if loc else field.name)
+            if j is None:
+                never_null[loc] = False
+                continue
+            for g in range(meta.num_row_groups):
+                stats = meta.row_group(g).column(j).statistics
+                if stats is None or not stats.has_min_max or not stats.has_null_count:
+                    return None
+                if stats.null_count:
+                    never_null[loc] = False
+                if stats.null_count < meta.row_group(g).num_rows:  # (an all-NULL group has no min/max)
+                    low = stats.min if low is None else min(low, stats.min)
+                    high = stats.max if high is None else max(high, stats.max)
+    if not any(never_null.values()) or low is None or high is None:
+        return None
+    return int(low), int(high)
+
+
 def quiet_connection() -> duckdb.DuckDBPyConnection:
     """A private in-memory DuckDB without its progress bar. In Jupyter without ipywidgets DuckDB
     has it off already and refuses ``SET enable_progress_bar`` (InvalidInputException), so it is
@@ -97,6 +132,7 @@ class DuckDBEngine:
             connection = quiet_connection()  # a user's connection keeps its own settings
         self.con = connection
         self._created: dict[str, str] = {}  # relations this engine made -> VIEW or TABLE, for drop
+        self._timestamp_ranges: dict[str, tuple[int, int]] = {}  # scan view -> see timestamp_range
 
     # --- scans ---------------------------------------------------------------------------
     def _json_scan(self, files: Sequence[str], fields: Sequence[ScanField]) -> str:
@@ -148,6 +184,7 @@ class DuckDBEngine:
         footers all store the timestamp as integers (INT64, INT32, ...; not UINT64) are scanned
         with it as BIGINT: no text to parse, and DuckDB can skip row groups by its statistics."""
         parts = []
+        self._timestamp_ranges.pop(view, None)
         json_files = [f.path for f in files if f.format == "json"]
         parquet_files = [f.path for f in files if f.format == "parquet"]
         if json_files:
@@ -156,10 +193,19 @@ class DuckDBEngine:
             present, complete = _parquet_columns(parquet_files)
             if integer_timestamp and complete and not json_files:
                 fields = _integer_timestamp(fields, present)
+                timestamp = next((f for f in fields if f.name == TIMESTAMP and f.sql_type == "BIGINT"), None)
+                bounds = _timestamp_range(parquet_files, timestamp) if timestamp is not None else None
+                if bounds is not None:
+                    self._timestamp_ranges[view] = bounds
             parts.append(self._parquet_scan(parquet_files, fields, present))
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(view)} AS {' UNION ALL '.join(parts)}")
         self._created[view] = "VIEW"
         return tuple(fields)
+
+    def timestamp_range(self, view: str) -> tuple[int, int] | None:
+        """``(min, max)`` of the integer timestamps of a scan registered with ``integer_timestamp``,
+        when its Parquet footers prove that every row has one (see :func:`_timestamp_range`)."""
+        return self._timestamp_ranges.get(view)
 
     def register_samples(self, view: str, frame: pd.DataFrame, fields: Sequence[ScanField]) -> None:
         # through Arrow, built from Python objects: None is NULL and NaN stays NaN (a pandas float
@@ -203,6 +249,8 @@ class DuckDBEngine:
     def drop(self, names: Sequence[str]) -> None:
         # what this engine made is known; only other names are looked up (a catalog query costs
         # more than the drops)
+        for name in names:
+            self._timestamp_ranges.pop(name, None)
         kinds = {name: self._created[name] for name in names if name in self._created}
         if len(kinds) < len(set(names)):
             kinds.update(
