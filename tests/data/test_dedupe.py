@@ -1,7 +1,7 @@
 """Exact repeats count once, whichever way the job finds them.
 
 The job proves most buckets free of repeats from their timestamps' residues modulo 61 and
-hashes the rows of the others only (:func:`admon.data.job.aggregate_sql`); these cases cover
+hashes the rows of the others only (:func:`admon.data.job.aggregate_job`); these cases cover
 both paths and the edges between them: a re-delivered file, a bucket of more than 61 rows,
 distinct rows whose timestamps collide modulo 61, one timestamp with two values, and an
 aggregate that a repeat must not change (the sample stddev of one distinct row).
@@ -73,3 +73,35 @@ def test_each_copy_of_a_bad_document_is_counted_under_its_reason(engine, tmp_pat
     frame, report = read(engine, one_source("avg"), tmp_path)
     assert frame["value"].tolist() == [1.0]
     assert dict(report.skipped) == {"invalid_value:value": 2}
+
+
+# --- the second statement runs only for buckets the one pass cannot prove --------------------------
+def statements(engine, monkeypatch) -> list[str]:
+    """The SQL of every table the reads on ``engine`` materialise, in order."""
+    seen: list[str] = []
+    materialize = engine.materialize
+
+    def recording(table, sql):
+        seen.append(sql)
+        return materialize(table, sql)
+
+    monkeypatch.setattr(engine, "materialize", recording)
+    return seen
+
+
+@pytest.mark.parametrize("suffix", ["json", "parquet"])
+def test_only_a_read_with_an_unproven_bucket_runs_the_exact_redo(engine, tmp_path, monkeypatch, suffix):
+    from admon.data.engines import engine_for
+
+    job_engine = engine_for(engine)
+    seen = statements(job_engine, monkeypatch)
+    docs = [monit("h1", "cpu", DAY0 + i * MIN, float(i)) for i in range(10)]
+    write_docs(tmp_path / "clean", docs, name=f"part-0.{suffix}")
+    frame, report = read(job_engine, one_source("sum"), tmp_path / "clean")
+    assert frame["value"].tolist() == [10.0, 35.0] and not report.skipped
+    assert not any("exact AS" in sql for sql in seen)  # every bucket proven: rows read once
+    seen.clear()
+    write_docs(tmp_path / "repeat", [*docs, docs[7]], name=f"part-0.{suffix}")  # a repeat in the second bucket
+    frame, report = read(job_engine, one_source("sum"), tmp_path / "repeat")
+    assert frame["value"].tolist() == [10.0, 35.0] and dict(report.skipped) == {"duplicate": 1}
+    assert sum("exact AS" in sql for sql in seen) == 1

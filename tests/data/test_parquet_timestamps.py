@@ -3,7 +3,7 @@
 Where every Parquet file of a scan stores the timestamp as integers (INT64, INT32, ...), the
 embedded engine scans it as BIGINT and the job checks only its range instead of parsing text
 (:func:`admon.data.job.flat_sql`), with the row checks split between one pass over the rows in
-the window and a redo of the buckets it cannot prove (:func:`admon.data.job.aggregate_sql`).
+the window and a redo of the buckets it cannot prove (:func:`admon.data.job.aggregate_job`).
 These tests pin that the integer path is taken only where it is exact, and that it gives the
 same frame and the same counts, by reason, as the same documents with text timestamps.
 """
@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 
 from admon import DataSource
 from admon.data.engines.duckdb import DuckDBEngine
-from admon.data.job import SourcePlan, aggregate_sql
+from admon.data.job import SourcePlan, aggregate_job
 from admon.data.lake import list_files
 from admon.data.schema import plan_scan, sample_schema
 from admon.timeutil import MAX_TIMESTAMP_MS
@@ -228,7 +228,7 @@ def scan_and_sql(root, start=DAY0, end=DAY0 + SPAN):
     engine = DuckDBEngine()
     scanned = engine.register_scan("scan", files, plan.fields, integer_timestamp=True)
     proven = engine.timestamp_range("scan")
-    return proven, aggregate_sql(replace(plan, fields=scanned), "scan", start, end, timestamp_range=proven)
+    return proven, aggregate_job(replace(plan, fields=scanned), "scan", start, end, timestamp_range=proven).one_pass
 
 
 @pytest.mark.parametrize("monit", [False, True])
@@ -283,3 +283,27 @@ def test_footer_statistics_that_do_not_rule_out_unusable_timestamps_still_count_
     frame, report = read(tmp_path, one_source("avg"))
     assert frame["value"].tolist() == [2.0, 7.0]
     assert dict(report.skipped) == {**skipped, "duplicate": 1}
+
+
+def test_sources_reading_the_same_fields_of_a_path_share_one_scan_and_read_as_alone(tmp_path, monkeypatch):
+    from admon import InputDataConfig
+    from tests.data.lakes import two_sources
+
+    rows = [{"timestamp": DAY0 + i * MIN, "host": f"h{i % 2}", "topic": topic, "value": float(i)}
+            for i in range(12) for topic in ("xrootd_raw_gled", "xrootd_raw_alice")]
+    rows.append({**rows[5]})  # a repeat: one source redoes a bucket, the other does not
+    write_parquet(tmp_path, rows, timestamp=pa.int64(), monit=True)
+    engine = DuckDBEngine()
+    views: list[str] = []
+    register = engine.register_scan
+    monkeypatch.setattr(engine, "register_scan", lambda view, *a, **k: views.append(view) or register(view, *a, **k))
+    config = two_sources("sum")
+    source = DataSource(engine, config, lake_root=str(tmp_path))
+    both = source.read_pandas(DAY0, DAY0 + SPAN)
+    assert len(views) == 1  # one scan view, its Parquet footers read once
+    for k, name in enumerate(["gled_value", "alice_value"]):
+        alone, alone_report = read(tmp_path, InputDataConfig(source_configs=[config.source_configs[k]],
+                                                             agg_interval_seconds=300, agg_method="sum", group_by=["host"]))
+        assert same_frame(both[["host", "timestamp", name]], alone)
+        assert dict(source.last_report.sources[k].skipped) == dict(alone_report.sources[0].skipped)
+    assert dict(source.last_report.sources[1].skipped) == {"duplicate": 1}

@@ -22,6 +22,7 @@ admon.errors.ConfigError: filter_expression 'host > 5' compares 'host', which ho
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import sqlglot
@@ -99,6 +100,18 @@ def _too_deep(text: str, limit: int, what: str) -> ConfigError:
 
 def parse_filter(text: str) -> exp.Expression:
     """Parse and validate a filter expression; raise :class:`ConfigError` naming what is wrong."""
+    if not isinstance(text, str):
+        return _parse_filter(text)  # (its error names the value)
+    # a read plans each source's filter several times: parsed once, each caller gets its own copy
+    return _parsed_filter(text).copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_filter(text: str) -> exp.Expression:
+    return _parse_filter(text)
+
+
+def _parse_filter(text: str) -> exp.Expression:
     if not isinstance(text, str) or not text.strip():
         raise ConfigError(f"filter_expression {text!r} is empty; remove it or give a condition")
     if _bracket_depth(text) > MAX_FILTER_DEPTH:  # one cheap pass, before the recursive parser

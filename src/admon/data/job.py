@@ -11,9 +11,9 @@ For one source, over its scan view (see :mod:`admon.data.engines.base`):
    timestamp has a problem (so that they are counted);
 3. **aggregate** per ``(group_by…, floor(timestamp / interval) * interval)`` in one pass,
    with counters that prove a bucket's aggregate exact: keys set, values finite, no repeat;
-4. **redo** the buckets without that proof from their own rows: each row gets at most one
+4. **redo** the buckets without that proof (if any) from their own rows: each row gets at most one
    skip reason, and exact repeats (same groups, timestamp and values) of the valid ones are
-   removed and counted (see :func:`aggregate_sql`); rows with an unusable timestamp are
+   removed and counted (see :func:`aggregate_job`); rows with an unusable timestamp are
    counted by reason.
 
 The per-source aggregates are small; they are full-outer-joined on
@@ -26,7 +26,7 @@ admon's own columns are named with :data:`~admon.config.INTERNAL_MARK` (``#rows`
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from admon.config import INTERNAL_MARK, TIMESTAMP, InputDataConfig, SourceConfig
@@ -321,7 +321,7 @@ def checked_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, line
 
 
 # Residues of a timestamp modulo this prime are the bits of one BIGINT (61 is the largest prime
-# below 64): the bucket's certificate of having no exact repeat (see aggregate_sql).
+# below 64): the bucket's certificate of having no exact repeat (see aggregate_job).
 CERTIFICATE_MODULUS = 61
 
 
@@ -352,17 +352,37 @@ def _split_keep(plan: SourcePlan, start_ms: int, end_ms: int, *, flat: bool) -> 
     return f"({cond}) AND {in_window}", f"COALESCE({cond}, TRUE) AND {unusable}"
 
 
-def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, flat: bool = False,
-                  empty: str = EMPTY, timestamp_range: tuple[int, int] | None = None) -> str:
+REDO = f"{INTERNAL_MARK}redo"  # a bucket of the one pass without its proof: redone by AggregateJob.redo
+TO_REDO = f"{INTERNAL_MARK}to_redo"  # report_sql's count of them
+
+
+@dataclass(frozen=True)
+class AggregateJob:
+    """One source's aggregate in two statements (see :func:`aggregate_job`).
+
+    ``one_pass`` gives a table of the result's columns plus ``#redo``, the buckets whose one-pass
+    aggregate is not proven exact (:func:`report_sql` counts them); ``redo(table)``, run only
+    where some bucket has ``#redo``,
+    gives that table with those buckets redone from their own rows. Where every bucket is
+    proven (regular data without repeats) the rows are read once, as a hand-written query would.
+    """
+
+    one_pass: str
+    redo: Callable[[str], str]
+
+
+def aggregate_job(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, flat: bool = False,
+                  empty: str = EMPTY, timestamp_range: tuple[int, int] | None = None) -> AggregateJob:
     """Per-(groups, bucket) aggregates of one source plus ``#rows``, ``#duplicates``, ``#skip_<i>``.
 
     The kept rows are split in two. Rows **in the window** are aggregated in one pass with no
     per-row check at all, as a hand-written query would, plus a few counters that prove the
     pass exact for a bucket (its keys are set, every value is a finite number, and it holds no
     exact repeat, see below). Only the buckets without that proof are redone exactly, from
-    their own rows: each row gets its skip reason, and the valid ones are deduplicated by
-    hashing. Rows **whose timestamp cannot be used** (usually none) are counted by reason.
-    A bucket whose key is missing needs no second look: all its rows are skipped for that key.
+    their own rows, by a second statement that runs only when there are any: each row gets its
+    skip reason, and the valid ones are deduplicated by hashing. Rows **whose timestamp cannot
+    be used** (usually none) are counted by reason. A bucket whose key is missing needs no
+    second look: all its rows are skipped for that key.
 
     **Exact repeats without hashing every row.** A valid row's identity is its groups,
     timestamp and values; an exact repeat (a re-delivered document) therefore shares its
@@ -403,15 +423,13 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
     outs = [q(plan.source.output_name(k)) for k in plan.keys]  # the keys' names in the result
     values = [q(v) for v in plan.values]
     row_cols = [*keys, ts, *values]
-    reason, rows, dups, n = q(REASON), q(ROWS), q(DUPLICATES), q(COPIES)
-    residues = q(f"{INTERNAL_MARK}distinct_residues")
-    counted = [q(f"{INTERNAL_MARK}count_{i}") for i in range(len(values))]
-    zeros = [q(f"{INTERNAL_MARK}zero_{i}") for i in range(len(values))]
+    reason, rows, dups, n, redo = q(REASON), q(ROWS), q(DUPLICATES), q(COPIES), q(REDO)
     skips = [q(skip_column(i)) for i in range(len(reasons))]
     template = AGGREGATES[plan.config.agg_method]
     value_aggs = [(template.format(v=v, t=ts), q(plan.source.output_name(name))) for v, name in zip(values, plan.values)]
     group_items = [*(f"{k} AS {o}" for k, o in zip(keys, outs)), f"{bucket} AS {ts}"]
     group_by = ", ".join([*keys, bucket])
+    value_reasons = [reasons.index(f"{kind}:{name}") for kind in ("invalid_value", "non_finite_value") for name in plan.values]
 
     # the flattened rows and the two halves of the kept ones
     if flat:
@@ -420,34 +438,49 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
         rows_of = f"({flat_sql(plan.fields, scan, start_ms, end_ms)})"
     # Each part reads its rows from the scan: where that is cheap (a table, or a Parquet scan
     # with integer timestamps, which reads only the row groups each part's condition can hold)
-    # it does, so that the one pass streams. Else (parsing JSON) the scan is read once into the
-    # kept rows, a common table expression, which the engine may keep for the parts.
+    # it does, so that the one pass streams. Else (text timestamps) the scan is read once into
+    # the kept rows, a common table expression, which the engine may keep for the parts.
     rescan = flat or integer_timestamp(plan.fields)
     if rescan:
         in_window, unusable = _split_keep(plan, start_ms, end_ms, flat=flat)
+        with_kept = ""
     else:  # a kept row in the window passed the filter (see _keep_condition)
         in_window, unusable = f"{q(TS_STATE)} = {lit(IN_WINDOW)}", f"{q(TS_STATE)} <> {lit(IN_WINDOW)}"
-        kept_rows = (f"SELECT {', '.join(row_cols)}, {q(EMPTY)}, {q(TS_STATE)} FROM {rows_of} AS flat "
-                     f"WHERE {_keep_condition(plan, start_ms, end_ms)}")
+        with_kept = (f"kept_rows AS (SELECT {', '.join(row_cols)}, {q(EMPTY)}, {q(TS_STATE)} FROM {rows_of} AS flat "
+                     f"WHERE {_keep_condition(plan, start_ms, end_ms)})")
         rows_of = "kept_rows"
     window = f"(SELECT {', '.join(row_cols)} FROM {rows_of} AS flat WHERE {in_window})"
 
-    # the one pass over the rows in the window
-    pass_cols = [*group_items, *(f"{agg} AS {name}" for agg, name in value_aggs), f"COUNT(*) AS {rows}",
-                 # (a timestamp in the window is >= 0)
-                 f"BIT_COUNT(BIT_OR(CAST(1 AS BIGINT) << CAST({ts} % {CERTIFICATE_MODULUS} AS INTEGER))) AS {residues}"]
-    pass_cols += [f"COUNT({v}) AS {c}" for v, c in zip(values, counted)]
-    pass_cols += [f"SUM({v} - {v}) AS {z}" for v, z in zip(values, zeros)]
+    # the one pass over the rows in the window, in the result's columns: a bucket with a missing
+    # key has no value and counts its rows under the first key missing; #redo marks the buckets
+    # whose pass is not proven exact (keys set, and: no repeat, no NULL, no non-finite value)
+    keyed = " AND ".join(f"{k} IS NOT NULL" for k in keys) or "TRUE"
+    residues = f"BIT_COUNT(BIT_OR(CAST(1 AS BIGINT) << CAST({ts} % {CERTIFICATE_MODULUS} AS INTEGER)))"  # (ts >= 0)
+    proofs = [f"COUNT(*) = {residues}", *(f"COUNT({v}) = COUNT(*)" for v in values), *(f"SUM({v} - {v}) = 0" for v in values)]
+    first_missing = {}  # skip column -> the condition that its key is the first one missing
+    for j, (k, name) in enumerate(zip(keys, plan.keys)):
+        first_missing[reasons.index(f"missing_group_key:{name}")] = " AND ".join(
+            [*(f"{prev} IS NOT NULL" for prev in keys[:j]), f"{k} IS NULL"])
+    pass_cols = [*group_items, *(f"CASE WHEN {keyed} THEN {agg} END AS {name}" for agg, name in value_aggs),
+                 f"CASE WHEN {keyed} THEN COUNT(*) ELSE 0 END AS {rows}", f"CAST(0 AS BIGINT) AS {dups}"]
+    pass_cols += [f"CASE WHEN {first_missing[i]} THEN COUNT(*) ELSE 0 END AS {s_}" if i in first_missing
+                  else f"CAST(0 AS BIGINT) AS {s_}" for i, s_ in enumerate(skips)]
+    pass_cols.append(f"({keyed}) AND NOT COALESCE({' AND '.join(proofs)}, FALSE) AS {redo}")
+    in_window_part = f"SELECT {', '.join(pass_cols)} FROM {window} AS c GROUP BY {group_by}"
+    # the rows whose timestamp cannot be used, by reason (the bucket of one in seconds is its own);
+    # reason_sql's first checks, the only ones such a row reaches
+    timestamp_reason = (f"CASE WHEN {q(EMPTY)} THEN {reasons.index('unreadable_document')} ELSE CASE {q(TS_STATE)} "
+                        + " ".join(f"WHEN {lit(r)} THEN {reasons.index(r)}" for r in TIMESTAMP_REASONS) + " END END")
+    unusable_part = (f"SELECT {', '.join(group_items)}, {', '.join(f'NULL AS {name}' for _, name in value_aggs)}"
+                     f"{', ' if value_aggs else ''}CAST(0 AS BIGINT) AS {rows}, CAST(0 AS BIGINT) AS {dups}, "
+                     + ", ".join(f"COUNT(*) FILTER (WHERE {reason} = {i}) AS {s_}" for i, s_ in enumerate(skips))
+                     + f", FALSE AS {redo} FROM (SELECT *, {timestamp_reason} AS {reason} "
+                     f"FROM {rows_of} AS flat WHERE {unusable}) AS c GROUP BY {group_by}")
+    if not flat and integer_timestamp(plan.fields) and _all_usable(timestamp_range, start_ms, end_ms):
+        unusable_part = ""
+    one_pass = (f"WITH {with_kept} " if with_kept else "") + in_window_part + (
+        f" UNION ALL {unusable_part}" if unusable_part else "")
 
-    def keyed(t: str) -> str:
-        return " AND ".join(f"{t}{o} IS NOT NULL" for o in outs) or "TRUE"
-
-    def proven(t: str) -> str:
-        """Whether the one-pass aggregate of a bucket (of ``t`` = ``"p."`` or ``""``) is exact."""
-        checks = [f"{t}{rows} = {t}{residues}", *(f"{t}{c} = {t}{rows}" for c in counted), *(f"{t}{z} = 0" for z in zeros)]
-        return f"COALESCE(({keyed(t)}) AND {' AND '.join(checks)}, FALSE)"
-    # (no alias here: the Spark rendering takes a WHERE name that is also a SELECT alias for the alias)
-    bucket_cols = ", ".join([*outs, ts])
     # the buckets to redo: their rows, each with its reason (the keys are set, the timestamp is in
     # the window: a NULL or non-finite value is the only reason there can be)
     same_bucket = " AND ".join([*(f"c.{k} = r.{o}" for k, o in zip(keys, outs)), f"{bucket_of('c.' + ts)} = r.{ts}"])
@@ -458,7 +491,6 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
                              *(f"WHEN NOT (({v} - {v}) = 0) THEN {reasons.index('non_finite_value:' + name)}"
                                for v, name in zip(values, plan.values))])
     value_reason = f"CASE {value_reason} END" if values else "CAST(NULL AS INTEGER)"
-    value_reasons = [reasons.index(f"{kind}:{name}") for kind in ("invalid_value", "non_finite_value") for name in plan.values]
     # each distinct row once, with its copies; the valid ones are aggregated once, and every
     # copy of a skipped one is counted under its reason
     uniq = (f"SELECT {', '.join(row_cols)}, {reason}, COUNT(*) AS {n} "
@@ -468,44 +500,24 @@ def aggregate_sql(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
     exact = [*group_items, *(f"{agg} {valid} AS {name}" for agg, name in value_aggs), f"COUNT(*) {valid} AS {rows}",
              f"SUM({n}) {valid} - COUNT(*) {valid} AS {dups}",
              *(f"SUM({n}) FILTER (WHERE {reason} = {i}) AS {skips[i]}" for i in value_reasons)]
+    outputs = [*(f"p.{o}" for o in outs), f"p.{ts}"]
+    outputs += [f"CASE WHEN p.{redo} THEN e.{name} ELSE p.{name} END AS {name}" for _, name in value_aggs]
+    outputs += [f"CASE WHEN p.{redo} THEN COALESCE(e.{rows}, 0) ELSE p.{rows} END AS {rows}",
+                f"p.{dups} + COALESCE(e.{dups}, 0) AS {dups}"]
+    outputs += [f"p.{s_} + COALESCE(e.{s_}, 0) AS {s_}" if i in value_reasons else f"p.{s_}"
+                for i, s_ in enumerate(skips)]
+    outputs.append(f"FALSE AS {redo}")
+    # (no alias here: the Spark rendering takes a WHERE name that is also a SELECT alias for the alias)
+    bucket_cols = ", ".join([*outs, ts])
+    join_on = " AND ".join([f"p.{redo}", *(f"p.{o} = e.{o}" for o in outs), f"p.{ts} = e.{ts}"])
 
-    # per bucket of the rows in the window: proven, redone, or with a missing key
-    outputs = [f"p.{o}" for o in outs] + [f"p.{ts}"]
-    ok = proven("p.")
-    outputs += [f"CASE WHEN {ok} THEN p.{name} ELSE e.{name} END AS {name}" for _, name in value_aggs]
-    outputs += [f"CASE WHEN {ok} THEN p.{rows} ELSE COALESCE(e.{rows}, 0) END AS {rows}",
-                f"COALESCE(e.{dups}, 0) AS {dups}"]
-    first_missing = {}  # skip column -> the condition that its key is the first one missing
-    for j, (k, o) in enumerate(zip(plan.keys, outs)):
-        set_before = [f"p.{prev} IS NOT NULL" for prev in outs[:j]]
-        first_missing[reasons.index(f"missing_group_key:{k}")] = " AND ".join([*set_before, f"p.{o} IS NULL"])
-    for i, s_ in enumerate(skips):
-        if i in first_missing:
-            outputs.append(f"CASE WHEN {first_missing[i]} THEN p.{rows} ELSE 0 END AS {s_}")
-        elif i in value_reasons:
-            outputs.append(f"COALESCE(e.{s_}, 0) AS {s_}")
-        else:  # a reason of the timestamp: counted in the other part
-            outputs.append(f"CAST(0 AS BIGINT) AS {s_}")
-    join_on = " AND ".join([*(f"p.{o} = e.{o}" for o in outs), f"p.{ts} = e.{ts}"])
-    in_window_part = f"SELECT {', '.join(outputs)} FROM one_pass AS p LEFT JOIN exact AS e ON {join_on}"
-    # the rows whose timestamp cannot be used, by reason (the bucket of one in seconds is its own);
-    # reason_sql's first checks, the only ones such a row reaches
-    timestamp_reason = (f"CASE WHEN {q(EMPTY)} THEN {reasons.index('unreadable_document')} ELSE CASE {q(TS_STATE)} "
-                        + " ".join(f"WHEN {lit(r)} THEN {reasons.index(r)}" for r in TIMESTAMP_REASONS) + " END END")
-    unusable_part = (f"SELECT {', '.join(group_items)}, {', '.join(f'NULL AS {name}' for _, name in value_aggs)}"
-                     f"{', ' if value_aggs else ''}CAST(0 AS BIGINT) AS {rows}, CAST(0 AS BIGINT) AS {dups}, "
-                     + ", ".join(f"COUNT(*) FILTER (WHERE {reason} = {i}) AS {s_}" for i, s_ in enumerate(skips))
-                     + f" FROM (SELECT *, {timestamp_reason} AS {reason} "
-                     f"FROM {rows_of} AS flat WHERE {unusable}) AS c GROUP BY {group_by}")
-    if not flat and integer_timestamp(plan.fields) and _all_usable(timestamp_range, start_ms, end_ms):
-        unusable_part = ""
-    ctes = [] if rescan else [f"kept_rows AS ({kept_rows})"]
-    ctes += [
-        f"one_pass AS (SELECT {', '.join(pass_cols)} FROM {window} AS c GROUP BY {group_by})",
-        f"redo AS (SELECT {bucket_cols} FROM one_pass WHERE ({keyed('')}) AND NOT {proven('')})",
-        f"exact AS (SELECT {', '.join(exact)} FROM ({uniq}) AS uniq GROUP BY {group_by})",
-    ]
-    return f"WITH {', '.join(ctes)} {in_window_part}" + (f" UNION ALL {unusable_part}" if unusable_part else "")
+    def redo_sql(table: str) -> str:
+        ctes = [with_kept] if with_kept else []
+        ctes += [f"redo AS (SELECT {bucket_cols} FROM {q(table)} WHERE {redo})",
+                 f"exact AS (SELECT {', '.join(exact)} FROM ({uniq}) AS uniq GROUP BY {group_by})"]
+        return f"WITH {', '.join(ctes)} SELECT {', '.join(outputs)} FROM {q(table)} AS p LEFT JOIN exact AS e ON {join_on}"
+
+    return AggregateJob(one_pass, redo_sql)
 
 
 def _all_usable(timestamp_range: tuple[int, int] | None, start_ms: int, end_ms: int) -> bool:
@@ -526,15 +538,18 @@ def empty_aggregate_sql(plan: SourcePlan) -> str:
     cols += [f"CAST(NULL AS DOUBLE) AS {q(plan.source.output_name(v))}" for v in plan.values]
     cols += [f"CAST(0 AS BIGINT) AS {q(ROWS)}", f"CAST(0 AS BIGINT) AS {q(DUPLICATES)}"]
     cols += [f"CAST(0 AS BIGINT) AS {q(skip_column(i))}" for i in range(len(plan.reasons()))]
+    cols.append(f"FALSE AS {q(REDO)}")
     return f"SELECT {', '.join(cols)} WHERE 1 = 0"
 
 
 def report_sql(plan: SourcePlan, table: str) -> str:
-    """Totals of one source's aggregate table: rows used, buckets, duplicates and skips."""
+    """Totals of one source's aggregate table: rows used, buckets, duplicates and skips, and the
+    buckets still to redo (see :class:`AggregateJob`)."""
     rows, duplicates = q(ROWS), q(DUPLICATES)
     sums = [f"COALESCE(SUM({rows}), 0) AS {rows}", f"COUNT(*) FILTER (WHERE {rows} > 0) AS {q(BUCKETS)}",
             f"COALESCE(SUM({duplicates}), 0) AS {duplicates}"]
     sums += [f"COALESCE(SUM({q(skip_column(i))}), 0) AS {q(skip_column(i))}" for i in range(len(plan.reasons()))]
+    sums.append(f"COUNT(*) FILTER (WHERE {q(REDO)}) AS {q(TO_REDO)}")
     return f"SELECT {', '.join(sums)} FROM {q(table)}"
 
 

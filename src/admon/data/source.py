@@ -37,8 +37,10 @@ from admon.data.job import (
     BUCKETS,
     DUPLICATES,
     ROWS,
+    TO_REDO,
+    AggregateJob,
     SourcePlan,
-    aggregate_sql,
+    aggregate_job,
     empty_aggregate_sql,
     join_sql,
     prefilter_sql,
@@ -118,7 +120,7 @@ class DataSource:
         try:
             for i, source in enumerate(sources):
                 if isinstance(source, QuerySource):
-                    created += self._aggregate_samples(prefix, i, source, tables[i], start_ms, end_ms,
+                    created += self._aggregate_samples(prefix, i, source, tables, start_ms, end_ms,
                                                        report.sources[i])
             for path, members in by_path.items():
                 listing = list_files(self.lake_root, path, start_ms, end_ms)
@@ -172,6 +174,7 @@ class DataSource:
         the rows any of them keeps are materialised once and each source aggregates those.
         """
         created: list[str] = []
+        jobs: dict[int, AggregateJob] = {}  # of the sources with files read
         reports = [report.sources[i] for i in members]
         # Sharing pays where parsing dominates (JSON); Parquet is cheaper to read twice, with the
         # filter pushed into each scan, than to copy the rows once.
@@ -188,34 +191,41 @@ class DataSource:
 
             files = self._with_readable(files, shared, run_shared, reports)
             for k, i in enumerate(members):
-                sql = aggregate_sql(plans[i], kept, start_ms, end_ms, flat=True, empty=shared_empty(k))
-                self.engine.materialize(tables[i], render(sql, self.engine.dialect))
+                jobs[i] = aggregate_job(plans[i], kept, start_ms, end_ms, flat=True, empty=shared_empty(k))
+                self.engine.materialize(tables[i], render(jobs[i].one_pass, self.engine.dialect))
         used = {i: files for i in members}
         if shared is None:
+            # sources that read the same fields of the same files share one scan view (its footers are read once)
+            scans: dict[tuple, tuple[str, tuple[ScanField, ...], tuple[int, int] | None]] = {}
             for i in members:
-                scan = f"{prefix}_scan_{i}"
-                created.append(scan)
 
-                def run_one(readable: list[LakeFile], i: int = i, scan: str = scan) -> None:
-                    # the engine may scan integer timestamps as such (Parquet): the job then skips parsing
-                    scanned = self.engine.register_scan(scan, readable, plans[i].fields, integer_timestamp=True)
-                    # where Parquet footers prove every timestamp usable, that part is not even planned
-                    in_range = getattr(self.engine, "timestamp_range", None)
-                    sql = aggregate_sql(replace(plans[i], fields=scanned), scan, start_ms, end_ms,
-                                        timestamp_range=in_range(scan) if in_range else None)
-                    self.engine.materialize(tables[i], render(sql, self.engine.dialect))
+                def run_one(readable: list[LakeFile], i: int = i) -> None:
+                    key = (tuple(f.path for f in readable), plans[i].fields)
+                    if key not in scans:
+                        scan = f"{prefix}_scan_{len(scans)}"
+                        created.append(scan)
+                        # the engine may scan integer timestamps as such (Parquet): the job then skips parsing
+                        scanned = self.engine.register_scan(scan, readable, plans[i].fields, integer_timestamp=True)
+                        # where Parquet footers prove every timestamp usable, that part is not even planned
+                        in_range = getattr(self.engine, "timestamp_range", None)
+                        scans[key] = (scan, scanned, in_range(scan) if in_range else None)
+                    scan, scanned, proven = scans[key]
+                    jobs[i] = aggregate_job(replace(plans[i], fields=scanned), scan, start_ms, end_ms,
+                                            timestamp_range=proven)
+                    self.engine.materialize(tables[i], render(jobs[i].one_pass, self.engine.dialect))
 
                 used[i] = self._with_readable(files, plans[i].fields, run_one, [report.sources[i]])
         for i in members:
             if not used[i]:
+                jobs.pop(i, None)
                 self.engine.materialize(tables[i], render(empty_aggregate_sql(plans[i]), self.engine.dialect))
             report.sources[i].files = [f.path for f in used[i]]
-            self._count(plans[i], tables[i], report.sources[i])
+            created += self._count(plans[i], tables, i, report.sources[i], jobs.get(i))
             if self.strict and report.sources[i].skipped:
                 self._raise_first_problem(plans[i], used[i], start_ms, end_ms, report.sources[i])
         return created
 
-    def _aggregate_samples(self, prefix: str, i: int, source: QuerySource, table: str, start_ms: int,
+    def _aggregate_samples(self, prefix: str, i: int, source: QuerySource, tables: list[str], start_ms: int,
                            end_ms: int, report: SourceReport) -> list[str]:
         """Run the job of a query source on its raw samples; return the relations created.
 
@@ -236,19 +246,19 @@ class DataSource:
                 raise DataError(f"source {source.describe()}: the query returned no series for the window; "
                                 "check the query, or read without strict=True to count it (no_series)")
             report.skipped["no_series"] += 1
-        scan = f"{prefix}_samples_{i}"
+        scan, job = f"{prefix}_samples_{i}", None
         if samples is not None and len(samples):
             self.engine.register_samples(scan, samples, plan.fields)
-            sql = aggregate_sql(plan, scan, start_ms, end_ms)
+            job = aggregate_job(plan, scan, start_ms, end_ms)
+            self.engine.materialize(tables[i], render(job.one_pass, self.engine.dialect))
         else:
-            sql = empty_aggregate_sql(plan)
-        self.engine.materialize(table, render(sql, self.engine.dialect))
-        self._count(plan, table, report)
+            self.engine.materialize(tables[i], render(empty_aggregate_sql(plan), self.engine.dialect))
+        created = [scan, *self._count(plan, tables, i, report, job)]
         if self.strict and report.skipped:
             detail = ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items()))
             raise DataError(f"source {source.describe()}: bad samples ({detail}); fix the query or the data, "
                             "or read without strict=True to skip and count them")
-        return [scan]
+        return created
 
     def _skip_entries(self, skipped: list[tuple[str, str]], reports: list[SourceReport]) -> None:
         """Count the lake entries that are not read (never opened), or raise in strict mode."""
@@ -298,12 +308,26 @@ class DataSource:
                     r.skipped["unreadable_file"] += 1
         return good
 
-    def _count(self, plan: SourcePlan, table: str, report: SourceReport) -> None:
-        totals = self.engine.fetch(render(report_sql(plan, table), self.engine.dialect)).iloc[0]
+    def _count(self, plan: SourcePlan, tables: list[str], i: int, report: SourceReport,
+               job: AggregateJob | None) -> list[str]:
+        """Count source ``i``'s aggregate ``tables[i]`` into its report; return the relations made.
+
+        The totals also say how many buckets ``job``'s one pass could not prove exact (nearly
+        always none): those are redone first, into a table that then stands in ``tables[i]``.
+        """
+        dialect, created = self.engine.dialect, []
+        totals = self.engine.fetch(render(report_sql(plan, tables[i]), dialect)).iloc[0]
+        if job is not None and int(totals[TO_REDO]):
+            exact = f"{tables[i]}_exact"
+            self.engine.materialize(exact, render(job.redo(tables[i]), dialect))
+            created.append(tables[i])
+            tables[i] = exact
+            totals = self.engine.fetch(render(report_sql(plan, tables[i]), dialect)).iloc[0]
         report.rows_used, report.buckets, skipped = read_totals(plan, totals)
         report.skipped.update(skipped)
         if self.count_buckets:
-            report.by_bucket = self._bucket_counts(plan, table)
+            report.by_bucket = self._bucket_counts(plan, tables[i])
+        return created
 
     def _bucket_counts(self, plan: SourcePlan, table: str) -> dict[int | None, BucketCounts]:
         """:meth:`_count`'s totals per bucket start (None: the rows without a usable timestamp)."""
@@ -326,15 +350,6 @@ class DataSource:
                 out[key] = BucketCounts(*read_totals(plan, {**dict(zip(counters, row)), BUCKETS: cells_with_rows}))
             else:
                 out[key] = BucketCounts(row[0], cells_with_rows)
-        return out
-        cells[counters] = cells[counters].fillna(0).astype("int64")
-        with_rows = (cells[ROWS] > 0).astype("int64").rename(BUCKETS)  # as report_sql counts buckets
-        sums = cells[counters].join(with_rows).groupby(cells[TIMESTAMP], dropna=False, sort=True).sum()
-        clean = (sums.drop(columns=[ROWS, BUCKETS]) == 0).all(axis=1).to_numpy()
-        for (bucket, totals), nothing_skipped in zip(sums.to_dict("index").items(), clean):
-            key = None if pd.isna(bucket) else int(bucket)
-            out[key] = (BucketCounts(int(totals[ROWS]), int(totals[BUCKETS])) if nothing_skipped
-                        else BucketCounts(*read_totals(plan, totals)))
         return out
 
     def _raise_first_problem(self, plan, files, start_ms, end_ms, report: SourceReport) -> None:
