@@ -449,7 +449,9 @@ def aggregate_job(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
         with_kept = (f"kept_rows AS (SELECT {', '.join(row_cols)}, {q(EMPTY)}, {q(TS_STATE)} FROM {rows_of} AS flat "
                      f"WHERE {_keep_condition(plan, start_ms, end_ms)})")
         rows_of = "kept_rows"
-    window = f"(SELECT {', '.join(row_cols)} FROM {rows_of} AS flat WHERE {in_window})"
+    # an integer timestamp in the window is usable as it stands: flat_sql's range check need not run per row
+    window_ts = f"{q(TS_RAW)} AS {ts}" if rescan and not flat and integer_timestamp(plan.fields) else ts
+    window = f"(SELECT {', '.join([*keys, window_ts, *values])} FROM {rows_of} AS flat WHERE {in_window})"
 
     # the one pass over the rows in the window, in the result's columns: a bucket with a missing
     # key has no value and counts its rows under the first key missing; #redo marks the buckets
