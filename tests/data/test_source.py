@@ -273,3 +273,17 @@ def test_a_file_url_lake_root_reads_the_same(engine, tmp_path):
 def test_an_unknown_engine_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="pass None .embedded DuckDB., a duckdb connection or a pyspark SparkSession"):
         DataSource("sqlite", one_source())
+
+
+@pytest.mark.parametrize("suffix", ["json", "parquet"])
+def test_a_strict_read_that_fails_half_way_leaves_no_relation_on_the_users_connection(tmp_path, suffix):
+    import duckdb
+
+    docs = [monit("h1", "cpu", DAY0 + i * MIN, float(i)) for i in range(5)]
+    # a NULL value: the one pass cannot prove its bucket, the redo runs, then strict mode raises
+    write_docs(tmp_path, [*docs, monit("h1", "cpu", DAY0 + 6 * MIN, None)], name=f"part-0.{suffix}")
+    con = duckdb.connect()
+    with pytest.raises(DataError, match="invalid"):
+        DataSource(con, one_source("sum"), lake_root=str(tmp_path), strict=True).read(DAY0, DAY0 + 3600_000)
+    left = con.execute("SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'admon_%'").fetchall()
+    assert left == []

@@ -120,7 +120,7 @@ class DataSource:
         try:
             for i, source in enumerate(sources):
                 if isinstance(source, QuerySource):
-                    created += self._aggregate_samples(prefix, i, source, tables, start_ms, end_ms,
+                    self._aggregate_samples(prefix, i, source, tables, created, start_ms, end_ms,
                                                        report.sources[i])
             for path, members in by_path.items():
                 listing = list_files(self.lake_root, path, start_ms, end_ms)
@@ -131,7 +131,7 @@ class DataSource:
                 for i in members:
                     report.sources[i].days = sorted({str(f.day) for f in files})
                 try:
-                    created += self._aggregate_path(prefix, members, plans, files, tables, start_ms, end_ms, report)
+                    self._aggregate_path(prefix, members, plans, files, tables, created, start_ms, end_ms, report)
                 except Exception as exc:
                     filters = [s.filter_expression for i in members
                                if isinstance(s := sources[i], SourceConfig) and s.filter_expression]
@@ -166,14 +166,14 @@ class DataSource:
         return SourcePlan(source, self.config, tuple(plan_scan(source, self.config, schema)))
 
     def _aggregate_path(self, prefix: str, members: list[int], plans: dict[int, SourcePlan],
-                        files: list[LakeFile], tables: list[str], start_ms: int, end_ms: int,
-                        report: ReadReport) -> list[str]:
-        """Run the job of the sources that read one lake path; return the relations created.
+                        files: list[LakeFile], tables: list[str], created: list[str], start_ms: int,
+                        end_ms: int, report: ReadReport) -> None:
+        """Run the job of the sources that read one lake path, adding each relation it makes to
+        ``created`` as it makes it (so that a read that fails half-way still drops them).
 
         Sources of the same path share one scan of JSON files (parsing is the dominant cost):
         the rows any of them keeps are materialised once and each source aggregates those.
         """
-        created: list[str] = []
         jobs: dict[int, AggregateJob] = {}  # of the sources with files read
         reports = [report.sources[i] for i in members]
         # Sharing pays where parsing dominates (JSON); Parquet is cheaper to read twice, with the
@@ -220,14 +220,13 @@ class DataSource:
                 jobs.pop(i, None)
                 self.engine.materialize(tables[i], render(empty_aggregate_sql(plans[i]), self.engine.dialect))
             report.sources[i].files = [f.path for f in used[i]]
-            created += self._count(plans[i], tables, i, report.sources[i], jobs.get(i))
+            self._count(plans[i], tables, i, report.sources[i], jobs.get(i), created)
             if self.strict and report.sources[i].skipped:
                 self._raise_first_problem(plans[i], used[i], start_ms, end_ms, report.sources[i])
-        return created
 
-    def _aggregate_samples(self, prefix: str, i: int, source: QuerySource, tables: list[str], start_ms: int,
-                           end_ms: int, report: SourceReport) -> list[str]:
-        """Run the job of a query source on its raw samples; return the relations created.
+    def _aggregate_samples(self, prefix: str, i: int, source: QuerySource, tables: list[str], created: list[str],
+                           start_ms: int, end_ms: int, report: SourceReport) -> None:
+        """Run the job of a query source on its raw samples, adding the relations it makes to ``created``.
 
         A source that cannot be read gives no samples at all (never a part of them, which would
         make partly filled buckets): its buckets are null and the reason is counted.
@@ -248,17 +247,17 @@ class DataSource:
             report.skipped["no_series"] += 1
         scan, job = f"{prefix}_samples_{i}", None
         if samples is not None and len(samples):
+            created.append(scan)
             self.engine.register_samples(scan, samples, plan.fields)
             job = aggregate_job(plan, scan, start_ms, end_ms)
             self.engine.materialize(tables[i], render(job.one_pass, self.engine.dialect))
         else:
             self.engine.materialize(tables[i], render(empty_aggregate_sql(plan), self.engine.dialect))
-        created = [scan, *self._count(plan, tables, i, report, job)]
+        self._count(plan, tables, i, report, job, created)
         if self.strict and report.skipped:
             detail = ", ".join(f"{k}={v}" for k, v in sorted(report.skipped.items()))
             raise DataError(f"source {source.describe()}: bad samples ({detail}); fix the query or the data, "
                             "or read without strict=True to skip and count them")
-        return created
 
     def _skip_entries(self, skipped: list[tuple[str, str]], reports: list[SourceReport]) -> None:
         """Count the lake entries that are not read (never opened), or raise in strict mode."""
@@ -309,25 +308,24 @@ class DataSource:
         return good
 
     def _count(self, plan: SourcePlan, tables: list[str], i: int, report: SourceReport,
-               job: AggregateJob | None) -> list[str]:
-        """Count source ``i``'s aggregate ``tables[i]`` into its report; return the relations made.
+               job: AggregateJob | None, created: list[str]) -> None:
+        """Count source ``i``'s aggregate ``tables[i]`` into its report (relations made: to ``created``).
 
         The totals also say how many buckets ``job``'s one pass could not prove exact (nearly
         always none): those are redone first, into a table that then stands in ``tables[i]``.
         """
-        dialect, created = self.engine.dialect, []
+        dialect = self.engine.dialect
         totals = self.engine.fetch(render(report_sql(plan, tables[i]), dialect)).iloc[0]
         if job is not None and int(totals[TO_REDO]):
             exact = f"{tables[i]}_exact"
             self.engine.materialize(exact, render(job.redo(tables[i]), dialect))
-            created.append(tables[i])
+            created.append(tables[i])  # (the one pass: dropped with the read's relations)
             tables[i] = exact
             totals = self.engine.fetch(render(report_sql(plan, tables[i]), dialect)).iloc[0]
         report.rows_used, report.buckets, skipped = read_totals(plan, totals)
         report.skipped.update(skipped)
         if self.count_buckets:
             report.by_bucket = self._bucket_counts(plan, tables[i])
-        return created
 
     def _bucket_counts(self, plan: SourcePlan, table: str) -> dict[int | None, BucketCounts]:
         """:meth:`_count`'s totals per bucket start (None: the rows without a usable timestamp)."""
