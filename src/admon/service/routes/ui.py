@@ -36,7 +36,7 @@ def _page(request: Request, name: str, viewer, **context) -> HTMLResponse:
 
 
 def _safe_next(target: str | None) -> str:
-    """``target`` if it is a path of this site (query included), else ``/``.
+    r"""``target`` if it is a path of this site (query included), else ``/``.
 
     >>> _safe_next("/entities/3?group=host%3Dh3"), _safe_next("https://evil.example"), _safe_next("/\\evil.example")
     ('/entities/3?group=host%3Dh3', '/', '/')
