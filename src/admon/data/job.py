@@ -361,10 +361,10 @@ class AggregateJob:
     """One source's aggregate in two statements (see :func:`aggregate_job`).
 
     ``one_pass`` gives a table of the result's columns plus ``#redo``, the buckets whose one-pass
-    aggregate is not proven exact (:func:`report_sql` counts them); ``redo(table)``, run only
-    where some bucket has ``#redo``,
-    gives that table with those buckets redone from their own rows. Where every bucket is
-    proven (regular data without repeats) the rows are read once, as a hand-written query would.
+    aggregate is not proven exact (:func:`report_sql` counts them). ``redo(table)``, run only
+    where some bucket has ``#redo``, gives that table with those buckets redone from their own
+    rows. Where every bucket is proven (regular data without repeats) the rows are read once,
+    as a hand-written query would.
     """
 
     one_pass: str
@@ -440,7 +440,8 @@ def aggregate_job(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
     # with integer timestamps, which reads only the row groups each part's condition can hold)
     # it does, so that the one pass streams. Else (text timestamps) the scan is read once into
     # the kept rows, a common table expression, which the engine may keep for the parts.
-    rescan = flat or integer_timestamp(plan.fields)
+    integer_scan = not flat and integer_timestamp(plan.fields)  # a scan of BIGINT timestamps (Parquet)
+    rescan = flat or integer_scan
     if rescan:
         in_window, unusable = _split_keep(plan, start_ms, end_ms, flat=flat)
         with_kept = ""
@@ -450,7 +451,7 @@ def aggregate_job(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
                      f"WHERE {_keep_condition(plan, start_ms, end_ms)})")
         rows_of = "kept_rows"
     # an integer timestamp in the window is usable as it stands: flat_sql's range check need not run per row
-    window_ts = f"{q(TS_RAW)} AS {ts}" if rescan and not flat and integer_timestamp(plan.fields) else ts
+    window_ts = f"{q(TS_RAW)} AS {ts}" if integer_scan else ts
     window = f"(SELECT {', '.join([*keys, window_ts, *values])} FROM {rows_of} AS flat WHERE {in_window})"
 
     # the one pass over the rows in the window, in the result's columns: a bucket with a missing
@@ -478,7 +479,7 @@ def aggregate_job(plan: SourcePlan, scan: str, start_ms: int, end_ms: int, *, fl
                      + ", ".join(f"COUNT(*) FILTER (WHERE {reason} = {i}) AS {s_}" for i, s_ in enumerate(skips))
                      + f", FALSE AS {redo} FROM (SELECT *, {timestamp_reason} AS {reason} "
                      f"FROM {rows_of} AS flat WHERE {unusable}) AS c GROUP BY {group_by}")
-    if not flat and integer_timestamp(plan.fields) and _all_usable(timestamp_range, start_ms, end_ms):
+    if integer_scan and _all_usable(timestamp_range, start_ms, end_ms):
         unusable_part = ""
     one_pass = (f"WITH {with_kept} " if with_kept else "") + in_window_part + (
         f" UNION ALL {unusable_part}" if unusable_part else "")
