@@ -172,6 +172,22 @@ def test_an_ewma_model_carries_its_state_too(db_url, lake, monkeypatch):
     assert set(_reproduce_all(runs)) == {"no state", "new anchor"}
 
 
+def test_a_forecaster_model_carries_its_state_too(db_url, lake, monkeypatch):
+    """The LSTM's state is its last ``window`` scaled rows, scored row by row (not by a BLAS
+    product, whose rounding follows the batch): runs that score three new rows give the bits
+    of the context path, which scores every row from the anchor."""
+    entity = make_entity(interval=60, slide=15)
+    _train(lake, {"window": 12, "hidden": 8, "epochs": 2}, detector="lstm_forecaster")
+    assert _cut(lake, "2022-05-11", "2022-05-11T01:10:00Z", "2022-05-11T01:40:00Z") > 0
+    assert backfill(entity.id, "2022-05-11T00:00:00Z", "2022-05-11T05:00:00Z").succeeded == 17
+    runs = _runs(entity.id, "2022-05-11T00:00:00Z")
+    continued = sum(r.provenance["streams"]["continued"] for r in runs)
+    started = sum(r.provenance["streams"]["started"] for r in runs)
+    # a lookback of 12 rows: the anchor moves every MIN_ANCHOR_PERIOD_MS (2 h), not every slide
+    assert continued > 3 * started
+    assert set(_reproduce_all(runs)) == {"no state", "new anchor"}
+
+
 def test_a_run_recorded_before_streams_is_reproduced_from_its_recorded_context(db_url, lake, monkeypatch):
     """Runs of a default model recorded by an admon without streams (no ``streams`` in their
     provenance) read their whole lookback: ``reproduce`` scores them that way, not as streams."""

@@ -7,6 +7,13 @@ values at the end of its window; the LSTM by the error of its one-step forecast
 of the row from the ``window`` points before it. Per-feature errors are native,
 so contributions say which column drove a score.
 
+Training runs in torch; scoring runs the trained network row by row in compiled
+loops (:func:`admon.detectors.kernels.dense_rows`, ``lstm_last_hidden``), so a row's
+score does not depend on the rows scored beside it. A group's score is therefore
+a stream whose state is its last ``window`` scaled rows (:class:`WindowStream`):
+runs carry it to the next run (``supports_state``, :mod:`admon.runs.state`) and
+score only their new rows, with the very scores of the group scored whole.
+
 Training is resumable: with ``checkpoint_dir`` set, the model, optimizer and
 shuffling generator are written every epoch (safetensors + JSON, no pickle),
 and a later ``fit`` on the same data and config continues from the last
@@ -33,7 +40,7 @@ import os
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -89,29 +96,41 @@ class _TorchDetector(Detector):
         self.checkpoint_dir: Path | None = None
         #: called as ``cb(epoch, n_epochs, loss)`` after every epoch (progress bars, tests).
         self.epoch_callbacks: list[Callable[[int, int, float], None]] = []
+        self._arrays_of: tuple[Any, dict[str, np.ndarray]] | None = None  # (module_, its weights as float64)
 
     # ------------------------------------------------------------------ network
     def _build(self, n_features: int):
         raise NotImplementedError
 
-    def _windows(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(inputs, targets) for every row of one group's scaled series ``z`` (rows x features)."""
+    def _windows(self, history_and_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs, targets) of the rows of one group's scaled series (rows x features) after its
+        first ``window`` rows, which are only their history."""
         raise NotImplementedError
 
-    def _errors(self, module, inputs, targets) -> np.ndarray:
-        """Per-row, per-feature squared errors (numpy) of ``module`` on a batch."""
+    def _row_errors(self, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Per-row, per-feature squared errors of the trained network on ``inputs``, row by row
+        (float64; a row's errors do not depend on the other rows)."""
         raise NotImplementedError
+
+    def _weight_arrays(self) -> dict[str, np.ndarray]:
+        """The trained network's parameters as float64 arrays, by their torch names (kept until
+        ``module_`` changes)."""
+        if self._arrays_of is None or self._arrays_of[0] is not self.module_:
+            arrays = {k: v.detach().numpy().astype(np.float64) for k, v in self.module_.state_dict().items()}
+            self._arrays_of = (self.module_, arrays)
+        return self._arrays_of[1]
 
     # ------------------------------------------------------------------ data
-    def _scaled(self, frame: pd.DataFrame) -> np.ndarray:
-        z = (self._values(frame) - np.asarray(self.center_)[None, :]) / np.asarray(self.scale_)[None, :]
+    def _scale(self, values: np.ndarray) -> np.ndarray:
+        """Raw values (rows x features) scaled with the training medians and spreads; missing at 0."""
+        z = (values - np.asarray(self.center_)[None, :]) / np.asarray(self.scale_)[None, :]
         return np.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
     def _all_windows(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        z = self._scaled(frame)
+        z = self._scale(self._values(frame))
         xs, ys, order = [], [], []
         for _, pos in self._iter_groups(frame):
-            x, y = self._windows(z[pos])
+            x, y = self._windows(self._padded(z[pos]))
             xs.append(x)
             ys.append(y)
             order.append(pos)
@@ -140,10 +159,9 @@ class _TorchDetector(Detector):
             keep = np.sort(rng.choice(len(inputs), size=cfg.max_train_windows, replace=False))
             inputs, targets = inputs[keep], targets[keep]
         with _single_thread():
-            module = self._train(torch.from_numpy(inputs), torch.from_numpy(targets), len(self.feature_columns_))
-            self.module_ = module
-            # spread of training errors per feature: scores are in units of it
-            err = self._batched_errors(inputs, targets)
+            self.module_ = self._train(torch.from_numpy(inputs), torch.from_numpy(targets), len(self.feature_columns_))
+        # spread of training errors per feature: scores are in units of it
+        err = self._row_errors(inputs, targets)
         floor = 1e-6
         self.error_scale_ = np.maximum(np.median(err, axis=0), floor).tolist()
 
@@ -193,26 +211,43 @@ class _TorchDetector(Detector):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ score
-    def _batched_errors(self, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        import torch
-
-        out = []
-        with torch.no_grad():
-            for i in range(0, len(inputs), 65_536):
-                out.append(self._errors(self.module_, torch.from_numpy(inputs[i : i + 65_536]),
-                                        torch.from_numpy(targets[i : i + 65_536])))
-        return np.concatenate(out) if out else np.zeros((0, len(self.feature_columns_)))
-
     def _feature_scores(self, frame: pd.DataFrame) -> np.ndarray:
-        inputs, targets, order = self._all_windows(frame)
-        with _single_thread():
-            err = self._batched_errors(inputs, targets) / np.asarray(self.error_scale_)[None, :]
-        out = np.zeros_like(err, dtype=float)
-        out[order] = err
+        """Each group scored as one stream from its first row (so exactly as runs score it)."""
+        out = np.zeros((len(frame), len(self.feature_columns_)))
+        values = self._values(frame)
+        for key, pos in self._iter_groups(frame):
+            out[pos] = self.advance_streams(self.start_streams(key, None), values[pos], key)
         return out
 
     def _score(self, frame: pd.DataFrame) -> np.ndarray:
-        return self._feature_scores(frame).sum(axis=1)
+        return self.combine_features(self._feature_scores(frame))
+
+    # ------------------------------------------------------------------ carried state
+    supports_state: ClassVar[bool] = True
+
+    def start_streams(self, key: tuple, before: int | None) -> list[WindowStream]:
+        """A new stream of group ``key``, as a series' first row sees it (the model keeps no
+        training tail). One stream holds all features: the network reads them together."""
+        return [WindowStream(np.zeros((self.config.window, len(self.feature_columns_)), dtype=np.float32))]
+
+    def stream_states(self, arrays: dict[str, np.ndarray], width: int) -> list[WindowStream]:
+        """The stream of a group from the arrays a run stored (under ``f0.``: it is the only one)."""
+        tail = np.asarray(arrays["f0.tail"], dtype=np.float32).reshape(self.config.window, width)
+        return [WindowStream(tail.copy())]
+
+    def advance_streams(self, streams: list[WindowStream], values: np.ndarray, key: tuple = ()) -> np.ndarray:
+        """The next rows (rows x features, raw) of a group scored by its stream: per-feature scores."""
+        (stream,) = streams
+        series = np.concatenate([stream.tail, self._scale(values)])
+        stream.tail = series[len(series) - self.config.window:].copy()
+        if len(values) == 0:
+            return np.zeros((0, len(self.feature_columns_)))
+        inputs, targets = self._windows(series)
+        return self._row_errors(inputs, targets) / np.asarray(self.error_scale_)[None, :]
+
+    def combine_features(self, per_feature: np.ndarray) -> np.ndarray:
+        """A row's score from its per-feature scores (as ``score`` does): their sum."""
+        return per_feature.sum(axis=1)
 
     # ------------------------------------------------------------------ save / load
     def _state(self) -> dict[str, Any]:
@@ -234,6 +269,19 @@ class _TorchDetector(Detector):
         module.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
         module.eval()
         self.module_ = module
+
+
+class WindowStream:
+    """The last ``window`` scaled rows of one group, all features (zeros, the training medians,
+    before the stream's first row): all that the next rows' scores of a deep detector read."""
+
+    continuable = True
+
+    def __init__(self, tail: np.ndarray) -> None:
+        self.tail = tail
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"tail": self.tail}
 
 
 def _save_checkpoint(directory: Path, fingerprint: str, epoch: int, losses: list[float], module, opt, gen) -> None:
@@ -297,21 +345,26 @@ class DenseAutoencoder(_TorchDetector):
         return nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, b), nn.ReLU(), nn.Linear(b, h), nn.ReLU(),
                              nn.Linear(h, d))
 
-    def _windows(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        w, f = self.config.window, z.shape[1]
-        zp = self._padded(z)
-        win = np.lib.stride_tricks.sliding_window_view(zp, (w, f))[1:, 0]  # window ending at each row
-        flat = np.ascontiguousarray(win.reshape(len(z), w * f))
+    def _windows(self, history_and_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        w, f = self.config.window, history_and_rows.shape[1]
+        n = len(history_and_rows) - w
+        win = np.lib.stride_tricks.sliding_window_view(history_and_rows, (w, f))[1:, 0]  # window ending at each row
+        flat = np.ascontiguousarray(win.reshape(n, w * f))
         return flat, flat
 
     def _loss(self, module, inputs, targets):
         return ((module(inputs) - targets) ** 2).mean()
 
-    def _errors(self, module, inputs, targets) -> np.ndarray:
+    def _row_errors(self, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        from admon.detectors.kernels import dense_rows  # numba: imported on first score
+
+        weights = self._weight_arrays()
+        out = np.asarray(inputs, dtype=np.float64)
+        for layer in (0, 2, 4, 6):  # the Linear layers of _build's Sequential (ReLU between them)
+            out = dense_rows(out, weights[f"{layer}.weight"], weights[f"{layer}.bias"], layer != 6)
         f = len(self.feature_columns_)
-        recon = module(inputs)
-        last = slice(inputs.shape[1] - f, inputs.shape[1])
-        return ((recon[:, last] - targets[:, last]) ** 2).numpy().astype(float)
+        last = slice(inputs.shape[1] - f, inputs.shape[1])  # the row's own values, at the end of its window
+        return (out[:, last] - targets[:, last].astype(np.float64)) ** 2
 
 
 @register("lstm_forecaster")
@@ -334,17 +387,27 @@ class LstmForecaster(_TorchDetector):
 
         return Net(n_features, self.config.hidden)
 
-    def _windows(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        w, f = self.config.window, z.shape[1]
-        zp = self._padded(z)
-        win = np.lib.stride_tricks.sliding_window_view(zp, (w, f))[: len(z), 0]  # the w points before each row
-        return np.ascontiguousarray(win), np.ascontiguousarray(z)
+    def _windows(self, history_and_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        w, f = self.config.window, history_and_rows.shape[1]
+        n = len(history_and_rows) - w
+        win = np.lib.stride_tricks.sliding_window_view(history_and_rows, (w, f))[:n, 0]  # the w points before each row
+        return np.ascontiguousarray(win), np.ascontiguousarray(history_and_rows[w:])
 
     def _loss(self, module, inputs, targets):
         return ((module(inputs) - targets) ** 2).mean()
 
-    def _errors(self, module, inputs, targets) -> np.ndarray:
-        return ((module(inputs) - targets) ** 2).numpy().astype(float)
+    def _forecast(self, inputs: np.ndarray) -> np.ndarray:
+        """The one-step forecast (scaled) from each window of ``inputs``, row by row (float64)."""
+        # numba: imported on first score
+        from admon.detectors.kernels import dense_rows, lstm_last_hidden
+
+        weights = self._weight_arrays()
+        hidden = lstm_last_hidden(np.asarray(inputs, dtype=np.float64), weights["lstm.weight_ih_l0"],
+                                  weights["lstm.weight_hh_l0"], weights["lstm.bias_ih_l0"], weights["lstm.bias_hh_l0"])
+        return dense_rows(hidden, weights["head.weight"], weights["head.bias"], False)
+
+    def _row_errors(self, inputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return (self._forecast(inputs) - np.asarray(targets, dtype=np.float64)) ** 2
 
     def expected(self, frame: pd.DataFrame, width: float = EXPECTED_BAND_SCALES) -> pd.DataFrame:
         """The LSTM's one-step forecast of each feature at each row of ``frame`` (from the
@@ -354,8 +417,6 @@ class LstmForecaster(_TorchDetector):
         median squared training error; a row's per-feature score is its squared distance from
         the forecast in typical errors, so a value outside the band scores above ``width ** 2``.
         """
-        import torch
-
         self._check_scorable(frame)
         center, scale = np.asarray(self.center_), np.asarray(self.scale_)
         n_features = len(self.feature_columns_)
@@ -364,10 +425,7 @@ class LstmForecaster(_TorchDetector):
         else:
             inputs, _, order = self._all_windows(frame)
             forecast = np.empty((len(frame), n_features))
-            with _single_thread(), torch.no_grad():
-                for i in range(0, len(inputs), 65_536):
-                    chunk = self.module_(torch.from_numpy(inputs[i : i + 65_536])).numpy()
-                    forecast[order[i : i + 65_536]] = chunk
+            forecast[order] = self._forecast(inputs)
             forecast = forecast * scale[None, :] + center[None, :]
         typical = np.sqrt(np.asarray(self.error_scale_)) * scale
         out: dict[str, np.ndarray] = {}

@@ -1,9 +1,11 @@
-"""Compiled (numba) loops of the ``default`` detector: causal ranks and rolling quantiles.
+"""Compiled (numba) loops: the ``default`` detector's causal ranks and rolling quantiles, and the
+deep detectors' forward passes row by row.
 
-Both are per-point loops over a sliding window that numpy cannot vectorise; in
-Python they cost more than the whole nearest-neighbour search. Imported lazily by
-:mod:`admon.detectors.streaming`, so importing the detectors does not import numba;
-the first call compiles (cached on disk next to this file).
+The first are per-point loops over a sliding window that numpy cannot vectorise; in
+Python they cost more than the whole nearest-neighbour search. The second score each
+row on its own, in a fixed order (see below). Imported lazily by
+:mod:`admon.detectors.streaming` and :mod:`admon.detectors.deep`, so importing the
+detectors does not import numba; the first call compiles (cached on disk next to this file).
 
 >>> import numpy as np
 >>> rolling_quantiles(np.array([3.0, 1.0, 2.0, 5.0]), 3, 2, np.array([0.5])).round(2).tolist()
@@ -225,3 +227,73 @@ def ewm_stream(x: np.ndarray, alpha: float, min_periods: int, state: np.ndarray)
             s[7] = np.nan
             s[8] = np.nan
     return out_mean, out_std, s
+
+
+# ------------------------------------------------------------------ torch detectors, row by row
+# A BLAS product's rounding follows the batch's shape (torch gives other bits for a row scored
+# alone than in a batch), so the deep detectors score with these loops instead: each output is
+# its bias plus the products in input order, whatever else is computed beside it. That makes a
+# row's score the same whether its group is scored whole or a few rows per run (admon.runs.state).
+
+
+@njit(cache=True)
+def dense_rows(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, relu: bool) -> np.ndarray:
+    """torch's ``nn.Linear`` (``weight`` is outputs x inputs) on each row of ``x``, then ReLU if
+    ``relu``; in float64, each row on its own."""
+    n, k = x.shape
+    m = weight.shape[0]
+    by_input = np.ascontiguousarray(weight.T).astype(np.float64)  # inputs x outputs: the inner loop is contiguous
+    out = np.empty((n, m))
+    for r in range(n):
+        for j in range(m):
+            out[r, j] = bias[j]
+        for i in range(k):
+            xi = x[r, i]
+            for j in range(m):
+                out[r, j] += by_input[i, j] * xi
+        if relu:
+            for j in range(m):
+                if out[r, j] < 0.0:
+                    out[r, j] = 0.0
+    return out
+
+
+@njit(cache=True)
+def _sigmoid(v: float) -> float:
+    return 1.0 / (1.0 + math.exp(-v))
+
+
+@njit(cache=True)
+def lstm_last_hidden(windows: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray,
+                     b_hh: np.ndarray) -> np.ndarray:
+    """torch's one-layer ``nn.LSTM`` (gates in torch's order: input, forget, cell, output) run over
+    each window of ``windows`` (rows x steps x features) from a zero state: the hidden state after
+    the window's last step (rows x hidden); in float64, each row on its own."""
+    n, steps, f = windows.shape
+    g4 = w_ih.shape[0]
+    h = g4 // 4
+    ih = np.ascontiguousarray(w_ih.T).astype(np.float64)
+    hh = np.ascontiguousarray(w_hh.T).astype(np.float64)
+    out = np.empty((n, h))
+    gates = np.empty(g4)
+    hidden = np.empty(h)
+    cell = np.empty(h)
+    for r in range(n):
+        hidden[:] = 0.0
+        cell[:] = 0.0
+        for t in range(steps):
+            for j in range(g4):
+                gates[j] = b_ih[j] + b_hh[j]
+            for i in range(f):
+                xi = windows[r, t, i]
+                for j in range(g4):
+                    gates[j] += ih[i, j] * xi
+            for i in range(h):
+                hi = hidden[i]
+                for j in range(g4):
+                    gates[j] += hh[i, j] * hi
+            for j in range(h):  # the gates are computed: the state may change in place
+                cell[j] = _sigmoid(gates[h + j]) * cell[j] + _sigmoid(gates[j]) * math.tanh(gates[2 * h + j])
+                hidden[j] = _sigmoid(gates[3 * h + j]) * math.tanh(cell[j])
+        out[r] = hidden
+    return out

@@ -8,10 +8,11 @@ whose state -- plain numpy arrays -- a run saves and the next run continues.
 
 **One definition, two paths, the same bits.** A group's points are scored as one stream
 that starts at the window's **anchor**: the latest multiple of the anchor period (a quarter
-of the lookback, staggered per entity) at least one lookback before the window. So a run
-reads between one and one and a quarter lookbacks, and consecutive runs share the anchor
-(the stream moves on) until it advances, when every group starts a new stream. The
-post-rule chain runs over the rows of its own lookback before the window (``chain_ms``).
+of the lookback, but at least :data:`MIN_ANCHOR_PERIOD_MS`; staggered per entity) at least
+one lookback before the window. So a run reads between one lookback and one lookback plus
+a period, and consecutive runs share the anchor (the stream moves on) until it advances,
+when every group starts a new stream. The post-rule chain runs over the rows of its own
+lookback before the window (``chain_ms``).
 
 - The **context path** reads ``[anchor, window end)``, starts each group's stream at the
   anchor (after the points the model kept of it at training) and scores every row.
@@ -51,6 +52,10 @@ from admon.registry.states import StoredState
 
 #: The anchor moves by this fraction of the lookback: a run reads at most 1 + 1/ANCHOR_PARTS lookbacks.
 ANCHOR_PARTS = 4
+#: ... but by no less than this: a detector of a short lookback (an LSTM of a 12-point window)
+#: would otherwise move its anchor every slide and never continue a stream. Its context path
+#: reads at most this much more, a few dozen rows.
+MIN_ANCHOR_PERIOD_MS = 2 * 3_600_000
 
 
 def stream_detector(model: Scorer) -> Detector | None:
@@ -79,7 +84,7 @@ class StreamPlan:
            interval_ms: int) -> StreamPlan:
         """The plan of a window: the anchor (see the module docstring) and the chain's first row."""
         interval = max(int(interval_ms), 1)
-        period = max(context_ms // ANCHOR_PARTS // interval, 1) * interval
+        period = max(context_ms // ANCHOR_PARTS // interval, MIN_ANCHOR_PERIOD_MS // interval, 1) * interval
         offset = (entity_id * 7919) % (period // interval) * interval  # staggered: not every entity at once
         latest = window_start_ms - context_ms
         anchor = (latest - offset) // period * period + offset
