@@ -84,3 +84,50 @@ def test_labelled_points_are_kept_out_of_the_adaptation():
     assert not np.array_equal(with_labels.score(frame).to_numpy(), without.score(frame).to_numpy())
     with pytest.raises(DataError, match="aligned to the frame"):
         create("foundation").fit(frame, adapt_epochs=1, labels=[True, False])
+
+
+def test_the_compiled_forward_gives_the_torch_networks_quantiles():
+    import torch
+
+    from admon.pretrain.model import ForecastStream, model_inputs, network_arrays, normalise
+
+    det = create("foundation").fit(make_frame())
+    module = det._network()
+    x = np.random.default_rng(5).normal(size=1500).cumsum()
+    x[[0, 40, 41, 700]] = np.nan
+    fc = ForecastStream(network_arrays(module), module.context).advance(x)
+    z, _, _, missing = normalise(x, module.context)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(model_inputs(z, missing)[None]))[0].numpy().T
+    # row t of the forecast is what the network said at t - 1; torch computes in float32
+    np.testing.assert_allclose(fc.quantiles[1:], expected[:-1], rtol=1e-5, atol=1e-4)
+    assert (fc.quantiles[0] == 0).all()
+
+
+def test_a_series_scored_in_pieces_gives_the_scores_of_the_series_whole():
+    x = 50 + 20 * np.sin(np.arange(1400) / 30.0) + np.random.default_rng(2).normal(0, 1, 1400)
+    x[:3] = np.nan  # missing at the start
+    x[600:640] = np.nan  # and in the middle
+    x[900] += 30
+    frame = _series(x)
+    det = create("foundation").fit(frame.iloc[:50])
+    whole = det.feature_scores(frame).to_numpy()
+    streams = det.start_streams(("h",), None)
+    pieces = []
+    for part in np.split(np.arange(len(x)), [10, 11, 620, 1100, 1101]):  # 7 finite points < MIN_HISTORY first
+        arrays = {f"f{j}.{name}": array.copy() for j, s in enumerate(streams) for name, array in s.arrays().items()}
+        assert {a.dtype.str for a in arrays.values()} <= {"<f8", "<i8"}
+        streams = det.stream_states(arrays, 1)
+        pieces.append(det.advance_streams(streams, x[part, None], ("h",)))
+    np.testing.assert_array_equal(np.vstack(pieces), whole)
+    assert int(np.argmax(whole[:, 0])) == 900
+
+
+def test_an_adapted_head_scores_through_the_streams_too():
+    frame = make_frame(hosts=("h1",), n=300)
+    det = create("foundation").fit(frame, adapt_epochs=2)
+    values = frame[det.feature_columns_].to_numpy(dtype=float)
+    streams = det.start_streams(("h1",), None)
+    got = np.vstack([det.advance_streams(streams, values[:150]), det.advance_streams(streams, values[150:])])
+    np.testing.assert_array_equal(got, det.feature_scores(frame).to_numpy())
+    np.testing.assert_array_equal(det.combine_features(got), det.score(frame).to_numpy())

@@ -12,6 +12,10 @@ records their sha256, the training command, the corpus seed and the code version
 they are hash-checked when loaded, and nothing is downloaded.
 
 * ``fit(frame)`` only sets state (columns, groups, the weights' hash): zero-shot.
+* Scoring runs the network point by point in compiled loops (:mod:`admon.pretrain.kernels`),
+  one :class:`~admon.pretrain.model.ForecastStream` per group and feature, so runs carry
+  the streams' state (``supports_state``) and score only their new points, with the very
+  scores of one scoring of the whole series.
 * ``fit(frame, adapt_epochs=N)`` (or ``adapt_epochs`` in the config) fine-tunes the
   network's head on the frame's own series for N epochs; ``labels`` (a boolean
   Series aligned to the frame, True = anomalous) keeps labelled points out of the
@@ -36,7 +40,7 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -45,7 +49,14 @@ from pydantic import Field
 from admon.detectors import register
 from admon.detectors.base import Detector, DetectorConfig
 from admon.errors import DataError, IntegrityError
-from admon.pretrain.model import QUANTILES, Forecast, forecast_series, pinball_loss, training_arrays
+from admon.pretrain.model import (
+    QUANTILES,
+    Forecast,
+    ForecastStream,
+    network_arrays,
+    pinball_loss,
+    training_arrays,
+)
 from admon.pretrain.weights import load_weights, shipped_weights_dir
 
 HEAD_FILE = "head.safetensors"
@@ -88,6 +99,7 @@ class FoundationDetector(Detector):
     def __init__(self, config=None, **params: Any) -> None:
         super().__init__(config, **params)
         self._module = None
+        self._arrays: tuple[tuple[np.ndarray, ...], np.ndarray] | None = None  # the module's, for the kernels
         self._adapt: tuple[int | None, Any] = (None, None)
 
     def _context(self) -> int:
@@ -105,8 +117,18 @@ class FoundationDetector(Detector):
 
     def _network(self):
         if self._module is None:
-            self._module = self._pretrained()[0]
+            self._use(self._pretrained()[0])
         return self._module
+
+    def _use(self, module) -> None:
+        """Score with ``module`` from now on (its weights are read again for the compiled forward)."""
+        self._module = module
+        self._arrays = None
+
+    def _network_arrays(self) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        if self._arrays is None:
+            self._arrays = network_arrays(self._network())
+        return self._arrays
 
     # ------------------------------------------------------------------ fit
     def fit(self, frame: pd.DataFrame, adapt_epochs: int | None = None, labels: Any = None) -> FoundationDetector:
@@ -121,12 +143,12 @@ class FoundationDetector(Detector):
     def _fit(self, frame: pd.DataFrame) -> None:
         module, manifest = self._pretrained()
         self.weights_sha256_ = str(manifest["sha256"])
-        self._module = module
+        self._use(module)
         epochs, labels = self._adapt
         epochs = self.config.adapt_epochs if epochs is None else int(epochs)
         self.adapted_epochs_ = 0
         if epochs > 0:
-            self._module = self._adapted(module, frame, epochs, labels)
+            self._use(self._adapted(module, frame, epochs, labels))
             self.adapted_epochs_ = epochs
 
     def _adapted(self, module, frame: pd.DataFrame, epochs: int, labels: Any):
@@ -174,13 +196,12 @@ class FoundationDetector(Detector):
 
     # ------------------------------------------------------------------ score
     def _forecasts(self, frame: pd.DataFrame) -> list[tuple[np.ndarray, int, Forecast]]:
-        module = self._network()
+        """Every group's features forecast as new streams over the group's rows (as a run starts them)."""
         values = self._values(frame)
         out = []
-        with _single_thread():
-            for _, pos in self._iter_groups(frame):
-                for j in range(values.shape[1]):
-                    out.append((pos, j, forecast_series(module, values[pos, j], module.context)))
+        for key, pos in self._iter_groups(frame):
+            for j, stream in enumerate(self.start_streams(key, None)):
+                out.append((pos, j, stream.advance(values[pos, j])))
         return out
 
     def _feature_scores(self, frame: pd.DataFrame) -> np.ndarray:
@@ -190,7 +211,30 @@ class FoundationDetector(Detector):
         return scores
 
     def _score(self, frame: pd.DataFrame) -> np.ndarray:
-        per_feature = self._feature_scores(frame)
+        return self.combine_features(self._feature_scores(frame))
+
+    # ------------------------------------------------------------- carried state
+    supports_state: ClassVar[bool] = True
+
+    def start_streams(self, key: tuple, before: int | None) -> list[ForecastStream]:
+        """One new :class:`~admon.pretrain.model.ForecastStream` per feature (zero-shot: no training tail)."""
+        return [ForecastStream(self._network_arrays(), self._context()) for _ in self.feature_columns_]
+
+    def stream_states(self, arrays: dict[str, np.ndarray], width: int) -> list[ForecastStream]:
+        """The streams of a group from the arrays a run stored (feature ``j``'s under ``f{j}.``)."""
+        net = self._network_arrays()
+        return [ForecastStream.from_arrays(net, {name: arrays[f"f{j}.{name}"] for name in ForecastStream.ARRAYS})
+                for j in range(width)]
+
+    def advance_streams(self, streams: list[ForecastStream], values: np.ndarray, key: tuple = ()) -> np.ndarray:
+        """The next rows (rows x features) of group ``key`` scored by its streams: per-feature surprises."""
+        out = np.zeros((len(values), len(streams)))
+        for j, stream in enumerate(streams):
+            out[:, j] = stream.advance(values[:, j]).surprise
+        return out
+
+    def combine_features(self, per_feature: np.ndarray) -> np.ndarray:
+        """A row's score from its per-feature surprises (as ``score`` does): their max or mean."""
         return per_feature.max(axis=1) if self.config.aggregate == "max" else per_feature.mean(axis=1)
 
     def band(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -229,7 +273,7 @@ class FoundationDetector(Detector):
             adapted.head.load_state_dict(load_file(str(directory / HEAD_FILE)))
             adapted.eval()
             module = adapted
-        self._module = module
+        self._use(module)
 
 
 def _quantiles(module) -> list[float]:

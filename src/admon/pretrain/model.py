@@ -8,12 +8,16 @@ dilations 1..256) give a receptive field of 512 points, so a score depends on at
 ``2 * context`` points of history: bounded, and the same whether the series is scored
 whole or in windows with that lookback.
 
+Forecasts run point by point in compiled loops (:mod:`admon.pretrain.kernels`) with the
+weights torch trained: a series advanced in pieces, its :class:`ForecastStream` state
+carried between them, gives the very bits of the series forecast whole.
+
 From the quantiles come an expected value (the median), a band (the 5-95 % quantiles,
 mapped back to the series' units) and a surprise score: the distance of the observed
 value from the median in units of the predicted spread on its side (|z-score|-like,
 so 3 means "as unlikely as 3 sigma" when the quantiles are calibrated).
 
-torch is imported inside the functions that need it (a heavy optional dependency).
+torch is imported inside the functions that need it (a heavy optional dependency), numba likewise.
 
 >>> x = np.sin(np.arange(700) / 10.0)
 >>> z, med, spread, missing = normalise(x, context=512)
@@ -27,14 +31,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 QUANTILES = (0.02, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98)
 MEDIAN = QUANTILES.index(0.5)
 Q10, Q90 = QUANTILES.index(0.1), QUANTILES.index(0.9)
 Q05, Q95 = QUANTILES.index(0.05), QUANTILES.index(0.95)
 Z_CLIP = 50.0  # targets beyond this many spreads carry no more information
-IQR_TO_SIGMA = 1.349
 MIN_HISTORY = 16  # finite points before a row's surprise counts
 
 
@@ -61,25 +63,16 @@ def normalise(x: np.ndarray, context: int = 512) -> tuple[np.ndarray, np.ndarray
     """Causal robust scaling of one series: ``(z, median, spread, missing)``, all of ``len(x)``.
 
     ``median[t]``/``spread[t]`` come from the up to ``context`` finite points before ``t``
-    (the spread is IQR/1.349, else the std, else 1 % of |median|, else 1). Missing
-    points have ``z = 0`` and ``missing = 1``.
+    (the spread is IQR/1.349, else the std, else 1 % of |median|, else 1); with none, the
+    median is the point itself (NaN if it is missing), so a first point is no surprise.
+    Missing points have ``z = 0`` and ``missing = 1``. The very function the forecasts use
+    (:func:`admon.pretrain.kernels.causal_scale`), so training sees what scoring sees.
     """
+    from admon.pretrain.kernels import causal_scale  # numba: compiled on first use
+
     x = np.asarray(x, dtype=float)
-    finite = np.isfinite(x)
-    s = pd.Series(np.where(finite, x, np.nan)).shift(1)
-    roll = s.rolling(context, min_periods=1)
-    med = roll.median().to_numpy()
-    iqr = (roll.quantile(0.75) - roll.quantile(0.25)).to_numpy() / IQR_TO_SIGMA
-    std = roll.std(ddof=0).to_numpy()
-    med = np.where(np.isfinite(med), med, np.nan)
-    # no history yet: centre on the value itself, so the first point is no surprise
-    first = pd.Series(np.where(finite, x, np.nan)).bfill().to_numpy()
-    med = np.where(np.isfinite(med), med, np.nan_to_num(first, nan=0.0))
-    spread = np.where(np.isfinite(iqr) & (iqr > 1e-12), iqr, np.nan)
-    spread = np.where(np.isfinite(spread), spread, np.where(np.isfinite(std) & (std > 1e-12), std, np.nan))
-    spread = np.where(np.isfinite(spread), spread, np.where(np.abs(med) > 1e-12, 0.01 * np.abs(med), 1.0))
-    z = np.where(finite, (np.where(finite, x, 0.0) - med) / spread, 0.0)
-    return np.clip(z, -1e6, 1e6), med, spread, (~finite).astype(np.float32)
+    z, med, spread = causal_scale(x, int(context))
+    return z, med, spread, (~np.isfinite(x)).astype(np.float32)
 
 
 def model_inputs(z: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -180,22 +173,94 @@ def surprise_from_quantiles(z: np.ndarray, q: np.ndarray, missing: np.ndarray) -
     return np.where(missing > 0, 0.0, out)
 
 
-def forecast_series(module, x: np.ndarray, context: int) -> Forecast:
-    """Run ``module`` over one whole series (causally) and turn its quantiles into a :class:`Forecast`."""
-    import torch
+def network_arrays(module) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The weights of a :func:`build_network` module as the compiled forward reads them:
+    ``(net, dilations)``, float64 arrays laid out (inputs x outputs) per layer (see
+    :func:`admon.pretrain.kernels.forecast_steps`). Read once per module: it costs a copy."""
+    state = {k: v.detach().cpu().numpy().astype(np.float64) for k, v in module.state_dict().items()}
+    blocks = list(module.body)
 
-    z, med, spread, missing = normalise(x, context)
-    with torch.no_grad():
-        out = module(torch.from_numpy(model_inputs(z, missing)[None]))[0].numpy().T.astype(float)
-    q = np.zeros_like(out)
-    q[1:] = out[:-1]  # output at t-1 predicts t
-    q[0] = 0.0
-    surprise = surprise_from_quantiles(z, q, missing)
-    # too little history for a spread to mean anything: no surprise yet
-    seen = np.concatenate([[0], np.cumsum(missing == 0)[:-1]])
-    surprise[seen < MIN_HISTORY] = 0.0
-    return Forecast(quantiles=q, expected=med + spread * q[:, MEDIAN], lower=med + spread * q[:, Q05],
-                    upper=med + spread * q[:, Q95], surprise=surprise)
+    def dense(name: str) -> np.ndarray:  # (out, in, 1) -> (in, out)
+        return np.ascontiguousarray(state[name][:, :, 0].T)
+
+    conv = np.stack([np.stack([state[f"body.{i}.conv.weight"][:, :, tap].T for tap in (0, 1)])
+                     for i in range(len(blocks))])
+    net = (dense("inp.weight"), state["inp.bias"],
+           np.ascontiguousarray(conv), np.stack([state[f"body.{i}.conv.bias"] for i in range(len(blocks))]),
+           np.stack([dense(f"body.{i}.mix.weight") for i in range(len(blocks))]),
+           np.stack([state[f"body.{i}.mix.bias"] for i in range(len(blocks))]),
+           dense("head.0.weight"), state["head.0.bias"], dense("head.2.weight"), state["head.2.bias"])
+    dilations = np.array([int(block.conv.dilation[0]) for block in blocks], dtype=np.int64)
+    return net, dilations
+
+
+class ForecastStream:
+    """One series forecast point by point, its state carried from piece to piece.
+
+    The state (:meth:`arrays`) is what later points depend on: the last ``context`` raw values
+    (the causal scale), each causal block's last ``dilation`` inputs (the queues of a "fast
+    WaveNet"), the quantiles the last point predicted and the counts of points. A series
+    advanced in pieces gives the bits of one advanced whole (:mod:`admon.pretrain.kernels`).
+
+    >>> module = build_network(ModelConfig(context=8, channels=4, dilations=(1, 2)))
+    >>> net = network_arrays(module)
+    >>> x = np.sin(np.arange(40) / 3.0)
+    >>> whole = ForecastStream(net, 8).advance(x).surprise
+    >>> first = ForecastStream(net, 8)
+    >>> head = first.advance(x[:25]).surprise
+    >>> tail = ForecastStream.from_arrays(net, first.arrays()).advance(x[25:]).surprise
+    >>> bool((np.concatenate([head, tail]) == whole).all())
+    True
+    """
+
+    #: The names of the state's arrays.
+    ARRAYS = ("window", "queues", "last", "counts")
+    continuable = True
+
+    def __init__(self, net: tuple[tuple[np.ndarray, ...], np.ndarray], context: int,
+                 state: dict[str, np.ndarray] | None = None) -> None:
+        self.net, self.dilations = net
+        if state is None:
+            channels, n_quantiles = len(self.net[1]), len(self.net[-1])
+            state = {"window": np.full(context, np.nan),
+                     "queues": np.zeros((int(self.dilations.sum()), channels)),
+                     "last": np.zeros(n_quantiles), "counts": np.zeros(2, dtype=np.int64)}
+        self.state = state
+
+    @classmethod
+    def from_arrays(cls, net: tuple[tuple[np.ndarray, ...], np.ndarray], arrays: dict[str, np.ndarray],
+                    ) -> ForecastStream:
+        """A stream from the :meth:`arrays` of another (copied: this one moves on its own)."""
+        state = {"window": np.array(arrays["window"], dtype=np.float64),
+                 "queues": np.array(arrays["queues"], dtype=np.float64),
+                 "last": np.array(arrays["last"], dtype=np.float64),
+                 "counts": np.array(arrays["counts"], dtype=np.int64)}
+        return cls(net, len(state["window"]), state)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return dict(self.state)
+
+    def advance(self, x: np.ndarray) -> Forecast:
+        """The forecast of the next points ``x`` (NaN: missing); the state moves past them."""
+        from admon.pretrain.kernels import forecast_steps  # numba: compiled on first use
+
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        z, med, spread, q, seen = forecast_steps(x, self.net, self.dilations, self.state["window"],
+                                                 self.state["queues"], self.state["last"], self.state["counts"])
+        surprise = surprise_from_quantiles(z, q, (~np.isfinite(x)).astype(np.float32))
+        # too little history for a spread to mean anything: no surprise yet
+        surprise[seen < MIN_HISTORY] = 0.0
+        return Forecast(quantiles=q, expected=med + spread * q[:, MEDIAN], lower=med + spread * q[:, Q05],
+                        upper=med + spread * q[:, Q95], surprise=surprise)
+
+
+def forecast_series(module, x: np.ndarray, context: int) -> Forecast:
+    """Run ``module`` over one whole series (causally, from a new :class:`ForecastStream`).
+
+    ``module`` is a :func:`build_network` module or its :func:`network_arrays`.
+    """
+    net = module if isinstance(module, tuple) else network_arrays(module)
+    return ForecastStream(net, context).advance(x)
 
 
 def count_parameters(module) -> int:
