@@ -188,6 +188,18 @@ def test_a_forecaster_model_carries_its_state_too(db_url, lake, monkeypatch):
     assert set(_reproduce_all(runs)) == {"no state", "new anchor"}
 
 
+def test_a_foundation_model_carries_its_state_too(db_url, lake, monkeypatch):
+    """The pretrained forecaster's streams (its causal scale's window and the network's
+    per-block queues) continue from run to run with the bits of the context path."""
+    entity = make_entity(interval=60, slide=15)
+    _train(lake, {}, detector="foundation")
+    assert backfill(entity.id, "2022-05-11T00:00:00Z", "2022-05-11T03:00:00Z").succeeded == 9
+    runs = _runs(entity.id, "2022-05-11T00:00:00Z")
+    continued = sum(r.provenance["streams"]["continued"] for r in runs)
+    assert continued >= 3 * 7  # every run after the first continues each host (the anchor moves every 4 h)
+    assert set(_reproduce_all(runs)) <= {"no state", "new anchor"}
+
+
 def test_a_run_recorded_before_streams_is_reproduced_from_its_recorded_context(db_url, lake, monkeypatch):
     """Runs of a default model recorded by an admon without streams (no ``streams`` in their
     provenance) read their whole lookback: ``reproduce`` scores them that way, not as streams."""
