@@ -254,14 +254,5 @@ class ForecastStream:
                         upper=med + spread * q[:, Q95], surprise=surprise)
 
 
-def forecast_series(module, x: np.ndarray, context: int) -> Forecast:
-    """Run ``module`` over one whole series (causally, from a new :class:`ForecastStream`).
-
-    ``module`` is a :func:`build_network` module or its :func:`network_arrays`.
-    """
-    net = module if isinstance(module, tuple) else network_arrays(module)
-    return ForecastStream(net, context).advance(x)
-
-
 def count_parameters(module) -> int:
     return int(sum(p.numel() for p in module.parameters()))
