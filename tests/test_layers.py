@@ -17,6 +17,8 @@ HEAVY = {
     ("data/engines/__init__.py", "admon.data.engines.spark"): "pyspark",
     ("detectors/streaming.py", "admon.detectors.kernels"): "numba (0.7 s), needed on the first score only",
     ("detectors/statistical.py", "admon.detectors.kernels"): "numba (0.7 s), needed by ewma's first score only",
+    ("detectors/deep.py", "admon.detectors.kernels"): "numba (0.7 s), needed by the deep detectors' first score only",
+    ("pretrain/model.py", "admon.pretrain.kernels"): "numba (0.7 s), needed by foundation's first forecast only",
 }
 
 #: Files whose functions may import admon modules late, each with the reason.
