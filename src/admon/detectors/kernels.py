@@ -134,11 +134,18 @@ def rolling_quantiles(x: np.ndarray, window: int, min_periods: int, quantiles: n
             size -= 1
         if size >= min_periods:
             for k in range(len(quantiles)):
-                pos = (size - 1) * quantiles[k]
-                lo = int(math.floor(pos))
-                hi = min(lo + 1, size - 1)
-                out[k, t] = buf[lo] + (buf[hi] - buf[lo]) * (pos - lo)
+                out[k, t] = sorted_quantile(buf, size, quantiles[k])
     return out
+
+
+@njit(cache=True)
+def sorted_quantile(ordered: np.ndarray, size: int, q: float) -> float:
+    """Quantile ``q`` of the first ``size`` values of ``ordered`` (sorted), with linear
+    interpolation as pandas and numpy: the one formula of every rolling quantile in admon."""
+    pos = (size - 1) * q
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, size - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 @njit(cache=True)

@@ -24,18 +24,10 @@ import math
 import numpy as np
 from numba import njit
 
+from admon.detectors.kernels import sorted_quantile
+
 IQR_TO_SIGMA = 1.349  # the IQR of a normal distribution in sigmas
 Z_LIMIT = 1e6  # |z| beyond this carries no more information, and stays finite in float32
-
-
-@njit(cache=True)
-def _quantile(ordered: np.ndarray, count: int, q: float) -> float:
-    """pandas' rolling quantile with linear interpolation of ``count`` sorted values."""
-    where = q * (count - 1)
-    low = int(where)
-    if where == low:
-        return ordered[low]
-    return ordered[low] + (ordered[low + 1] - ordered[low]) * (where - low)
 
 
 @njit(cache=True)
@@ -77,7 +69,7 @@ def _scale(window: np.ndarray, ordered: np.ndarray, count: int, head: int, x: fl
         iqr = math.nan
     else:
         med = _median(ordered, count)
-        iqr = (_quantile(ordered, count, 0.75) - _quantile(ordered, count, 0.25)) / IQR_TO_SIGMA
+        iqr = (sorted_quantile(ordered, count, 0.75) - sorted_quantile(ordered, count, 0.25)) / IQR_TO_SIGMA
     if math.isfinite(iqr) and iqr > 1e-12:
         return med, iqr
     if count > 0:
